@@ -1,0 +1,3 @@
+"""Codanna Desktop: local code search, lexical and semantic."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from codanna_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The engine: scanning, chunking, indexing and search. Never imports Qt."""

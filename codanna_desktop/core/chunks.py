@@ -1,0 +1,34 @@
+"""The unit of indexing: a symbol-sized piece of one file."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def text_hash(text: str) -> str:
+    """Stable hash of a chunk's text; the embedding cache is keyed by it (with the model id)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a file: a function, method, class, module part, section or line window.
+
+    Lines are 1-based and inclusive. `symbol` is the qualified name where one exists
+    (``HTTPConnection.request``), else None. `kind` is one of: function, method, class,
+    module, section, window.
+    """
+
+    path: str  # path relative to its root, with "/" separators
+    language: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    text: str
+    hash: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.hash:
+            object.__setattr__(self, "hash", text_hash(self.text))
