@@ -1,0 +1,1 @@
+"""The desktop application (Qt). A thin face on codanna_desktop.core."""

@@ -1,0 +1,510 @@
+"""The catalog: one SQLite database (WAL) that is the source of truth for what is indexed.
+
+tantivy and the vector store are derived from it. Writes follow one order: a file is
+marked ``indexing`` here, the stores are written, then the catalog rows are finished. A
+crash at any point leaves either a file in state ``indexing`` (redone on the next start)
+or finished rows; see Indexer.recover().
+
+It also holds the embedding cache: vectors keyed by (model id, text hash), so a chunk
+whose text was embedded once is never embedded again, whatever file it moves to.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codanna_desktop.core.chunks import Chunk
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    added_at REAL NOT NULL,
+    last_indexed_at REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    mtime_ns INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT,
+    language TEXT,
+    -- indexing: stores being written (redo on start); indexed; skipped (see skip_reason)
+    state TEXT NOT NULL,
+    skip_reason TEXT,
+    skip_detail TEXT,
+    UNIQUE (root_id, rel_path)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    symbol TEXT,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    -- pending: not yet committed to tantivy; done; stale: replaced, to be deleted
+    lexical_state TEXT NOT NULL,
+    -- pending: waiting for the embedder; done: in the vector store
+    vector_state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_vector_state ON chunks(vector_state);
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class RootRow:
+    id: int
+    path: Path
+    added_at: float
+    last_indexed_at: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    root_id: int
+    rel_path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    language: str | None
+    state: str
+    skip_reason: str | None
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk as search results need it: where it is and what it says."""
+
+    id: int
+    file_id: int
+    root_id: int
+    root_path: Path
+    rel_path: str
+    language: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    text: str
+    text_hash: str
+
+    @property
+    def abs_path(self) -> Path:
+        return self.root_path / self.rel_path
+
+
+@dataclass(frozen=True)
+class PendingChunk:
+    """A chunk waiting for its vector."""
+
+    id: int
+    text: str
+    text_hash: str
+    root_id: int
+    rel_path: str
+    language: str
+
+
+class Catalog:
+    """Thread-safe: one connection guarded by a lock (transactions here are short)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        if not readonly:
+            self._db.executescript(_SCHEMA)
+            if self.get_meta("catalog_id") is None:
+                self.set_meta("catalog_id", uuid.uuid4().hex)
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        try:
+            rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        except sqlite3.OperationalError:  # a reader opened before the first writer
+            return None
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def catalog_id(self) -> str:
+        return self.get_meta("catalog_id") or "uninitialised"
+
+    def root_key(self, root_id: int) -> str:
+        """A root's id that is unique across machines (rows in a shared PostgreSQL)."""
+        return f"{self.catalog_id}:{root_id}"
+
+    # -- roots ----------------------------------------------------------------------
+
+    def add_root(self, path: Path) -> RootRow:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
+                (str(path), time.time()),
+            )
+            root = self.root_by_path(path)
+        assert root is not None
+        return root
+
+    def root_by_path(self, path: Path) -> RootRow | None:
+        rows = self._query("SELECT * FROM roots WHERE path = ?", (str(path),))
+        return _root(rows[0]) if rows else None
+
+    def roots(self) -> list[RootRow]:
+        try:
+            return [_root(r) for r in self._query("SELECT * FROM roots ORDER BY path")]
+        except sqlite3.OperationalError:
+            return []
+
+    def set_root_indexed(self, root_id: int, error: str | None = None) -> None:
+        with self._lock:
+            if error is None:
+                self._db.execute(
+                    "UPDATE roots SET last_indexed_at = ?, error = NULL WHERE id = ?",
+                    (time.time(), root_id),
+                )
+            else:
+                self._db.execute("UPDATE roots SET error = ? WHERE id = ?", (error, root_id))
+
+    def delete_root(self, root_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
+
+    # -- files ----------------------------------------------------------------------
+
+    def files_of_root(self, root_id: int) -> dict[str, FileRow]:
+        rows = self._query("SELECT * FROM files WHERE root_id = ?", (root_id,))
+        return {r[2]: _file(r) for r in rows}
+
+    def files_under(self, root_id: int, rel_prefix: str) -> list[FileRow]:
+        """The file itself or every file below the folder rel_prefix."""
+        escaped = rel_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._query(
+            "SELECT * FROM files WHERE root_id = ?"
+            " AND (rel_path = ? OR rel_path LIKE ? ESCAPE '\\')",
+            (root_id, rel_prefix, escaped + "/%"),
+        )
+        return [_file(r) for r in rows]
+
+    def files_in_state(self, state: str) -> list[FileRow]:
+        return [_file(r) for r in self._query("SELECT * FROM files WHERE state = ?", (state,))]
+
+    def chunk_ids_of_files(self, file_ids: Sequence[int]) -> list[int]:
+        out: list[int] = []
+        for part in _batches(list(file_ids), 500):
+            marks = ",".join("?" * len(part))
+            out += [
+                r[0] for r in self._query(f"SELECT id FROM chunks WHERE file_id IN ({marks})", part)
+            ]
+        return out
+
+    def begin_file_updates(
+        self, root_id: int, updates: Sequence[tuple[str, str, Sequence[Chunk]]]
+    ) -> list[tuple[int, list[int], list[int]]]:
+        """Step 1 of replacing files' chunks: (rel_path, language, new chunks) each.
+
+        Marks each file ``indexing``, marks its old chunks ``stale`` and inserts the new
+        ones as pending. Returns (file_id, old chunk ids, new chunk ids) per update.
+        """
+        out: list[tuple[int, list[int], list[int]]] = []
+        with self.transaction() as db:
+            for rel_path, language, chunks in updates:
+                db.execute(
+                    "INSERT INTO files(root_id, rel_path, language, state)"
+                    " VALUES (?, ?, ?, 'indexing')"
+                    " ON CONFLICT(root_id, rel_path) DO UPDATE SET state = 'indexing',"
+                    " language = excluded.language, skip_reason = NULL, skip_detail = NULL",
+                    (root_id, rel_path, language),
+                )
+                file_id = db.execute(
+                    "SELECT id FROM files WHERE root_id = ? AND rel_path = ?", (root_id, rel_path)
+                ).fetchone()[0]
+                old = [
+                    r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
+                ]
+                db.execute(
+                    "UPDATE chunks SET lexical_state = 'stale' WHERE file_id = ?", (file_id,)
+                )
+                new: list[int] = []
+                for c in chunks:
+                    cur = db.execute(
+                        "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, text,"
+                        " text_hash, lexical_state, vector_state)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 'pending')",
+                        (file_id, c.start_line, c.end_line, c.symbol, c.kind, c.text, c.hash),
+                    )
+                    assert cur.lastrowid is not None
+                    new.append(cur.lastrowid)
+                out.append((file_id, old, new))
+        return out
+
+    def finish_file_updates(self, finished: Sequence[tuple[int, int, int, str | None]]) -> None:
+        """Step 3: the stores hold the new chunks. (file_id, size, mtime_ns, hash) each."""
+        with self.transaction() as db:
+            for file_id, size, mtime_ns, content_hash in finished:
+                db.execute(
+                    "DELETE FROM chunks WHERE file_id = ? AND lexical_state = 'stale'", (file_id,)
+                )
+                db.execute("UPDATE chunks SET lexical_state = 'done' WHERE file_id = ?", (file_id,))
+                db.execute(
+                    "UPDATE files SET state = 'indexed', size = ?, mtime_ns = ?, content_hash = ?"
+                    " WHERE id = ?",
+                    (size, mtime_ns, content_hash, file_id),
+                )
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        """Same content, new stat: remember it so the next scan need not read the file."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id)
+            )
+
+    def mark_skipped(
+        self, root_id: int, rel_path: str, reason: str, detail: str, size: int, mtime_ns: int
+    ) -> None:
+        """Record a file that is not indexed and why. Its chunks must already be gone."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO files(root_id, rel_path, size, mtime_ns, state, skip_reason,"
+                " skip_detail) VALUES (?, ?, ?, ?, 'skipped', ?, ?)"
+                " ON CONFLICT(root_id, rel_path) DO UPDATE SET state = 'skipped',"
+                " size = excluded.size, mtime_ns = excluded.mtime_ns, content_hash = NULL,"
+                " skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail",
+                (root_id, rel_path, size, mtime_ns, reason, detail),
+            )
+
+    def delete_files(self, file_ids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            for part in _batches(list(file_ids), 500):
+                marks = ",".join("?" * len(part))
+                db.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
+
+    def skipped_files(self, root_id: int | None = None) -> list[tuple[str, str, str, str]]:
+        """(root path, rel path, reason, detail) of every skipped file."""
+        sql = (
+            "SELECT r.path, f.rel_path, f.skip_reason, COALESCE(f.skip_detail, '')"
+            " FROM files f JOIN roots r ON r.id = f.root_id WHERE f.state = 'skipped'"
+        )
+        params: tuple = ()
+        if root_id is not None:
+            sql += " AND f.root_id = ?"
+            params = (root_id,)
+        return [tuple(r) for r in self._query(sql + " ORDER BY r.path, f.rel_path", params)]
+
+    # -- chunks ---------------------------------------------------------------------
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRow]:
+        """Live (lexically committed) chunks by id; ids the catalog no longer knows are absent."""
+        out: dict[int, ChunkRow] = {}
+        for part in _batches(list(chunk_ids), 500):
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                "SELECT c.id, c.file_id, f.root_id, r.path, f.rel_path, COALESCE(f.language, ''),"
+                " c.start_line, c.end_line, c.symbol, c.kind, c.text, c.text_hash"
+                " FROM chunks c JOIN files f ON f.id = c.file_id JOIN roots r ON r.id = f.root_id"
+                f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND f.state = 'indexed'",
+                part,
+            )
+            for r in rows:
+                out[r[0]] = ChunkRow(
+                    id=r[0],
+                    file_id=r[1],
+                    root_id=r[2],
+                    root_path=Path(r[3]),
+                    rel_path=r[4],
+                    language=r[5],
+                    start_line=r[6],
+                    end_line=r[7],
+                    symbol=r[8],
+                    kind=r[9],
+                    text=r[10],
+                    text_hash=r[11],
+                )
+        return out
+
+    def chunk_ids_matching(
+        self, languages: Sequence[str], root_ids: Sequence[int], path_regex: str | None
+    ) -> frozenset[int]:
+        """Ids of live chunks passing a filter (the embedded vector store filters by them)."""
+        sql = (
+            "SELECT c.id, f.rel_path FROM chunks c JOIN files f ON f.id = c.file_id"
+            " WHERE c.lexical_state = 'done' AND f.state = 'indexed'"
+        )
+        params: list[object] = []
+        if languages:
+            sql += f" AND f.language IN ({','.join('?' * len(languages))})"
+            params += list(languages)
+        if root_ids:
+            sql += f" AND f.root_id IN ({','.join('?' * len(root_ids))})"
+            params += list(root_ids)
+        rows = self._query(sql, params)
+        if path_regex is None:
+            return frozenset(r[0] for r in rows)
+        pattern = re.compile(path_regex)
+        return frozenset(r[0] for r in rows if pattern.fullmatch(r[1]))
+
+    def all_chunk_ids(self, *, vector_done: bool = False) -> set[int]:
+        sql = "SELECT id FROM chunks WHERE lexical_state != 'stale'"
+        if vector_done:
+            sql += " AND vector_state = 'done'"
+        return {r[0] for r in self._query(sql)}
+
+    def pending_vectors(self, limit: int) -> list[PendingChunk]:
+        rows = self._query(
+            "SELECT c.id, c.text, c.text_hash, f.root_id, f.rel_path, COALESCE(f.language, '')"
+            " FROM chunks c JOIN files f ON f.id = c.file_id"
+            " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
+            " AND f.state = 'indexed' ORDER BY c.id LIMIT ?",
+            (limit,),
+        )
+        return [PendingChunk(*r) for r in rows]
+
+    def set_vector_state(self, chunk_ids: Iterable[int], state: str) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE chunks SET vector_state = ? WHERE id = ?", [(state, i) for i in chunk_ids]
+            )
+
+    def reset_all_vectors(self) -> None:
+        with self._lock:
+            self._db.execute("UPDATE chunks SET vector_state = 'pending'")
+
+    # -- embedding cache ------------------------------------------------------------
+
+    def cached_vectors(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for part in _batches(sorted(set(text_hashes)), 500):
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                "SELECT text_hash, vector FROM embeddings"
+                f" WHERE model_id = ? AND text_hash IN ({marks})",
+                [model_id, *part],
+            )
+            for h, blob in rows:
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings(model_id, text_hash, vector) VALUES (?, ?, ?)",
+                [
+                    (model_id, h, np.asarray(v, dtype=np.float32).tobytes())
+                    for h, v in vectors.items()
+                ],
+            )
+
+    # -- counts ---------------------------------------------------------------------
+
+    def counts(self, root_id: int | None = None) -> dict[str, int]:
+        """files, skipped, chunks, embedded, pending_files for one root or all."""
+        where, params = ("WHERE f.root_id = ?", (root_id,)) if root_id is not None else ("", ())
+        try:
+            f = self._query(
+                "SELECT COALESCE(SUM(state = 'indexed'), 0), COALESCE(SUM(state = 'skipped'), 0),"
+                f" COALESCE(SUM(state = 'indexing'), 0) FROM files f {where}",
+                params,
+            )[0]
+            c = self._query(
+                "SELECT COUNT(*), COALESCE(SUM(c.vector_state = 'done'), 0) FROM chunks c"
+                f" JOIN files f ON f.id = c.file_id {where}"
+                + (" AND" if where else " WHERE")
+                + " c.lexical_state = 'done'",
+                params,
+            )[0]
+        except sqlite3.OperationalError:
+            return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
+        return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
+
+    def skip_counts(self, root_id: int | None = None) -> dict[str, int]:
+        sql = "SELECT skip_reason, COUNT(*) FROM files WHERE state = 'skipped'"
+        params: tuple = ()
+        if root_id is not None:
+            sql += " AND root_id = ?"
+            params = (root_id,)
+        return {r[0]: r[1] for r in self._query(sql + " GROUP BY skip_reason", params)}
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _root(r: tuple) -> RootRow:
+    return RootRow(id=r[0], path=Path(r[1]), added_at=r[2], last_indexed_at=r[3], error=r[4])
+
+
+def _file(r: tuple) -> FileRow:
+    return FileRow(
+        id=r[0],
+        root_id=r[1],
+        rel_path=r[2],
+        size=r[3],
+        mtime_ns=r[4],
+        content_hash=r[5],
+        language=r[6],
+        state=r[7],
+        skip_reason=r[8],
+    )

@@ -1,0 +1,193 @@
+"""Which paths under a root are left out of the index: gitignore semantics, for one root.
+
+A path is ignored when any of its folders is named in ``excluded_dirs`` (``.git``,
+``node_modules``...), or when ignore rules say so. Rules come, from strongest to weakest:
+
+1. ``extra_patterns`` from the settings (root-relative): the user's word beats the repo's,
+   both to ignore (``*.log``) and to re-include (``!generated/``);
+2. ``.gitignore`` and ``.codannaignore`` files at every level, the deepest folder first;
+   in one folder ``.codannaignore`` comes after ``.gitignore``, so it overrides it;
+3. ``.git/info/exclude`` of the root.
+
+As in git, the first layer with a matching pattern decides (within a layer the last
+matching pattern wins, so ``!negation`` works), and nothing inside an ignored folder can
+be re-included, because git never looks inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+IGNORE_FILE_NAMES = (".gitignore", ".codannaignore")
+_GIT_EXCLUDE = (".git", "info", "exclude")
+
+RelParts = tuple[str, ...]
+
+
+def compile_patterns(lines: Iterable[str]) -> GitIgnoreSpec | None:
+    """The patterns as one spec, skipping lines pathspec rejects (``[z-a]``, a lone ``!``).
+
+    None when no line holds a pattern, so empty or comment-only files cost nothing later.
+    """
+    patterns: list[GitIgnoreSpecPattern] = []
+    for line in lines:
+        try:
+            pattern = GitIgnoreSpecPattern(line)
+        except Exception:  # pathspec raises re.error, ValueError or its own error type
+            continue
+        if pattern.include is not None:  # None: blank line or comment
+            patterns.append(pattern)
+    return GitIgnoreSpec(patterns) if patterns else None
+
+
+def _read_pattern_lines(path: Path) -> list[str]:
+    """The lines of an ignore file; a missing or unreadable file has none."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return []
+    # Git reads these files as bytes; surrogateescape keeps non-UTF-8 bytes matching the
+    # non-UTF-8 file names os.scandir returns the same way.
+    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    return text.splitlines()
+
+
+class IgnoreRules:
+    """The ignore rules of one root. Parsed ignore files are cached per folder; call
+    ``invalidate`` when one changes. Safe to use from several threads."""
+
+    def __init__(
+        self, root: Path, excluded_dirs: Sequence[str], extra_patterns: Sequence[str]
+    ) -> None:
+        self.root = Path(os.path.abspath(root))
+        self._resolved_root = self.root.resolve()
+        self._excluded_dirs = frozenset(excluded_dirs)
+        self._extra = compile_patterns(extra_patterns)
+        self._lock = threading.Lock()
+        # Bumped by every invalidate, so a spec parsed before it is never cached after it.
+        self._generation = 0
+        self._folder_specs: dict[RelParts, GitIgnoreSpec | None] = {}
+        # One-element tuple once .git/info/exclude is read (its spec may be None).
+        self._exclude: tuple[GitIgnoreSpec | None] | None = None
+        # Folder decisions, so checking a file's ancestors costs dictionary lookups.
+        self._dir_ignored: dict[RelParts, bool] = {}
+
+    # -- public ------------------------------------------------------------------------
+
+    def is_ignored(self, abs_path: Path, is_dir: bool) -> bool:
+        """True if the path under the root is left out; a path outside the root is not."""
+        parts = self._relative_parts(abs_path)
+        if not parts:
+            return False  # the root itself, or not under it
+        for depth in range(1, len(parts)):
+            if self._is_dir_ignored(parts[:depth]):
+                return True
+        if is_dir:
+            return self._is_dir_ignored(parts)
+        return self._decide(parts, is_dir=False)
+
+    def invalidate(self, directory: Path | None = None) -> None:
+        """An ignore file in ``directory`` changed (None: forget every parsed file).
+
+        An ignore file's own path is accepted too, as is ``.git/info`` or ``.git``.
+        """
+        with self._lock:
+            self._generation += 1
+            self._dir_ignored.clear()
+            if directory is None:
+                self._folder_specs.clear()
+                self._exclude = None
+                return
+            if self.is_ignore_file(directory):
+                directory = directory.parent
+            parts = self._relative_parts(directory)
+            if parts is None:
+                return
+            if parts[:1] == (".git",):
+                self._exclude = None
+            else:
+                self._folder_specs.pop(parts, None)
+
+    @staticmethod
+    def is_ignore_file(path: Path) -> bool:
+        """True for a file whose change alters the rules (the watcher then calls invalidate)."""
+        return path.name in IGNORE_FILE_NAMES or path.parts[-3:] == _GIT_EXCLUDE
+
+    # -- matching ----------------------------------------------------------------------
+
+    def _relative_parts(self, abs_path: Path) -> RelParts | None:
+        path = Path(os.path.abspath(abs_path))
+        for base in (self.root, self._resolved_root):
+            try:
+                return path.relative_to(base).parts
+            except ValueError:
+                continue
+        return None
+
+    def _is_dir_ignored(self, parts: RelParts) -> bool:
+        cached = self._dir_ignored.get(parts)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        ignored = self._decide(parts, is_dir=True)
+        with self._lock:
+            if generation == self._generation:
+                self._dir_ignored[parts] = ignored
+        return ignored
+
+    def _decide(self, parts: RelParts, is_dir: bool) -> bool:
+        """The rules for this one path, its ancestors being known to be kept."""
+        if parts[-1] in self._excluded_dirs and is_dir:
+            return True
+        if not self._excluded_dirs.isdisjoint(parts[:-1]):
+            return True
+        suffix = "/" if is_dir else ""  # how pathspec tells a folder from a file
+        verdict = self._check(self._extra, parts, suffix)
+        if verdict is not None:
+            return verdict
+        for depth in range(len(parts) - 1, -1, -1):
+            spec = self._folder_spec(parts[:depth])
+            verdict = self._check(spec, parts[depth:], suffix)
+            if verdict is not None:
+                return verdict
+        return bool(self._check(self._git_exclude_spec(), parts, suffix))
+
+    @staticmethod
+    def _check(spec: GitIgnoreSpec | None, parts: RelParts, suffix: str) -> bool | None:
+        """True: a pattern ignores it; False: a ``!`` pattern keeps it; None: no match."""
+        if spec is None:
+            return None
+        return spec.check_file("/".join(parts) + suffix).include
+
+    # -- ignore files ------------------------------------------------------------------
+
+    def _folder_spec(self, folder: RelParts) -> GitIgnoreSpec | None:
+        if folder in self._folder_specs:
+            return self._folder_specs[folder]
+        generation = self._generation
+        directory = self.root.joinpath(*folder)
+        lines: list[str] = []
+        for name in IGNORE_FILE_NAMES:
+            lines += _read_pattern_lines(directory / name)
+        spec = compile_patterns(lines)
+        with self._lock:
+            if generation == self._generation:
+                self._folder_specs[folder] = spec
+        return spec
+
+    def _git_exclude_spec(self) -> GitIgnoreSpec | None:
+        loaded = self._exclude
+        if loaded is not None:
+            return loaded[0]
+        generation = self._generation
+        spec = compile_patterns(_read_pattern_lines(self.root.joinpath(*_GIT_EXCLUDE)))
+        with self._lock:
+            if generation == self._generation:
+                self._exclude = (spec,)
+        return spec

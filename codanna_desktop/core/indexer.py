@@ -1,0 +1,488 @@
+"""The indexer: turns folders on disk into catalog rows, tantivy documents and vectors.
+
+Every write follows the catalog-first protocol (see catalog.py): mark the files
+``indexing``, write the stores, then finish the catalog rows. recover() repairs whatever
+a crash left between those steps. Lexical indexing never waits for embeddings: chunks
+land in tantivy at once and are embedded afterwards by embed_pending().
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
+from codanna_desktop.core.chunker import Chunker
+from codanna_desktop.core.chunks import Chunk
+from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
+from codanna_desktop.core.ignore import IgnoreRules
+from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+from codanna_desktop.core.scanner import (
+    FileSkipped,
+    ScannedFile,
+    Scanner,
+    SkipReason,
+    SourceText,
+)
+from codanna_desktop.core.vector_store import VectorMeta, VectorStore
+from codanna_desktop.core.watcher import ChangeSet
+
+log = logging.getLogger(__name__)
+
+FILES_PER_BATCH = 200
+FLUSH_VECTORS_EVERY_S = 20.0
+
+
+@dataclass
+class Progress:
+    """What the indexer is doing, for progress bars and the folders panel."""
+
+    phase: str  # scanning | indexing | embedding | idle
+    root: Path | None = None
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class IndexReport:
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    chunks_added: int = 0
+    chunks_embedded: int = 0  # vectors computed by the model (cache misses)
+    chunks_from_cache: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: IndexReport) -> None:
+        self.files_indexed += other.files_indexed
+        self.files_unchanged += other.files_unchanged
+        self.files_deleted += other.files_deleted
+        self.chunks_added += other.chunks_added
+        self.chunks_embedded += other.chunks_embedded
+        self.chunks_from_cache += other.chunks_from_cache
+        self.skipped.update(other.skipped)
+        self.errors += other.errors
+
+
+@dataclass
+class _FileUpdate:
+    scanned: ScannedFile
+    source: SourceText | None  # None: the file is skipped (skip_reason says why)
+    language: str = ""
+    chunks: Sequence[Chunk] = ()
+    skip_reason: str = ""
+    skip_detail: str = ""
+
+
+def _no_progress(_: Progress) -> None:
+    pass
+
+
+class Indexer:
+    """Writes to the index. Not thread-safe by itself: one writer thread drives it."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        lexical: LexicalIndex,
+        scanner: Scanner,
+        chunker: Chunker,
+        vectors: Callable[[], VectorStore | None],
+        embedder: Callable[[], Embedder | None],
+        *,
+        embed_batch_size: int = 16,
+        workers: int = 2,
+    ) -> None:
+        self.catalog = catalog
+        self.lexical = lexical
+        self.scanner = scanner
+        self.chunker = chunker
+        self._vectors = vectors
+        self._embedder = embedder
+        self.embed_batch_size = embed_batch_size
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codanna-read")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- crash repair ---------------------------------------------------------------
+
+    def recover(self, *, thorough: bool) -> int:
+        """Undo half-done writes. Returns how many files were rolled back.
+
+        Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
+        from the embedding cache). `thorough` (after an unclean shutdown) also compares
+        every store with the catalog: ghosts are deleted, missing entries redone.
+        """
+        stuck = self.catalog.files_in_state("indexing")
+        if stuck:
+            self._drop_files(stuck)
+        if thorough:
+            known = self.catalog.all_chunk_ids()
+            ghosts = self.lexical.chunk_ids() - known
+            if ghosts:
+                self.lexical.delete_chunks(ghosts)
+                self.lexical.commit()
+            store = self._vectors()
+            if store is not None:
+                try:
+                    in_store = store.ids()
+                    extra = in_store - known
+                    if extra:
+                        store.delete(sorted(extra))
+                        store.flush()
+                    lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
+                    if lost:
+                        self.catalog.set_vector_state(sorted(lost), "pending")
+                except VectorStoreUnavailableError as exc:
+                    log.warning("vector store not reconciled: %s", exc)
+        return len(stuck)
+
+    def _drop_files(self, files: Sequence[FileRow]) -> None:
+        """Remove files from every store, then from the catalog (in that order)."""
+        if not files:
+            return
+        file_ids = [f.id for f in files]
+        chunk_ids = self.catalog.chunk_ids_of_files(file_ids)
+        self.lexical.delete_files(file_ids)
+        self.lexical.commit()
+        self._delete_vectors(chunk_ids)
+        self.catalog.delete_files(file_ids)
+
+    def _delete_vectors(self, chunk_ids: Sequence[int]) -> None:
+        if not chunk_ids:
+            return
+        store = self._vectors()
+        if store is None:
+            return
+        try:
+            store.delete(chunk_ids)
+        except VectorStoreUnavailableError as exc:
+            # Left behind as ghosts; recover(thorough=True) deletes them, and search never
+            # shows a vector whose chunk the catalog does not know.
+            log.warning("vectors not deleted now: %s", exc)
+
+    # -- whole roots ----------------------------------------------------------------
+
+    def sync_root(
+        self,
+        root: RootRow,
+        *,
+        full: bool = False,
+        progress: ProgressCallback = _no_progress,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
+        """Bring one root up to date with the disk (only what changed, unless `full`)."""
+        report = IndexReport()
+        if not root.path.is_dir():
+            message = f"{root.path} is missing or not a folder"
+            self.catalog.set_root_indexed(root.id, error=message)
+            report.errors.append(message)
+            return report
+        progress(Progress("scanning", root.path, message=f"Scanning {root.path}"))
+        self.scanner.rules_for(root.path).invalidate()
+        try:
+            scan = self.scanner.scan(root.path, cancel=cancel)
+        except RootNotFoundError as exc:
+            self.catalog.set_root_indexed(root.id, error=str(exc))
+            report.errors.append(str(exc))
+            return report
+        known = self.catalog.files_of_root(root.id)
+        seen = {f.rel_path for f in scan.files}
+        for skipped in scan.skipped:
+            seen.add(skipped.rel_path)
+            report.skipped[skipped.reason.value] += 1
+            row = known.get(skipped.rel_path)
+            if row is not None and row.state != "skipped":
+                self._drop_files([row])
+            self.catalog.mark_skipped(
+                root.id, skipped.rel_path, skipped.reason.value, skipped.detail, 0, 0
+            )
+        if scan.cancelled:  # a partial scan says nothing about what is gone
+            return report
+        # Files under a folder that could not be read are not gone: keep what we have.
+        unreadable = tuple(
+            s.rel_path + "/" for s in scan.skipped if s.reason is SkipReason.UNREADABLE
+        )
+        gone = [
+            row
+            for path, row in known.items()
+            if path not in seen and not (unreadable and path.startswith(unreadable))
+        ]
+        self._drop_files(gone)
+        report.files_deleted += len(gone)
+
+        todo = [
+            f
+            for f in scan.files
+            if full
+            or (row := known.get(f.rel_path)) is None
+            or row.state not in ("indexed", "skipped")
+            or row.size != f.size
+            or row.mtime_ns != f.mtime_ns
+        ]
+        report.files_unchanged += len(scan.files) - len(todo)
+        if not (cancel and cancel.is_set()):
+            report.merge(self.index_files(root, todo, force=full, progress=progress, cancel=cancel))
+        if not (cancel and cancel.is_set()):
+            self.catalog.set_root_indexed(root.id)
+        return report
+
+    def remove_root(self, root: RootRow) -> None:
+        self._drop_files(list(self.catalog.files_of_root(root.id).values()))
+        self.catalog.delete_root(root.id)
+
+    # -- files ----------------------------------------------------------------------
+
+    def index_files(
+        self,
+        root: RootRow,
+        files: Sequence[ScannedFile],
+        *,
+        force: bool = False,
+        progress: ProgressCallback = _no_progress,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
+        """Read, chunk and store the given files of one root, in batches."""
+        report = IndexReport()
+        known = self.catalog.files_of_root(root.id)
+        total = len(files)
+        for start in range(0, total, FILES_PER_BATCH):
+            if cancel and cancel.is_set():
+                break
+            batch = files[start : start + FILES_PER_BATCH]
+            progress(Progress("indexing", root.path, start, total, f"Indexing {root.path}"))
+            updates = list(self._pool.map(self._read_and_chunk, batch))
+            self._store_batch(root, updates, known, force, report)
+        progress(Progress("indexing", root.path, total, total, f"Indexed {root.path}"))
+        return report
+
+    def _read_and_chunk(self, scanned: ScannedFile) -> _FileUpdate:
+        try:
+            source = self.scanner.read_source(scanned.abs_path)
+        except FileSkipped as skip:
+            return _FileUpdate(
+                scanned, None, skip_reason=skip.reason.value, skip_detail=skip.detail
+            )
+        try:
+            chunks = self.chunker.chunk(scanned.rel_path, source.text)
+        except Exception as exc:  # a chunker bug must not stop the whole folder
+            log.exception("chunking %s failed", scanned.abs_path)
+            return _FileUpdate(scanned, None, skip_reason="chunking failed", skip_detail=str(exc))
+        language = chunks[0].language if chunks else "text"
+        return _FileUpdate(scanned, source, language, chunks)
+
+    def _store_batch(
+        self,
+        root: RootRow,
+        updates: list[_FileUpdate],
+        known: dict[str, FileRow],
+        force: bool,
+        report: IndexReport,
+    ) -> None:
+        changed: list[_FileUpdate] = []
+        for u in updates:
+            row = known.get(u.scanned.rel_path)
+            if u.source is None:
+                report.skipped[u.skip_reason] += 1
+                if row is not None and row.state != "skipped":
+                    self._drop_files([row])
+                self.catalog.mark_skipped(
+                    root.id,
+                    u.scanned.rel_path,
+                    u.skip_reason,
+                    u.skip_detail,
+                    u.scanned.size,
+                    u.scanned.mtime_ns,
+                )
+            elif (
+                not force
+                and row is not None
+                and row.state == "indexed"
+                and row.content_hash == u.source.content_hash
+            ):
+                # Touched but not changed (a save without edits, a checkout of the same text).
+                self.catalog.touch_file(row.id, u.source.size, u.source.mtime_ns)
+                report.files_unchanged += 1
+            else:
+                changed.append(u)
+        if not changed:
+            return
+        begun = self.catalog.begin_file_updates(
+            root.id, [(u.scanned.rel_path, u.language, u.chunks) for u in changed]
+        )
+        docs = [
+            LexicalDoc(
+                chunk_id=chunk_id,
+                file_id=file_id,
+                root_id=root.id,
+                path=c.path,
+                language=c.language,
+                symbol=c.symbol,
+                kind=c.kind,
+                text=c.text,
+            )
+            for u, (file_id, _, new_ids) in zip(changed, begun, strict=True)
+            for c, chunk_id in zip(u.chunks, new_ids, strict=True)
+        ]
+        self.lexical.delete_files([file_id for file_id, _, _ in begun])
+        self.lexical.add(docs)
+        self.lexical.commit()
+        self._delete_vectors([i for _, old, _ in begun for i in old])
+        self._after_stores_written()
+        self.catalog.finish_file_updates(
+            [
+                (file_id, u.source.size, u.source.mtime_ns, u.source.content_hash)
+                for u, (file_id, _, _) in zip(changed, begun, strict=True)
+                if u.source is not None
+            ]
+        )
+        report.files_indexed += len(changed)
+        report.chunks_added += len(docs)
+
+    def _after_stores_written(self) -> None:
+        """The point between store writes and the catalog commit (tests crash here)."""
+
+    # -- change sets from the watcher -----------------------------------------------
+
+    def apply_changes(
+        self,
+        changes: ChangeSet,
+        roots: Sequence[RootRow],
+        *,
+        progress: ProgressCallback = _no_progress,
+    ) -> IndexReport:
+        """Update only what a change set touched. The disk is the judge: each touched path
+        is looked at now, so events that raced each other still end in the right state."""
+        report = IndexReport()
+        paths = set(changes.paths())
+        by_root: dict[int, tuple[RootRow, set[Path]]] = {}
+        for path in paths:
+            root = _root_of(path, roots)
+            if root is not None:
+                by_root.setdefault(root.id, (root, set()))[1].add(path)
+        for root, touched in by_root.values():
+            if any(IgnoreRules.is_ignore_file(p) for p in touched):
+                # Which files an ignore rule covers changed: resync the whole root by stat.
+                report.merge(self.sync_root(root, progress=progress))
+                continue
+            rules = self.scanner.rules_for(root.path)
+            to_index: list[ScannedFile] = []
+            if root.path in touched and not root.path.is_dir():
+                # The whole folder is gone (or its drive unmounted): keep its index, say so.
+                message = f"{root.path} is missing or not a folder"
+                self.catalog.set_root_indexed(root.id, error=message)
+                report.errors.append(message)
+                continue
+            for path in sorted(touched):
+                rel = path.relative_to(root.path).as_posix()
+                if path.is_dir():
+                    report.merge(self.sync_root(root, progress=progress))
+                    to_index = []
+                    break
+                if path.is_file() and not rules.is_ignored(path, False):
+                    try:
+                        st = path.stat()
+                    except OSError:
+                        continue
+                    if st.st_size > self.scanner.max_file_size:
+                        self._drop_files(self.catalog.files_under(root.id, rel))
+                        self.catalog.mark_skipped(
+                            root.id, rel, "too large", "", st.st_size, st.st_mtime_ns
+                        )
+                        report.skipped["too large"] += 1
+                        continue
+                    to_index.append(ScannedFile(path, rel, st.st_size, st.st_mtime_ns))
+                else:
+                    gone = self.catalog.files_under(root.id, rel)
+                    self._drop_files(gone)
+                    report.files_deleted += len(gone)
+            if to_index:
+                report.merge(self.index_files(root, to_index, progress=progress))
+        return report
+
+    # -- embeddings -----------------------------------------------------------------
+
+    def embed_pending(
+        self,
+        *,
+        progress: ProgressCallback = _no_progress,
+        cancel: threading.Event | None = None,
+        max_chunks: int | None = None,
+    ) -> IndexReport:
+        """Give every pending chunk its vector: from the cache where its text was embedded
+        before, else from the model. Durable in small steps, so stopping loses little."""
+        report = IndexReport()
+        embedder, store = self._embedder(), self._vectors()
+        if embedder is None or store is None:
+            return report
+        counts = self.catalog.counts()
+        total = counts["chunks"]
+        done = counts["embedded"]
+        last_flush = time.monotonic()
+        step = max(self.embed_batch_size * 4, 64)
+        while not (cancel and cancel.is_set()):
+            if (
+                max_chunks is not None
+                and report.chunks_embedded + report.chunks_from_cache >= max_chunks
+            ):
+                break
+            pending = self.catalog.pending_vectors(step)
+            if not pending:
+                break
+            cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])
+            missing: dict[str, str] = {}
+            for p in pending:
+                if p.text_hash not in cached:
+                    missing.setdefault(p.text_hash, p.text)
+            hashes = list(missing)
+            for i in range(0, len(hashes), self.embed_batch_size):
+                part = hashes[i : i + self.embed_batch_size]
+                vectors = embedder.embed_documents([missing[h] for h in part])
+                fresh = dict(zip(part, vectors, strict=True))
+                self.catalog.cache_vectors(embedder.model_id, fresh)
+                cached.update(fresh)
+                report.chunks_embedded += len(part)
+                if cancel and cancel.is_set():
+                    break
+            ready = [p for p in pending if p.text_hash in cached]
+            if not ready:
+                break
+            report.chunks_from_cache += len(ready) - sum(1 for p in ready if p.text_hash in missing)
+            matrix = np.stack([cached[p.text_hash] for p in ready]).astype(np.float32)
+            meta = [
+                VectorMeta(self.catalog.root_key(p.root_id), p.rel_path, p.language) for p in ready
+            ]
+            store.upsert([p.id for p in ready], matrix, meta)
+            self.catalog.set_vector_state([p.id for p in ready], "done")
+            done += len(ready)
+            progress(Progress("embedding", None, done, max(total, done), "Embedding"))
+            if time.monotonic() - last_flush > FLUSH_VECTORS_EVERY_S:
+                store.flush()
+                last_flush = time.monotonic()
+        store.flush()
+        return report
+
+
+def _root_of(path: Path, roots: Sequence[RootRow]) -> RootRow | None:
+    """The innermost root containing path."""
+    best: RootRow | None = None
+    for root in roots:
+        inside = path == root.path or root.path in path.parents
+        if inside and (best is None or len(root.path.parts) > len(best.path.parts)):
+            best = root
+    return best

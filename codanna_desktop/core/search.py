@@ -1,0 +1,217 @@
+"""Hybrid search: lexical and semantic candidates, fused by a weight the user moves.
+
+A query runs once: `HybridSearcher.search` gathers the top candidates of each side
+(filtered on both sides before the cut) into a `SearchSession`. `SearchSession.results`
+fuses them for any `alpha` without querying again; that is what the slider calls on
+every move.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codanna_desktop.core.catalog import Catalog, ChunkRow
+from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.fusion import fuse
+from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
+from codanna_desktop.core.vector_store import VectorFilter, VectorStore
+
+log = logging.getLogger(__name__)
+
+SNIPPET_LINES = 6
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk_id: int
+    root: Path
+    path: str  # relative to root
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    snippet: str
+    snippet_start_line: int
+    highlights: list[tuple[int, int]]  # character ranges in `snippet`
+    score: float  # fused, in [0, 1]
+    lexical_part: float  # the share of `score` that comes from each side
+    semantic_part: float
+    lexical_score: float | None  # raw BM25, None when not a lexical candidate
+    semantic_score: float | None  # raw cosine similarity, None when not a semantic candidate
+
+    @property
+    def abs_path(self) -> Path:
+        return self.root / self.path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.abs_path),
+            "root": str(self.root),
+            "rel_path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "language": self.language,
+            "snippet": self.snippet,
+            "snippet_start_line": self.snippet_start_line,
+            "highlights": self.highlights,
+            "score": round(self.score, 6),
+            "lexical_part": round(self.lexical_part, 6),
+            "semantic_part": round(self.semantic_part, 6),
+            "lexical_score": self.lexical_score,
+            "semantic_score": self.semantic_score,
+        }
+
+
+@dataclass
+class SearchSession:
+    """The candidates of one query; results() re-fuses them for any weight."""
+
+    query: str
+    lexical: list[tuple[int, float]]
+    semantic: list[tuple[int, float]]
+    rows: dict[int, ChunkRow]
+    fusion: str
+    semantic_available: bool
+    # Why the semantic side is missing or partial, for the person ("3 of 10 chunks embedded").
+    notes: list[str] = field(default_factory=list)
+
+    def results(self, alpha: float, k: int = 20) -> list[SearchResult]:
+        lexical_raw = dict(self.lexical)
+        semantic_raw = dict(self.semantic)
+        semantic = self.semantic if self.semantic_available else []
+        if not self.semantic_available:
+            alpha = 0.0
+        out: list[SearchResult] = []
+        for f in fuse(self.lexical, semantic, alpha, self.fusion):
+            row = self.rows.get(f.chunk_id)
+            if row is None:
+                continue
+            # At the ends of the slider only that side's candidates are results.
+            if (alpha <= 0.0 and f.chunk_id not in lexical_raw) or (
+                alpha >= 1.0 and f.chunk_id not in semantic_raw
+            ):
+                continue
+            snippet, first_line = _snippet(row.text, self.query, row.start_line)
+            out.append(
+                SearchResult(
+                    chunk_id=row.id,
+                    root=row.root_path,
+                    path=row.rel_path,
+                    start_line=row.start_line,
+                    end_line=row.end_line,
+                    symbol=row.symbol,
+                    kind=row.kind,
+                    language=row.language,
+                    snippet=snippet,
+                    snippet_start_line=first_line,
+                    highlights=highlight_ranges(self.query, snippet),
+                    score=f.score,
+                    lexical_part=f.lexical_part,
+                    semantic_part=f.semantic_part,
+                    lexical_score=lexical_raw.get(row.id),
+                    semantic_score=semantic_raw.get(row.id),
+                )
+            )
+            if len(out) >= k:
+                break
+        return out
+
+
+def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
+    """A few lines of the chunk, around the first line that matches the query."""
+    lines = text.splitlines()
+    best = 0
+    for i, line in enumerate(lines):
+        if highlight_ranges(query, line):
+            best = i
+            break
+    first = max(0, min(best - 1, len(lines) - SNIPPET_LINES))
+    return "\n".join(lines[first : first + SNIPPET_LINES]), start_line + first
+
+
+class HybridSearcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        lexical: LexicalIndex,
+        vectors: Callable[[], VectorStore | None],
+        embedder: Callable[[], Embedder | None],
+        *,
+        fusion: str = "minmax",
+        candidates_per_side: int = 200,
+        semantic_problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.catalog = catalog
+        self.lexical = lexical
+        self._vectors = vectors
+        self._embedder = embedder
+        self._semantic_problem = semantic_problem
+        self.fusion = fusion
+        self.candidates_per_side = candidates_per_side
+
+    def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
+        filters = filters or SearchFilters()
+        depth = self.candidates_per_side
+        lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+        notes: list[str] = []
+        semantic: list[tuple[int, float]] = []
+        semantic_available = False
+        if query.strip():
+            try:
+                semantic, semantic_available = self._semantic(query, filters, depth, notes)
+            except CodannaError as exc:
+                notes.append(f"Semantic search unavailable: {exc}")
+        rows = self.catalog.chunk_rows(
+            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in semantic]))
+        )
+        return SearchSession(
+            query=query,
+            lexical=[(i, s) for i, s in lexical if i in rows],
+            semantic=[(i, s) for i, s in semantic if i in rows],
+            rows=rows,
+            fusion=self.fusion,
+            semantic_available=semantic_available,
+            notes=notes,
+        )
+
+    def _semantic(
+        self, query: str, filters: SearchFilters, depth: int, notes: list[str]
+    ) -> tuple[list[tuple[int, float]], bool]:
+        embedder = self._embedder()
+        store = self._vectors() if embedder is not None else None
+        if embedder is None or store is None:
+            problem = self._semantic_problem()
+            notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
+            return [], False
+        counts = self.catalog.counts()
+        if counts["chunks"] and counts["embedded"] < counts["chunks"]:
+            notes.append(
+                f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
+                " so far; embedding continues in the background."
+            )
+        root_keys: Sequence[str] = [
+            self.catalog.root_key(r.id)
+            for r in self.catalog.roots()
+            if not filters.root_ids or r.id in filters.root_ids
+        ]
+        allowed = None
+        if filters.active:
+            allowed = self.catalog.chunk_ids_matching(
+                filters.languages, filters.root_ids, filters.path_regex
+            )
+        flt = VectorFilter(
+            root_keys=root_keys,
+            languages=filters.languages or None,
+            path_regex=filters.path_regex,
+            allowed_ids=allowed,
+        )
+        vector = embedder.embed_query(query)
+        return store.search(vector, depth, flt), True

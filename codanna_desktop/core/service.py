@@ -1,0 +1,229 @@
+"""The background indexer: one writer thread that runs every index change in order.
+
+The desktop app (and anything else long-running) hands it work: add or remove folders,
+reindex, change sets from the watcher. Between jobs it embeds pending chunks in small
+slices, so a new job (a saved file) never waits behind a long embedding run. Searches do
+not go through it: they run beside it on other threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
+
+log = logging.getLogger(__name__)
+
+EMBED_SLICE = 64  # chunks embedded between checks for new jobs
+RETRY_AFTER_S = 10.0  # after the vector store or model failed
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    """What listeners hear: a progress step, a finished job, or an error to show."""
+
+    kind: str  # progress | report | error | state
+    progress: Progress | None = None
+    report: IndexReport | None = None
+    message: str = ""
+    state: str = ""
+
+
+Listener = Callable[[ServiceEvent], None]
+
+
+class IndexingService:
+    def __init__(self, engine: Engine, listener: Listener, *, watch: bool = True) -> None:
+        self.engine = engine
+        self._listener = listener
+        self._jobs: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._thread = threading.Thread(target=self._run, name="codanna-indexer", daemon=True)
+        self._state = "idle"
+        self._retry_at = 0.0
+        self._watcher = (
+            FolderWatcher(self.notify_changes, engine.is_ignored, on_error=self._watch_error)
+            if watch
+            else None
+        )
+
+    # -- control (any thread) -------------------------------------------------------
+
+    def start(self) -> None:
+        if self._watcher is not None:
+            for root in self.engine.roots():
+                self._watcher.add_root(root.path)
+            self._watcher.start()
+        self._thread.start()
+        self._jobs.put(("sync", None))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in flight (committed, never half-written), then stop."""
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._stop.set()
+        self._resume.set()
+        self._jobs.put(("stop", None))
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def add_roots(self, paths: list[Path]) -> None:
+        self._jobs.put(("add", paths))
+
+    def remove_root(self, path: Path) -> None:
+        self._jobs.put(("remove", path))
+
+    def reindex(self, full: bool = False) -> None:
+        self._jobs.put(("full" if full else "sync", None))
+
+    def notify_changes(self, changes: ChangeSet) -> None:
+        self._jobs.put(("changes", changes))
+
+    def pause(self) -> None:
+        self._resume.clear()
+        self._set_state("paused")
+
+    def resume(self) -> None:
+        self._resume.set()
+        self._set_state("idle")
+        self._jobs.put(("sync", None))
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until no job is queued and nothing is pending (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._jobs.unfinished_tasks == 0 and self._state == "idle":
+                counts = self.engine.catalog.counts()
+                model_missing = self.engine.model_problem is not None
+                if model_missing or counts["embedded"] >= counts["chunks"]:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    # -- the writer thread ----------------------------------------------------------
+
+    def _emit(self, event: ServiceEvent) -> None:
+        try:
+            self._listener(event)
+        except Exception:  # a listener's bug must not stop indexing
+            log.exception("service listener failed")
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._emit(ServiceEvent("state", state=state))
+
+    def _progress(self, p: Progress) -> None:
+        self._set_state(p.phase)
+        self._emit(ServiceEvent("progress", progress=p))
+
+    def _watch_error(self, path: Path, exc: Exception) -> None:
+        self._emit(ServiceEvent("error", message=f"Watching {path} failed: {exc}"))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._resume.wait()
+            try:
+                kind, arg = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                self._embed_slice()
+                continue
+            try:
+                if kind == "stop":
+                    return
+                self._do(kind, arg)
+            except CodannaError as exc:
+                self._emit(ServiceEvent("error", message=str(exc)))
+            except Exception as exc:  # keep the indexer alive; the person sees the error
+                log.exception("indexing job %s failed", kind)
+                self._emit(ServiceEvent("error", message=f"Indexing failed: {exc}"))
+            finally:
+                self._jobs.task_done()
+                if self._jobs.empty() and not self.paused:
+                    self._set_state("idle")
+
+    def _do(self, kind: str, arg: object) -> None:
+        engine = self.engine
+        if kind == "add":
+            assert isinstance(arg, list)
+            roots = []
+            for path in arg:
+                try:
+                    roots.append(engine.add_root(path))
+                except CodannaError as exc:
+                    self._emit(ServiceEvent("error", message=str(exc)))
+            for root in roots:
+                if self._watcher is not None:
+                    self._watcher.add_root(root.path)
+            self._report(
+                engine.index(roots, embed=False, progress=self._progress, cancel=self._stop)
+            )
+        elif kind == "remove":
+            assert isinstance(arg, Path)
+            root = engine.remove_root(arg)
+            if self._watcher is not None:
+                self._watcher.remove_root(root.path)
+            self._emit(ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}"))
+        elif kind in ("sync", "full"):
+            self._report(
+                engine.index(
+                    full=kind == "full", embed=False, progress=self._progress, cancel=self._stop
+                )
+            )
+        elif kind == "changes":
+            assert isinstance(arg, ChangeSet)
+            # Coalesce everything that queued up meanwhile into one pass.
+            while True:
+                try:
+                    k2, a2 = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if k2 == "changes" and isinstance(a2, ChangeSet):
+                    arg.merge(a2)
+                    self._jobs.task_done()
+                else:
+                    self._jobs.task_done()
+                    self._jobs.put((k2, a2))
+                    break
+            self._report(engine.apply_changes(arg, progress=self._progress))
+
+    def _report(self, report: IndexReport) -> None:
+        self._emit(ServiceEvent("report", report=report))
+        for error in report.errors:
+            self._emit(ServiceEvent("error", message=error))
+
+    def _embed_slice(self) -> None:
+        if self.paused or time.monotonic() < self._retry_at:
+            return
+        counts = self.engine.catalog.counts()
+        if counts["embedded"] >= counts["chunks"]:
+            return
+        report = self.engine.embed_pending(
+            progress=self._progress, cancel=self._stop, max_chunks=EMBED_SLICE
+        )
+        problem = self.engine.model_problem
+        if report.errors or (problem and report.chunks_embedded == 0):
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
+            for error in report.errors or [problem or ""]:
+                self._emit(ServiceEvent("error", message=error))
+        if self._jobs.empty():
+            self._set_state("idle")

@@ -1,0 +1,147 @@
+"""The command line as a script uses it: real processes, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "codanna_desktop"]
+
+
+def run(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "src/store.py").write_text(
+        textwrap.dedent(
+            '''
+            MAX_RETRIES = 5
+
+
+            def save_user_record(db, user):
+                """Write the user to the database."""
+                db.insert("users", user)
+
+
+            def parse_config_file(path):
+                return dict(line.split("=", 1) for line in open(path))
+            '''
+        )
+    )
+    (root / "src/ui.js").write_text("function renderButton(label) { return label; }\n")
+    return root
+
+
+def test_add_search_status_remove(project: Path) -> None:
+    added = run("add", str(project), check=True)
+    assert f"added {project}" in added.stdout
+    assert "files indexed" in added.stdout
+
+    hit = run("search", "save_user_record", "--json", "-k", "3", check=True)
+    first = json.loads(hit.stdout.splitlines()[0])
+    assert first["symbol"] == "save_user_record"
+    assert first["path"] == str(project / "src/store.py")
+    assert first["start_line"] >= 1 and first["lexical_score"] > 0
+
+    semantic = run("search", "store a person in the database", "--alpha", "1", "--json", check=True)
+    assert json.loads(semantic.stdout.splitlines()[0])["symbol"] == "save_user_record"
+
+    filtered = run("search", "render", "--lang", "javascript", "--json", check=True)
+    assert all(
+        json.loads(line)["language"] == "javascript" for line in filtered.stdout.splitlines()
+    )
+
+    status = json.loads(run("status", "--json", check=True).stdout)
+    assert status["roots"][0]["path"] == str(project)
+    assert status["chunks"] == status["embedded"] > 0
+
+    run("remove", str(project), check=True)
+    assert run("search", "save_user_record").returncode == 1
+
+
+def test_exit_codes_for_bad_usage_and_errors(tmp_path: Path, project: Path) -> None:
+    assert run("add", str(tmp_path / "missing")).returncode == 4
+    assert "is not a folder" in run("add", str(tmp_path / "missing")).stderr
+    run("add", "--no-embed", str(project), check=True)
+    assert run("search", "x", "--alpha", "2").returncode == 2
+    assert run("search").returncode == 2
+    assert run("search", "zzzqqqxxx_nothing", "--alpha", "0").returncode == 1
+    # A malformed query is searched literally, never an error.
+    for query in ["save_user_record(", '"unclosed', "AND OR", "field:value", "*", "]["]:
+        assert run("search", query, "--alpha", "0").returncode in (0, 1)
+
+
+def test_batch_search_writes_ranked_paths(tmp_path: Path, project: Path) -> None:
+    run("add", str(project), check=True)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"qid": "a", "query": "parse_config_file"})
+        + "\n"
+        + json.dumps({"qid": "b", "query": "renderButton"})
+        + "\n"
+    )
+    out = run("search", "--batch", str(queries), "--alpha", "0.3", "-k", "2", check=True)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["qid"] for line in lines] == ["a", "b"]
+    assert lines[0]["ranked"][0] == str(project / "src/store.py")
+    assert lines[1]["ranked"][0] == str(project / "src/ui.js")
+
+
+def test_second_writer_says_who_holds_the_index(project: Path) -> None:
+    run("add", "--no-embed", str(project), check=True)
+    holder = subprocess.Popen(
+        [*CLI, "watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        lock_info = Path(os.environ["CODANNA_HOME"]) / "data" / "writer.holder.json"
+        while not lock_info.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        busy = run("index")
+        assert busy.returncode == 3
+        assert f"process {holder.pid}" in busy.stderr
+        # Searching beside the writer still works.
+        assert run("search", "save_user_record", "--alpha", "0").returncode == 0
+    finally:
+        holder.terminate()
+        holder.wait(timeout=60)
+    assert run("index", "--no-embed").returncode == 0
+
+
+def test_watch_keeps_index_live(project: Path) -> None:
+    run("add", "--no-embed", str(project), check=True)
+    watcher = subprocess.Popen(
+        [*CLI, "watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        lock_info = Path(os.environ["CODANNA_HOME"]) / "data" / "writer.holder.json"
+        deadline = time.monotonic() + 120
+        while not lock_info.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        (project / "src/new_module.py").write_text("def freshly_written_function():\n    pass\n")
+        found = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not found:
+            found = run("search", "freshly_written_function", "--alpha", "0").returncode == 0
+            time.sleep(0.3)
+        assert found
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=60)

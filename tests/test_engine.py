@@ -1,0 +1,337 @@
+"""The engine end to end: real files, tantivy on disk, hnswlib files, the real model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
+from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.settings import AppPaths, Settings
+from codanna_desktop.core.watcher import ChangeSet
+
+FILES = {
+    "net/http_client.py": '''
+        import socket
+
+        HTTP_TIMEOUT = 30
+
+
+        class HttpClient:
+            """A tiny HTTP client."""
+
+            def readFileContents(self, path):
+                with open(path) as fh:
+                    return fh.read()
+
+            def retry_failed_upload(self, upload, attempts=3):
+                """Send the upload again when the server refused it."""
+                for _ in range(attempts):
+                    if upload.send():
+                        return True
+                return False
+        ''',
+    "math/sorting.py": '''
+        def bubble_sort(items):
+            """Order a list of numbers from small to large."""
+            items = list(items)
+            for i in range(len(items)):
+                for j in range(len(items) - 1 - i):
+                    if items[j] > items[j + 1]:
+                        items[j], items[j + 1] = items[j + 1], items[j]
+            return items
+
+
+        def read_file_size(path):
+            import os
+            return os.path.getsize(path)
+        ''',
+    "web/app.js": """
+        // Compute the sum of the prices in a shopping cart.
+        function cartTotal(cart) {
+          return cart.items.reduce((acc, item) => acc + item.price * item.qty, 0);
+        }
+
+        function readFileContents(name) {
+          return fetch(name).then((r) => r.text());
+        }
+        """,
+    "docs/README.md": """
+        # Project
+
+        Some words about the project and how to upload files.
+        """,
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    write_tree(root, FILES)
+    return root
+
+
+@pytest.fixture
+def engine(embedder: Embedder, project: Path) -> Iterator[Engine]:
+    eng = Engine(embedder=embedder)
+    eng.add_root(project)
+    eng.index()
+    yield eng
+    eng.close()
+
+
+def paths_of(results) -> list[str]:
+    return [r.path for r in results]
+
+
+def test_exact_identifier_is_found_lexically(engine: Engine) -> None:
+    results = engine.search("readFileContents").results(alpha=0.0, k=5)
+    assert results[0].symbol in ("HttpClient.readFileContents", "readFileContents")
+    assert {r.path for r in results[:2]} == {"net/http_client.py", "web/app.js"}
+    assert results[0].lexical_score is not None
+
+
+def test_snake_case_query_matches_camel_case_identifier(engine: Engine) -> None:
+    results = engine.search("read_file_contents").results(alpha=0.0, k=5)
+    assert "readFileContents" in (results[0].symbol or "")
+
+
+def test_natural_language_query_finds_function_sharing_no_word(engine: Engine) -> None:
+    # No word of the query appears in bubble_sort's text.
+    session = engine.search("arrange values in ascending order")
+    top = session.results(alpha=1.0, k=3)
+    assert top[0].symbol == "bubble_sort"
+    assert session.semantic_available
+
+
+def test_changing_alpha_reorders_results_as_scores_say(engine: Engine) -> None:
+    session = engine.search("read file contents")
+    for alpha in (0.0, 0.3, 0.7, 1.0):
+        results = session.results(alpha, k=10)
+        scores = [r.score for r in results]
+        assert scores == sorted(scores, reverse=True)
+        for r in results:
+            assert r.score == pytest.approx(r.lexical_part + r.semantic_part)
+    lexical_first = session.results(0.0, k=10)[0]
+    semantic_first = session.results(1.0, k=10)[0]
+    assert lexical_first.lexical_part == max(r.lexical_part for r in session.results(0.0, 50))
+    assert semantic_first.semantic_part == max(r.semantic_part for r in session.results(1.0, 50))
+
+
+def test_refusing_for_new_alpha_does_not_query_again(engine: Engine, embedder: Embedder) -> None:
+    session = engine.search("upload again")
+    before = embedder.documents_embedded
+    calls: list[object] = []
+    original = engine.lexical.search
+
+    def counting_search(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    engine.lexical.search = counting_search  # type: ignore[method-assign]
+    try:
+        for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
+            session.results(alpha, k=5)
+    finally:
+        engine.lexical.search = original  # type: ignore[method-assign]
+    assert calls == []
+    assert embedder.documents_embedded == before
+
+
+def test_filtered_search_returns_k_results(embedder: Embedder, tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    files = {f"pkg/mod{i}.py": f"def helper_{i}(x):\n    return x + {i}\n" for i in range(30)}
+    files.update(
+        {f"lib/mod{i}.js": f"function helper{i}(x) {{ return x + {i}; }}\n" for i in range(30)}
+    )
+    write_tree(root, files)
+    with Engine(embedder=embedder) as eng:
+        eng.add_root(root)
+        eng.index()
+        for filters in (
+            SearchFilters(languages=("javascript",)),
+            SearchFilters(path_glob="lib/**"),
+            SearchFilters(path_glob="*.js"),
+        ):
+            session = eng.search("helper", filters)
+            for alpha in (0.0, 0.5, 1.0):
+                results = session.results(alpha, k=10)
+                assert len(results) == 10
+                assert all(r.path.endswith(".js") for r in results)
+
+
+def test_renamed_file_is_not_re_embedded(engine: Engine, embedder: Embedder, project: Path) -> None:
+    before = embedder.documents_embedded
+    (project / "math/sorting.py").rename(project / "math/ordering.py")
+    report = engine.index()
+    assert report.files_deleted == 1 and report.files_indexed == 1
+    assert embedder.documents_embedded == before
+    assert report.chunks_from_cache > 0
+    assert engine.search("bubble_sort").results(0.5, 1)[0].path == "math/ordering.py"
+
+
+def test_reindex_of_unchanged_tree_embeds_nothing(engine: Engine, embedder: Embedder) -> None:
+    before = embedder.documents_embedded
+    report = engine.index(full=True)
+    assert embedder.documents_embedded == before
+    assert report.chunks_embedded == 0
+
+
+def test_edited_function_alone_is_re_embedded(
+    engine: Engine, embedder: Embedder, project: Path
+) -> None:
+    path = project / "math/sorting.py"
+    path.write_text(path.read_text().replace("os.path.getsize(path)", "os.stat(path).st_size"))
+    before = embedder.documents_embedded
+    engine.index()
+    assert embedder.documents_embedded - before == 1
+
+
+def test_deleted_file_leaves_no_result(engine: Engine, project: Path) -> None:
+    (project / "web/app.js").unlink()
+    engine.index()
+    for alpha in (0.0, 0.5, 1.0):
+        assert all(r.path != "web/app.js" for r in engine.search("cartTotal").results(alpha, 20))
+
+
+def test_change_set_updates_only_what_changed(
+    engine: Engine, project: Path, embedder: Embedder
+) -> None:
+    new = project / "net/extra.py"
+    new.write_text("def compute_checksum(data):\n    return sum(data) % 255\n")
+    (project / "docs/README.md").unlink()
+    report = engine.apply_changes(
+        ChangeSet(created={new}, modified=set(), deleted={project / "docs/README.md"}, moved={})
+    )
+    assert report.files_indexed == 1 and report.files_deleted == 1
+    engine.embed_pending()
+    assert engine.search("compute_checksum").results(0.0, 1)[0].path == "net/extra.py"
+    assert all(r.path != "docs/README.md" for r in engine.search("upload files").results(0.0, 20))
+
+
+def test_crash_between_store_and_catalog_writes_is_repaired(
+    embedder: Embedder, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = Engine(embedder=embedder)
+    eng.add_root(project)
+    eng.index()
+    path = project / "math/sorting.py"
+    path.write_text(path.read_text().replace("bubble_sort", "shaker_sort"))
+
+    def crash() -> None:
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(eng.indexer, "_after_stores_written", crash)
+    with pytest.raises(RuntimeError):
+        eng.index()
+    # The process dies here: no close(), the writer lock goes with it.
+    eng._release_lock()
+    eng.lexical.close()
+    eng.catalog.close()
+
+    with Engine(embedder=embedder) as again:
+        for alpha in (0.0, 1.0):
+            # No result points at a chunk the catalog does not know.
+            for r in again.search("sort numbers bubble_sort shaker_sort").results(alpha, 20):
+                assert (project / r.path).exists()
+        again.index()
+        top = again.search("shaker_sort").results(0.0, 1)
+        assert top[0].symbol == "shaker_sort" and top[0].path == "math/sorting.py"
+        assert not again.search("bubble_sort").results(0.0, 5) or all(
+            r.symbol != "bubble_sort" for r in again.search("bubble_sort").results(0.0, 5)
+        )
+        status = again.status()
+        assert status.embedded == status.chunks
+
+
+def test_bad_input_is_indexed_around_and_reported(embedder: Embedder, tmp_path: Path) -> None:
+    root = tmp_path / "messy"
+    write_tree(root, {"good.py": "def fine():\n    return 1\n"})
+    (root / "blob.bin").write_bytes(b"\x00\x01\x02binary" * 100)
+    (root / "big.txt").write_text("x = 1\n" * 300_000)
+    (root / "latin1.py").write_bytes(b"def caf\xe9():\n    return 'na\xefve'\n")
+    (root / "bom.py").write_bytes("\ufeffdef with_bom():\n    pass\n".encode())
+    (root / "app.min.js").write_text("var a=1;" * 2000)
+    (root / "loop").symlink_to(root)
+    os.mkfifo(root / "pipe")
+    (root / "node_modules").mkdir()
+    (root / "node_modules/dep.js").write_text("function dependency() {}\n")
+    with Engine(embedder=embedder) as eng:
+        eng.add_root(root)
+        report = eng.index()
+        assert report.skipped["binary"] == 1
+        assert report.skipped["too large"] == 1
+        assert report.skipped["minified"] == 1
+        status = eng.status()
+        assert status.skip_counts.get("binary") == 1
+        assert eng.search("fine").results(0.0, 1)[0].path == "good.py"
+        assert eng.search("with_bom").results(0.0, 1)[0].path == "bom.py"
+        assert eng.search("caf").results(0.0, 5)
+        assert not eng.search("dependency").results(0.0, 5)
+
+
+def test_vanished_root_is_reported_not_fatal(
+    embedder: Embedder, tmp_path: Path, project: Path
+) -> None:
+    other = tmp_path / "other"
+    write_tree(other, {"a.py": "def alpha_function():\n    pass\n"})
+    with Engine(embedder=embedder) as eng:
+        eng.add_root(project)
+        eng.add_root(other)
+        other.joinpath("a.py").unlink()
+        other.rmdir()
+        report = eng.index()
+        assert any("missing" in e for e in report.errors)
+        assert eng.search("bubble_sort").results(0.0, 1)
+
+
+def test_adding_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with Engine(embedder=None) as eng, pytest.raises(RootNotFoundError, match="not a folder"):
+        eng.add_root(tmp_path / "nope")
+
+
+def test_second_writer_is_refused_while_reader_searches(engine: Engine) -> None:
+    with pytest.raises(IndexLockedError, match="process"):
+        Engine(writer=True)
+    with Engine(writer=False, embedder=None) as reader:
+        assert reader.search("bubble_sort").results(0.0, 1)[0].symbol == "bubble_sort"
+
+
+def test_search_works_lexically_without_a_model(project: Path) -> None:
+    paths = AppPaths.default()
+    settings = Settings(model="no-such/model-anywhere")
+    with Engine(paths, settings) as eng:
+        eng.add_root(project)
+        eng.index()
+        session = eng.search("bubble_sort")
+        assert not session.semantic_available
+        assert any("Lexical results only" in n for n in session.notes)
+        assert session.results(1.0, 1)[0].symbol == "bubble_sort"
+
+
+def test_core_never_imports_qt() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import codanna_desktop.core as core\n"
+        "for m in pkgutil.walk_packages(core.__path__, 'codanna_desktop.core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'codanna_desktop.app'))]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

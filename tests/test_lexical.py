@@ -1,0 +1,589 @@
+"""The lexical index: code-aware matching, ranking, filters, durability and locking, on a
+real tantivy index in tmp_path."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core import lexical
+from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.lexical import (
+    LexicalDoc,
+    LexicalIndex,
+    highlight_ranges,
+    query_terms,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def doc(
+    chunk_id: int,
+    text: str,
+    *,
+    symbol: str | None = None,
+    path: str = "src/module.py",
+    language: str = "python",
+    file_id: int | None = None,
+    root_id: int = 1,
+    kind: str = "function",
+) -> LexicalDoc:
+    return LexicalDoc(
+        chunk_id=chunk_id,
+        file_id=chunk_id if file_id is None else file_id,
+        root_id=root_id,
+        path=path,
+        language=language,
+        symbol=symbol,
+        kind=kind,
+        text=text,
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[LexicalIndex]:
+    ix = LexicalIndex(tmp_path / "lexical")
+    yield ix
+    ix.close()
+
+
+def indexed(ix: LexicalIndex, *docs: LexicalDoc) -> LexicalIndex:
+    ix.add(docs)
+    ix.commit()
+    return ix
+
+
+def ids(ix: LexicalIndex, query: str, limit: int = 10, **filters: object) -> list[int]:
+    flt = SearchFilters(**filters) if filters else None  # type: ignore[arg-type]
+    return [hit.chunk_id for hit in ix.search(query, limit, flt)]
+
+
+# -- analysis ------------------------------------------------------------------------
+
+
+def test_python_word_splitting_agrees_with_the_tantivy_analyzer() -> None:
+    # Query terms and highlights are computed in Python; documents are analysed by
+    # tantivy. Any disagreement would make a word unfindable.
+    rng = random.Random(7)
+    alphabet = "aAbBzZxXhHtTpP019_-. /éÉü(" + "aeiou" * 3
+    samples = ["HTTPConnection", "readFileContents", "HTTP_TIMEOUT", "ABCdef", "x2y", "über"]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(500)
+    ]
+    for text in samples:
+        python_words = [token for token, _, _ in lexical._split_tokens(text)]
+        tantivy_words = lexical._SPLIT_ANALYZER.analyze(lexical._mark_acronym_ends(text))
+        assert python_words == tantivy_words, text
+        python_idents = [token for token, _, _ in lexical._ident_tokens(text)]
+        assert python_idents == lexical._IDENT_ANALYZER.analyze(text), text
+
+
+def test_query_terms_are_identifiers_and_their_words() -> None:
+    assert query_terms("readFileContents") == ["readfilecontents", "read", "file", "contents"]
+    assert query_terms("HTTP_TIMEOUT") == ["http_timeout", "http", "timeout"]
+    assert query_terms("HTTPConnection") == ["httpconnection", "http", "connection"]
+    assert query_terms("sha256") == ["sha256", "sha", "256"]
+    assert query_terms("retry -upload") == ["retry"]
+    assert query_terms("!!!") == []
+
+
+# -- matching and ranking ------------------------------------------------------------
+
+
+def test_camel_case_query_finds_snake_case_code_and_the_reverse(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "def read_file_contents(path): ..."),
+        doc(2, "function readFileContents(path) { }", language="javascript"),
+        doc(3, "def unrelated(): pass"),
+    )
+    assert set(ids(index, "readFileContents")) == {1, 2}
+    assert set(ids(index, "read_file_contents")) == {1, 2}
+    assert set(ids(index, "read-file-contents")) == {1, 2}
+
+
+def test_acronym_is_split_from_the_word_that_follows_it(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "conn = HTTPConnection(host)"),
+        doc(2, "HTTP_TIMEOUT = 30"),
+        doc(3, "class Connection: pass"),
+    )
+    assert ids(index, "http")[:2] and set(ids(index, "http")) == {1, 2}
+    assert set(ids(index, "connection")) == {1, 3}
+    assert ids(index, "timeout") == [2]
+    assert ids(index, "http connection")[0] == 1
+
+
+def test_exact_identifier_ranks_above_chunks_sharing_only_its_words(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "def read_file(path):\n    # read the file contents\n    return contents"),
+        doc(2, "data = readFileContents(path)"),
+        doc(3, "def read(): file = contents = None"),
+    )
+    hits = ids(index, "readFileContents")
+    assert hits[0] == 2
+    assert set(hits) == {1, 2, 3}
+
+
+def test_symbol_match_ranks_above_a_body_mention(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "x = parse_config(text)\ny = parse_config(other)", symbol="load_all"),
+        doc(2, "def parse_config(text):\n    return toml.loads(text)", symbol="parse_config"),
+    )
+    assert ids(index, "parse_config") == [2, 1]
+
+
+def test_dotted_query_finds_the_qualified_method(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "class HTTPConnection:\n    pass", symbol="HTTPConnection", kind="class"),
+        doc(
+            2,
+            "def request(self, method, url):\n    self.send(method)",
+            symbol="HTTPConnection.request",
+        ),
+        doc(3, "def request(self, url):\n    return self.get(url)", symbol="Session.request"),
+        doc(4, "conn = HTTPConnection(host)\nconn.request('GET', '/')", symbol="fetch"),
+    )
+    assert ids(index, "HTTPConnection.request")[0] == 2
+
+
+def test_dotted_module_query_finds_the_function_in_that_module(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "def join(a, *p):\n    return a + sep", symbol="join", path="lib/os/path.py"),
+        doc(2, "def join(items):\n    return ','.join(items)", symbol="join", path="lib/csv.py"),
+        doc(3, "def split(p):\n    return p.rsplit(sep)", symbol="split", path="lib/os/path.py"),
+    )
+    assert ids(index, "os.path.join")[0] == 1
+
+
+def test_terms_are_or_ed_and_more_matching_terms_rank_higher(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "retry the upload when it failed"),
+        doc(2, "retry the download"),
+        doc(3, "nothing relevant"),
+    )
+    assert ids(index, "retry failed upload") == [1, 2]
+
+
+def test_query_operators_are_honoured(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "retry upload"),
+        doc(2, "retry download"),
+        doc(3, "upload only"),
+    )
+    assert ids(index, "retry -download") == [1]
+    assert ids(index, "+retry +upload") == [1]
+    assert set(ids(index, '"retry upload"')) == {1}
+    assert ids(index, "retry AND download") == [2]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["foo(", '"unclosed', "AND OR", "a:b", "*", "((", ")", "title:", "^2", "\\", "x:[1 TO",
+     "std::vector<int>", "NOT", "-", "+", '"', "~", "a~2", "[z-a]", "read*", "\x00", "\ud800"],
+)  # fmt: skip
+def test_malformed_queries_never_raise(index: LexicalIndex, query: str) -> None:
+    indexed(index, doc(1, "foo bar unclosed and or a b std vector int read"))
+    index.search(query, 10)
+    highlight_ranges(query, "foo bar")
+
+
+def test_malformed_queries_search_their_words_literally(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "def foo(x): return x"),
+        doc(2, "the string is unclosed"),
+        doc(3, "with a and b"),
+        doc(4, "std::vector<int> values;", language="cpp"),
+    )
+    assert ids(index, "foo(") == [1]
+    assert ids(index, '"unclosed') == [2]
+    assert 3 in ids(index, "a:b")
+    assert ids(index, "std::vector<int>")[0] == 4
+
+
+@pytest.mark.parametrize("query", ["", "   ", "*", "!!!", "()", "-", "-foo"])
+def test_empty_or_punctuation_only_query_returns_nothing(index: LexicalIndex, query: str) -> None:
+    indexed(index, doc(1, "foo ! * ()"))
+    assert index.search(query, 10) == []
+
+
+# -- filters -------------------------------------------------------------------------
+
+
+def many_docs_mostly_filtered_out() -> list[LexicalDoc]:
+    """200 chunks match `parse`; only 20 pass each filter below, and those score lowest
+    (they say `parse` once, the rest say it three times), so filtering after a top-k
+    search would return almost nothing."""
+    docs = []
+    for i in range(200):
+        wanted = i % 10 == 0
+        docs.append(
+            doc(
+                i + 1,
+                "parse input" if wanted else "parse parse parse input",
+                path=f"src/core/m{i}.py" if wanted else f"lib/m{i}.rs",
+                language="python" if wanted else "rust",
+                root_id=7 if wanted else 8,
+            )
+        )
+    return docs
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"languages": ("python",)},
+        {"languages": ("Python", "go")},
+        {"root_ids": (7, 99)},
+        {"path_glob": "*.py"},
+        {"path_glob": "src/**"},
+        {"path_glob": "src/core"},
+        {"languages": ("python",), "root_ids": (7,), "path_glob": "src/**/*.py"},
+    ],
+)
+def test_filters_return_limit_results_when_most_chunks_are_filtered_out(
+    index: LexicalIndex, filters: dict[str, object]
+) -> None:
+    indexed(index, *many_docs_mostly_filtered_out())
+    assert len(ids(index, "parse", 10)) == 10
+    hits = ids(index, "parse", 10, **filters)
+    assert len(hits) == 10
+    assert all(chunk_id % 10 == 1 for chunk_id in hits)  # the wanted ones: i % 10 == 0
+
+
+def test_filter_matching_nothing_returns_nothing(index: LexicalIndex) -> None:
+    indexed(index, *many_docs_mostly_filtered_out())
+    assert ids(index, "parse", 10, languages=("go",)) == []
+    assert ids(index, "parse", 10, path_glob="docs/**") == []
+    assert ids(index, "parse", 10, path_glob="[z-a].py") == []  # not a valid range: no path
+
+
+def test_filters_do_not_change_scores(index: LexicalIndex) -> None:
+    indexed(index, *many_docs_mostly_filtered_out())
+    plain = {h.chunk_id: h.score for h in index.search("parse", 200)}
+    filtered = index.search("parse", 10, SearchFilters(languages=("python",), root_ids=(7,)))
+    assert all(plain[h.chunk_id] == pytest.approx(h.score) for h in filtered)
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def test_changes_are_invisible_until_commit(index: LexicalIndex) -> None:
+    index.add([doc(1, "alpha")])
+    assert ids(index, "alpha") == []
+    index.commit()
+    assert ids(index, "alpha") == [1]
+    index.delete_chunks([1])
+    assert ids(index, "alpha") == [1]
+    index.commit()
+    assert ids(index, "alpha") == []
+
+
+def test_delete_files_removes_every_chunk_of_those_files(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "alpha one", file_id=10),
+        doc(2, "alpha two", file_id=10),
+        doc(3, "alpha three", file_id=11),
+        doc(4, "alpha four", file_id=12),
+    )
+    index.delete_files([10, 12, 999])
+    index.commit()
+    assert ids(index, "alpha") == [3]
+
+
+def test_delete_chunks_removes_only_those_chunks(index: LexicalIndex) -> None:
+    indexed(index, doc(1, "alpha", file_id=5), doc(2, "alpha", file_id=5), doc(3, "alpha"))
+    index.delete_chunks([2, 3])
+    index.commit()
+    assert ids(index, "alpha") == [1]
+
+
+def test_adding_a_chunk_id_again_replaces_the_chunk(index: LexicalIndex) -> None:
+    indexed(index, doc(1, "old words"))
+    indexed(index, doc(1, "new words"))
+    assert ids(index, "old") == []
+    assert ids(index, "new") == [1]
+    assert index.doc_count() == 1
+
+
+def test_file_replaced_in_one_commit_keeps_only_its_new_chunks(index: LexicalIndex) -> None:
+    indexed(index, doc(1, "alpha", file_id=5), doc(2, "alpha", file_id=5))
+    index.delete_files([5])
+    index.add([doc(3, "alpha", file_id=5)])
+    index.commit()
+    assert ids(index, "alpha") == [3]
+
+
+def test_chunk_ids_follow_adds_and_deletes(index: LexicalIndex) -> None:
+    assert index.chunk_ids() == set()
+    indexed(index, *(doc(i, f"text {i}", file_id=i // 10) for i in range(1, 51)))
+    assert index.chunk_ids() == set(range(1, 51))
+    index.delete_chunks([1, 2])
+    index.delete_files([4])  # chunks 40..49
+    index.commit()
+    assert index.chunk_ids() == set(range(3, 40)) | {50}
+    assert index.doc_count() == 38
+
+
+def test_text_with_lone_surrogates_is_indexed(index: LexicalIndex) -> None:
+    bad = b"caf\xe9 latte".decode("utf-8", "surrogateescape")
+    indexed(index, doc(1, bad, symbol=bad, path="src/" + bad))
+    assert ids(index, "latte") == [1]
+
+
+def test_committed_chunks_survive_reopening(tmp_path: Path) -> None:
+    with LexicalIndex(tmp_path / "lex") as ix:
+        indexed(ix, doc(1, "durable words"))
+        ix.add([doc(2, "uncommitted words")])
+    with LexicalIndex(tmp_path / "lex") as again:
+        assert not again.recreated
+        assert ids(again, "words") == [1]
+
+
+def test_read_only_index_refuses_writes(tmp_path: Path) -> None:
+    with LexicalIndex(tmp_path / "lex", writable=False) as ro, pytest.raises(RuntimeError):
+        ro.add([doc(1, "x")])
+
+
+# -- concurrency ---------------------------------------------------------------------
+
+WRITER_PROCESS = """
+import sys
+from pathlib import Path
+from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+
+ix = LexicalIndex(Path(sys.argv[1]))
+print("open", flush=True)
+for line in sys.stdin:
+    if line.strip() == "commit":
+        ix.add([LexicalDoc(42, 1, 1, "a.py", "python", None, "module", "written elsewhere")])
+        ix.commit()
+        print("committed", flush=True)
+    else:
+        break
+ix.close()
+"""
+
+
+def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER_PROCESS, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "open"
+        with pytest.raises(IndexLockedError, match="Another Codanna Desktop process"):
+            LexicalIndex(directory)
+        reader = LexicalIndex(directory, writable=False)
+        assert ids(reader, "elsewhere") == []
+        child.stdin.write("commit\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "committed"
+        reader.reload()
+        assert ids(reader, "elsewhere") == [42]
+        child.stdin.write("quit\n")
+        child.stdin.flush()
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with LexicalIndex(directory) as writer:  # the lock went with the process
+        assert writer.chunk_ids() == {42}
+
+
+def test_second_writer_in_the_same_process_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    first = LexicalIndex(tmp_path / "lex")
+    with pytest.raises(IndexLockedError):
+        LexicalIndex(tmp_path / "lex")
+    first.close()
+    LexicalIndex(tmp_path / "lex").close()
+
+
+def test_searches_run_while_another_thread_indexes(index: LexicalIndex) -> None:
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for batch in range(20):
+                index.add(doc(batch * 50 + i, f"common word {i}") for i in range(1, 51))
+                index.commit()
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    searches = 0
+    while writer.is_alive() or searches == 0:
+        index.search("common word", 20)
+        index.chunk_ids()
+        searches += 1
+    writer.join()
+    assert errors == []
+    assert index.doc_count() == 1000
+    assert len(index.search("common", 1000)) == 1000
+
+
+# -- missing and corrupt indexes -----------------------------------------------------
+
+
+def test_missing_index_is_created_and_reported_as_recreated(tmp_path: Path) -> None:
+    with LexicalIndex(tmp_path / "deep" / "lex") as ix:
+        assert ix.recreated and ix.corrupt_backup is None
+        indexed(ix, doc(1, "x"))
+    with LexicalIndex(tmp_path / "deep" / "lex") as ix:
+        assert not ix.recreated
+
+
+def test_read_only_open_of_a_missing_index_creates_nothing_and_finds_it_later(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "lex"
+    reader = LexicalIndex(directory, writable=False)
+    assert not directory.exists()
+    assert reader.search("words", 10) == [] and reader.chunk_ids() == set()
+    with LexicalIndex(directory) as writer:
+        assert writer.recreated
+        indexed(writer, doc(1, "some words"))
+    reader.reload()
+    assert ids(reader, "words") == [1]
+
+
+def test_corrupt_index_is_moved_aside_and_recreated(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    with LexicalIndex(directory) as ix:
+        indexed(ix, doc(1, "lost words"))
+    (directory / "meta.json").write_text("{ not json", encoding="utf-8")
+
+    with LexicalIndex(directory) as ix:
+        assert ix.recreated
+        assert ix.corrupt_backup is not None
+        assert ix.corrupt_backup.name.startswith("lex.corrupt-")
+        assert (ix.corrupt_backup / "meta.json").read_text(encoding="utf-8") == "{ not json"
+        assert ix.doc_count() == 0
+        indexed(ix, doc(2, "fresh words"))
+        assert ids(ix, "words") == [2]
+
+
+def test_corrupt_segment_file_is_moved_aside_and_recreated(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    with LexicalIndex(directory) as ix:
+        indexed(ix, doc(1, "lost words"))
+    for store in directory.glob("*.store"):
+        store.write_bytes(b"xx")
+    with LexicalIndex(directory) as ix:
+        assert ix.recreated and ix.doc_count() == 0
+
+
+def test_read_only_open_of_a_corrupt_index_raises_and_leaves_it_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    LexicalIndex(directory).close()
+    (directory / "meta.json").write_text("garbage", encoding="utf-8")
+    with pytest.raises(CodannaError, match="cannot be read"):
+        LexicalIndex(directory, writable=False)
+    assert (directory / "meta.json").read_text(encoding="utf-8") == "garbage"
+    assert list(tmp_path.glob("lex.corrupt-*")) == []
+
+
+# -- highlighting --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        ("read_file", "x = readFile(p)", ["readFile"]),
+        ("readFile", "y = read_file(p)", ["read_file"]),
+        ("timeout", "HTTP_TIMEOUT = 3", ["TIMEOUT"]),
+        ("HTTP_TIMEOUT", "HTTP_TIMEOUT = 3", ["HTTP_TIMEOUT"]),
+        ("connection", "c = HTTPConnection()", ["Connection"]),
+        ("retry upload", "Retry the upload; retryUpload()", ["Retry", "upload", "retryUpload"]),
+        ("retry -upload", "retry upload", ["retry"]),
+        ("nothing", "retry upload", []),
+        ("!!!", "retry upload", []),
+    ],
+)
+def test_highlight_ranges_mark_the_words_that_match(
+    query: str, text: str, expected: list[str]
+) -> None:
+    assert [text[start:end] for start, end in highlight_ranges(query, text)] == expected
+
+
+def test_highlight_ranges_are_sorted_merged_and_in_characters() -> None:
+    text = "é = readFileContents(x) # read file"
+    ranges = highlight_ranges("readFileContents", text)
+    assert ranges == [(4, 20), (26, 30), (31, 35)]
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+
+
+# -- measurements (printed, not asserted) --------------------------------------------
+
+
+def test_indexing_and_query_speed_are_reported(index: LexicalIndex) -> None:
+    rng = random.Random(1)
+    words = ["read", "file", "http", "timeout", "retry", "upload", "parse", "config", "user"]
+
+    def body(i: int) -> str:
+        lines = [
+            f"def {rng.choice(words)}_{rng.choice(words)}_{i}(self, {rng.choice(words)}):",
+            f"    result = self.{rng.choice(words)}{rng.choice(words).title()}(value)",
+        ]
+        lines += [f"    # {' '.join(rng.choices(words, k=10))}" for _ in range(8)]
+        return "\n".join(lines)
+
+    docs = [
+        doc(i, body(i), symbol=f"Handler.method_{i}", path=f"src/m{i % 50}.py") for i in range(2000)
+    ]
+    start = time.perf_counter()
+    index.add(docs)
+    index.commit()
+    indexing = time.perf_counter() - start
+    assert index.doc_count() == 2000
+
+    queries = [
+        "readFile",
+        "http timeout",
+        "retry failed upload",
+        "Handler.method_7",
+        "parse_config",
+    ]
+    start = time.perf_counter()
+    for _ in range(20):
+        for q in queries:
+            index.search(q, 100)
+    per_query = (time.perf_counter() - start) / (20 * len(queries))
+    filtered = SearchFilters(languages=("python",), path_glob="src/m1*.py")
+    start = time.perf_counter()
+    for q in queries:
+        index.search(q, 100, filtered)
+    per_filtered = (time.perf_counter() - start) / len(queries)
+    print(
+        f"\nlexical: indexed 2000 chunks in {indexing:.2f} s; query {per_query * 1000:.2f} ms,"
+        f" filtered query {per_filtered * 1000:.2f} ms (top 100)"
+    )
