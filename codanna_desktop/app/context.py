@@ -1,0 +1,174 @@
+"""The application context: one object passed to every window part that needs the engine.
+
+It owns the engine and the background indexer (core.service.IndexingService) and turns
+the indexer's events, which arrive on the indexer's thread, into Qt signals delivered on
+the UI thread. Widgets talk to this object, never to tantivy, hnswlib or psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from codanna_desktop.core.engine import Engine, EngineStatus
+from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.search import SearchSession
+from codanna_desktop.core.service import IndexingService, ServiceEvent
+from codanna_desktop.core.settings import AppPaths, Settings
+
+
+class _Task(QRunnable):
+    """Runs a function on the global thread pool and hands back its result or error."""
+
+    def __init__(self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]):
+        super().__init__()
+        self._fn = fn
+        self._done = done
+
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except BaseException as exc:
+            self._done(None, exc)
+        else:
+            self._done(result, None)
+
+
+class _Relay(QObject):
+    """Carries a background result to the thread this object lives in (the UI thread)."""
+
+    finished = Signal(object, object)
+
+
+class AppContext(QObject):
+    """Signals are emitted from worker threads; Qt queues them to the UI thread."""
+
+    progress = Signal(object)  # core.indexer.Progress
+    state_changed = Signal(str)  # idle | scanning | indexing | embedding | paused
+    report = Signal(object)  # core.indexer.IndexReport
+    error = Signal(str)  # a message for the person
+    roots_changed = Signal()
+    index_changed = Signal()  # something new is searchable: re-run the visible query
+    # (request id, SearchSession | None, error message or "")
+    search_finished = Signal(int, object, str)
+    status_ready = Signal(object)  # core.engine.EngineStatus
+
+    def __init__(
+        self,
+        paths: AppPaths | None = None,
+        settings: Settings | None = None,
+        *,
+        engine: Engine | None = None,
+        watch: bool = True,
+        pool: QThreadPool | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine or Engine(paths, settings)
+        self.paths = self.engine.paths
+        self.pool = pool or QThreadPool.globalInstance()
+        self.service = IndexingService(self.engine, self._on_service_event, watch=watch)
+        self._search_seq = 0
+        self._relays: set[_Relay] = set()
+        self._started = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background indexer (and the watcher). The model loads lazily there."""
+        if not self._started:
+            self._started = True
+            self.service.start()
+
+    def shutdown(self) -> None:
+        """Finish work in flight, then close the engine (nothing half-written)."""
+        if self._started:
+            self.service.stop()
+        self.pool.waitForDone(30_000)
+        self.engine.close()
+
+    # -- indexing -------------------------------------------------------------------
+
+    def add_folders(self, paths: list[Path]) -> None:
+        self.service.add_roots(paths)
+
+    def remove_folder(self, path: Path) -> None:
+        self.service.remove_root(path)
+
+    def reindex(self, full: bool = False) -> None:
+        self.service.reindex(full)
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.service.pause()
+        else:
+            self.service.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.service.paused
+
+    def _on_service_event(self, event: ServiceEvent) -> None:
+        # Called on the indexer thread: only emit signals here.
+        if event.kind == "progress" and isinstance(event.progress, Progress):
+            self.progress.emit(event.progress)
+        elif event.kind == "state":
+            self.state_changed.emit(event.state)
+        elif event.kind == "report" and isinstance(event.report, IndexReport):
+            self.report.emit(event.report)
+            self.roots_changed.emit()
+            self.index_changed.emit()
+        elif event.kind == "error":
+            self.error.emit(event.message)
+
+    # -- searching and status, off the UI thread ------------------------------------
+
+    def search(self, query: str, filters: SearchFilters | None = None) -> int:
+        """Start a search; search_finished(request id, session, error) follows."""
+        self._search_seq += 1
+        request = self._search_seq
+
+        def done(session: Any, exc: BaseException | None) -> None:
+            self.search_finished.emit(request, session, "" if exc is None else str(exc))
+
+        self.pool.start(_Task(lambda: self.engine.search(query, filters), done))
+        return request
+
+    def search_now(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
+        """Synchronous search, for tests and scripts (never call it from a widget)."""
+        return self.engine.search(query, filters)
+
+    def request_status(self) -> None:
+        def done(status: Any, exc: BaseException | None) -> None:
+            if exc is None and isinstance(status, EngineStatus):
+                self.status_ready.emit(status)
+            elif exc is not None:
+                self.error.emit(f"Status unavailable: {exc}")
+
+        self.pool.start(_Task(self.engine.status, done))
+
+    def run_in_background(
+        self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        """Any other core call (test a database connection, load the model). `fn` runs on
+        the thread pool; `done(result, error)` runs afterwards on the UI thread."""
+        relay = _Relay()
+        self._relays.add(relay)
+
+        def finish(result: Any, exc: Any) -> None:
+            self._relays.discard(relay)
+            done(result, exc)
+
+        relay.finished.connect(finish)
+        self.pool.start(_Task(fn, relay.finished.emit))
+
+    @Slot()
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        return self.service.wait_idle(timeout)

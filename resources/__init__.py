@@ -1,0 +1,1 @@
+"""Icons, stylesheets and the desktop entry, loaded with importlib.resources."""
