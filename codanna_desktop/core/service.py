@@ -52,6 +52,7 @@ class IndexingService:
         self._thread = threading.Thread(target=self._run, name="codanna-indexer", daemon=True)
         self._state = "idle"
         self._retry_at = 0.0
+        self._last_embed_error = ""
         self._watcher = (
             FolderWatcher(self.notify_changes, engine.is_ignored, on_error=self._watch_error)
             if watch
@@ -223,7 +224,11 @@ class IndexingService:
         problem = self.engine.model_problem
         if report.errors or (problem and report.chunks_embedded == 0):
             self._retry_at = time.monotonic() + RETRY_AFTER_S
-            for error in report.errors or [problem or ""]:
-                self._emit(ServiceEvent("error", message=error))
+            message = "; ".join(report.errors) or problem or ""
+            if message != self._last_embed_error:  # say it once, not every retry
+                self._last_embed_error = message
+                self._emit(ServiceEvent("error", message=message))
+        else:
+            self._last_embed_error = ""
         if self._jobs.empty():
             self._set_state("idle")

@@ -1,0 +1,93 @@
+"""The background indexer with its watcher: the index follows the disk by itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.service import IndexingService, ServiceEvent
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def service(embedder: Embedder) -> Iterator[tuple[IndexingService, list[ServiceEvent]]]:
+    engine = Engine(embedder=embedder)
+    events: list[ServiceEvent] = []
+    svc = IndexingService(engine, events.append, watch=True)
+    svc.start()
+    yield svc, events
+    svc.stop()
+    engine.close()
+
+
+def found(svc: IndexingService, query: str, path: str, alpha: float = 0.0) -> bool:
+    return any(r.path == path for r in svc.engine.search(query).results(alpha, 5))
+
+
+def test_added_folder_is_indexed_and_then_follows_the_disk(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, events = service
+    root = tmp_path / "live"
+    root.mkdir()
+    (root / "a.py").write_text("def original_name():\n    return 1\n")
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "original_name", "a.py"))
+    assert svc.wait_idle(120)
+    assert any(e.kind == "report" for e in events)
+
+    (root / "a.py").write_text("def renamed_function():\n    return 2\n")
+    assert wait_for(lambda: found(svc, "renamed_function", "a.py"))
+    assert wait_for(lambda: not found(svc, "original_name", "a.py"))
+
+    (root / "b.py").write_text("def second_file_here():\n    pass\n")
+    assert wait_for(lambda: found(svc, "second_file_here", "b.py"))
+    (root / "b.py").unlink()
+    assert wait_for(lambda: not found(svc, "second_file_here", "b.py"))
+    # Semantic side catches up too.
+    assert svc.wait_idle(120)
+    status = svc.engine.status()
+    assert status.embedded == status.chunks
+
+
+def test_paused_indexer_applies_changes_after_resume(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, _ = service
+    root = tmp_path / "paused"
+    root.mkdir()
+    (root / "a.py").write_text("def first():\n    pass\n")
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "first", "a.py"))
+    svc.pause()
+    assert svc.paused and svc.state == "paused"
+    (root / "c.py").write_text("def while_paused():\n    pass\n")
+    time.sleep(1.5)  # give the watcher time to deliver; the paused indexer must not act
+    assert not found(svc, "while_paused", "c.py")
+    svc.resume()
+    assert wait_for(lambda: found(svc, "while_paused", "c.py"))
+
+
+def test_a_missing_folder_is_reported_and_others_go_on(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, events = service
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "g.py").write_text("def good_function():\n    pass\n")
+    svc.add_roots([tmp_path / "does-not-exist", good])
+    assert wait_for(lambda: found(svc, "good_function", "g.py"))
+    assert any(e.kind == "error" and "does-not-exist" in e.message for e in events)
