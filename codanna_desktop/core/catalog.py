@@ -146,8 +146,10 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
+        # Readers create the schema too, so a search before the first index finds an
+        # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
+        self._db.executescript(_SCHEMA)
         if not readonly:
-            self._db.executescript(_SCHEMA)
             if self.get_meta("catalog_id") is None:
                 self.set_meta("catalog_id", uuid.uuid4().hex)
                 self.set_meta("schema_version", str(SCHEMA_VERSION))

@@ -195,7 +195,8 @@ class HybridSearcher:
         if counts["chunks"] and counts["embedded"] < counts["chunks"]:
             notes.append(
                 f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
-                " so far; embedding continues in the background."
+                " so far; the running indexer (or the next `codanna-desktop index`) embeds"
+                " the rest."
             )
         root_keys: Sequence[str] = [
             self.catalog.root_key(r.id)
