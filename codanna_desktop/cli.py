@@ -24,6 +24,7 @@ from codanna_desktop.core.errors import CodannaError, IndexLockedError
 from codanna_desktop.core.settings import AppPaths
 
 EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE, EXIT_LOCKED, EXIT_ERROR = 0, 1, 2, 3, 4
+_COMMANDS = {"gui", "add", "remove", "index", "search", "status", "watch", "model"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"codanna-desktop {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the desktop app (the default), adding any folders given")
+    g.add_argument("paths", nargs="*", type=Path, metavar="PATH")
 
     a = sub.add_parser("add", help="add folders and index them")
     a.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -86,13 +90,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    # `codanna-desktop ~/src/project` opens the app with that folder (as the desktop
+    # entry and file managers call it): a first word that is a path, not a command.
+    first = next((i for i, a in enumerate(args_in) if not a.startswith("-")), None)
+    if first is not None and args_in[first] not in _COMMANDS and Path(args_in[first]).exists():
+        args_in.insert(first, "gui")
+    args = parser.parse_args(args_in)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command is None:
-        return _run_gui()
+    if args.command in (None, "gui"):
+        return _run_gui([str(p) for p in getattr(args, "paths", [])])
     try:
         handler = globals()[f"_cmd_{args.command}"]
         return int(handler(args))
@@ -107,14 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _run_gui() -> int:
+def _run_gui(folders: list[str]) -> int:
     try:
         from codanna_desktop.app.main import run_app
     except ImportError as exc:
         print(f"codanna-desktop: the desktop app cannot start ({exc}).", file=sys.stderr)
         _parser().print_help()
         return EXIT_ERROR
-    return run_app(sys.argv[1:])
+    return run_app(folders)
 
 
 @contextmanager

@@ -74,6 +74,7 @@ class AppContext(QObject):
         self._search_seq = 0
         self._relays: set[_Relay] = set()
         self._started = False
+        self._closed = False
 
     @property
     def settings(self) -> Settings:
@@ -88,7 +89,10 @@ class AppContext(QObject):
             self.service.start()
 
     def shutdown(self) -> None:
-        """Finish work in flight, then close the engine (nothing half-written)."""
+        """Finish work in flight, then close the engine (nothing half-written). Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
         if self._started:
             self.service.stop()
         self.pool.waitForDone(30_000)

@@ -27,7 +27,7 @@ def classify_drop(mime: QMimeData) -> DropResult:
         text = mime.text().strip() if mime.hasText() else ""
         shown = text if len(text) <= 60 else text[:57] + "…"
         result.refused.append(
-            f"{shown}: not a local folder" if shown else "Nothing to add: drop folders or files."
+            f'"{shown}": not a local folder' if shown else "Nothing to add: drop folders or files."
         )
         return result
     seen: set[Path] = set()

@@ -11,9 +11,7 @@ from codanna_desktop.app.drop import classify_drop
 
 def _mime(*urls: str | Path) -> QMimeData:
     mime = QMimeData()
-    mime.setUrls(
-        [QUrl.fromLocalFile(str(u)) if isinstance(u, Path) else QUrl(u) for u in urls]
-    )
+    mime.setUrls([QUrl.fromLocalFile(str(u)) if isinstance(u, Path) else QUrl(u) for u in urls])
     return mime
 
 
@@ -56,7 +54,7 @@ def test_plain_text_without_urls_is_refused() -> None:
     mime.setText("def retry_upload():")
     result = classify_drop(mime)
     assert result.folders == []
-    assert result.refused == ["def retry_upload():: not a local folder"]
+    assert result.refused == ['"def retry_upload():": not a local folder']
 
 
 def test_empty_drop_is_refused_with_a_hint() -> None:

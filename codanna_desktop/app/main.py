@@ -1,0 +1,215 @@
+"""Starting and stopping the desktop app.
+
+Order matters: the single-instance check comes before the engine (a second start must
+not touch the index), the window appears before the indexer starts (the model loads
+lazily on the indexer's thread, never before the window is up), and quitting shuts the
+indexer down so work in flight is committed or rolled back, never half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+from codanna_desktop import __version__
+from codanna_desktop.app.context import AppContext
+from codanna_desktop.app.icons import app_icon
+from codanna_desktop.app.main_window import MainWindow
+from codanna_desktop.app.single_instance import SingleInstance
+from codanna_desktop.app.tray import TrayController
+from codanna_desktop.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK
+from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.settings import AppPaths
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Codanna Desktop"
+ErrorPresenter = Callable[[str], None]
+
+
+def configure_application(app: QApplication) -> None:
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName("Codanna")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("codanna-desktop")  # matches resources/codanna-desktop.desktop
+    app.setWindowIcon(app_icon())
+
+
+class DesktopApp(QObject):
+    """The running app: context, window and (when the desktop has one) the tray."""
+
+    def __init__(self, context: AppContext, *, tray: bool | None = None) -> None:
+        super().__init__()
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        self.context = context
+        self.window = MainWindow(context)
+        if tray is None:
+            tray = QSystemTrayIcon.isSystemTrayAvailable()
+        self.tray = TrayController(context, self.window) if tray else None
+        # With a tray, closing the window hides it and indexing goes on; without one,
+        # there would be no way back to a hidden window, so closing it quits.
+        self.window.hide_on_close = self.tray is not None
+        app.setQuitOnLastWindowClosed(self.tray is None)
+        app.aboutToQuit.connect(self.shutdown)
+        app.installEventFilter(self)
+        self._shut_down = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Qt's quit (any Quit menu item, SIGTERM, logging out) first closes every
+        # top-level window and gives up if one stays visible. The tray icon's own X
+        # window at times does (seen under trayer), and the main window hides instead of
+        # closing: both are taken out of the way before Qt asks.
+        if event.type() == QEvent.Type.Quit and watched is QApplication.instance():
+            self.window.hide_on_close = False
+            if self.tray is not None:
+                self.tray.icon.hide()
+            # Still running on the next turn of the loop: something else refused.
+            QTimer.singleShot(0, self, self._quit_refused)
+        return False
+
+    def _quit_refused(self) -> None:
+        self.window.hide_on_close = self.tray is not None
+        if self.tray is not None and not self._shut_down:
+            self.tray.icon.show()
+
+    def start(self, folders: list[Path]) -> None:
+        """Show the window (unless it starts hidden in the tray), then start indexing."""
+        if self.tray is not None:
+            self.tray.show()
+        if self.tray is None or not self.context.settings.start_hidden:
+            self.window.show_and_raise()
+        QTimer.singleShot(0, lambda: self._start_indexing(folders))
+
+    def _start_indexing(self, folders: list[Path]) -> None:
+        if self._shut_down:
+            return
+        self.context.start()
+        if folders:
+            self.context.add_folders(folders)
+
+    def handle_message(self, message: dict[str, Any]) -> None:
+        """A later start of the app: bring the window forward and add its folders."""
+        folders = message.get("folders")
+        if message.get("activate", True):
+            self.window.show_and_raise()
+        if isinstance(folders, list):
+            paths = [Path(f) for f in folders if isinstance(f, str) and f]
+            if paths:
+                self.context.add_folders(paths)
+
+    def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.tray is not None:
+            self.tray.icon.hide()
+        self.context.shutdown()
+
+
+def run_app(
+    argv: list[str],
+    *,
+    show_error: ErrorPresenter | None = None,
+    on_started: Callable[[DesktopApp], None] | None = None,
+) -> int:
+    """Run the desktop app until it quits; `argv` holds folders to add (and Qt options).
+
+    `show_error` replaces the message box and `on_started` runs once the app is up: both
+    for driver scripts and tests. Returns the process exit code."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app, args = existing, list(argv)
+    else:
+        app = QApplication(["codanna-desktop", *argv])
+        args = app.arguments()[1:]  # what Qt left after taking its own options
+    configure_application(app)
+    present = show_error or _message_box
+    # Absolute now: a running instance that receives them has another working directory.
+    folders = [Path(a).expanduser().absolute() for a in args if a and not a.startswith("-")]
+
+    try:
+        paths = AppPaths.default()
+        instance = SingleInstance(paths)
+        primary = instance.try_become_primary()
+    except OSError as exc:
+        present(f"The data folder cannot be used: {exc}")
+        return EXIT_ERROR
+    if not primary:
+        if instance.send_to_primary({"activate": True, "folders": [str(f) for f in folders]}):
+            return EXIT_OK
+        present(
+            f"{APP_NAME} is already running for this index but does not answer. "
+            "Close it (or end its process) and start again."
+        )
+        return EXIT_ERROR
+
+    try:
+        desktop = _build(paths)
+    except IndexLockedError as exc:
+        instance.close()
+        present(str(exc))
+        return EXIT_LOCKED
+    except CodannaError as exc:
+        instance.close()
+        present(str(exc))
+        return EXIT_ERROR
+    except Exception as exc:  # a person never gets a traceback; the log keeps it
+        log.exception("startup failed")
+        instance.close()
+        present(f"{APP_NAME} could not start: {exc}")
+        return EXIT_ERROR
+
+    instance.message_received.connect(desktop.handle_message)
+    desktop.start(folders)
+    if on_started is not None:
+        QTimer.singleShot(0, lambda: on_started(desktop))
+    with _quit_on_signals(app):
+        code = app.exec()
+    desktop.shutdown()  # already done by aboutToQuit; here for an exec that ended otherwise
+    instance.close()
+    return code
+
+
+def _build(paths: AppPaths) -> DesktopApp:
+    # AppContext opens the engine (settings, writer lock, catalog); it does not load the
+    # model. If the window cannot be built, the engine is closed again (lock released).
+    context = AppContext(paths)
+    try:
+        return DesktopApp(context)
+    except BaseException:
+        context.shutdown()
+        raise
+
+
+def _message_box(message: str) -> None:
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, f"{APP_NAME} cannot start.")
+    box.setInformativeText(message)
+    box.exec()
+
+
+@contextmanager
+def _quit_on_signals(app: QApplication) -> Iterator[None]:
+    """Ctrl+C and SIGTERM quit like the Quit menu item. Python runs signal handlers only
+    between bytecodes, so a timer wakes the interpreter while Qt's loop waits."""
+    handlers = {sig: signal.signal(sig, lambda *_: app.quit()) for sig in _signals()}
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    try:
+        yield
+    finally:
+        timer.stop()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _signals() -> list[signal.Signals]:
+    return [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])

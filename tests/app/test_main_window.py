@@ -1,0 +1,551 @@
+"""The search window end to end: a real indexed folder, the real model, the background
+indexer and watcher running, real key presses and a real drop event."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pygments.lexers.python import PythonLexer
+from pygments.token import String
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from codanna_desktop.app.context import AppContext
+from codanna_desktop.app.drop import classify_drop
+from codanna_desktop.app.editor import editor_argv
+from codanna_desktop.app.main_window import DEFAULT_SIZE, MainWindow
+from codanna_desktop.app.preview import token_spans
+from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.settings import AppPaths
+
+WAIT_MS = 120_000  # indexing and embedding a few chunks; generous for a busy machine
+
+FILES = {
+    "net/http_client.py": '''
+        import socket
+
+        HTTP_TIMEOUT = 30
+
+
+        class HttpClient:
+            """A tiny HTTP client."""
+
+            def readFileContents(self, path):
+                with open(path) as fh:
+                    return fh.read()
+
+            def retry_failed_upload(self, upload, attempts=3):
+                """Send the upload again when the server refused it."""
+                for _ in range(attempts):
+                    if upload.send():
+                        return True
+                return False
+        ''',
+    "math/sorting.py": '''
+        def bubble_sort(items):
+            """Order a list of numbers from small to large."""
+            items = list(items)
+            for i in range(len(items)):
+                for j in range(len(items) - 1 - i):
+                    if items[j] > items[j + 1]:
+                        items[j], items[j + 1] = items[j + 1], items[j]
+            return items
+
+
+        def read_file_size(path):
+            import os
+            return os.path.getsize(path)
+        ''',
+    "web/app.js": """
+        // Compute the sum of the prices in a shopping cart.
+        function cartTotal(cart) {
+          return cart.items.reduce((acc, item) => acc + item.price * item.qty, 0);
+        }
+
+        function readFileContents(name) {
+          return fetch(name).then((r) => r.text());
+        }
+        """,
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root.resolve()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "project", FILES)
+
+
+@pytest.fixture
+def context(embedder: Embedder) -> Iterator[AppContext]:
+    context = AppContext(engine=Engine(embedder=embedder))
+    context.start()
+    yield context
+    context.shutdown()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, context: AppContext) -> Iterator[MainWindow]:
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.hide_on_close = False
+    window.close()
+
+
+def index_folder(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
+    """Add a folder and wait until the panel says it is indexed and embedded."""
+    window.add_folders([folder])
+    qtbot.waitUntil(lambda: folder_state(window, folder).startswith("Up to date"), timeout=WAIT_MS)
+
+
+def folder_state(window: MainWindow, folder: Path) -> str:
+    row = window.folders_panel.row_for(folder)
+    return row.state if row is not None else ""
+
+
+def search(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    """Type a query and wait until the window shows the answer to exactly that text."""
+    window.search_box.clear()
+    qtbot.keyClicks(window.search_box, text)
+    qtbot.waitUntil(lambda: answered(window, text), timeout=WAIT_MS)
+
+
+def answered(window: MainWindow, text: str) -> bool:
+    return window.shown_key is not None and window.shown_key[0] == text
+
+
+def shown_paths(window: MainWindow) -> list[str]:
+    return [r.path for r in window.model.results()]
+
+
+# Searching
+
+
+def test_typing_a_query_lists_the_matching_code_first(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "retry failed upload")
+    top = window.model.result(0)
+    assert top is not None
+    assert top.path == "net/http_client.py"
+    assert top.symbol is not None and top.symbol.endswith("retry_failed_upload")
+    assert window.results_stack.currentWidget() is window.results_view
+    assert window.preview.result == top  # the first result is selected and previewed
+
+
+def test_moving_the_slider_reorders_results_by_their_scores_without_a_new_query(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
+) -> None:
+    index_folder(qtbot, window, project)
+    calls: list[str] = []
+    engine_search = context.engine.search
+
+    def counting_search(query: str, filters: Any = None) -> Any:
+        calls.append(query)
+        return engine_search(query, filters)
+
+    monkeypatch.setattr(context.engine, "search", counting_search)
+    search(qtbot, window, "read file contents")
+    assert calls == ["read file contents"]
+
+    window.alpha_slider.setValue(0)
+    lexical_order = [r.chunk_id for r in window.model.results()]
+    lexical = [r.lexical_score for r in window.model.results()]
+    assert all(score is not None for score in lexical)
+    assert lexical == sorted(lexical, reverse=True)  # type: ignore[type-var]
+
+    window.alpha_slider.setValue(100)
+    semantic_order = [r.chunk_id for r in window.model.results()]
+    semantic = [r.semantic_score for r in window.model.results()]
+    assert all(score is not None for score in semantic)
+    assert semantic == sorted(semantic, reverse=True)  # type: ignore[type-var]
+
+    assert lexical_order != semantic_order
+    assert window.alpha_value.text() == "meaning only"
+    assert calls == ["read file contents"]  # re-ranked from the cached session
+
+
+def test_a_late_answer_to_an_older_query_is_dropped(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "retry failed upload")
+    old_request, old_session = window.latest_request, window.session
+    search(qtbot, window, "bubble sort")
+    newer = shown_paths(window)
+    assert newer[0] == "math/sorting.py"
+
+    context.search_finished.emit(old_request, old_session, "")
+
+    assert shown_paths(window) == newer
+    assert window.shown_key is not None and window.shown_key[0] == "bubble sort"
+
+
+def test_up_and_down_move_through_results_while_the_box_keeps_focus(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    window.activateWindow()
+    window.focus_search()
+    search(qtbot, window, "read file")
+    assert window.model.rowCount() >= 3
+    assert window.results_view.currentIndex().row() == 0
+
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Down)
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Down)
+    assert window.results_view.currentIndex().row() == 2
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Up)
+    assert window.results_view.currentIndex().row() == 1
+    assert window.search_box.hasFocus()
+    second = window.model.result(1)
+    qtbot.waitUntil(lambda: window.preview.loaded is not None, timeout=WAIT_MS)
+    assert window.preview.result == second
+
+
+def test_enter_opens_the_selected_result_in_the_editor_at_the_matching_line(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, tmp_path: Path
+) -> None:
+    argv_file = tmp_path / "editor-argv.txt"
+    editor = tmp_path / "fake_editor.py"
+    editor.write_text(
+        "import pathlib, sys\n"
+        "pathlib.Path(sys.argv[1]).write_text('\\n'.join(sys.argv[2:]), encoding='utf-8')\n"
+    )
+    context.settings.editor_command = (
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(editor))} "
+        f"{shlex.quote(str(argv_file))} {{path}} {{line}}"
+    )
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "retry_failed_upload")
+    selected = window.selected_result()
+    assert selected is not None and selected.path == "net/http_client.py"
+
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+
+    qtbot.waitUntil(argv_file.exists, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: argv_file.read_text(encoding="utf-8").count("\n") == 1)
+    source = (project / "net/http_client.py").read_text(encoding="utf-8").splitlines()
+    line = 1 + next(i for i, text in enumerate(source) if "def retry_failed_upload" in text)
+    assert argv_file.read_text(encoding="utf-8").splitlines() == [
+        str(project / "net" / "http_client.py"),
+        str(line),
+    ]
+
+
+def test_escape_clears_the_box_then_the_results(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    window.activateWindow()
+    window.focus_search()
+    search(qtbot, window, "bubble sort")
+    assert window.model.rowCount() > 0
+
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
+    assert window.search_box.text() == ""
+    assert window.model.rowCount() > 0  # the first Esc keeps the results
+
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
+    assert window.model.rowCount() == 0
+    assert window.results_stack.currentWidget() is not window.results_view
+    assert "Type to search" in window.empty_label.text()
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_K, Qt.Key.Key_F])
+def test_ctrl_k_and_ctrl_f_focus_the_search_box(
+    qtbot: QtBot, window: MainWindow, key: Qt.Key
+) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.path_filter.setFocus()
+    qtbot.waitUntil(window.path_filter.hasFocus)
+    window.search_box.setText("some text")
+
+    qtbot.keyClick(window.path_filter, key, Qt.KeyboardModifier.ControlModifier)
+
+    assert window.search_box.hasFocus()
+    assert window.search_box.selectedText() == "some text"  # typing replaces the query
+
+
+# Folders: drop, watch
+
+
+def drop_on(window: MainWindow, mime: QMimeData) -> tuple[bool, bool]:
+    """Send a real drag-enter and drop to the window; whether each was accepted."""
+    centre = QPointF(window.rect().center())
+    enter = QDragEnterEvent(
+        centre,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)
+    drop = QDropEvent(
+        centre,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def test_dropping_a_folder_adds_and_indexes_it(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(project))])
+
+    assert drop_on(window, mime) == (True, True)
+
+    qtbot.waitUntil(lambda: folder_state(window, project).startswith("Up to date"), timeout=WAIT_MS)
+    search(qtbot, window, "cartTotal")
+    assert shown_paths(window)[0] == "web/app.js"
+
+
+def test_a_refused_drop_says_why_in_the_status_bar(window: MainWindow) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/repo")])
+    refused = classify_drop(mime).refused
+    assert refused
+
+    entered, dropped = drop_on(window, mime)
+
+    assert entered and not dropped
+    assert refused[0] in window.statusBar().currentMessage()
+
+
+def test_saving_a_file_in_a_folder_makes_its_new_text_searchable(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "quokka_ledger_balance")
+    assert "bank/ledger.py" not in shown_paths(window)
+
+    write_tree(
+        project,
+        {"bank/ledger.py": "def quokka_ledger_balance(entries):\n    return sum(entries)\n"},
+    )
+
+    # The watcher notices, the indexer indexes, the window runs the shown query again.
+    qtbot.waitUntil(lambda: "bank/ledger.py" in shown_paths(window), timeout=WAIT_MS)
+    assert shown_paths(window)[0] == "bank/ledger.py"
+
+
+# Empty states
+
+
+def test_without_folders_the_window_says_to_add_or_drop_one(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    qtbot.waitUntil(lambda: window.status is not None, timeout=WAIT_MS)
+    assert window.results_stack.currentWidget() is not window.results_view
+    assert "Add a folder or drop one here" in window.empty_label.text()
+    assert window.empty_add_button.isVisible()
+    assert "No folders yet" in window.progress_label.text()
+
+
+def test_no_results_says_so_with_the_share_of_the_index_embedded(
+    qtbot: QtBot, embedder: Embedder, project: Path
+) -> None:
+    # Indexed lexically only and no indexer running: nothing is embedded yet.
+    engine = Engine(embedder=embedder)
+    engine.index([engine.add_root(project)], embed=False)
+    context = AppContext(engine=engine)
+    try:
+        window = MainWindow(context)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.status is not None, timeout=WAIT_MS)
+        window.path_filter.setText("nowhere/**")
+        search(qtbot, window, "upload")
+
+        assert window.model.rowCount() == 0
+        assert window.results_stack.currentWidget() is not window.results_view
+        text = window.empty_label.text()
+        assert "No results for “upload”" in text
+        assert "0% of the index is embedded so far" in text
+        assert "filter" in text
+        window.close()
+    finally:
+        context.shutdown()
+
+
+# Window behaviour the app shell relies on
+
+
+def test_pause_action_pauses_indexing_and_says_so(
+    qtbot: QtBot, window: MainWindow, context: AppContext
+) -> None:
+    window.pause_action.trigger()
+    assert context.paused
+    assert "paused" in window.progress_label.text().lower()
+    assert window.pause_action.text() == "Resume Indexing"
+    window.pause_action.trigger()
+    assert not context.paused
+
+
+def test_closing_hides_the_window_when_hide_on_close_is_set(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.hide_on_close = True
+    window.close()
+    assert not window.isVisible()
+    window.show_and_raise()
+    assert window.isVisible()
+
+
+def test_window_remembers_its_size_splitter_and_last_query(
+    qtbot: QtBot, context: AppContext, codanna_home: Path
+) -> None:
+    first = MainWindow(context)
+    qtbot.addWidget(first)
+    assert (first.width(), first.height()) == DEFAULT_SIZE
+    first.show()
+    first.resize(790, 520)  # within the offscreen screen (800x600)
+    size = (first.width(), first.height())
+    assert size != DEFAULT_SIZE
+    first.splitter.setSizes([300, 500])
+    sizes = first.splitter.sizes()
+    first.search_box.setText("bubble sort")
+    first.alpha_slider.setValue(30)
+    first.close()
+
+    second = MainWindow(context)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.search_box.text() == "bubble sort"
+    assert second.alpha_slider.value() == 30
+    assert (second.width(), second.height()) == size
+    assert second.splitter.sizes() == sizes
+    ini = AppPaths.default().config_dir / "window.ini"
+    assert ini.is_file() and codanna_home in ini.parents
+    second.close()
+
+
+def test_drop_target_accepts_only_urls(window: MainWindow) -> None:
+    mime = QMimeData()
+    mime.setText("just some text")
+    enter = QDragEnterEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)
+    assert not enter.isAccepted()
+
+
+# Filters and the preview
+
+
+def test_language_filter_offers_the_index_languages_and_narrows_results(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    combo = window.language_filter
+
+    def offered() -> list[str]:
+        return [combo.itemText(i) for i in range(combo.count())]
+
+    qtbot.waitUntil(lambda: {"python", "javascript"} <= set(offered()), timeout=WAIT_MS)
+    search(qtbot, window, "readFileContents")
+    assert {r.language for r in window.model.results()} == {"python", "javascript"}
+
+    combo.setCurrentText("javascript")
+    qtbot.waitUntil(
+        lambda: window.shown_key is not None and window.shown_key[1].languages == ("javascript",),
+        timeout=WAIT_MS,
+    )
+    assert window.model.rowCount() > 0
+    assert {r.language for r in window.model.results()} == {"javascript"}
+
+
+def test_preview_highlights_the_file_and_scrolls_the_matched_lines_into_view(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    filler = "".join(f"VALUE_{i} = {i}  # padding line\n" for i in range(300))
+    target = "def zebra_crossing_signal(light):\n    return light == 'green'\n"
+    write_tree(project, {"long/module.py": filler + target})
+    index_folder(qtbot, window, project)
+
+    search(qtbot, window, "zebra_crossing_signal")
+    result = window.selected_result()
+    assert result is not None and result.path == "long/module.py"
+    assert result.start_line == 301
+    qtbot.waitUntil(
+        lambda: (
+            window.preview.loaded is not None
+            and window.preview.loaded.path == project / "long" / "module.py"
+        ),
+        timeout=WAIT_MS,
+    )
+    code = window.preview.code
+    assert code.marked == (301, result.end_line)
+    first_visible = code.firstVisibleBlock().blockNumber() + 1
+    visible_lines = code.viewport().height() // code.fontMetrics().lineSpacing()
+    assert first_visible <= 301 < first_visible + visible_lines
+    # Pygments found tokens (the keyword `def` on line 301), and the query's word is marked.
+    loaded = window.preview.loaded
+    assert loaded is not None
+    assert any(length == 3 for start, length, _ in loaded.spans[300] if start == 0)
+    assert (300, 4, 25) in loaded.matches
+
+
+def test_preview_tokens_of_a_multi_line_string_are_split_per_line() -> None:
+    text = 'x = 1\ns = """one\ntwo"""\n'
+    spans = token_spans(text, PythonLexer(stripnl=False, ensurenl=False))
+    assert len(spans) == 4
+    covered = {
+        (line, col)
+        for line, row in enumerate(spans)
+        for start, length, ttype in row
+        if ttype in String
+        for col in range(start, start + length)
+    }
+    # '"""one' on line 2 from column 4, 'two"""' on line 3 from column 0, nothing more.
+    assert covered == {(1, c) for c in range(4, 10)} | {(2, c) for c in range(0, 6)}
+
+
+# The editor command
+
+
+def test_editor_command_keeps_a_path_with_spaces_as_one_argument() -> None:
+    argv = editor_argv("code -g {path}:{line}", Path("/home/me/my project/a b.py"), 42)
+    assert argv == ["code", "-g", "/home/me/my project/a b.py:42"]
+
+
+def test_an_editor_that_cannot_start_is_reported_in_the_status_bar(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+) -> None:
+    context.settings.editor_command = "no-such-editor-3e9x {path}"
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "bubble_sort")
+
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+
+    assert "Could not start the editor 'no-such-editor-3e9x'" in (
+        window.statusBar().currentMessage()
+    )
