@@ -149,10 +149,9 @@ class Catalog:
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
-        if not readonly:
-            if self.get_meta("catalog_id") is None:
-                self.set_meta("catalog_id", uuid.uuid4().hex)
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if not readonly and self.get_meta("catalog_id") is None:
+            self.set_meta("catalog_id", uuid.uuid4().hex)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     # -- plumbing -------------------------------------------------------------------
 
