@@ -694,18 +694,7 @@ class MainWindow(QMainWindow):
         return status.embedded < status.chunks and not problem
 
     def _refresh_languages(self) -> None:
-        catalog = self.context.engine.catalog
-
-        def languages() -> list[str]:
-            found = {
-                f.language
-                for root in catalog.roots()
-                for f in catalog.files_of_root(root.id).values()
-                if f.language and f.state == "indexed"
-            }
-            return sorted(found)
-
-        self.context.run_in_background(languages, self._got_languages)
+        self.context.run_in_background(self.context.engine.catalog.languages, self._got_languages)
 
     def _got_languages(self, languages: Any, exc: BaseException | None) -> None:
         if exc is not None or not isinstance(languages, list):

@@ -479,6 +479,14 @@ class Catalog:
             return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
         return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
 
+    def languages(self) -> list[str]:
+        """Languages of the indexed files, for the language filter."""
+        rows = self._query(
+            "SELECT DISTINCT language FROM files WHERE state = 'indexed' AND language IS NOT NULL"
+            " ORDER BY language"
+        )
+        return [r[0] for r in rows if r[0]]
+
     def skip_counts(self, root_id: int | None = None) -> dict[str, int]:
         sql = "SELECT skip_reason, COUNT(*) FROM files WHERE state = 'skipped'"
         params: tuple = ()
