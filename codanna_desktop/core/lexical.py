@@ -50,11 +50,16 @@ log = logging.getLogger(__name__)
 # chunks where the words of a compound query word (``read_file_contents``,
 # ``HTTPConnection.request``) or of plain words typed in a row appear in order, adjacent:
 # the same identifier in any casing.
+# Measured (BENCHMARKS.md, tests/benchmarks/tuning.py): high boosts on single words in the
+# short symbol field let one common word (read, get, copy) pull a function named just that
+# above the answer of a prose query (CoSQA lexical MRR@10 0.171); with these values it is
+# 0.327 and identifier lookup improves too (success@1 0.867 -> 0.877): the symbol phrase
+# boost carries names typed in full.
 FIELD_BOOSTS: dict[str, float] = {
-    "symbol_ident": 4.0,
-    "symbol": 2.5,
+    "symbol_ident": 0.5,
+    "symbol": 0.25,
     "symbol_phrase": 4.0,
-    "body_ident": 1.5,
+    "body_ident": 0.5,
     "body": 1.0,
     "body_phrase": 1.5,
     "path": 1.0,

@@ -4,11 +4,17 @@ A query runs once: `HybridSearcher.search` gathers the top candidates of each si
 (filtered on both sides before the cut) into a `SearchSession`. `SearchSession.results`
 fuses them for any `alpha` without querying again; that is what the slider calls on
 every move.
+
+The weight reads the query: a name (``urlsplit``, ``HTTPConnection.request``,
+``read_file_contents``) or a few keywords (``make archive``) is looked up, not described,
+so for such queries the slider's weight is bent towards the lexical side (see
+`query_weight`); a sentence uses the slider's weight as it is.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +30,34 @@ from codanna_desktop.core.vector_store import VectorFilter, VectorStore
 log = logging.getLogger(__name__)
 
 SNIPPET_LINES = 6
+
+# For identifier-shaped queries the slider's odds semantic:lexical are multiplied by this
+# factor: at the default weight 0.8 such a query is fused at 0.1 (0.9: 0.2), while 0 and 1
+# stay lexical only and semantic only. Measured on the identifier and CoSQA benchmarks
+# (BENCHMARKS.md): a fixed weight cannot serve both; 1.0 turns the bend off.
+IDENTIFIER_ODDS = 1 / 36
+# Queries of at most this many words are keyword lookups ("make archive", "retry upload").
+KEYWORD_QUERY_WORDS = 3
+# A word shaped like code: snake_case, dotted.path, camelCase, Class::member or call(.
+# (A dot between digits is a number or a version, not a path.)
+_CODE_WORD = re.compile(r"\w_|_\w|[A-Za-z_]\.[A-Za-z_]|[a-z][A-Z]|::|\w\(")
+
+
+def is_identifier_query(query: str) -> bool:
+    """A name or a few keywords, rather than a sentence describing what the code does."""
+    words = query.split()
+    if not words:
+        return False
+    return len(words) <= KEYWORD_QUERY_WORDS or any(_CODE_WORD.search(w) for w in words)
+
+
+def query_weight(query: str, alpha: float) -> float:
+    """The weight a query is fused with when the slider is at `alpha`."""
+    alpha = min(1.0, max(0.0, alpha))
+    if alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0 or not is_identifier_query(query):
+        return alpha
+    odds = alpha / (1.0 - alpha) * IDENTIFIER_ODDS
+    return odds / (1.0 + odds)
 
 
 @dataclass(frozen=True)
@@ -83,12 +117,15 @@ class SearchSession:
     # Why the semantic side is missing or partial, for the person ("3 of 10 chunks embedded").
     notes: list[str] = field(default_factory=list)
 
+    def weight(self, alpha: float) -> float:
+        """The weight results(alpha) fuses with (the query may bend the slider's)."""
+        return query_weight(self.query, alpha) if self.semantic_available else 0.0
+
     def results(self, alpha: float, k: int = 20) -> list[SearchResult]:
         lexical_raw = dict(self.lexical)
         semantic_raw = dict(self.semantic)
         semantic = self.semantic if self.semantic_available else []
-        if not self.semantic_available:
-            alpha = 0.0
+        alpha = self.weight(alpha)
         out: list[SearchResult] = []
         for f in fuse(self.lexical, semantic, alpha, self.fusion):
             row = self.rows.get(f.chunk_id)

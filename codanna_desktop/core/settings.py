@@ -108,9 +108,14 @@ class Settings:
     # Command that opens a file at a line, with {path} and {line}; empty: the system handler.
     editor_command: str = ""
     start_hidden: bool = False
-    alpha: float = 0.5
+    # Chosen on the CoSQA and identifier benchmarks (BENCHMARKS.md): sentences do best
+    # near the semantic end (0.8: CoSQA MRR@10, Recall@10 and nDCG@10 all a little above
+    # 0.9); identifier-shaped queries bend this weight towards lexical (core/search.py).
+    # Min-max fusion beat z-score and RRF on both; depths 50-400 were within noise and 100
+    # fetches half the rows of 200.
+    alpha: float = 0.8
     fusion: str = "minmax"
-    candidates_per_side: int = 200
+    candidates_per_side: int = 100
     embed_batch_size: int = 16
     embed_threads: int = 2
 

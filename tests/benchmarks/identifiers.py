@@ -14,9 +14,9 @@ is one right answer. Forms:
 - dotted: ``HTTPConnection.request``;
 - spaced: the words of the name, lower case: ``make archive``, ``http connection``.
 
-The relevant result is the chunk that defines the name: the innermost chunk of that file
-whose line span holds the ``def``/``class`` line (or the constant's line), so for a method
-the class chunk around it does not count. Reported: success@1 and MRR@10.
+The relevant result is the chunk that defines the name: a chunk of that file whose line
+span holds the ``def``/``class`` line (or the constant's line) and encloses no other such
+chunk, so for a method the class chunk around it does not count. Reported: success@1 and MRR@10.
 """
 
 from __future__ import annotations
@@ -83,10 +83,14 @@ class IdentQuery:
     target: Definition
 
 
-def subset_files(stdlib: Path) -> list[Path]:
+def subset_files(
+    stdlib: Path,
+    modules: Sequence[str] = SUBSET_MODULES,
+    packages: Sequence[str] = SUBSET_PACKAGES,
+) -> list[Path]:
     """The subset's .py files, without test folders, in a stable order."""
-    files = [stdlib / f"{m}.py" for m in SUBSET_MODULES if (stdlib / f"{m}.py").is_file()]
-    for package in SUBSET_PACKAGES:
+    files = [stdlib / f"{m}.py" for m in modules if (stdlib / f"{m}.py").is_file()]
+    for package in packages:
         files += sorted(
             p
             for p in (stdlib / package).rglob("*.py")
@@ -164,9 +168,7 @@ def make_queries(defs: Sequence[Definition], per_form: dict[str, int]) -> list[I
     singles = [d for d in defs if d.kind != "method" and plain(d) and bare[d.name] == 1]
     methods = [d for d in defs if d.kind == "method" and plain(d) and dotted[d.name] == 1]
     multiword = [
-        d
-        for d in singles
-        if len(_WORDS.findall(d.name)) >= 2 and spaced_forms[spaced(d.name)] == 1
+        d for d in singles if len(_WORDS.findall(d.name)) >= 2 and spaced_forms[spaced(d.name)] == 1
     ]
     rng = random.Random(SEED)
     out: list[IdentQuery] = []
@@ -178,34 +180,41 @@ def make_queries(defs: Sequence[Definition], per_form: dict[str, int]) -> list[I
     return out
 
 
-def relevant_chunks(engine: Engine, root: Path, queries: Sequence[IdentQuery]) -> dict[str, int]:
-    """qid -> id of the innermost chunk whose span holds the definition's line."""
+def relevant_chunks(
+    engine: Engine, root: Path, queries: Sequence[IdentQuery]
+) -> dict[str, set[int]]:
+    """qid -> the chunks that define the name: those whose line span holds the definition's
+    line, without the ones enclosing another such chunk (the class chunk around a method).
+    Overlapping windows of one long definition both hold the line, and both count."""
     catalog = engine.catalog
     row = catalog.root_by_path(root.resolve())
     assert row is not None, f"{root} is not indexed"
-    files = catalog.files_of_root(row.id)
     spans: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-    for path, f in files.items():
+    for path, f in catalog.files_of_root(row.id).items():
         for chunk in catalog.chunk_rows(catalog.chunk_ids_of_files([f.id])).values():
             spans[path].append((chunk.start_line, chunk.end_line, chunk.id))
-    out = {}
+    out: dict[str, set[int]] = {}
     for q in queries:
         holding = [s for s in spans[q.target.path] if s[0] <= q.target.line <= s[1]]
-        if holding:
-            out[q.qid] = min(holding, key=lambda s: (s[1] - s[0], s[0]))[2]
+        innermost = {
+            s[2]
+            for s in holding
+            if not any(o is not s and s[0] <= o[0] and o[1] <= s[1] for o in holding)
+        }
+        if innermost:
+            out[q.qid] = innermost
     return out
 
 
 def score(
-    runs: dict[str, list[int]], relevant: dict[str, int], queries: Sequence[IdentQuery]
+    runs: dict[str, list[int]], relevant: dict[str, set[int]], queries: Sequence[IdentQuery]
 ) -> dict[str, Any]:
     """success@1 and MRR@10 over all queries, and per form and kind."""
     groups: dict[str, list[float]] = defaultdict(list)
     firsts: dict[str, list[float]] = defaultdict(list)
     for q in queries:
-        ranked = runs.get(q.qid, [])[:10]
-        target = relevant.get(q.qid)
-        rank = ranked.index(target) + 1 if target in ranked else None
+        targets = relevant.get(q.qid, set())
+        rank = next((i for i, c in enumerate(runs.get(q.qid, [])[:10], 1) if c in targets), None)
         for group in ("all", f"form:{q.form}", f"kind:{q.target.kind}"):
             groups[group].append(1.0 / rank if rank else 0.0)
             firsts[group].append(1.0 if rank == 1 else 0.0)
@@ -245,14 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--stdlib", type=Path, default=stdlib_dir())
     p.add_argument("--work", type=Path, default=WORK_DIR / "identifiers")
     p.add_argument("--out", type=Path, default=DOCS_DIR)
-    p.add_argument("--limit-files", type=int, default=None, help="smoke runs: first N files")
+    p.add_argument("--modules", nargs="*", default=list(SUBSET_MODULES), help="top-level modules")
+    p.add_argument("--packages", nargs="*", default=list(SUBSET_PACKAGES), help="packages")
     p.add_argument("--per-form", type=int, default=None, help="queries per form (default 100)")
     p.add_argument("--rules", nargs="+", default=list(RULES))
     p.add_argument("--depths", nargs="+", type=int, default=list(DEPTHS))
     p.add_argument("--no-report", action="store_true")
     args = p.parse_args(argv)
 
-    files = subset_files(args.stdlib)[: args.limit_files]
+    files = subset_files(args.stdlib, args.modules, args.packages)
     root, home = args.work / "stdlib", args.work / "home"
     copied = copy_subset(args.stdlib, files, root)
     print(f"subset: {len(files)} files in {root} ({copied} copied)", flush=True)
@@ -268,9 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open_engine(home, writer=False) as engine:
         relevant = relevant_chunks(engine, root, queries)
         qs = [Query(q.qid, q.text) for q in queries]
-        runs, grid_time = run_grid(
-            engine, qs, chunk_id, rules=args.rules, depths=args.depths, k=10
-        )
+        runs, grid_time = run_grid(engine, qs, chunk_id, rules=args.rules, depths=args.depths, k=10)
     grid = {c.key: score(r, relevant, queries) for c, r in sorted(runs.items())}
     result = {
         "benchmark": "identifiers",
@@ -278,8 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "subset": {
             "stdlib": str(args.stdlib),
-            "packages": list(SUBSET_PACKAGES),
-            "modules": list(SUBSET_MODULES),
+            "packages": list(args.packages),
+            "modules": list(args.modules),
             "files": len(files),
         },
         "indexing": indexing,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.search import SearchResult
@@ -46,7 +46,6 @@ class Query:
 
 
 Runs = dict[Config, dict[str, list[H]]]
-AlphaFor = Callable[[str, float], float]
 
 
 def run_grid(
@@ -58,13 +57,9 @@ def run_grid(
     depths: Sequence[int] = DEPTHS,
     alphas: Sequence[float] = ALPHAS,
     k: int = 10,
-    alpha_for: AlphaFor | None = None,
 ) -> tuple[Runs[H], dict[str, float]]:
-    """Ranked keys per configuration and query, and how long the searches took.
-
-    `alpha_for(query, alpha)` turns the configured weight into the one used (an "auto"
-    weight that reads the query); None uses the configured weight as it is.
-    """
+    """Ranked keys per configuration and query, and how long the searches took. The
+    weight is the slider's: `SearchSession.results` may bend it for the query."""
     runs: Runs[H] = {}
     saved = engine.searcher.candidates_per_side
     search_s = fuse_s = 0.0
@@ -78,9 +73,8 @@ def run_grid(
                 for rule in rules:
                     session.fusion = rule
                     for alpha in alphas:
-                        used = alpha_for(q.text, alpha) if alpha_for else alpha
                         t1 = time.perf_counter()
-                        results = session.results(used, k)
+                        results = session.results(alpha, k)
                         fuse_s += time.perf_counter() - t1
                         runs.setdefault(Config(rule, depth, alpha), {})[q.qid] = [
                             key(r) for r in results
@@ -93,20 +87,3 @@ def run_grid(
 def unique(items: Sequence[H]) -> list[H]:
     """Items in order, each once (several chunks of one file count as the file once)."""
     return list(dict.fromkeys(items))
-
-
-def table(rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Metrics rounded for the JSON files."""
-    return {
-        name: {m: round(v, 4) if isinstance(v, float) else v for m, v in metrics.items()}
-        for name, metrics in rows.items()
-    }
-
-
-def best(
-    grid: dict[str, dict[str, Any]], metric: str, where: Callable[[Config], bool] = lambda c: True
-) -> tuple[str, float]:
-    """The configuration key with the highest `metric` among those `where` accepts."""
-    candidates = [(m[metric], key) for key, m in grid.items() if where(Config.parse(key))]
-    value, key = max(candidates)
-    return key, value

@@ -1,0 +1,233 @@
+"""Every benchmark, run end to end on a tiny subset: that it works and its results hold
+together (correctness only; no timing is asserted). The real runs are in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.benchmarks import (
+    cosqa,
+    freshness,
+    identifiers,
+    report,
+    ripgrep,
+    speed,
+    tuning,
+)
+from tests.benchmarks.workspace import COSQA_DIR, stdlib_dir
+
+TINY_MODULES = ["bisect", "sched"]
+
+pytestmark = pytest.mark.skipif(
+    not (COSQA_DIR / "corpus.jsonl").exists(), reason="the CoSQA benchmark folder is missing"
+)
+
+
+def load(out: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="module")
+def tiny_stdlib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two small standard-library modules, standing in for the whole tree."""
+    root = tmp_path_factory.mktemp("stdlib")
+    for name in TINY_MODULES:
+        shutil.copy2(stdlib_dir() / f"{name}.py", root / f"{name}.py")
+    return root
+
+
+@pytest.fixture(scope="module")
+def relevance_runs(out: Path, work: Path, tiny_stdlib: Path) -> Path:
+    """The CoSQA and identifier benchmarks on tiny subsets (tuning needs both)."""
+    assert (
+        cosqa.main(
+            [
+                "--limit-queries",
+                "3",
+                "--extra-docs",
+                "5",
+                "--rules",
+                "minmax",
+                "rrf",
+                "--depths",
+                "100",
+                "--work",
+                str(work / "cosqa"),
+                "--out",
+                str(out),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
+    assert (
+        identifiers.main(
+            [
+                "--stdlib",
+                str(tiny_stdlib),
+                "--modules",
+                *TINY_MODULES,
+                "--packages",
+                "--per-form",
+                "3",
+                "--rules",
+                "minmax",
+                "--depths",
+                "100",
+                "--work",
+                str(work / "identifiers"),
+                "--out",
+                str(out),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_cosqa_run_is_scored_by_eval_py_and_the_batch_cli_agrees(relevance_runs: Path) -> None:
+    result = load(relevance_runs, "cosqa")
+    assert result["corpus"]["queries"] == 3
+    assert list(result["headline"]) == [f"{a / 10:.1f}" for a in range(11)]
+    for metrics in [*result["headline"].values(), *result["grid"].values()]:
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    # Eight documents, a hundred candidates: semantic only ranks every answer in the top 10.
+    assert result["headline"]["1.0"]["Recall@10"] == 1.0
+    assert len(result["grid"]) == 2 * 11
+    assert result["cli_batch"]["agrees_with_in_process"] is True
+
+
+def test_identifier_queries_each_have_a_defining_chunk(relevance_runs: Path) -> None:
+    result = load(relevance_runs, "identifiers")
+    assert result["queries"] > 0
+    assert result["queries_without_relevant_chunk"] == []
+    lexical = result["grid"]["minmax/100/0.0"]
+    assert lexical["MRR@10"] > 0.5
+    assert set(lexical["by_group"]) >= {"form:single", "form:dotted"}
+
+
+def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: Path) -> None:
+    assert (
+        tuning.main(
+            [
+                "--cosqa-work",
+                str(work / "cosqa"),
+                "--ident-work",
+                str(work / "identifiers"),
+                "--per-form",
+                "3",
+                "--limit-queries",
+                "3",
+                "--work",
+                str(work / "tuning"),
+                "--out",
+                str(relevance_runs),
+                "--embedding-variants",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
+    result = load(relevance_runs, "tuning")
+    assert set(result["boosts"]) >= {"original_lexical_only", "tuned_lexical_only"}
+    assert set(result["auto_weight"]["on"]) >= {"0.0", "0.9", "1.0"}
+    # The weight at the ends of the slider is the same whether the query is read or not.
+    for end in ("0.0", "1.0"):
+        assert result["auto_weight"]["on"][end] == result["auto_weight"]["off"][end]
+    assert result["embedding_input"]["chunk text (today)"]["MRR@10_alpha_1.0"] >= 0.0
+    assert "default" in result["defaults"]
+
+
+def test_lexical_search_finds_every_file_ripgrep_finds(
+    out: Path, work: Path, tiny_stdlib: Path
+) -> None:
+    if shutil.which("rg") is None:
+        pytest.skip("ripgrep is not installed")
+    args = ["--root", str(tiny_stdlib), "--names", "6", "--work", str(work / "rg")]
+    assert ripgrep.main([*args, "--out", str(out), "--no-report"]) == 0
+    result = load(out, "ripgrep")
+    assert result["names"] == 6
+    assert result["rg_file_hits"] >= 6
+    assert result["recall"] == 1.0
+
+
+def test_speed_run_re_embeds_only_edited_chunks(out: Path, work: Path, tiny_stdlib: Path) -> None:
+    assert (
+        speed.main(
+            [
+                "--stdlib",
+                str(tiny_stdlib),
+                "--modules",
+                *TINY_MODULES,
+                "--packages",
+                "--seed-home",
+                str(work / "no-seed"),
+                "--reps",
+                "1",
+                "--queries",
+                "6",
+                "--embed-chunks",
+                "5",
+                "--work",
+                str(work / "speed"),
+                "--out",
+                str(out),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
+    result = load(out, "speed")
+    re = result["reindexing"]
+    assert re["unchanged"]["chunks_embedded"] == [0]
+    assert re["unchanged_full_reread"]["chunks_embedded"] == [0]
+    assert re["touched_10"]["chunks_embedded"] == 0
+    assert 1 <= re["edited_10"]["chunks_embedded"] <= 2 * len(TINY_MODULES)
+    assert re["restored"]["chunks_embedded"] == 0
+    sizes = result["sizes"]
+    assert sizes["pgvector_rows"] == sizes["chunks"] == re["chunks"]
+    assert sizes["tantivy_bytes"] > 0 and sizes["hnswlib_bytes"] > 0
+    latency = result["query_latency"]
+    assert latency["hnswlib"]["hybrid"]["n_per_pass"] == latency["pgvector"]["hybrid"]["n_per_pass"]
+
+
+def test_freshness_finds_every_edit(out: Path, work: Path, tiny_stdlib: Path) -> None:
+    args = ["--stdlib", str(tiny_stdlib), "--modules", *TINY_MODULES, "--packages"]
+    args += ["--seed-home", str(work / "no-seed"), "--files", "2", "--edits", "2"]
+    assert (
+        freshness.main([*args, "--work", str(work / "fresh"), "--out", str(out), "--no-report"])
+        == 0
+    )
+    result = load(out, "freshness")
+    assert result["timeouts"] == 0
+    assert result["write_to_lexical"]["n"] == result["write_to_semantic"]["n"] == 2
+
+
+def test_report_renders_every_section_and_keeps_the_desktop_text(
+    out: Path, relevance_runs: Path
+) -> None:
+    markdown = report.refresh(out)
+    text = markdown.read_text()
+    for heading in ("## 1. CoSQA", "## 2. Identifier", "## 3. Fusion", "## 8. Desktop"):
+        assert heading in text
+    assert (out / "cosqa_alpha.png").stat().st_size > 0
+    edited = text.replace(report.DESKTOP_PENDING, "Cold start 0.9 s (measured by hand).")
+    markdown.write_text(edited)
+    assert "Cold start 0.9 s (measured by hand)." in report.refresh(out).read_text()

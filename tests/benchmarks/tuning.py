@@ -1,0 +1,459 @@
+"""Relevance tuning: each change measured on both benchmarks, kept only if it wins on both.
+
+    .venv/bin/python -m tests.benchmarks.tuning [--embedding-variants]
+
+Needs the indexes that `tests.benchmarks.cosqa` and `tests.benchmarks.identifiers` built
+(bench-work/cosqa, bench-work/identifiers). Compares, through the app's own search:
+
+- lexical field boosts: the original FIELD_BOOSTS against the tuned ones (lexical only, and
+  the hybrid at the default weight);
+- the query-reading weight (core/search.py `query_weight`) on and off, at every weight;
+- a query-building rule that was tried and lost (ALL-CAPS words skip the symbol fields);
+- a change to the lexical documents the lead can make (module chunks list the names they
+  assign, as their symbol), measured on a lexical-only copy of the identifier index;
+- with --embedding-variants: the text fed to the model (identifier words split, name
+  prefixed, natural-language parts only), on a 2,000-function CoSQA sub-corpus (all 500
+  answers + 1,500 others, fixed seed), semantic only and hybrid. About 5 minutes.
+
+Finally it checks the chosen defaults (core/settings.py) against the grids in
+docs/benchmarks/cosqa.json and identifiers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codanna_desktop.core import lexical, search
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.fusion import fuse
+from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.settings import Settings
+from tests.benchmarks import cosqa, identifiers, report
+from tests.benchmarks.relevance import ALPHAS, Config, Query, run_grid, unique
+from tests.benchmarks.workspace import (
+    COSQA_DIR,
+    DOCS_DIR,
+    WORK_DIR,
+    machine,
+    open_engine,
+    read_json,
+    write_json,
+)
+
+ORIGINAL_BOOSTS = {
+    "symbol_ident": 4.0,
+    "symbol": 2.5,
+    "symbol_phrase": 4.0,
+    "body_ident": 1.5,
+    "body": 1.0,
+    "body_phrase": 1.5,
+    "path": 1.0,
+}
+SUB_CORPUS_OTHERS = 1500
+_ALL_CAPS = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]*$|^[A-Z]{2,}[0-9]*$")
+_ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
+
+
+@contextmanager
+def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
+    saved = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, saved)
+
+
+@contextmanager
+def boosts(values: dict[str, float]) -> Iterator[None]:
+    saved = dict(lexical.FIELD_BOOSTS)
+    lexical.FIELD_BOOSTS.update(values)
+    try:
+        yield
+    finally:
+        lexical.FIELD_BOOSTS.clear()
+        lexical.FIELD_BOOSTS.update(saved)
+
+
+def _rel_path(r: SearchResult) -> str:
+    return r.path
+
+
+def _chunk_id(r: SearchResult) -> int:
+    return r.chunk_id
+
+
+class Bench:
+    """Both benchmarks loaded once: queries, judgements and read-only engines."""
+
+    def __init__(
+        self,
+        stack: Any,
+        cosqa_dir: Path,
+        cosqa_work: Path,
+        ident_work: Path,
+        per_form: int | None,
+        limit_queries: int | None,
+    ) -> None:
+        self.evaluator = cosqa.load_eval(cosqa_dir)
+        corpus = self.evaluator.read_jsonl(str(cosqa_dir / "corpus.jsonl"))
+        self.corpus = corpus
+        queries = self.evaluator.read_jsonl(str(cosqa_dir / "dev_queries.jsonl"))
+        self.cq = queries[:limit_queries]
+        self.path_to_id = {d["path"]: d["id"] for d in corpus}
+        self.cosqa_engine: Engine = stack.enter_context(
+            open_engine(cosqa_work / "home", writer=False)
+        )
+        self.ident_root = ident_work / "stdlib"
+        root = self.ident_root
+        per = dict.fromkeys(identifiers.PER_FORM, per_form) if per_form else identifiers.PER_FORM
+        self.iq = identifiers.make_queries(identifiers.definitions(root), per)
+        self.ident_engine: Engine = stack.enter_context(
+            open_engine(ident_work / "home", writer=False)
+        )
+        self.relevant = identifiers.relevant_chunks(self.ident_engine, root, self.iq)
+        self.cosqa_paths = self._chunk_paths(self.cosqa_engine)
+
+    @staticmethod
+    def _chunk_paths(engine: Engine) -> dict[int, str]:
+        out = {}
+        for root in engine.catalog.roots():
+            for rel, f in engine.catalog.files_of_root(root.id).items():
+                for chunk_id in engine.catalog.chunk_ids_of_files([f.id]):
+                    out[chunk_id] = rel
+        return out
+
+    def cosqa_score(self, ranked: dict[str, list[str]]) -> dict[str, float]:
+        return cosqa.score(self.evaluator, self.cq, ranked, self.path_to_id)
+
+    def lexical_only(self, rewrite: Callable[[str], str] = lambda q: q) -> dict[str, float]:
+        """Lexical side alone (tantivy top hits), both benchmarks; `rewrite` changes the
+        CoSQA query text first (to try query-building ideas)."""
+        c = {
+            q["qid"]: [
+                self.cosqa_paths[h.chunk_id]
+                for h in self.cosqa_engine.lexical.search(rewrite(q["query"]), 15)
+            ]
+            for q in self.cq
+        }
+        i = {
+            q.qid: [h.chunk_id for h in self.ident_engine.lexical.search(q.text, 10)]
+            for q in self.iq
+        }
+        ident = identifiers.score(i, self.relevant, self.iq)
+        return {
+            "cosqa_MRR@10": round(self.cosqa_score(c)["MRR@10"], 4),
+            "ident_success@1": ident["success@1"],
+            "ident_MRR@10": ident["MRR@10"],
+        }
+
+    def hybrid(self, alphas: Sequence[float]) -> dict[str, dict[str, float]]:
+        """The app's search at the default rule and depth, for each weight."""
+        s = Settings()
+        cq = [Query(q["qid"], q["query"]) for q in self.cq]
+        iq = [Query(q.qid, q.text) for q in self.iq]
+        rules, depths = [s.fusion], [s.candidates_per_side]
+        c_runs, _ = run_grid(
+            self.cosqa_engine, cq, _rel_path, rules=rules, depths=depths, alphas=alphas, k=15
+        )
+        i_runs, _ = run_grid(
+            self.ident_engine, iq, _chunk_id, rules=rules, depths=depths, alphas=alphas, k=10
+        )
+        out: dict[str, Any] = {}
+        rr: dict[str, list[float]] = {}
+        for alpha in alphas:
+            key = Config(s.fusion, s.candidates_per_side, alpha)
+            for q in self.cq:
+                ids = [self.path_to_id.get(p, p) for p in unique(c_runs[key].get(q["qid"], []))]
+                rank = next((n for n, d in enumerate(ids[:10], 1) if d in q["relevant"]), None)
+                rr.setdefault(q["qid"], []).append(1.0 / rank if rank else 0.0)
+            ident = identifiers.score(i_runs[key], self.relevant, self.iq)
+            out[f"{alpha:.1f}"] = {
+                "cosqa_MRR@10": round(self.cosqa_score(c_runs[key])["MRR@10"], 4),
+                "ident_success@1": ident["success@1"],
+                "ident_MRR@10": ident["MRR@10"],
+            }
+        # The best weight chosen per query afterwards: what a perfect query reader could get.
+        out["cosqa_oracle_MRR@10"] = round(sum(max(v) for v in rr.values()) / len(rr), 4)
+        return out
+
+
+def boost_comparison(bench: Bench) -> dict[str, Any]:
+    alpha = Settings().alpha
+    out: dict[str, Any] = {"tuned": dict(lexical.FIELD_BOOSTS), "original": ORIGINAL_BOOSTS}
+    for name, values in (("original", ORIGINAL_BOOSTS), ("tuned", dict(lexical.FIELD_BOOSTS))):
+        with boosts(values):
+            out[f"{name}_lexical_only"] = bench.lexical_only()
+            out[f"{name}_hybrid_at_default"] = bench.hybrid([alpha])[f"{alpha:.1f}"]
+        print(f"boosts {name}: {out[f'{name}_lexical_only']} {out[f'{name}_hybrid_at_default']}")
+    return out
+
+
+def auto_weight_comparison(bench: Bench) -> dict[str, Any]:
+    out: dict[str, Any] = {"identifier_odds": search.IDENTIFIER_ODDS}
+    out["on"] = bench.hybrid(ALPHAS)
+    with patched(search, "IDENTIFIER_ODDS", 1.0):
+        out["off"] = bench.hybrid(ALPHAS)
+    print(f"auto weight: on {out['on']}\n off {out['off']}")
+    return out
+
+
+_STOP_WORDS = frozenset(
+    {
+        "how", "to", "a", "an", "the", "in", "of", "do", "i", "is", "are", "can", "for",
+        "with", "on", "from", "by", "and", "or", "what", "way", "my", "it", "be",
+    }
+)  # fmt: skip
+_ABBREVIATIONS = {
+    "dictionary": "dict", "string": "str", "strings": "str", "integer": "int",
+    "directory": "dir", "number": "num", "arguments": "args", "argument": "arg",
+    "parameters": "params", "configuration": "config", "length": "len", "maximum": "max",
+    "minimum": "min", "temporary": "tmp", "object": "obj", "value": "val", "message": "msg",
+    "array": "arr", "error": "err", "index": "idx", "environment": "env", "boolean": "bool",
+}  # fmt: skip
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def query_rewrites(bench: Bench) -> dict[str, Any]:
+    """Tried on the lexical side of sentences (CoSQA), lexical only: all dropped."""
+    rewrites: dict[str, Callable[[str], str]] = {
+        "as typed": lambda q: q,
+        "stop words removed": lambda q: " ".join(
+            w for w in q.split() if w.lower() not in _STOP_WORDS
+        ),
+        "the word python removed": lambda q: " ".join(
+            w for w in q.split() if w.lower() != "python"
+        ),
+        "stems added (plural, -ing, -ed)": lambda q: " ".join(
+            q.split() + [_stem(w.lower()) for w in q.split() if _stem(w.lower()) != w.lower()]
+        ),
+        "code abbreviations added": lambda q: " ".join(
+            q.split()
+            + [_ABBREVIATIONS[w.lower()] for w in q.split() if w.lower() in _ABBREVIATIONS]
+        ),
+    }
+    out = {name: bench.lexical_only(fn)["cosqa_MRR@10"] for name, fn in rewrites.items()}
+    print(f"query rewrites (CoSQA lexical MRR@10): {out}")
+    return out
+
+
+def all_caps_rule(bench: Bench) -> dict[str, Any]:
+    """Tried: an ALL-CAPS query word (a constant) skips the symbol fields, since module
+    constants have no symbol of their own. Lexical only."""
+    original = lexical._words_query
+
+    def words_query(words: Any) -> Any:
+        if _ALL_CAPS.match(words.text) and not words.quoted:
+            with boosts({"symbol_ident": 0.0, "symbol": 0.0, "symbol_phrase": 0.0}):
+                return original(words)
+        return original(words)
+
+    before = bench.lexical_only()
+    with patched(lexical, "_words_query", words_query):
+        after = bench.lexical_only()
+    print(f"all-caps rule: {before} -> {after}")
+    return {"without": before, "with": after}
+
+
+def assigned_names_as_symbols(bench: Bench, work: Path) -> dict[str, Any]:
+    """For the lead: module chunks (no symbol today) list the names they assign as their
+    symbol in the lexical index. Built on a lexical-only copy of the identifier tree."""
+    original = lexical._document
+
+    def document(doc: Any, clean: Any) -> Any:
+        if doc.symbol is None and doc.kind == "module":
+            names = list(dict.fromkeys(_ASSIGNED.findall(doc.text)))
+            if names:
+                doc = replace(doc, symbol=" ".join(names))
+        return original(doc, clean)
+
+    root = bench.ident_root
+    results: dict[str, Any] = {}
+    for name, doc_fn in (("today", original), ("proposed", document)):
+        home = work / f"symbols-{name}"
+        shutil.rmtree(home, ignore_errors=True)
+        with patched(lexical, "_document", doc_fn):
+            with open_engine(home) as engine:
+                engine.add_root(root)
+                engine.index(embed=False)
+            with open_engine(home, writer=False) as engine:
+                relevant = identifiers.relevant_chunks(engine, root, bench.iq)
+                ranked = {
+                    q.qid: [h.chunk_id for h in engine.lexical.search(q.text, 10)] for q in bench.iq
+                }
+                results[name] = identifiers.score(ranked, relevant, bench.iq)
+        print(f"assigned names as symbols, {name}: {results[name]['success@1']}")
+    return results
+
+
+def embedding_variants(bench: Bench) -> dict[str, Any]:
+    """The text fed to the model, on a sub-corpus; semantic only and hybrid (min-max)."""
+    engine = bench.cosqa_engine
+    embedder = engine.load_model()
+    assert embedder is not None, engine.model_problem
+    answers = {q["relevant"][0] for q in bench.cq}
+    others = [d["id"] for d in bench.corpus if d["id"] not in answers]
+    keep = answers | set(random.Random(7).sample(others, min(SUB_CORPUS_OTHERS, len(others))))
+    id_of = {d["path"]: d["id"] for d in bench.corpus}
+    chunks = [
+        (cid, row)
+        for cid, row in engine.catalog.chunk_rows(sorted(bench.cosqa_paths)).items()
+        if id_of[row.rel_path] in keep
+    ]
+    ids = [cid for cid, _ in chunks]
+    cached = engine.catalog.cached_vectors(embedder.model_id, [r.text_hash for _, r in chunks])
+    words = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+    ident = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    define = re.compile(r"(?:def|class)\s+([A-Za-z_]\w*)")
+    docstring = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', re.S)
+
+    def split(text: str) -> str:
+        return ident.sub(
+            lambda m: " ".join(w.lower() for w in words.findall(m.group())) or m.group(), text
+        )
+
+    def name_words(text: str) -> str:
+        m = define.search(text)
+        return " ".join(w.lower() for w in words.findall(m.group(1))) if m else ""
+
+    def natural(text: str) -> str:
+        docs = " ".join((a or b).strip() for a, b in docstring.findall(text))
+        comments = " ".join(
+            line.strip().lstrip("#").strip()
+            for line in text.splitlines()
+            if line.strip().startswith("#")
+        )
+        parts = [name_words(text), split(text.splitlines()[0]), docs, comments]
+        return "\n".join(p for p in parts if p)
+
+    variants: dict[str, Callable[[str], str]] = {
+        "chunk text (today)": lambda t: t,
+        "identifiers split into words": split,
+        "name words + chunk text": lambda t: f"{name_words(t)}\n{t}" if name_words(t) else t,
+        "name + signature + docstring + comments": natural,
+    }
+    lex = {
+        q["qid"]: [(h.chunk_id, h.score) for h in engine.lexical.search(q["query"], 400)]
+        for q in bench.cq
+    }
+    keep_ids = set(ids)
+    lex = {qid: [(c, s) for c, s in hits if c in keep_ids][:100] for qid, hits in lex.items()}
+    out: dict[str, Any] = {"chunks": len(ids), "documents": len(keep)}
+    for name, fn in variants.items():
+        t0 = time.perf_counter()
+        if name.endswith("(today)"):
+            matrix = np.stack([cached[r.text_hash] for _, r in chunks])
+        else:
+            texts = [fn(r.text) for _, r in chunks]
+            step = embedder.batch_size
+            matrix = np.concatenate(
+                [embedder.embed_documents(texts[i : i + step]) for i in range(0, len(texts), step)]
+            )
+        seconds = time.perf_counter() - t0
+        sem: dict[str, list[tuple[int, float]]] = {}
+        for q in bench.cq:
+            scores = matrix @ embedder.embed_query(q["query"])
+            top = np.argsort(-scores)[:100]
+            sem[q["qid"]] = [(ids[i], float(scores[i])) for i in top]
+        row: dict[str, Any] = {"embed_seconds": round(seconds, 1)}
+        for alpha in (0.8, 0.9, 1.0):
+            ranked = {}
+            for q in bench.cq:
+                fused = fuse(lex[q["qid"]], sem[q["qid"]], alpha, "minmax")
+                if alpha >= 1.0:
+                    sem_ids = {c for c, _ in sem[q["qid"]]}
+                    fused = [f for f in fused if f.chunk_id in sem_ids]
+                ranked[q["qid"]] = unique([bench.cosqa_paths[f.chunk_id] for f in fused[:15]])
+            row[f"MRR@10_alpha_{alpha:.1f}"] = round(bench.cosqa_score(ranked)["MRR@10"], 4)
+        out[name] = row
+        print(f"embedding input {name!r}: {row}", flush=True)
+    return out
+
+
+def check_defaults(out_dir: Path) -> dict[str, Any]:
+    """The defaults in core/settings.py against the two grids (auto weight on)."""
+    s = Settings()
+    c, i = read_json(out_dir, "cosqa"), read_json(out_dir, "identifiers")
+    if c is None or i is None:
+        return {"missing": "run tests.benchmarks.cosqa and tests.benchmarks.identifiers first"}
+    key = f"{s.fusion}/{s.candidates_per_side}/{s.alpha:.1f}"
+    prefix = f"{s.fusion}/{s.candidates_per_side}/"
+    if key not in c["grid"] or key not in i["grid"]:
+        return {"missing": f"the grids do not hold the default {key}"}
+    lexical_only, semantic_only = c["grid"][prefix + "0.0"], c["grid"][prefix + "1.0"]
+    best_cosqa = max(c["grid"].items(), key=lambda kv: kv[1]["MRR@10"])
+    best_ident = max(i["grid"].items(), key=lambda kv: kv[1]["success@1"])
+    return {
+        "default": key,
+        "cosqa_MRR@10": c["grid"][key]["MRR@10"],
+        "cosqa_lexical_only_MRR@10": lexical_only["MRR@10"],
+        "cosqa_semantic_only_MRR@10": semantic_only["MRR@10"],
+        "beats_both_single_modes_on_cosqa": c["grid"][key]["MRR@10"]
+        > max(lexical_only["MRR@10"], semantic_only["MRR@10"]),
+        "ident_success@1": i["grid"][key]["success@1"],
+        "ident_success@1_at_least_0.95": i["grid"][key]["success@1"] >= 0.95,
+        "best_cosqa_config": [best_cosqa[0], best_cosqa[1]["MRR@10"]],
+        "best_ident_config": [best_ident[0], best_ident[1]["success@1"]],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from contextlib import ExitStack
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cosqa", type=Path, default=COSQA_DIR)
+    p.add_argument("--work", type=Path, default=WORK_DIR / "tuning")
+    p.add_argument("--out", type=Path, default=DOCS_DIR)
+    p.add_argument("--cosqa-work", type=Path, default=WORK_DIR / "cosqa")
+    p.add_argument("--ident-work", type=Path, default=WORK_DIR / "identifiers")
+    p.add_argument("--per-form", type=int, default=None, help="identifier queries per form")
+    p.add_argument("--limit-queries", type=int, default=None, help="first N CoSQA queries")
+    p.add_argument("--embedding-variants", action="store_true", help="about 5 more minutes")
+    p.add_argument("--no-report", action="store_true")
+    args = p.parse_args(argv)
+    previous = read_json(args.out, "tuning") or {}
+    result: dict[str, Any] = {
+        "benchmark": "tuning",
+        "command": "python -m tests.benchmarks.tuning --embedding-variants",
+        "machine": machine(),
+    }
+    with ExitStack() as stack:
+        bench = Bench(
+            stack, args.cosqa, args.cosqa_work, args.ident_work, args.per_form, args.limit_queries
+        )
+        result["boosts"] = boost_comparison(bench)
+        result["auto_weight"] = auto_weight_comparison(bench)
+        result["all_caps_rule"] = all_caps_rule(bench)
+        result["query_rewrites"] = query_rewrites(bench)
+        result["assigned_names_as_symbols"] = assigned_names_as_symbols(bench, args.work)
+        if args.embedding_variants:
+            result["embedding_input"] = embedding_variants(bench)
+        elif "embedding_input" in previous:
+            result["embedding_input"] = previous["embedding_input"]
+    result["defaults"] = check_defaults(args.out)
+    print(f"defaults: {result['defaults']}")
+    write_json(args.out, "tuning", result)
+    if not args.no_report:
+        report.refresh(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
