@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,13 +264,25 @@ class Indexer:
         report = IndexReport()
         known = self.catalog.files_of_root(root.id)
         total = len(files)
-        for start in range(0, total, FILES_PER_BATCH):
+        batches = [files[i : i + FILES_PER_BATCH] for i in range(0, total, FILES_PER_BATCH)]
+
+        def read(batch: Sequence[ScannedFile]) -> list[Future[_FileUpdate]]:
+            return [self._pool.submit(self._read_and_chunk, f) for f in batch]
+
+        # Pipelined: the pool reads and chunks the next batch while this thread writes the
+        # current one (tantivy's commit releases the GIL, so the two can overlap).
+        ahead = read(batches[0]) if batches else []
+        done = 0
+        for i in range(len(batches)):
             if cancel and cancel.is_set():
+                for future in ahead:
+                    future.cancel()
                 break
-            batch = files[start : start + FILES_PER_BATCH]
-            progress(Progress("indexing", root.path, start, total, f"Indexing {root.path}"))
-            updates = list(self._pool.map(self._read_and_chunk, batch))
+            progress(Progress("indexing", root.path, done, total, f"Indexing {root.path}"))
+            updates = [future.result() for future in ahead]
+            ahead = read(batches[i + 1]) if i + 1 < len(batches) else []
             self._store_batch(root, updates, known, force, report)
+            done += len(updates)
         progress(Progress("indexing", root.path, total, total, f"Indexed {root.path}"))
         return report
 
