@@ -365,7 +365,9 @@ class Catalog:
                 "SELECT c.id, c.file_id, f.root_id, r.path, f.rel_path, COALESCE(f.language, ''),"
                 " c.start_line, c.end_line, c.symbol, c.kind, c.text, c.text_hash"
                 " FROM chunks c JOIN files f ON f.id = c.file_id JOIN roots r ON r.id = f.root_id"
-                f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND f.state = 'indexed'",
+                # `+f.state`: keeps SQLite from driving the join by the files_state index
+                # (200 ids on a 67,766-chunk catalog: 106 ms, against 0.53 ms by primary keys).
+                f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND +f.state = 'indexed'",
                 part,
             )
             for r in rows:
