@@ -26,56 +26,12 @@ from codanna_desktop.app.preview import token_spans
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.settings import AppPaths
+from tests.test_engine import FILES as ENGINE_FILES
 
 WAIT_MS = 120_000  # indexing and embedding a few chunks; generous for a busy machine
 
-FILES = {
-    "net/http_client.py": '''
-        import socket
-
-        HTTP_TIMEOUT = 30
-
-
-        class HttpClient:
-            """A tiny HTTP client."""
-
-            def readFileContents(self, path):
-                with open(path) as fh:
-                    return fh.read()
-
-            def retry_failed_upload(self, upload, attempts=3):
-                """Send the upload again when the server refused it."""
-                for _ in range(attempts):
-                    if upload.send():
-                        return True
-                return False
-        ''',
-    "math/sorting.py": '''
-        def bubble_sort(items):
-            """Order a list of numbers from small to large."""
-            items = list(items)
-            for i in range(len(items)):
-                for j in range(len(items) - 1 - i):
-                    if items[j] > items[j + 1]:
-                        items[j], items[j + 1] = items[j + 1], items[j]
-            return items
-
-
-        def read_file_size(path):
-            import os
-            return os.path.getsize(path)
-        ''',
-    "web/app.js": """
-        // Compute the sum of the prices in a shopping cart.
-        function cartTotal(cart) {
-          return cart.items.reduce((acc, item) => acc + item.price * item.qty, 0);
-        }
-
-        function readFileContents(name) {
-          return fetch(name).then((r) => r.text());
-        }
-        """,
-}
+# The engine tests' sample project, without its Markdown file.
+FILES = {path: text for path, text in ENGINE_FILES.items() if path.endswith((".py", ".js"))}
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
