@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from pytestqt.qtbot import QtBot
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.folders_panel import FoldersPanel, describe_folder
 from codanna_desktop.core.catalog import RootRow
-from codanna_desktop.core.embedder import Embedder
-from codanna_desktop.core.engine import Engine, RootStatus
+from codanna_desktop.core.engine import RootStatus
 from codanna_desktop.core.indexer import Progress
 
 WAIT_MS = 120_000
@@ -91,11 +89,10 @@ def test_skipped_files_are_counted_by_reason_in_the_tooltip() -> None:
 
 
 @pytest.fixture
-def context(embedder: Embedder) -> Iterator[AppContext]:
-    context = AppContext(engine=Engine(embedder=embedder))
+def context(context: AppContext) -> AppContext:
+    """The shared context, with its background indexer and watcher running."""
     context.start()
-    yield context
-    context.shutdown()
+    return context
 
 
 @pytest.fixture

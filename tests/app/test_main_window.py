@@ -48,11 +48,10 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def context(embedder: Embedder) -> Iterator[AppContext]:
-    context = AppContext(engine=Engine(embedder=embedder))
+def context(context: AppContext) -> AppContext:
+    """The shared context, with its background indexer and watcher running."""
     context.start()
-    yield context
-    context.shutdown()
+    return context
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,11 @@ from codanna_desktop.app.settings_dialog import (
     reembed_estimate,
     split_password,
 )
-from codanna_desktop.core.embedder import Embedder
-from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.settings import AppPaths, load_settings
 from tests.fixtures_pg import PgTestServer
 
 WAIT_MS = 60_000
-
-
-@pytest.fixture
-def context(embedder: Embedder) -> Iterator[AppContext]:
-    context = AppContext(engine=Engine(embedder=embedder))
-    yield context
-    context.shutdown()
 
 
 @pytest.fixture

@@ -58,13 +58,6 @@ def _project(root: Path, name: str = "project") -> Path:
 
 
 @pytest.fixture
-def context(embedder: Embedder) -> Iterator[AppContext]:
-    ctx = AppContext(engine=Engine(embedder=embedder))
-    yield ctx
-    ctx.shutdown()
-
-
-@pytest.fixture
 def window(qtbot: QtBot, context: AppContext) -> MainWindow:
     w = MainWindow(context)
     qtbot.addWidget(w)

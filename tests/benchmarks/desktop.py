@@ -65,9 +65,10 @@ def _child_cold_start(report: Path) -> int:
         )
         QTimer.singleShot(0, QApplication.quit)
 
-    return run_app(
-        [], show_error=lambda m: report.write_text(json.dumps({"error": m})), on_started=started
-    )
+    def failed(message: str) -> None:
+        report.write_text(json.dumps({"error": message}))
+
+    return run_app([], show_error=failed, on_started=started)
 
 
 def cold_start(home: Path, runs: int) -> dict[str, Any]:
