@@ -52,6 +52,27 @@ def pg_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall18" / "bin"
 
 
+def reachable_bin_dir(bin_dir: Path, user: str | None) -> tuple[Path, Path | None]:
+    """`bin_dir`, or a copy of its installation the server user can run.
+
+    A checkout in a private folder (mktemp -d makes it 0700) holds the virtualenv where the
+    server user cannot enter; then the PostgreSQL tree is copied to a temporary folder it
+    can read. Returns the bin folder to use and the copy to delete afterwards (or None).
+    """
+    if user is None:
+        return bin_dir, None
+    probe = subprocess.run(
+        ["runuser", "-u", user, "--", "test", "-x", str(bin_dir / "initdb")],
+        capture_output=True,
+    )
+    if probe.returncode == 0:
+        return bin_dir, None
+    copy = Path(tempfile.mkdtemp(prefix="codanna-pg-bin-"))
+    copy.chmod(0o755)
+    shutil.copytree(bin_dir.parent, copy / "pg", symlinks=True)
+    return copy / "pg" / bin_dir.name, copy
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,8 +101,8 @@ class PgTestServer:
     """One PostgreSQL cluster in a temporary folder, listening on 127.0.0.1:`port`."""
 
     def __init__(self, *, superuser: str = "postgres") -> None:
-        self.bin_dir = pg_bin_dir()
         self.user = server_user()
+        self.bin_dir, self._bin_copy = reachable_bin_dir(pg_bin_dir(), self.user)
         self.superuser = superuser
         self.password = secrets.token_urlsafe(18)
         self.port = free_port()
@@ -148,6 +169,9 @@ class PgTestServer:
             if self.base_dir is not None:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
                 self.base_dir = None
+            if self._bin_copy is not None:
+                shutil.rmtree(self._bin_copy, ignore_errors=True)
+                self._bin_copy = None
 
     def create_database(self, name: str | None = None) -> str:
         """A new, empty database; returns its URL (with the password)."""
