@@ -67,10 +67,15 @@ def reachable_bin_dir(bin_dir: Path, user: str | None) -> tuple[Path, Path | Non
     )
     if probe.returncode == 0:
         return bin_dir, None
+    # The binaries find their libraries by a relative rpath
+    # ($ORIGIN/../../../<package>.libs): copy the package and its .libs folder together.
+    package = bin_dir.parent.parent
     copy = Path(tempfile.mkdtemp(prefix="codanna-pg-bin-"))
     copy.chmod(0o755)
-    shutil.copytree(bin_dir.parent, copy / "pg", symlinks=True)
-    return copy / "pg" / bin_dir.name, copy
+    for folder in (package, package.with_name(package.name + ".libs")):
+        if folder.is_dir():
+            shutil.copytree(folder, copy / folder.name, symlinks=True)
+    return copy / bin_dir.relative_to(package.parent), copy
 
 
 def free_port() -> int:
