@@ -496,6 +496,61 @@ def test_chunks_come_in_file_order() -> None:
     assert chunks == sorted(chunks, key=lambda c: (c.start_line, c.end_line))
 
 
+# -- names a chunk defines ------------------------------------------------------------------
+
+
+def test_each_chunk_names_what_it_defines_and_not_the_names_it_uses() -> None:
+    chunks = by_symbol(chunk_sample("python"))
+    assert chunks["retry_count"].names == ("retry_count",)
+    assert chunks["HTTPConnection.request"].names == ("request",)
+    # Class attributes are the class's; a method's locals are nobody's definitions.
+    assert "default_port" in chunks["HTTPConnection"].names
+    assert all("host" not in c.names for c in chunk_sample("python"))
+    module = next(c for c in chunk_sample("python") if c.kind == "module")
+    assert module.names == ("DEFAULT_TIMEOUT",)
+
+
+@pytest.mark.parametrize(
+    ("language", "path", "source", "expected"),
+    [
+        ("python", "m.py", "A = 1\nB, C = 2, 3\nif x:\n    D: int = 4\n", ("A", "B", "C", "D")),
+        ("go", "m.go", "package p\nconst (\n  A = iota\n  B\n)\nvar C int\n", ("A", "B", "C")),
+        ("c", "m.c", "#define A 1\n#define F(x) x\nint B = 2;\n", ("A", "F", "B")),
+        ("rust", "m.rs", "pub const A: u8 = 1;\nstatic mut B: u8 = 2;\n", ("A", "B")),
+        ("javascript", "m.js", "export const A = 1;\nlet b = 2;\n", ("A", "b")),
+        ("ruby", "m.rb", "A = 1\nB = 2\n", ("A", "B")),
+        ("bash", "m.sh", "A=1\nexport B=2\n", ("A", "B")),
+    ],
+)
+def test_module_chunks_name_the_constants_and_variables_they_declare(
+    language: str, path: str, source: str, expected: tuple[str, ...]
+) -> None:
+    (module,) = Chunker().chunk(path, source)
+    assert module.kind == "module"
+    assert module.names == expected
+
+
+def test_enum_members_are_names_of_their_enum() -> None:
+    rust = Chunker().chunk("e.rs", "enum Colour {\n    Red,\n    Green,\n}\n")
+    assert rust[0].names == ("Colour", "Red", "Green")
+    java = "class K {\n  static final int LIMIT = 1;\n  enum E { X, Y }\n}\n"
+    names = {n for c in Chunker().chunk("K.java", java) for n in c.names}
+    assert {"K", "LIMIT", "X", "Y"} <= names
+
+
+def test_only_the_window_holding_the_signature_names_a_long_definition() -> None:
+    windows = [c for c in Chunker().chunk("long.py", LONG_FUNCTION) if c.symbol == "long_one"]
+    assert [w.names for w in windows] == [("long_one",), (), (), ()]
+
+
+def test_a_long_module_part_gives_each_window_the_names_declared_in_it() -> None:
+    source = "".join(f"NAME_{i} = {i}\n" for i in range(100))
+    windows = Chunker().chunk("constants.py", source)
+    assert len(windows) > 1
+    for w in windows:
+        assert w.names == tuple(f"NAME_{i}" for i in range(w.start_line - 1, w.end_line))
+
+
 # -- the other grammar languages ------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ def doc(
     file_id: int | None = None,
     root_id: int = 1,
     kind: str = "function",
+    names: tuple[str, ...] = (),
 ) -> LexicalDoc:
     return LexicalDoc(
         chunk_id=chunk_id,
@@ -48,6 +49,7 @@ def doc(
         symbol=symbol,
         kind=kind,
         text=text,
+        names=names,
     )
 
 
@@ -160,6 +162,78 @@ def test_dotted_query_finds_the_qualified_method(index: LexicalIndex) -> None:
         doc(4, "conn = HTTPConnection(host)\nconn.request('GET', '/')", symbol="fetch"),
     )
     assert ids(index, "HTTPConnection.request")[0] == 2
+
+
+def test_a_name_typed_alone_finds_the_chunk_defining_it_before_its_users(
+    index: LexicalIndex,
+) -> None:
+    indexed(
+        index,
+        doc(1, "class Error(Exception):\n    pass", symbol="Error", kind="class", names=("Error",)),
+        doc(2, "def fail():\n    log(ERROR, 'failed')\n    log(ERROR, 'again')", symbol="fail"),
+        doc(
+            3,
+            "CRITICAL = 50\nERROR = 40\nWARNING = 30\nINFO = 20\nDEBUG = 10",
+            kind="module",
+            names=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"),
+        ),
+    )
+    # The module defining the constant, in the case typed, beats a class named Error and
+    # a function that uses ERROR twice.
+    assert ids(index, "ERROR")[0] == 3
+    assert ids(index, "Error")[0] == 1
+
+
+def test_spaced_words_find_the_name_they_spell(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(
+            1, "def connect(host, port=HTTPS_PORT):\n    return open(host, port)", symbol="connect"
+        ),
+        doc(
+            2, "HTTP_PORT = 80\nHTTPS_PORT = 443", kind="module", names=("HTTP_PORT", "HTTPS_PORT")
+        ),
+    )
+    assert ids(index, "https port")[0] == 2
+
+
+def test_defined_names_do_not_pull_a_sentence_towards_one_word_functions(
+    index: LexicalIndex,
+) -> None:
+    indexed(
+        index,
+        doc(1, "def read(self):\n    return self.buffer", symbol="read", names=("read",)),
+        doc(
+            2,
+            'def load_text(path):\n    """Read the whole file and return its contents."""\n'
+            "    with open(path) as fh:\n        return fh.read()",
+            symbol="load_text",
+            names=("load_text",),
+        ),
+    )
+    assert ids(index, "read")[0] == 1  # a lookup: the definition of read
+    assert ids(index, "how do I read the whole file and return the contents")[0] == 2
+
+
+def test_an_index_built_with_another_schema_is_rebuilt_without_a_backup(tmp_path: Path) -> None:
+    import tantivy
+
+    directory = tmp_path / "lexical"
+    directory.mkdir()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("body")
+    old = tantivy.Index(builder.build(), path=str(directory))
+    writer = old.writer()
+    writer.commit()
+    del writer, old
+    ix = LexicalIndex(directory)
+    try:
+        assert ix.recreated and ix.corrupt_backup is None
+        assert not list(tmp_path.glob("lexical.corrupt-*"))
+        indexed(ix, doc(1, "def fresh(): pass", symbol="fresh", names=("fresh",)))
+        assert ids(ix, "fresh") == [1]
+    finally:
+        ix.close()
 
 
 def test_dotted_module_query_finds_the_function_in_that_module(index: LexicalIndex) -> None:

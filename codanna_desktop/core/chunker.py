@@ -27,6 +27,11 @@ windows; every window after the first begins with the definition's signature lin
 still says what it belongs to, while its start_line/end_line are the lines of its body.
 A single line longer than `max_chars` is cut into character slices.
 
+Each chunk lists the names it defines (`Chunk.names`), so a lookup by name finds the
+definition rather than its callers: the definition's own name on the window holding its
+signature line, and in module and class chunks the names their declarations bind
+(assignments, constants, enum members), found by a tree-sitter query per grammar.
+
 The chunker is thread-safe: tree-sitter parsers are not, so each thread gets its own.
 """
 
@@ -36,9 +41,9 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from tree_sitter import Node, Parser
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
 from codanna_desktop.core.chunks import Chunk
 from codanna_desktop.core.languages import GRAMMAR_LANGUAGES, detect_language, load_language
@@ -196,6 +201,76 @@ _SYNTAX: dict[str, _Syntax] = {
     "bash": _Syntax(functions=frozenset({"function_definition"}), classes=frozenset()),
 }
 
+# Declarations whose names a module or class chunk defines. Captures inside functions are
+# local variables: only those on rows of module and class chunks are kept.
+_C_DECLARED = (
+    "(preproc_def name: (identifier) @name)"
+    " (preproc_function_def name: (identifier) @name)"
+    " (init_declarator declarator: (identifier) @name)"
+    " (enumerator name: (identifier) @name)"
+)
+_TS_DECLARED = (
+    "(variable_declarator name: (identifier) @name)"
+    " (enum_body (property_identifier) @name)"
+    " (enum_assignment name: (property_identifier) @name)"
+)
+_DECLARED_NAMES: dict[str, str] = {
+    "python": (
+        "(assignment left: (identifier) @name) (assignment left: (pattern_list (identifier) @name))"
+    ),
+    "javascript": "(variable_declarator name: (identifier) @name)",
+    "typescript": _TS_DECLARED,
+    "tsx": _TS_DECLARED,
+    "go": "(const_spec name: (identifier) @name) (var_spec name: (identifier) @name)",
+    "rust": (
+        "(const_item name: (identifier) @name) (static_item name: (identifier) @name)"
+        " (enum_variant name: (identifier) @name)"
+    ),
+    "java": (
+        "(field_declaration declarator: (variable_declarator name: (identifier) @name))"
+        " (enum_constant name: (identifier) @name)"
+    ),
+    "c": _C_DECLARED,
+    "cpp": _C_DECLARED,
+    "csharp": (
+        "(field_declaration (variable_declaration (variable_declarator name: (identifier) @name)))"
+        " (enum_member_declaration name: (identifier) @name)"
+    ),
+    "ruby": "(assignment left: (constant) @name)",
+    "php": "(const_element (name) @name)",
+    "bash": "(variable_assignment name: (variable_name) @name)",
+}
+_declared_queries: dict[str, Query | None] = {}
+_declared_queries_lock = threading.Lock()
+
+
+def _declared_query(language: str, grammar: Language) -> Query | None:
+    """The compiled declaration query of a grammar (compiled once per process)."""
+    with _declared_queries_lock:
+        if language not in _declared_queries:
+            source = _DECLARED_NAMES.get(language)
+            try:
+                _declared_queries[language] = Query(grammar, source) if source else None
+            except Exception as error:  # a grammar release renamed a node: names, not chunks, lost
+                log.warning("No declared names for %s: %s", language, error)
+                _declared_queries[language] = None
+        return _declared_queries[language]
+
+
+def _declared_names(language: str, grammar: Language, root: Node) -> dict[int, list[str]]:
+    """Row -> the names declarations bind on that row, in source order."""
+    query = _declared_query(language, grammar)
+    if query is None:
+        return {}
+    nodes = QueryCursor(query).captures(root).get("name", [])
+    by_row: dict[int, list[str]] = {}
+    for node in sorted(nodes, key=lambda n: n.start_byte):
+        name = _text(node)
+        if name:
+            by_row.setdefault(node.start_point.row, []).append(name)
+    return by_row
+
+
 _FUNCTION_VALUES = frozenset(
     {"arrow_function", "function_expression", "function", "generator_function"}
 )
@@ -227,6 +302,8 @@ class _Piece:
     symbol: str | None
     kind: str
     head_row: int | None = None
+    # (row, name) of the declarations on this piece's rows (module and class pieces only).
+    declared: tuple[tuple[int, str], ...] = ()
 
 
 def _last_row(node: Node) -> int:
@@ -306,7 +383,16 @@ class Chunker:
                 claimed[row] = True
             pieces.extend(_definition_pieces(definition, lines))
         pieces.extend(_Piece(run, None, "module") for run in _runs(claimed, False))
-        return pieces
+        grammar = load_language(language)
+        declared = _declared_names(language, grammar, tree.root_node) if grammar else {}
+        if not declared:
+            return pieces
+        return [
+            replace(p, declared=tuple((r, n) for r in p.rows for n in declared.get(r, ())))
+            if p.kind in ("module", "class")
+            else p
+            for p in pieces
+        ]
 
     def _parser(self, language: str) -> Parser | None:
         parsers: dict[str, Parser | None] | None = getattr(self._local, "parsers", None)
@@ -330,17 +416,23 @@ class Chunker:
         if piece.head_row is not None:
             signature = lines[piece.head_row].strip()[: self.max_chars // 4]
 
+        own_name = piece.symbol.rsplit(".", 1)[-1] if piece.symbol and signature else None
+
         def make(window_rows: list[int], body: str, prefixed: bool) -> Chunk:
             if prefixed and signature and piece.head_row not in window_rows:
                 body = signature + "\n" + body
+            first, last = window_rows[0], window_rows[-1]
+            names = [own_name] if own_name and first <= (piece.head_row or 0) <= last else []
+            names += [n for r, n in piece.declared if first <= r <= last]
             return Chunk(
                 path=rel_path,
                 language=language,
-                start_line=window_rows[0] + 1,
-                end_line=window_rows[-1] + 1,
+                start_line=first + 1,
+                end_line=last + 1,
                 symbol=piece.symbol,
                 kind=piece.kind,
                 text=body,
+                names=tuple(dict.fromkeys(names)),
             )
 
         sizes = [len(lines[r]) for r in rows]

@@ -18,6 +18,11 @@ class Chunk:
     Lines are 1-based and inclusive. `symbol` is the qualified name where one exists
     (``HTTPConnection.request``), else None. `kind` is one of: function, method, class,
     module, section, window.
+
+    `names` are the names this chunk defines, for lookups by name: a definition's own name
+    (only on the window that holds its signature line) and the constants, variables and
+    enum members declared in a module or class chunk (``HTTPS_PORT = 443``). They are
+    derived from the text, so they do not take part in comparisons.
     """
 
     path: str  # path relative to its root, with "/" separators
@@ -28,6 +33,7 @@ class Chunk:
     kind: str
     text: str
     hash: str = field(default="", compare=False)
+    names: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.hash:

@@ -350,6 +350,7 @@ class Indexer:
                 symbol=c.symbol,
                 kind=c.kind,
                 text=c.text,
+                names=c.names,
             )
             for u, (file_id, _, new_ids) in zip(changed, begun, strict=True)
             for c, chunk_id in zip(u.chunks, new_ids, strict=True)

@@ -38,6 +38,7 @@ import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError
 from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.query_shape import is_identifier_query
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
     import fcntl
@@ -63,7 +64,14 @@ FIELD_BOOSTS: dict[str, float] = {
     "body": 1.0,
     "body_phrase": 1.5,
     "path": 1.0,
+    # Spaced forms of a name the chunk defines (`https port` for HTTPS_PORT).
+    "name_phrase": 8.0,
 }
+# A lookup (query_shape) adds these scores to a chunk that defines the name typed (its
+# Chunk.names), whatever else the chunk holds: defining a name is a fact, not a frequency,
+# so a module chunk defining forty constants counts as much as a class named just that.
+# name_exact is the same name in the same case: ERROR (a constant), not Error or error.
+NAME_SCORES: dict[str, float] = {"name": 8.0, "name_exact": 8.0}
 
 # Writer memory budget and threads: a desktop app on a small machine, sharing it with the
 # embedder. One thread indexes a few thousand chunks per second.
@@ -81,6 +89,7 @@ class LexicalDoc:
     symbol: str | None
     kind: str
     text: str
+    names: tuple[str, ...] = ()  # the names the chunk defines (Chunk.names)
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,15 @@ class LexicalIndex:
                     f"The search index in {self.directory} cannot be read ({exc}). "
                     "Start Codanna Desktop (or run `codanna-desktop index`) to rebuild it."
                 ) from exc
-            self.corrupt_backup = self._move_aside(exc)
+            if "schema does not match" in str(exc):
+                # Built by an older version (a field or an analyzer changed): nothing in
+                # it is lost by rebuilding from the files, so no backup is kept.
+                log.info("search index format changed; rebuilding %s", self.directory)
+                with _no_other_writer(self.directory):
+                    shutil.rmtree(self.directory)
+                self.directory.mkdir(parents=True)
+            else:
+                self.corrupt_backup = self._move_aside(exc)
             self.recreated = True
             index = tantivy.Index(_SCHEMA, path=str(self.directory))
         _register_analyzers(index)
@@ -318,6 +335,9 @@ def _build_schema() -> tantivy.Schema:
     sb.add_text_field("symbol_ident", tokenizer_name=_IDENT, index_option="freq")
     sb.add_text_field("body", tokenizer_name=_SPLIT)
     sb.add_text_field("body_ident", tokenizer_name=_IDENT, index_option="freq")
+    sb.add_text_field("name", tokenizer_name=_IDENT, index_option="basic")
+    sb.add_text_field("name_split", tokenizer_name=_SPLIT)
+    sb.add_text_field("name_exact", tokenizer_name="raw", index_option="basic")
     return sb.build()
 
 
@@ -346,6 +366,11 @@ def _document(doc: LexicalDoc, clean: Callable[[str], str]) -> tantivy.Document:
         symbol = clean(doc.symbol)
         d.add_text("symbol", _mark_acronym_ends(symbol))
         d.add_text("symbol_ident", symbol)
+    for name in doc.names:
+        name = clean(name)
+        d.add_text("name", name)
+        d.add_text("name_exact", name)
+        d.add_text("name_split", _mark_acronym_ends(name))
     text = clean(doc.text)
     d.add_text("body", _mark_acronym_ends(text))
     d.add_text("body_ident", text)
@@ -400,7 +425,7 @@ _Node = _Words | _Group | _Boosted
 def build_query(query: str) -> tantivy.Query | None:
     """The tantivy query for user text; None when there is nothing to search for."""
     plan = _plan(query)
-    return _to_query(plan) if plan is not None else None
+    return _to_query(plan, is_identifier_query(query)) if plan is not None else None
 
 
 def query_terms(query: str) -> list[str]:
@@ -479,15 +504,16 @@ def _strings_in(node: Any) -> Iterator[str]:
 _OCCUR = {"must": tantivy.Occur.Must, "must_not": tantivy.Occur.MustNot}
 
 
-def _to_query(node: _Node) -> tantivy.Query | None:
+def _to_query(node: _Node, lookup: bool) -> tantivy.Query | None:
+    """`lookup`: the query is a name (query_shape), so the names chunks define count."""
     if isinstance(node, _Words):
-        return _words_query(node)
+        return _words_query(node, lookup)
     if isinstance(node, _Boosted):
-        sub = _to_query(node.node)
+        sub = _to_query(node.node, lookup)
         return tantivy.Query.boost_query(sub, node.boost) if sub is not None else None
     clauses = []
     for occur, child in node.clauses:
-        sub = _to_query(child)
+        sub = _to_query(child, lookup)
         if sub is not None:
             clauses.append((_OCCUR.get(occur, tantivy.Occur.Should), sub))
     if not any(occur != tantivy.Occur.MustNot for occur, _ in clauses):
@@ -504,7 +530,7 @@ def _to_query(node: _Node) -> tantivy.Query | None:
     return tantivy.Query.boolean_query(clauses)
 
 
-def _words_query(words: _Words) -> tantivy.Query | None:
+def _words_query(words: _Words, lookup: bool) -> tantivy.Query | None:
     Q = tantivy.Query
     idents = list(dict.fromkeys(t for t, _, _ in _ident_tokens(words.text)))
     parts = [t for t, _, _ in _split_tokens(words.text)]
@@ -526,8 +552,17 @@ def _words_query(words: _Words) -> tantivy.Query | None:
 
     for i, ident in enumerate(idents):
         prefix = words.prefix and i == len(idents) - 1
+        # A word of a sentence ("read", "copy") would pull every function named just
+        # that above the answer: defined names count for lookups only.
         for field in ("symbol_ident", "body_ident"):
             add(_term_or_prefix(field, ident, prefix), field)
+        if lookup:
+            name = _term_or_prefix("name", ident, prefix)
+            clauses.append(Q.const_score_query(name, NAME_SCORES["name"]))
+    if lookup and not words.prefix:
+        for name in dict.fromkeys(_EXACT_NAME_RE.findall(words.text)):
+            exact = Q.term_query(_SCHEMA, "name_exact", name)
+            clauses.append(Q.const_score_query(exact, NAME_SCORES["name_exact"]))
     unique_parts = list(dict.fromkeys(parts))
     for i, part in enumerate(unique_parts):
         prefix = words.prefix and i == len(unique_parts) - 1
@@ -544,9 +579,10 @@ def _phrase_bonus(text: str) -> list[tantivy.Query]:
         return []
     return [
         tantivy.Query.boost_query(
-            tantivy.Query.phrase_query(_SCHEMA, field, phrase), FIELD_BOOSTS[f"{field}_phrase"]
+            tantivy.Query.phrase_query(_SCHEMA, field, phrase),
+            FIELD_BOOSTS[f"{field.removesuffix('_split')}_phrase"],
         )
-        for field in ("symbol", "body")
+        for field in ("symbol", "body", "name_split")
     ]
 
 
@@ -579,6 +615,7 @@ _IDENT_PATTERN = r"\w+"
 # Python side, same tokens on the unmarked text, so offsets stay the text's own.
 _SPLIT_RE = re.compile(rf"[A-Z]+(?=[A-Z]{_LOWER})|[A-Z]?{_LOWER}+|[A-Z]+|\d+")
 _IDENT_RE = re.compile(_IDENT_PATTERN)
+_EXACT_NAME_RE = re.compile(r"\w+")  # as typed, case kept (the name_exact field is raw)
 _ACRONYM_END_RE = re.compile(rf"(?<=[A-Z])(?=[A-Z]{_LOWER})")
 # Tokens this long (in UTF-8 bytes) or longer are dropped: hashes, base64, minified code.
 _MAX_PART_BYTES = 40

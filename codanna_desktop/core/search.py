@@ -14,7 +14,6 @@ so for such queries the slider's weight is bent towards the lexical side (see
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
 from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
+from codanna_desktop.core.query_shape import is_identifier_query
 from codanna_desktop.core.vector_store import VectorFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,6 @@ SNIPPET_LINES = 6
 # stay lexical only and semantic only. Measured on the identifier and CoSQA benchmarks
 # (BENCHMARKS.md): a fixed weight cannot serve both; 1.0 turns the bend off.
 IDENTIFIER_ODDS = 1 / 36
-# Queries of at most this many words are keyword lookups ("make archive", "retry upload").
-KEYWORD_QUERY_WORDS = 3
-# A word shaped like code: snake_case, dotted.path, camelCase, Class::member or call(.
-# (A dot between digits is a number or a version, not a path.)
-_CODE_WORD = re.compile(r"\w_|_\w|[A-Za-z_]\.[A-Za-z_]|[a-z][A-Z]|::|\w\(")
-
-
-def is_identifier_query(query: str) -> bool:
-    """A name or a few keywords, rather than a sentence describing what the code does."""
-    words = query.split()
-    if not words:
-        return False
-    return len(words) <= KEYWORD_QUERY_WORDS or any(_CODE_WORD.search(w) for w in words)
 
 
 def query_weight(query: str, alpha: float) -> float:

@@ -552,37 +552,57 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             "words or keeping only the natural-language parts all lose. (The path is never "
             "part of the embedded text, so renames are never re-embedded.)"
         )
-    s = t.get("assigned_names_as_symbols")
-    if s:
+    names = t.get("defined_names")
+    if names:
+        rows = [
+            [
+                name,
+                r["lexical_only"]["ident_success@1"],
+                r["hybrid_at_default"]["ident_success@1"],
+                r["hybrid_at_default"]["ident_MRR@10"],
+                r["lexical_only"]["cosqa_MRR@10"],
+                r["hybrid_at_default"]["cosqa_MRR@10"],
+            ]
+            for name, r in names.items()
+            if isinstance(r, dict) and "lexical_only" in r
+        ]
         out.append(
-            "### For the lead: module chunks should name what they assign\n\n"
+            "### Kept: chunks name what they define (core/chunker.py `Chunk.names`)\n\n"
             + _table(
                 [
-                    "lexical documents",
+                    "lexical side",
                     "ident. lexical success@1",
-                    "constants",
-                    "functions",
-                    "methods",
+                    "ident. success@1 at default",
+                    "ident. MRR@10 at default",
                     "CoSQA lexical MRR@10",
+                    "CoSQA at default",
                 ],
-                [
-                    [
-                        name,
-                        r["success@1"],
-                        _group(r["by_group"], "kind:constant"),
-                        _group(r["by_group"], "kind:function"),
-                        _group(r["by_group"], "kind:method"),
-                        r.get("cosqa_lexical_MRR@10", "-"),
-                    ]
-                    for name, r in s.items()
-                ],
+                rows,
             )
-            + "\n\nMeasured by `tuning.py` on a lexical-only copy of the identifier tree with "
-            "`lexical._document` patched so a module chunk's symbol lists the names assigned "
-            "at the start of its lines (`NAME =`, `NAME: T =`). With it, and the symbol "
-            "boost raised to 1.0, identifier lookup reaches the 0.95 target for a small cost on "
-            "sentences (CoSQA lexical; the hybrid there is carried by the semantic side). It "
-            "belongs to the chunker / lexical documents, which this task may not edit."
+            + "\n\nEach chunk lists the names it defines: a definition's own name only on the "
+            "window that holds its signature line (a later window of a long function no "
+            "longer outranks the `def`), and in module and class chunks the names their "
+            "declarations bind (constants, variables, enum members; a tree-sitter query per "
+            "grammar). A lookup adds a fixed score to a chunk defining the name typed "
+            f"({names['name_scores']['name']:g}, and {names['name_scores']['name_exact']:g} "
+            "more in "
+            "the same case, so `ERROR` finds the constant, not `class Error`), and spaced "
+            "words that spell a defined name in order are rewarded (`https port`). For "
+            "sentences the names are not counted: one word of a sentence would pull every "
+            "function named just that word to the top (last row)."
+        )
+    reference = t.get("reference_bm25_fusion")
+    if reference:
+        out.append(
+            "### Is it our lexical side? eval.py's BM25 fused the same way (CoSQA MRR@10)\n\n"
+            + _table(
+                ["α", "app's lexical + semantic", "eval.py BM25 + semantic"],
+                [[a, v["app"], v["reference"]] for a, v in reference.items()],
+            )
+            + "\n\nThe benchmark's own BM25 (no code-aware analysis, no boosts), fused with "
+            "the app's semantic candidates by the default rule, does not beat semantic only "
+            "(α 1.0) at any weight either: on these queries the words add nothing the model "
+            "has not already counted (see the CoSQA note in section 1)."
         )
     ch = t.get("defaults", {})
     if "default" in ch:
@@ -1011,21 +1031,6 @@ def _findings(data: dict[str, Any]) -> str:
             f"{mem['index_and_embed_small_tree']['peak_rss_mb']} MB peak while indexing a small "
             f"tree against {mem['idle_after_model_and_search_mb']} MB with the model loaded. "
             + _batch_memory(data.get("embedding_memory"))
-        )
-    if t is not None and "assigned_names_as_symbols" in t:
-        a = t["assigned_names_as_symbols"]
-        items.append(
-            f"**Identifier target (>= 0.95 success@1) needs a lexical-document change.** "
-            f"Lexical success@1 {a['today']['success@1']:.3f} today, "
-            f"{a['proposed']['success@1']:.3f} when module chunks list the names they assign "
-            "as their symbol (constants "
-            f"{_group(a['today']['by_group'], 'kind:constant')} -> "
-            f"{_group(a['proposed']['by_group'], 'kind:constant')}), and "
-            f"{a['proposed, symbol boost 1.0']['success@1']:.3f} with the symbol boost then "
-            "raised from 0.25 to 1.0 (CoSQA lexical MRR@10 "
-            f"{a['today']['cosqa_lexical_MRR@10']} -> "
-            f"{a['proposed, symbol boost 1.0']['cosqa_lexical_MRR@10']}). Lexical documents "
-            "are outside this task's files."
         )
     if i is not None:
         items.append(

@@ -153,6 +153,10 @@ def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: 
         assert result["auto_weight"]["on"][end] == result["auto_weight"]["off"][end]
     assert result["embedding_input"]["chunk text (today)"]["MRR@10_alpha_1.0"] >= 0.0
     assert "default" in result["defaults"]
+    names = result["defined_names"]
+    assert {"without defined names", "defined names for lookups (kept)"} <= set(names)
+    for row in result["reference_bm25_fusion"].values():
+        assert 0.0 <= row["reference"] <= 1.0 and 0.0 <= row["app"] <= 1.0
 
 
 def test_lexical_search_finds_every_file_ripgrep_finds(

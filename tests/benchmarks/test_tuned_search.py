@@ -9,7 +9,8 @@ import pytest
 
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.search import is_identifier_query, query_weight
+from codanna_desktop.core.query_shape import is_identifier_query
+from codanna_desktop.core.search import query_weight
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -273,11 +271,11 @@ def all_caps_rule(bench: Bench) -> dict[str, Any]:
     constants have no symbol of their own. Lexical only."""
     original = lexical._words_query
 
-    def words_query(words: Any) -> Any:
+    def words_query(words: Any, lookup: bool) -> Any:
         if _ALL_CAPS.match(words.text) and not words.quoted:
             with boosts({"symbol_ident": 0.0, "symbol": 0.0, "symbol_phrase": 0.0}):
-                return original(words)
-        return original(words)
+                return original(words, lookup)
+        return original(words, lookup)
 
     before = bench.lexical_only()
     with patched(lexical, "_words_query", words_query):
@@ -286,42 +284,69 @@ def all_caps_rule(bench: Bench) -> dict[str, Any]:
     return {"without": before, "with": after}
 
 
-def assigned_names_as_symbols(bench: Bench, work: Path) -> dict[str, Any]:
-    """For the lead: module chunks (no symbol today) list the names they assign as their
-    symbol in the lexical index. Built on a lexical-only copy of the identifier tree."""
-    original = lexical._document
+def defined_names(bench: Bench) -> dict[str, Any]:
+    """Kept: the names a chunk defines (Chunk.names: a definition's own name on the window
+    holding its signature, and constants/variables/enum members declared in module and
+    class chunks) score for lookups (lexical.NAME_SCORES, name_phrase). Compared with the
+    clauses switched off (the same index), and with names counted for sentences too."""
+    alpha = Settings().alpha
+    off = {"name": 0.0, "name_exact": 0.0}
+    variants: dict[str, tuple[dict[str, float], dict[str, float], bool]] = {
+        "without defined names": (off, {"name_phrase": 0.0}, False),
+        "defined names for lookups (kept)": ({}, {}, False),
+        "defined names for sentences too": ({}, {}, True),
+    }
+    out: dict[str, Any] = {"name_scores": dict(lexical.NAME_SCORES)}
+    for name, (scores, boost, everywhere) in variants.items():
+        saved = dict(lexical.NAME_SCORES)
+        lexical.NAME_SCORES.update(scores)
+        try:
+            with boosts({**lexical.FIELD_BOOSTS, **boost}), ExitStack() as stack:
+                if everywhere:
+                    stack.enter_context(patched(lexical, "is_identifier_query", lambda q: True))
+                out[name] = {
+                    "lexical_only": bench.lexical_only(),
+                    "hybrid_at_default": bench.hybrid([alpha])[f"{alpha:.1f}"],
+                }
+        finally:
+            lexical.NAME_SCORES.clear()
+            lexical.NAME_SCORES.update(saved)
+        print(f"defined names, {name}: {out[name]}")
+    return out
 
-    def document(doc: Any, clean: Any) -> Any:
-        if doc.symbol is None and doc.kind == "module":
-            names = list(dict.fromkeys(_ASSIGNED.findall(doc.text)))
-            if names:
-                doc = replace(doc, symbol=" ".join(names))
-        return original(doc, clean)
 
-    root = bench.ident_root
-    results: dict[str, Any] = {}
-    # With symbols on module chunks, a higher boost on symbol words pays off again.
-    variants: tuple[tuple[str, Callable[..., Any], dict[str, float]], ...] = (
-        ("today", original, {}),
-        ("proposed", document, {}),
-        ("proposed, symbol boost 1.0", document, {"symbol": 1.0}),
-    )
-    for name, doc_fn, boost in variants:
-        home = work / f"symbols-{'today' if doc_fn is original else 'proposed'}"
-        if boost == {}:
-            shutil.rmtree(home, ignore_errors=True)
-            with patched(lexical, "_document", doc_fn), open_engine(home) as engine:
-                engine.add_root(root)
-                engine.index(embed=False)
-        with boosts(boost), open_engine(home, writer=False) as engine:
-            relevant = identifiers.relevant_chunks(engine, root, bench.iq)
-            ranked = {
-                q.qid: [h.chunk_id for h in engine.lexical.search(q.text, 10)] for q in bench.iq
-            }
-            results[name] = identifiers.score(ranked, relevant, bench.iq)
-            results[name]["cosqa_lexical_MRR@10"] = bench.lexical_only()["cosqa_MRR@10"]
-        print(f"assigned names as symbols, {name}: {results[name]['success@1']}")
-    return results
+def reference_bm25_fusion(bench: Bench) -> dict[str, Any]:
+    """Is it our lexical side? eval.py's own BM25 ranking fused with the app's semantic
+    candidates by the same rule, per weight (CoSQA MRR@10), next to the app's lexical."""
+    evaluator, engine = bench.evaluator, bench.cosqa_engine
+    first_chunk: dict[str, int] = {}
+    for chunk_id, path in sorted(bench.cosqa_paths.items()):
+        first_chunk.setdefault(path, chunk_id)
+    indexed = [d for d in bench.corpus if d["path"] in first_chunk]  # all, but in smoke runs
+    bm25 = evaluator.BM25([(d["id"], d["code"]) for d in indexed], evaluator.tok_code)
+    id_to_path = {d["id"]: d["path"] for d in indexed}
+    depth = Settings().candidates_per_side
+    alphas = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+    runs: dict[float, dict[str, dict[str, list[str]]]] = {
+        a: {"app": {}, "reference": {}} for a in alphas
+    }
+    for q in bench.cq:
+        session = engine.search(q["query"])
+        reference = [
+            (first_chunk[id_to_path[doc_id]], float(depth - n))
+            for n, doc_id in enumerate(bm25.rank(q["query"], top=depth))
+        ]
+        sides = {"app": session.lexical, "reference": reference}
+        for alpha in alphas:
+            for name, lexical_side in sides.items():
+                fused = fuse(lexical_side[:depth], session.semantic[:depth], alpha, session.fusion)
+                runs[alpha][name][q["qid"]] = [bench.cosqa_paths[f.chunk_id] for f in fused[:15]]
+    out = {
+        f"{alpha:.2f}": {name: round(bench.cosqa_score(r)["MRR@10"], 4) for name, r in by.items()}
+        for alpha, by in runs.items()
+    }
+    print(f"reference BM25 fused with the semantic side: {out}")
+    return out
 
 
 def embedding_variants(bench: Bench) -> dict[str, Any]:
@@ -463,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["auto_weight"] = auto_weight_comparison(bench)
         result["all_caps_rule"] = all_caps_rule(bench)
         result["query_rewrites"] = query_rewrites(bench)
-        result["assigned_names_as_symbols"] = assigned_names_as_symbols(bench, args.work)
+        result["defined_names"] = defined_names(bench)
+        result["reference_bm25_fusion"] = reference_bm25_fusion(bench)
         if args.embedding_variants:
             result["embedding_input"] = embedding_variants(bench)
         elif "embedding_input" in previous:
