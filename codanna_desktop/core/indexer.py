@@ -106,7 +106,7 @@ class Indexer:
         vectors: Callable[[], VectorStore | None],
         embedder: Callable[[], Embedder | None],
         *,
-        embed_batch_size: int = 16,
+        embed_batch_size: int = 4,
         workers: int = 2,
     ) -> None:
         self.catalog = catalog

@@ -116,7 +116,10 @@ class Settings:
     alpha: float = 0.8
     fusion: str = "minmax"
     candidates_per_side: int = 100
-    embed_batch_size: int = 16
+    # Peak memory while embedding grows with the batch (ONNX activations of the longest
+    # texts): 706 MB at 4, 1,208 MB at 8, 2,094 MB at 16, at the same speed once batches
+    # are sorted by length (docs/benchmarks/embedding_memory.json).
+    embed_batch_size: int = 4
     embed_threads: int = 2
 
     def validate(self) -> None:

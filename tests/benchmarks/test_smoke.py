@@ -155,6 +155,7 @@ def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: 
     assert "default" in result["defaults"]
     names = result["defined_names"]
     assert {"without defined names", "defined names for lookups (kept)"} <= set(names)
+    assert sum(c["queries"] for c in result["side_disagreement"].values()) <= 3
     for row in result["reference_bm25_fusion"].values():
         assert 0.0 <= row["reference"] <= 1.0 and 0.0 <= row["app"] <= 1.0
 

@@ -349,6 +349,32 @@ def reference_bm25_fusion(bench: Bench) -> dict[str, Any]:
     return out
 
 
+def side_disagreement(bench: Bench) -> dict[str, Any]:
+    """When the two sides' first results differ, which one is right? (CoSQA, by how far
+    down the semantic ranking the lexical first result sits.) A lexical side that adds
+    something would be right in some bucket more often than the semantic first result."""
+    engine = bench.cosqa_engine
+    buckets = {"same": (1, 1), "2": (2, 2), "3-10": (3, 10), "11-100": (11, 100), "absent": (0, 0)}
+    counts = {
+        b: {"queries": 0, "lexical_first_right": 0, "semantic_first_right": 0} for b in buckets
+    }
+    ids = {p: bench.path_to_id.get(p, p) for p in bench.cosqa_paths.values()}
+    for q in bench.cq:
+        session = engine.search(q["query"])
+        if not session.lexical or not session.semantic:
+            continue
+        semantic_docs = unique([ids[bench.cosqa_paths[i]] for i, _ in session.semantic])
+        lexical_first = ids[bench.cosqa_paths[session.lexical[0][0]]]
+        rank = semantic_docs.index(lexical_first) + 1 if lexical_first in semantic_docs else 0
+        bucket = next(b for b, (lo, hi) in buckets.items() if lo <= rank <= hi)
+        c = counts[bucket]
+        c["queries"] += 1
+        c["lexical_first_right"] += lexical_first in q["relevant"]
+        c["semantic_first_right"] += semantic_docs[0] in q["relevant"]
+    print(f"side disagreement: {counts}")
+    return counts
+
+
 def embedding_variants(bench: Bench) -> dict[str, Any]:
     """The text fed to the model, on a sub-corpus; semantic only and hybrid (min-max)."""
     engine = bench.cosqa_engine
@@ -490,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["query_rewrites"] = query_rewrites(bench)
         result["defined_names"] = defined_names(bench)
         result["reference_bm25_fusion"] = reference_bm25_fusion(bench)
+        result["side_disagreement"] = side_disagreement(bench)
         if args.embedding_variants:
             result["embedding_input"] = embedding_variants(bench)
         elif "embedding_input" in previous:
