@@ -422,7 +422,7 @@ class Chunker:
             if prefixed and signature and piece.head_row not in window_rows:
                 body = signature + "\n" + body
             first, last = window_rows[0], window_rows[-1]
-            names = [own_name] if own_name and first <= (piece.head_row or 0) <= last else []
+            names = [own_name] if own_name and piece.head_row in window_rows else []
             names += [n for r, n in piece.declared if first <= r <= last]
             return Chunk(
                 path=rel_path,

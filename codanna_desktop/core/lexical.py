@@ -552,15 +552,16 @@ def _words_query(words: _Words, lookup: bool) -> tantivy.Query | None:
 
     for i, ident in enumerate(idents):
         prefix = words.prefix and i == len(idents) - 1
-        # A word of a sentence ("read", "copy") would pull every function named just
-        # that above the answer: defined names count for lookups only.
         for field in ("symbol_ident", "body_ident"):
             add(_term_or_prefix(field, ident, prefix), field)
+        # A word of a sentence ("read", "copy") would pull every function named just
+        # that above the answer: defined names count for lookups only.
         if lookup:
             name = _term_or_prefix("name", ident, prefix)
             clauses.append(Q.const_score_query(name, NAME_SCORES["name"]))
     if lookup and not words.prefix:
-        for name in dict.fromkeys(_EXACT_NAME_RE.findall(words.text)):
+        # The words as typed, case kept: name_exact is a raw field.
+        for name in dict.fromkeys(_IDENT_RE.findall(words.text)):
             exact = Q.term_query(_SCHEMA, "name_exact", name)
             clauses.append(Q.const_score_query(exact, NAME_SCORES["name_exact"]))
     unique_parts = list(dict.fromkeys(parts))
@@ -615,7 +616,6 @@ _IDENT_PATTERN = r"\w+"
 # Python side, same tokens on the unmarked text, so offsets stay the text's own.
 _SPLIT_RE = re.compile(rf"[A-Z]+(?=[A-Z]{_LOWER})|[A-Z]?{_LOWER}+|[A-Z]+|\d+")
 _IDENT_RE = re.compile(_IDENT_PATTERN)
-_EXACT_NAME_RE = re.compile(r"\w+")  # as typed, case kept (the name_exact field is raw)
 _ACRONYM_END_RE = re.compile(rf"(?<=[A-Z])(?=[A-Z]{_LOWER})")
 # Tokens this long (in UTF-8 bytes) or longer are dropped: hashes, base64, minified code.
 _MAX_PART_BYTES = 40

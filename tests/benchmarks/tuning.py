@@ -61,7 +61,6 @@ ORIGINAL_BOOSTS = {
 }
 SUB_CORPUS_OTHERS = 1500
 _ALL_CAPS = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]*$|^[A-Z]{2,}[0-9]*$")
-_ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
 
 
 @contextmanager
@@ -75,14 +74,19 @@ def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
 
 
 @contextmanager
-def boosts(values: dict[str, float]) -> Iterator[None]:
-    saved = dict(lexical.FIELD_BOOSTS)
-    lexical.FIELD_BOOSTS.update(values)
+def updated(table: dict[str, float], values: dict[str, float]) -> Iterator[None]:
+    """`table` (a module's tuning constants) with `values` changed, restored afterwards."""
+    saved = dict(table)
+    table.update(values)
     try:
         yield
     finally:
-        lexical.FIELD_BOOSTS.clear()
-        lexical.FIELD_BOOSTS.update(saved)
+        table.clear()
+        table.update(saved)
+
+
+def boosts(values: dict[str, float]) -> Any:
+    return updated(lexical.FIELD_BOOSTS, values)
 
 
 def _rel_path(r: SearchResult) -> str:
@@ -298,26 +302,21 @@ def defined_names(bench: Bench) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"name_scores": dict(lexical.NAME_SCORES)}
     for name, (scores, boost, everywhere) in variants.items():
-        saved = dict(lexical.NAME_SCORES)
-        lexical.NAME_SCORES.update(scores)
-        try:
-            with boosts({**lexical.FIELD_BOOSTS, **boost}), ExitStack() as stack:
-                if everywhere:
-                    stack.enter_context(patched(lexical, "is_identifier_query", lambda q: True))
-                out[name] = {
-                    "lexical_only": bench.lexical_only(),
-                    "hybrid_at_default": bench.hybrid([alpha])[f"{alpha:.1f}"],
-                }
-        finally:
-            lexical.NAME_SCORES.clear()
-            lexical.NAME_SCORES.update(saved)
+        with updated(lexical.NAME_SCORES, scores), boosts(boost), ExitStack() as stack:
+            if everywhere:
+                stack.enter_context(patched(lexical, "is_identifier_query", lambda q: True))
+            out[name] = {
+                "lexical_only": bench.lexical_only(),
+                "hybrid_at_default": bench.hybrid([alpha])[f"{alpha:.1f}"],
+            }
         print(f"defined names, {name}: {out[name]}")
     return out
 
 
 def reference_bm25_fusion(bench: Bench) -> dict[str, Any]:
     """Is it our lexical side? eval.py's own BM25 ranking fused with the app's semantic
-    candidates by the same rule, per weight (CoSQA MRR@10), next to the app's lexical."""
+    candidates by the same rule, per weight (CoSQA MRR@10), next to the app's lexical.
+    eval.py's BM25 returns a ranking without scores, so its side is scored by rank."""
     evaluator, engine = bench.evaluator, bench.cosqa_engine
     first_chunk: dict[str, int] = {}
     for chunk_id, path in sorted(bench.cosqa_paths.items()):
@@ -487,8 +486,6 @@ def check_defaults(out_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from contextlib import ExitStack
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cosqa", type=Path, default=COSQA_DIR)
     p.add_argument("--work", type=Path, default=WORK_DIR / "tuning")
