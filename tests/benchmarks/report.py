@@ -600,8 +600,9 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
                 ["α", "app's lexical + semantic", "eval.py BM25 + semantic"],
                 [[a, v["app"], v["reference"]] for a, v in reference.items()],
             )
-            + "\n\nThe benchmark's own BM25 (no code-aware analysis, no boosts), fused with "
-            "the app's semantic candidates by the default rule, does not beat semantic only "
+            + "\n\nThe benchmark's own BM25 (no code-aware analysis, no boosts; it returns a "
+            "ranking only, so its side is scored by rank), fused with the app's semantic "
+            "candidates by the default rule, does not beat semantic only "
             "(α 1.0) at any weight either: on these queries the words add nothing the model "
             "has not already counted (see the CoSQA note in section 1)."
         )
