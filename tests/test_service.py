@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,3 +92,25 @@ def test_a_missing_folder_is_reported_and_others_go_on(
     svc.add_roots([tmp_path / "does-not-exist", good])
     assert wait_for(lambda: found(svc, "good_function", "g.py"))
     assert any(e.kind == "error" and "does-not-exist" in e.message for e in events)
+
+
+def test_lost_file_events_make_the_indexer_compare_the_folders_with_the_disk(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, _ = service
+    root = tmp_path / "lossy"
+    root.mkdir()
+    (root / "a.py").write_text("def kept_function():\n    pass\n")
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "kept_function", "a.py"))
+    watcher = svc._watcher
+    assert watcher is not None
+    watcher.stop()  # an edit the watcher never hears of, as when the kernel drops events
+    (root / "unheard.py").write_text("def never_announced():\n    pass\n")
+    watcher.start()
+    time.sleep(0.5)
+    assert not found(svc, "never_announced", "unheard.py")
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
+    assert wait_for(lambda: found(svc, "never_announced", "unheard.py"))

@@ -3,6 +3,8 @@ watchdog Observer on real folders."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import shutil
 import threading
@@ -11,7 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import watchdog.observers.inotify_c as watchdog_inotify_c
+from watchdog.events import FileSystemEvent
 
+import codanna_desktop.core.watcher as watcher_module
 from codanna_desktop.core.errors import RootNotFoundError
 from codanna_desktop.core.watcher import ChangeCollector, ChangeSet, FolderWatcher
 
@@ -336,11 +341,16 @@ def make_watcher() -> Iterator[MakeWatcher]:
         *roots: Path,
         is_ignored: Callable[[Path, bool], bool] = nothing_ignored,
         recorder: Recorder | None = None,
-        **options: float,
+        debounce_s: float = 0.3,
+        max_delay_s: float = 2.0,
     ) -> tuple[FolderWatcher, Recorder]:
         recorder = recorder or Recorder()
         watcher = FolderWatcher(
-            recorder.on_changes, is_ignored, on_error=recorder.on_error, **options
+            recorder.on_changes,
+            is_ignored,
+            on_error=recorder.on_error,
+            debounce_s=debounce_s,
+            max_delay_s=max_delay_s,
         )
         made.append(watcher)
         for root in roots:
@@ -578,3 +588,50 @@ def test_a_failing_change_handler_is_reported_and_delivery_goes_on(
     assert isinstance(recorder.errors[0][1], RuntimeError)
     (root / "second.py").write_text("2\n")
     recorder.wait_for(lambda: root / "second.py" in recorder.merged().created, "second.py")
+
+
+def test_reading_files_asks_the_kernel_for_no_events(
+    root: Path, make_watcher: MakeWatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The indexer reads every file it indexes; inotify must not queue an open and a close
+    # for each (indexing a large tree overflowed the kernel's queue and lost edits).
+    for i in range(20):
+        (root / f"f{i}.py").write_text(f"x = {i}\n")
+    seen: list[str] = []
+    forward = FolderWatcher._on_event
+
+    def counting(self: FolderWatcher, event: FileSystemEvent) -> None:
+        seen.append(event.event_type)
+        forward(self, event)
+
+    monkeypatch.setattr(FolderWatcher, "_on_event", counting)
+    _, recorder = make_watcher(root)
+    for i in range(20):
+        (root / f"f{i}.py").read_text()
+    (root / "written.py").write_text("y = 1\n")
+    recorder.wait_for(lambda: root / "written.py" in recorder.merged().created, "written.py")
+    assert "opened" not in seen and "closed_no_write" not in seen
+    assert recorder.merged() == ChangeSet(created={root / "written.py"})
+
+
+def test_an_overflowed_kernel_queue_is_reported_as_lost_events(root: Path) -> None:
+    # watchdog has no hook for it; it logs this message when the kernel dropped events.
+    assert watcher_module._OVERFLOW_MESSAGE in inspect.getsource(watchdog_inotify_c)
+    lost = threading.Event()
+    recorder = Recorder()
+    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, on_events_lost=lost.set)
+    watcher.add_root(root)
+    watcher.start()
+    try:
+        logging.getLogger(watcher_module._OVERFLOW_LOGGER).warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
+        assert lost.wait(10)
+    finally:
+        watcher.stop()
+    lost.clear()
+    logging.getLogger(watcher_module._OVERFLOW_LOGGER).warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
+    time.sleep(0.3)
+    assert not lost.is_set()  # a stopped watcher stops listening

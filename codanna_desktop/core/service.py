@@ -54,7 +54,12 @@ class IndexingService:
         self._retry_at = 0.0
         self._last_embed_error = ""
         self._watcher = (
-            FolderWatcher(self.notify_changes, engine.is_ignored, on_error=self._watch_error)
+            FolderWatcher(
+                self.notify_changes,
+                engine.is_ignored,
+                on_error=self._watch_error,
+                on_events_lost=self._events_lost,
+            )
             if watch
             else None
         )
@@ -139,6 +144,12 @@ class IndexingService:
 
     def _watch_error(self, path: Path, exc: Exception) -> None:
         self._emit(ServiceEvent("error", message=f"Watching {path} failed: {exc}"))
+
+    def _events_lost(self) -> None:
+        # The kernel dropped file events (a burst larger than its queue): compare every
+        # root with the disk. Unchanged files cost a stat each.
+        log.warning("File events were lost; checking every folder against the disk")
+        self.reindex(full=False)
 
     def _run(self) -> None:
         while not self._stop.is_set():

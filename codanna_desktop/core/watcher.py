@@ -25,7 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 
@@ -41,6 +52,26 @@ _ROOT_CHECK_S = 1.0
 # Event kinds that can change what a file holds. "closed" is close-after-write;
 # "opened", "closed_no_write" and "attrib" (touch, chmod) never change content.
 _CONTENT_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed"})
+
+# The only events asked of the kernel (watchdog turns this list into the inotify mask).
+# Without it inotify also queues an open and a close-without-write for every file the
+# indexer itself reads: indexing the standard library with the watcher on overflowed the
+# kernel's queue (16,384 events by default), and edits made meanwhile were lost.
+_SUBSCRIBED = [
+    FileCreatedEvent,
+    DirCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    DirDeletedEvent,
+    FileMovedEvent,
+    DirMovedEvent,
+]
+
+# watchdog has no public hook for a kernel queue overflow (events dropped); it logs it
+# under this logger with this message. FolderWatcher listens there while it runs.
+_OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+_OVERFLOW_MESSAGE = "Inotify queue overflowed"
 
 # Names editors give the temporary or backup copy of a file they save: f.tmp, f~, .f.swp,
 # .#f (Emacs), f___jb_tmp___ (JetBrains).
@@ -320,6 +351,18 @@ class _Root:
     watch: ObservedWatch | None = None
 
 
+class _OverflowListener(logging.Handler):
+    """Hears watchdog's warning that the kernel's event queue overflowed."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith(_OVERFLOW_MESSAGE):
+            self._on_overflow()
+
+
 class _EventForwarder(FileSystemEventHandler):
     def __init__(self, receive: Callable[[FileSystemEvent], None]) -> None:
         self._receive = receive
@@ -346,10 +389,16 @@ class FolderWatcher:
         debounce_s: float = 0.3,
         max_delay_s: float = 2.0,
         on_error: Callable[[Path, Exception], None] | None = None,
+        on_events_lost: Callable[[], None] | None = None,
     ) -> None:
         self._on_changes = on_changes
         self._is_ignored = is_ignored
         self._on_error = on_error
+        # Called (from the delivery thread) when the kernel dropped events: the owner
+        # must compare the roots with the disk, since some changes went unreported.
+        self._on_events_lost = on_events_lost
+        self._events_lost = False
+        self._overflow_listener = _OverflowListener(self._note_events_lost)
         self._collector = ChangeCollector(debounce_s, max_delay_s)
         # _lock guards the collector and _lost and is held only briefly. The observer thread
         # takes it while holding the observer's own lock, so nothing may call the observer
@@ -412,6 +461,7 @@ class FolderWatcher:
             if self._observer is not None:
                 return
             observer = Observer()
+            logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_listener)
             observer.start()
             self._observer = observer
             for entry in list(self._roots.values()):
@@ -438,6 +488,7 @@ class FolderWatcher:
             observer.stop()
             observer.join()
             self._drain(observer)
+            logging.getLogger(_OVERFLOW_LOGGER).removeHandler(self._overflow_listener)
         self._stopping.set()
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join()
@@ -530,6 +581,7 @@ class FolderWatcher:
                     self._check_roots()
                     next_root_check = time.monotonic() + _ROOT_CHECK_S
                 self._release_lost_roots()
+                self._report_lost_events()
                 with self._delivery_lock:
                     with self._lock:
                         changes = self._collector.take_ready(time.monotonic())
@@ -562,6 +614,23 @@ class FolderWatcher:
                 ),
             )
 
+    def _note_events_lost(self) -> None:
+        with self._lock:
+            self._events_lost = True
+
+    def _report_lost_events(self) -> None:
+        with self._lock:
+            lost, self._events_lost = self._events_lost, False
+        if not lost:
+            return
+        if self._on_events_lost is None:
+            logger.warning("File events were lost; the index may miss some changes")
+            return
+        try:
+            self._on_events_lost()
+        except Exception:
+            logger.exception("on_events_lost failed")
+
     def _deliver(self, changes: ChangeSet) -> None:
         try:
             self._on_changes(changes)
@@ -583,7 +652,9 @@ class FolderWatcher:
 
     def _schedule(self, observer: BaseObserver, entry: _Root) -> CodannaError | None:
         try:
-            entry.watch = observer.schedule(self._handler, str(entry.path), recursive=True)
+            entry.watch = observer.schedule(
+                self._handler, str(entry.path), recursive=True, event_filter=_SUBSCRIBED
+            )
         except OSError as exc:
             self._forget(entry)
             return _watch_error(entry.path, exc)

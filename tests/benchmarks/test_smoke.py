@@ -18,6 +18,7 @@ from tests.benchmarks import (
     ripgrep,
     speed,
     tuning,
+    watcher_load,
 )
 from tests.benchmarks.workspace import COSQA_DIR, stdlib_dir
 
@@ -225,12 +226,31 @@ def test_freshness_finds_every_edit(out: Path, work: Path, tiny_stdlib: Path) ->
     assert result["write_to_lexical"]["n"] == result["write_to_semantic"]["n"] == 2
 
 
+def test_watcher_load_times_each_indexer_and_counts_overflows(
+    out: Path, work: Path, tiny_stdlib: Path
+) -> None:
+    args = ["--tree", str(tiny_stdlib), "--work", str(work / "wl"), "--out", str(out)]
+    assert watcher_load.main([*args, "--runs", "1", "--no-report"]) == 0
+    summary = load(out, "watcher_load")["summary"]
+    assert list(summary) == list(watcher_load.CONFIGS)
+    files = {v["files"] for v in summary.values()}
+    assert len(files) == 1 and files.pop() == len(list(tiny_stdlib.rglob("*.py")))
+    assert summary["watcher, content events only"]["overflows_per_run"] == [0]
+
+
 def test_report_renders_every_section_and_keeps_the_desktop_text(
     out: Path, relevance_runs: Path
 ) -> None:
     markdown = report.refresh(out)
     text = markdown.read_text()
-    for heading in ("## 1. CoSQA", "## 2. Identifier", "## 3. Fusion", "## 8. Desktop"):
+    headings = (
+        "## 1. CoSQA",
+        "## 2. Identifier",
+        "## 3. Fusion",
+        "## 8. Desktop",
+        "### The watcher",
+    )
+    for heading in headings:
         assert heading in text
     assert (out / "cosqa_alpha.png").stat().st_size > 0
     edited = text.replace(report.DESKTOP_PENDING, "Cold start 0.9 s (measured by hand).")

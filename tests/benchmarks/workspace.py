@@ -103,11 +103,13 @@ def machine() -> dict[str, Any]:
 
 def write_json(out_dir: Path, name: str, data: dict[str, Any]) -> Path:
     """Results as JSON, with paths inside and beside the checkout written relative to it
-    (the files are committed: no one's home folder belongs in them)."""
+    and the standard library's folder as {stdlib} (the files are committed: no one's
+    home folder belongs in them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     text = json.dumps(data, indent=1, ensure_ascii=False)
     text = text.replace(f"{REPO_ROOT}/", "").replace(f"{REPO_ROOT.parent}/", "../")
+    text = text.replace(str(stdlib_dir()), "{stdlib}")
     path.write_text(text + "\n", encoding="utf-8")
     return path
 
