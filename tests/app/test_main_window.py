@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pygments.lexers.python import PythonLexer
 from pygments.token import String
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -246,8 +246,8 @@ def test_ctrl_k_and_ctrl_f_focus_the_search_box(
 
 def drop_on(window: MainWindow, mime: QMimeData) -> tuple[bool, bool]:
     """Send a real drag-enter and drop to the window; whether each was accepted."""
-    centre = QPointF(window.rect().center())
-    enter = QDragEnterEvent(
+    centre = window.rect().center()
+    enter = QDragEnterEvent(  # Qt takes a QPoint here and a QPointF for the drop
         centre,
         Qt.DropAction.CopyAction,
         mime,
@@ -256,7 +256,7 @@ def drop_on(window: MainWindow, mime: QMimeData) -> tuple[bool, bool]:
     )
     QApplication.sendEvent(window, enter)
     drop = QDropEvent(
-        centre,
+        QPointF(centre),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -403,7 +403,7 @@ def test_drop_target_accepts_only_urls(window: MainWindow) -> None:
     mime = QMimeData()
     mime.setText("just some text")
     enter = QDragEnterEvent(
-        QPointF(10, 10),
+        QPoint(10, 10),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,

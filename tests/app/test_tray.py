@@ -460,8 +460,8 @@ def test_folders_dropped_on_the_window_shown_from_the_tray_are_added(
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder / "uploads.py"))])
     target = window
-    pos = QPointF(window.rect().center())
-    enter = QDragEnterEvent(
+    pos = window.rect().center()
+    enter = QDragEnterEvent(  # Qt takes a QPoint here and a QPointF for the drop
         pos,
         Qt.DropAction.CopyAction,
         mime,
@@ -471,7 +471,7 @@ def test_folders_dropped_on_the_window_shown_from_the_tray_are_added(
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     drop = QDropEvent(
-        pos,
+        QPointF(pos),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,

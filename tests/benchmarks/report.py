@@ -634,6 +634,23 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             "semantic first result is right more often: no bucket in which lexical evidence "
             "should win, which is why no weight lifts the hybrid above semantic only here."
         )
+    feedback = t.get("agreement_feedback")
+    if feedback:
+        variants = {k: v for k, v in feedback.items() if isinstance(v, dict)}
+        alphas = list(next(iter(variants.values())))
+        out.append(
+            "### Semantic feedback from what both sides agree on (CoSQA MRR@10)\n\n"
+            + _table(
+                ["query vector moved towards", *(f"α {a}" for a in alphas)],
+                [[name, *v.values()] for name, v in variants.items()],
+            )
+            + f"\n\n{feedback['queries_with_agreement']} of {feedback['queries']} queries have "
+            "chunks in both sides' top 10. The query vector moves towards them (Rocchio: "
+            "query + β × their mean, normalised), the vector store is searched again with "
+            "it, and that ranking is fused with the lexical one. It loses at every β tried, "
+            "and so does the control (the semantic first result alone): moving the query "
+            "towards its first results pulls in their neighbours, not the answer."
+        )
     ch = t.get("defaults", {})
     if "default" in ch:
         out.append(

@@ -159,6 +159,11 @@ def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: 
     assert sum(c["queries"] for c in result["side_disagreement"].values()) <= 3
     for row in result["reference_bm25_fusion"].values():
         assert 0.0 <= row["reference"] <= 1.0 and 0.0 <= row["app"] <= 1.0
+    feedback = result["agreement_feedback"]
+    assert feedback["queries"] == 3 and 0 <= feedback["queries_with_agreement"] <= 3
+    # Without feedback the fused figure is the plain hybrid's, as in the weight table.
+    plain = result["auto_weight"]["off"]["0.8"]["cosqa_MRR@10"]
+    assert feedback["none"]["0.8"] == pytest.approx(plain, abs=1e-4)
 
 
 def test_lexical_search_finds_every_file_ripgrep_finds(

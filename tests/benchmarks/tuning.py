@@ -46,6 +46,7 @@ from tests.benchmarks.workspace import (
     WORK_DIR,
     machine,
     open_engine,
+    patched,
     read_json,
     write_json,
 )
@@ -61,16 +62,6 @@ ORIGINAL_BOOSTS = {
 }
 SUB_CORPUS_OTHERS = 1500
 _ALL_CAPS = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]*$|^[A-Z]{2,}[0-9]*$")
-
-
-@contextmanager
-def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    saved = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, saved)
 
 
 @contextmanager
@@ -348,6 +339,65 @@ def reference_bm25_fusion(bench: Bench) -> dict[str, Any]:
     return out
 
 
+def agreement_feedback(bench: Bench) -> dict[str, Any]:
+    """Semantic feedback from what the two sides agree on (Rocchio): the query vector moves
+    towards the chunks in both sides' top 10, the store is searched again with it, and
+    that ranking is scored alone and fused (CoSQA MRR@10). Agreement is the one confidence
+    signal found (section 'When the two sides' first results differ'). As a control, the
+    same feedback from the semantic first result alone (no lexical evidence)."""
+    engine = bench.cosqa_engine
+    embedder, store = engine.load_model(), engine._get_vectors()
+    if embedder is None or store is None:
+        return {}
+    depth = Settings().candidates_per_side
+    top = 10
+    variants: dict[str, tuple[str, float]] = {
+        "agreed top 10, beta 0.1": ("agreed", 0.1),
+        "agreed top 10, beta 0.3": ("agreed", 0.3),
+        "semantic first result, beta 0.2 (control)": ("semantic", 0.2),
+    }
+    alphas = (0.8, 0.9, 1.0)
+    runs: dict[str, dict[float, dict[str, list[str]]]] = {
+        name: {a: {} for a in alphas} for name in ["none", *variants]
+    }
+    agreed_queries = 0
+    for q in bench.cq:
+        session = engine.search(q["query"])
+        lexical_top = {i for i, _ in session.lexical[:top]}
+        agreed = [i for i, _ in session.semantic[:top] if i in lexical_top]
+        agreed_queries += bool(agreed)
+        vector = embedder.embed_query(q["query"])
+        for name in runs:
+            semantic = session.semantic
+            source, beta = variants.get(name, ("", 0.0))
+            chosen = agreed if source == "agreed" else [i for i, _ in session.semantic[:1]]
+            if source and chosen:
+                moved = vector + beta * _cached_vectors(engine, chosen).mean(axis=0)
+                semantic = store.search(moved / np.linalg.norm(moved), depth)
+            for alpha in alphas:
+                fused = fuse(session.lexical[:depth], semantic[:depth], alpha, session.fusion)
+                ids = [f.chunk_id for f in fused if alpha < 1.0 or f.semantic_part > 0]
+                runs[name][alpha][q["qid"]] = [bench.cosqa_paths[i] for i in ids[:15]]
+    out: dict[str, Any] = {
+        name: {f"{a:.1f}": round(bench.cosqa_score(r)["MRR@10"], 4) for a, r in by.items()}
+        for name, by in runs.items()
+    }
+    out["queries_with_agreement"] = agreed_queries
+    out["queries"] = len(bench.cq)
+    print(f"agreement feedback: {out}")
+    return out
+
+
+def _cached_vectors(engine: Engine, chunk_ids: Sequence[int]) -> np.ndarray:
+    """The stored vectors of these chunks, from the embedding cache (no model call)."""
+    embedder = engine.load_model()
+    assert embedder is not None
+    rows = engine.catalog.chunk_rows(list(chunk_ids))
+    hashes = [rows[i].text_hash for i in chunk_ids if i in rows]
+    cached = engine.catalog.cached_vectors(embedder.model_id, hashes)
+    return np.stack([cached[h] for h in hashes if h in cached])
+
+
 def side_disagreement(bench: Bench) -> dict[str, Any]:
     """When the two sides' first results differ, which one is right? (CoSQA, by how far
     down the semantic ranking the lexical first result sits.) A lexical side that adds
@@ -514,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["defined_names"] = defined_names(bench)
         result["reference_bm25_fusion"] = reference_bm25_fusion(bench)
         result["side_disagreement"] = side_disagreement(bench)
+        result["agreement_feedback"] = agreement_feedback(bench)
         if args.embedding_variants:
             result["embedding_input"] = embedding_variants(bench)
         elif "embedding_input" in previous:

@@ -18,8 +18,7 @@ import logging
 import shutil
 import statistics
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from tests.benchmarks.workspace import (
     WORK_DIR,
     machine,
     open_engine,
+    patched,
     stdlib_dir,
     write_json,
 )
@@ -49,17 +49,6 @@ class _OverflowCounter(logging.Handler):
             self.count += 1
 
 
-@contextmanager
-def _subscribed(events: list[Any] | None) -> Iterator[None]:
-    """Run with the watcher asking the kernel for `events` (None: every event)."""
-    saved = watcher_module._SUBSCRIBED
-    watcher_module._SUBSCRIBED = events  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        watcher_module._SUBSCRIBED = saved
-
-
 def index_once(tree: Path, home: Path, config: str) -> dict[str, Any]:
     """Seconds from adding `tree` to its first indexing report, and overflows meanwhile."""
     shutil.rmtree(home, ignore_errors=True)
@@ -69,7 +58,7 @@ def index_once(tree: Path, home: Path, config: str) -> dict[str, Any]:
     events: list[ServiceEvent] = []
     filtered = watcher_module._SUBSCRIBED if config.endswith("only") else None
     try:
-        with _subscribed(filtered), open_engine(home) as engine:
+        with patched(watcher_module, "_SUBSCRIBED", filtered), open_engine(home) as engine:
             service = IndexingService(engine, events.append, watch=config != "no watcher")
             service.start()
             started = time.perf_counter()
