@@ -114,3 +114,27 @@ def test_lost_file_events_make_the_indexer_compare_the_folders_with_the_disk(
         "Inotify queue overflowed; filesystem events were lost"
     )
     assert wait_for(lambda: found(svc, "never_announced", "unheard.py"))
+
+
+def test_the_state_says_embedding_while_the_model_works(embedder: Embedder, tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    for i in range(3):
+        (root / f"m{i}.py").write_text(f"def function_{i}():\n    return {i}\n")
+    engine = Engine(embedder=embedder)
+    embedded_when_said: list[int] = []
+
+    def listen(event: ServiceEvent) -> None:
+        if event.kind == "state" and event.state == "embedding":
+            embedded_when_said.append(engine.catalog.counts()["embedded"])
+
+    svc = IndexingService(engine, listen, watch=False)
+    svc.start()
+    try:
+        svc.add_roots([root])
+        assert wait_for(lambda: engine.status().embedded == 3)
+    finally:
+        svc.stop()
+        engine.close()
+    # The person sees "embedding" from the start, not once the first vectors are stored.
+    assert embedded_when_said and embedded_when_said[0] == 0

@@ -229,6 +229,8 @@ class IndexingService:
         counts = self.engine.catalog.counts()
         if counts["embedded"] >= counts["chunks"]:
             return
+        # Say so before the model starts: its first progress comes only after a whole step.
+        self._set_state("embedding")
         report = self.engine.embed_pending(
             progress=self._progress, cancel=self._stop, max_chunks=EMBED_SLICE
         )
