@@ -539,3 +539,42 @@ def test_file_that_settles_is_read_again_and_returns_its_final_text(
 
     assert source.text == "start\nline 0\nline 1\n"  # the text after the last change
     assert source.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_root_inside_a_repository_follows_the_ignore_files_above_it(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, ".git/HEAD", "ref: refs/heads/main\n")
+    write(repo, ".git/info/exclude", "*.local\n")
+    write(repo, ".gitignore", "*.log\nsecret/\n!keep.log\n")
+    write(repo, "packages/.gitignore", "dist/\n")
+    write(repo, "packages/app/.gitignore", "!debug.log\n")
+    root = repo / "packages" / "app"
+    ignore = rules(root)
+
+    assert ignore.is_ignored(root / "run.log", is_dir=False)
+    assert ignore.is_ignored(root / "settings.local", is_dir=False)
+    assert ignore.is_ignored(root / "secret", is_dir=True)
+    assert ignore.is_ignored(root / "dist/bundle.js", is_dir=False)
+    assert not ignore.is_ignored(root / "keep.log", is_dir=False)
+    assert not ignore.is_ignored(root / "debug.log", is_dir=False)  # the root's own file wins
+    assert not ignore.is_ignored(root / "main.py", is_dir=False)
+    write(root, "main.py")
+    write(root, "run.log")
+    assert scanned_paths(Scanner().scan(root)) == [".gitignore", "main.py"]
+
+
+def test_ignore_files_above_a_root_count_only_inside_a_repository(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*.log\n")
+    root = tmp_path / "plain"
+    assert not rules(root).is_ignored(root / "run.log", is_dir=False)
+
+
+def test_a_folder_the_repository_ignores_is_indexed_when_added_itself(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, ".git/HEAD", "ref: refs/heads/main\n")
+    write(repo, ".gitignore", "vendor/\n*.tmp\n")
+    root = repo / "vendor" / "lib"
+    ignore = rules(root)
+    # The person chose this folder: the pattern that would hide all of it is set aside.
+    assert not ignore.is_ignored(root / "util.py", is_dir=False)
+    assert ignore.is_ignored(root / "scratch.tmp", is_dir=False)

@@ -9,6 +9,13 @@ A path is ignored when any of its folders is named in ``excluded_dirs`` (``.git`
    in one folder ``.codannaignore`` comes after ``.gitignore``, so it overrides it;
 3. ``.git/info/exclude`` of the root.
 
+A root inside a git repository (a subfolder of a checkout added on its own) also follows
+the repository's ignore files in the folders above it, up to the repository's top, and
+the top's ``.git/info/exclude``, as git and ripgrep do; they rank below every file inside
+the root. Patterns there that would ignore the root itself are left out: the person
+added that folder on purpose. They are read once; a change to them counts after
+``invalidate()`` with no folder (or a restart), as the watcher sees only the root.
+
 As in git, the first layer with a matching pattern decides (within a layer the last
 matching pattern wins, so ``!negation`` works), and nothing inside an ignored folder can
 be re-included, because git never looks inside it.
@@ -77,6 +84,8 @@ class IgnoreRules:
         self._exclude: tuple[GitIgnoreSpec | None] | None = None
         # Folder decisions, so checking a file's ancestors costs dictionary lookups.
         self._dir_ignored: dict[RelParts, bool] = {}
+        # The enclosing repository's rules above the root, once read (see _above_root).
+        self._above: list[tuple[RelParts, GitIgnoreSpec | None]] | None = None
 
     # -- public ------------------------------------------------------------------------
 
@@ -103,6 +112,7 @@ class IgnoreRules:
             if directory is None:
                 self._folder_specs.clear()
                 self._exclude = None
+                self._above = None
                 return
             if self.is_ignore_file(directory):
                 directory = directory.parent
@@ -156,7 +166,14 @@ class IgnoreRules:
             verdict = self._check(spec, parts[depth:], suffix)
             if verdict is not None:
                 return verdict
-        return bool(self._check(self._git_exclude_spec(), parts, suffix))
+        verdict = self._check(self._git_exclude_spec(), parts, suffix)
+        if verdict is not None:
+            return verdict
+        for root_below, spec in self._above_root():
+            verdict = self._check(spec, root_below + parts, suffix)
+            if verdict is not None:
+                return verdict
+        return False
 
     @staticmethod
     def _check(spec: GitIgnoreSpec | None, parts: RelParts, suffix: str) -> bool | None:
@@ -191,3 +208,51 @@ class IgnoreRules:
             if generation == self._generation:
                 self._exclude = (spec,)
         return spec
+
+    def _above_root(self) -> list[tuple[RelParts, GitIgnoreSpec | None]]:
+        """The enclosing repository's rules, nearest folder first, each with the root's
+        path relative to its folder; empty when the root is not inside a repository."""
+        loaded = self._above
+        if loaded is not None:
+            return loaded
+        generation = self._generation
+        above = _repository_layers_above(self.root)
+        with self._lock:
+            if generation == self._generation:
+                self._above = above
+        return above
+
+
+def _repository_layers_above(root: Path) -> list[tuple[RelParts, GitIgnoreSpec | None]]:
+    """For each folder from the root's parent up to the top of the git repository that
+    holds the root: (root's parts relative to it, its ignore files' spec), and last the
+    top's .git/info/exclude. Empty when no folder above the root holds ``.git``, or when
+    the root itself is a repository's top."""
+    if (root / ".git").exists():
+        return []
+    folders: list[Path] = []
+    for folder in root.parents:
+        folders.append(folder)
+        if (folder / ".git").exists():
+            break
+    else:
+        return []  # not inside a repository: ignore files above it mean nothing to git
+    files = [[folder / name for name in IGNORE_FILE_NAMES] for folder in folders]
+    top = folders[-1]
+    files.append([top.joinpath(*_GIT_EXCLUDE)])
+    layers: list[tuple[RelParts, GitIgnoreSpec | None]] = []
+    for folder, paths in zip([*folders, top], files, strict=True):
+        below = root.relative_to(folder).parts
+        lines = [line for path in paths for line in _read_pattern_lines(path)]
+        spec = _keeping_folder(compile_patterns(lines), "/".join(below) + "/")
+        if spec is not None:
+            layers.append((below, spec))
+    return layers
+
+
+def _keeping_folder(spec: GitIgnoreSpec | None, folder: str) -> GitIgnoreSpec | None:
+    """The spec without the patterns that ignore ``folder`` (and so all inside it)."""
+    if spec is None:
+        return None
+    kept = [p for p in spec.patterns if not (p.include and p.match_file(folder) is not None)]
+    return GitIgnoreSpec(kept) if kept else None
