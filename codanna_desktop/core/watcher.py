@@ -400,9 +400,10 @@ class FolderWatcher:
         self._events_lost = False
         self._overflow_listener = _OverflowListener(self._note_events_lost)
         self._collector = ChangeCollector(debounce_s, max_delay_s)
-        # _lock guards the collector and _lost and is held only briefly. The observer thread
-        # takes it while holding the observer's own lock, so nothing may call the observer
-        # while holding it; _roots_lock serialises root bookkeeping and observer calls.
+        # _lock guards the collector, _lost and _events_lost and is held only briefly. The
+        # observer thread takes it while holding the observer's own lock, so nothing may
+        # call the observer while holding it; _roots_lock serialises root bookkeeping and
+        # observer calls.
         self._lock = threading.Lock()
         self._roots_lock = threading.RLock()
         self._delivery_lock = threading.RLock()

@@ -882,15 +882,24 @@ def _before_after(before: dict[str, Any] | None, after: dict[str, Any] | None) -
             "s",
         ),
         row("lexical index, whole tree", lambda d: d["lexical_indexing"]["seconds"], "s"),
+        row(
+            "peak RSS, index + embed a small tree",
+            lambda d: d["memory"]["index_and_embed_small_tree"]["peak_rss_mb"],
+            "MB",
+        ),
     ]
+    batch = after["embedding_throughput"].get("batch_size")
     return f"""### Before and after the fixes these measurements led to
 
 `docs/benchmarks/speed_before.json` is this benchmark run at {before["machine"]["date"]}, before
 the lead's commits 9cecdad (embed pending chunks in batches of similar length, indexer.py)
 and 9292c4d (look up result chunks by primary key, catalog.py), both made from findings
-below; `speed.json` is the run after them.
+below (and before 97c88cf, embedding batch 16 to 4); `speed.json` is the run after them
+(batch {batch}, {after["machine"]["date"]}). The lexical index row is not a fix: between
+the runs 8608e0d made chunks list the names they define (one more tree-sitter query per
+file, three more fields), which costs part of the difference.
 
-{_table(["measure", "before", "after", "faster"], rows)}"""
+{_table(["measure", "before", "after", "before / after"], rows)}"""
 
 
 def median_of(values: Sequence[float]) -> float:
@@ -1070,7 +1079,7 @@ def _batch_memory(m: dict[str, Any] | None) -> str:
         f"The peak follows the batch size ({shown}; bare fastembed). With texts sorted by "
         "length a batch of 4 to 8 loses little or no speed (see the table in section 5); "
         "`embed_pending` sorts by length since 9cecdad. The default `embed_batch_size` is "
-        f"now {Settings().embed_batch_size} (it was 16; the peak above was measured at 16)."
+        f"now {Settings().embed_batch_size} (it was 16)."
     )
 
 
@@ -1114,13 +1123,17 @@ def _findings(data: dict[str, Any]) -> str:
             f"`embed_pending`, one line) {em['ratio_step_sorted_to_unsorted_bare']}×."
             + (" Before and after: section 5." if fixed else "")
         )
-        mem = s["memory"]
+        mem, mem_before = s["memory"], base["memory"]
+        batch = s["embedding_throughput"].get("batch_size")
+        batch_before = base["embedding_throughput"].get("batch_size")
         items.append(
             "**Fixed (97c88cf). Peak memory while embedding (settings "
-            "`embed_batch_size`).** "
-            f"{mem['index_and_embed_small_tree']['peak_rss_mb']} MB peak while indexing a small "
-            f"tree against {mem['idle_after_model_and_search_mb']} MB with the model loaded. "
-            + _batch_memory(data.get("embedding_memory"))
+            "`embed_batch_size`).** Peak while indexing and embedding a small tree: "
+            f"{mem_before['index_and_embed_small_tree']['peak_rss_mb']} MB at batch "
+            f"{batch_before} (speed_before.json), "
+            f"{mem['index_and_embed_small_tree']['peak_rss_mb']} MB at batch {batch} "
+            f"(speed.json), against {mem['idle_after_model_and_search_mb']} MB with the model "
+            "loaded. " + _batch_memory(data.get("embedding_memory"))
         )
     if i is not None:
         items.append(
