@@ -635,3 +635,55 @@ def test_an_overflowed_kernel_queue_is_reported_as_lost_events(root: Path) -> No
     )
     time.sleep(0.3)
     assert not lost.is_set()  # a stopped watcher stops listening
+
+
+def _inotify_watches_of_this_user() -> int:
+    """Every inotify watch held by processes of this user (the kernel's limit is per user)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == "anon_inode:inotify":
+                    info = (proc / "fdinfo" / fd.name).read_text()
+                    total += info.count("inotify wd:")
+        except OSError:
+            continue
+    return total
+
+
+@pytest.fixture
+def few_watches_left() -> Iterator[None]:
+    """The system's limit on inotify watches set just above what this user holds now."""
+    limit_file = Path("/proc/sys/fs/inotify/max_user_watches")
+    if not os.access(limit_file, os.W_OK):
+        pytest.skip("the inotify watch limit cannot be changed here (needs root on Linux)")
+    saved = limit_file.read_text()
+    limit_file.write_text(str(_inotify_watches_of_this_user() + 3))
+    try:
+        yield
+    finally:
+        limit_file.write_text(saved)
+
+
+def test_folders_beyond_the_watch_limit_are_reported(
+    root: Path, make_watcher: MakeWatcher, few_watches_left: None
+) -> None:
+    for i in range(30):
+        (root / f"pkg{i}").mkdir()
+    watcher, recorder = make_watcher(root)
+    assert watcher.roots() == [root]  # what can be watched still is
+    assert len(recorder.errors) == 1
+    path, error = recorder.errors[0]
+    assert path == root
+    assert "of the 31 folders" in str(error) and "max_user_watches" in str(error)
+
+
+def test_a_fully_watched_folder_reports_nothing(root: Path, make_watcher: MakeWatcher) -> None:
+    for i in range(30):
+        (root / f"pkg{i}").mkdir()
+    _, recorder = make_watcher(root)
+    assert recorder.errors == []

@@ -72,6 +72,7 @@ _SUBSCRIBED = [
 # under this logger with this message. FolderWatcher listens there while it runs.
 _OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 _OVERFLOW_MESSAGE = "Inotify queue overflowed"
+_WATCH_LIMIT_FILE = Path("/proc/sys/fs/inotify/max_user_watches")
 
 # Names editors give the temporary or backup copy of a file they save: f.tmp, f~, .f.swp,
 # .#f (Emacs), f___jb_tmp___ (JetBrains).
@@ -652,6 +653,9 @@ class FolderWatcher:
     # Observer bookkeeping (always under _roots_lock, never under _lock)
 
     def _schedule(self, observer: BaseObserver, entry: _Root) -> CodannaError | None:
+        """Watch the root; an error if it cannot be, or if some folders below it cannot
+        (the root stays watched then, and the person is told why)."""
+        before = _inotify_watch_count()
         try:
             entry.watch = observer.schedule(
                 self._handler, str(entry.path), recursive=True, event_filter=_SUBSCRIBED
@@ -659,7 +663,10 @@ class FolderWatcher:
         except OSError as exc:
             self._forget(entry)
             return _watch_error(entry.path, exc)
-        return None
+        after = _inotify_watch_count()
+        if before is None or after is None:
+            return None
+        return _unwatched_folders_error(entry.path, after - before)
 
     def _forget(self, entry: _Root) -> None:
         self._roots.pop(entry.path, None)
@@ -687,6 +694,54 @@ def _folder_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
+def _inotify_watch_count() -> int | None:
+    """The inotify watches this process holds (Linux); None where there is no inotify."""
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return None
+    count = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(fd_dir / fd) != "anon_inode:inotify":
+                continue
+            with open(f"/proc/self/fdinfo/{fd}", encoding="ascii", errors="replace") as info:
+                count += sum(1 for line in info if line.startswith("inotify wd:"))
+        except OSError:  # an fd closed meanwhile
+            continue
+    return count
+
+
+def _folder_count(root: Path) -> int:
+    """The root and the folders below it, as watchdog walks them (links not followed)."""
+
+    # A folder this user cannot enter cannot be watched either: not a sign of the limit.
+    def watchable(path: str) -> bool:
+        return not os.path.islink(path) and os.access(path, os.R_OK | os.X_OK)
+
+    return 1 + sum(
+        sum(1 for name in dirnames if watchable(os.path.join(parent, name)))
+        for parent, dirnames, _ in os.walk(root)
+    )
+
+
+def _unwatched_folders_error(root: Path, watches_added: int) -> CodannaError | None:
+    """watchdog skips, without a word, the folders it cannot watch (the usual cause: the
+    system's limit on inotify watches). Compare what it added with what there is."""
+    folders = _folder_count(root)
+    missing = folders - watches_added
+    if missing <= max(5, folders // 100):  # folders made or removed meanwhile
+        return None
+    limit = ""
+    with contextlib.suppress(OSError, ValueError):
+        limit = f" (fs.inotify.max_user_watches = {int(_WATCH_LIMIT_FILE.read_text()):,})"
+    return CodannaError(
+        f"Only {watches_added:,} of the {folders:,} folders in {root} can be watched: the "
+        f"system limit on watched folders is reached{limit}. Changes in the others are "
+        "found only when the folder is rescanned. Raise the limit, for example: "
+        "sudo sysctl fs.inotify.max_user_watches=524288"
+    )
 
 
 def _missing_root_error(path: Path) -> RootNotFoundError:
