@@ -325,6 +325,33 @@ def test_search_works_lexically_without_a_model(project: Path) -> None:
         assert session.results(1.0, 1)[0].symbol == "bubble_sort"
 
 
+def test_new_file_rules_apply_without_a_new_engine(tmp_path: Path) -> None:
+    root = tmp_path / "rules"
+    (root / "generated").mkdir(parents=True)
+    (root / "app.py").write_text("def handle_request():\n    pass\n")
+    (root / "generated" / "api.py").write_text("def generated_client():\n    pass\n")
+    (root / "big.py").write_text("def rather_large_module():\n    pass\n" + "# pad\n" * 400)
+
+    def indexed() -> set[str]:
+        return {f.rel_path for f in eng.catalog.files_in_state("indexed")}
+
+    with Engine(embedder=None) as eng:
+        eng.add_root(root)
+        eng.index(embed=False)
+        assert indexed() == {"app.py", "generated/api.py", "big.py"}
+        stricter = Settings(ignore_patterns=["generated/"], max_file_size=1024)
+        assert eng.apply_file_rules(stricter)
+        eng.index(embed=False)
+        assert indexed() == {"app.py"}
+        assert not eng.search("generated_client").results(0.0, 5)
+        assert eng.is_ignored(root / "generated" / "new.py", False)  # the watcher's view too
+        assert not eng.apply_file_rules(stricter)  # the same rules again change nothing
+        assert eng.apply_file_rules(Settings())
+        eng.index(embed=False)
+        assert indexed() == {"app.py", "generated/api.py", "big.py"}
+        assert eng.search("generated_client").results(0.0, 1)[0].symbol == "generated_client"
+
+
 def test_core_never_imports_qt() -> None:
     code = (
         "import importlib, pkgutil, sys\n"

@@ -109,6 +109,10 @@ class AppContext(QObject):
     def reindex(self, full: bool = False) -> None:
         self.service.reindex(full)
 
+    def apply_file_rules(self, settings: Settings) -> None:
+        """Saved settings with new ignore rules or maximum size: applied at once."""
+        self.service.apply_file_rules(settings)
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.service.pause()

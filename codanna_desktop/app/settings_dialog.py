@@ -43,23 +43,18 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
+from codanna_desktop.core.engine import FILE_RULE_FIELDS
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.settings import DEFAULT_MODEL, Settings, load_settings, save_settings
 
 EMBED_CHUNKS_PER_SECOND = 20  # measured on 2 cores; see DESIGN.md
 RESTART_NOTE = (
-    "Changes to the vector store, the model, the ignore rules and the maximum file size "
-    "take effect after Codanna Desktop restarts."
+    "Changes to the vector store and the model take effect after Codanna Desktop "
+    "restarts. New ignore rules and a new maximum file size apply at once: every folder "
+    "is checked again."
 )
 # Settings the engine is built from: changing one needs a restart.
-ENGINE_FIELDS = (
-    "database_url",
-    "model",
-    "model_path",
-    "excluded_dirs",
-    "ignore_patterns",
-    "max_file_size",
-)
+ENGINE_FIELDS = ("database_url", "model", "model_path")
 MODEL_DEFAULT, MODEL_NAMED, MODEL_FOLDER = 0, 1, 2
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -473,6 +468,8 @@ class SettingsDialog(QDialog):
         # These two need no new engine: the window reads them when it uses them.
         live.editor_command = settings.editor_command
         live.start_hidden = settings.start_hidden
+        if any(getattr(settings, name) != getattr(live, name) for name in FILE_RULE_FIELDS):
+            self.context.apply_file_rules(settings)
         self.saved_settings = settings
         super().accept()
 

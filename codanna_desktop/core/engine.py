@@ -72,6 +72,10 @@ def _slug(text: str) -> str:
     return f"{short}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+# Settings that decide which files are indexed; they apply without a new engine.
+FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size")
+
+
 class Engine:
     def __init__(
         self,
@@ -298,6 +302,19 @@ class Engine:
         return self.indexer.apply_changes(
             changes, self.catalog.roots(), progress=progress or _quiet
         )
+
+    def apply_file_rules(self, settings: Settings) -> bool:
+        """Take the file rules of `settings` (skipped folders, ignore patterns, maximum
+        file size) without a restart; True if they changed. The next `index()` then adds
+        what they let in and drops what they leave out."""
+        changed = any(
+            getattr(settings, name) != getattr(self.settings, name) for name in FILE_RULE_FIELDS
+        )
+        if changed:
+            for name in FILE_RULE_FIELDS:
+                setattr(self.settings, name, getattr(settings, name))
+            self.scanner.configure(self.settings)
+        return changed
 
     def is_ignored(self, path: Path, is_dir: bool) -> bool:
         """For the watcher: outside every root, or ignored by its root's rules."""

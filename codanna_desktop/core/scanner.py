@@ -136,6 +136,14 @@ class Scanner:
     def from_settings(cls, settings: Settings) -> Scanner:
         return cls(settings.max_file_size, settings.excluded_dirs, settings.ignore_patterns)
 
+    def configure(self, settings: Settings) -> None:
+        """Take the file rules of changed settings; the next scan applies them."""
+        with self._rules_lock:
+            self.max_file_size = settings.max_file_size
+            self.excluded_dirs = tuple(settings.excluded_dirs)
+            self.extra_patterns = tuple(settings.ignore_patterns)
+            self._rules.clear()  # each root's rules are made anew from these
+
     def rules_for(self, root: Path) -> IgnoreRules:
         """The ignore rules of a root, made once and kept (the watcher invalidates them)."""
         key = Path(os.path.abspath(root))

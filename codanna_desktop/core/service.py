@@ -19,6 +19,7 @@ from pathlib import Path
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,12 @@ class IndexingService:
 
     def reindex(self, full: bool = False) -> None:
         self._jobs.put(("full" if full else "sync", None))
+
+    def apply_file_rules(self, settings: Settings) -> None:
+        """New skipped folders, ignore patterns or maximum file size: every folder is
+        checked against them (files they now leave out are dropped, those they let in
+        are indexed)."""
+        self._jobs.put(("rules", settings))
 
     def notify_changes(self, changes: ChangeSet) -> None:
         self._jobs.put(("changes", changes))
@@ -195,6 +202,10 @@ class IndexingService:
             if self._watcher is not None:
                 self._watcher.remove_root(root.path)
             self._emit(ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}"))
+        elif kind == "rules":
+            assert isinstance(arg, Settings)
+            if engine.apply_file_rules(arg):
+                self._report(engine.index(embed=False, progress=self._progress, cancel=self._stop))
         elif kind in ("sync", "full"):
             self._report(
                 engine.index(

@@ -151,15 +151,28 @@ def test_the_editor_command_applies_at_once_without_a_restart(
     assert not dialog.restart_needed
 
 
-def test_a_new_maximum_size_is_saved_and_needs_a_restart(dialog: SettingsDialog) -> None:
+def test_new_ignore_rules_and_size_apply_at_once_to_the_index(
+    qtbot: QtBot, dialog: SettingsDialog, context: AppContext, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    (project / "docs" / "api").mkdir(parents=True)
+    (project / "main.py").write_text("def serve_forever():\n    pass\n")
+    (project / "docs" / "api" / "client.py").write_text("def generated_stub():\n    pass\n")
+    context.start()
+    context.add_folders([project])
+    qtbot.waitUntil(lambda: bool(context.search_now("generated_stub").lexical), timeout=WAIT_MS)
+
     dialog.max_size_edit.setText("2 MiB")
     dialog.ignore_edit.setPlainText("*.generated.ts\n\n  docs/api/  \n")
     press_ok(dialog)
     saved = load_settings(AppPaths.default())
     assert saved.max_file_size == 2 * 1024 * 1024
     assert saved.ignore_patterns == ["*.generated.ts", "docs/api/"]
-    assert dialog.restart_needed
-    assert "restart" in dialog.restart_label.text()
+    assert not dialog.restart_needed
+    # The running indexer drops what the new rules leave out; nothing else goes.
+    qtbot.waitUntil(lambda: not context.search_now("generated_stub").lexical, timeout=WAIT_MS)
+    assert context.search_now("serve_forever").lexical
+    assert context.settings.ignore_patterns == ["*.generated.ts", "docs/api/"]
 
 
 def test_changing_the_model_warns_of_re_embedding_with_an_estimate(
