@@ -188,19 +188,32 @@ def test_renamed_file_is_not_re_embedded(engine: Engine, embedder: Embedder, pro
 
 def test_reindex_of_unchanged_tree_embeds_nothing(engine: Engine, embedder: Embedder) -> None:
     before = embedder.documents_embedded
+    ids = engine.catalog.all_chunk_ids()
     report = engine.index(full=True)
     assert embedder.documents_embedded == before
     assert report.chunks_embedded == 0
+    # Every chunk kept its row, so no vector was even taken from the cache and re-stored.
+    assert report.chunks_from_cache == 0
+    assert engine.catalog.all_chunk_ids() == ids
+    assert engine.search("bubble_sort").results(1.0, 1)[0].symbol == "bubble_sort"
 
 
 def test_edited_function_alone_is_re_embedded(
     engine: Engine, embedder: Embedder, project: Path
 ) -> None:
     path = project / "math/sorting.py"
+    file_id = engine.catalog.files_of_root(engine.roots()[0].id)["math/sorting.py"].id
+    ids_before = set(engine.catalog.chunk_ids_of_files([file_id]))
     path.write_text(path.read_text().replace("os.path.getsize(path)", "os.stat(path).st_size"))
     before = embedder.documents_embedded
-    engine.index()
+    report = engine.index()
     assert embedder.documents_embedded - before == 1
+    # The untouched functions keep their rows and vectors; only the edited one is new.
+    ids_after = set(engine.catalog.chunk_ids_of_files([file_id]))
+    assert len(ids_after - ids_before) == 1 and len(ids_before - ids_after) == 1
+    assert report.chunks_from_cache == 0
+    store = engine._get_vectors()
+    assert store is not None and store.ids() >= ids_after
 
 
 def test_deleted_file_leaves_no_result(engine: Engine, project: Path) -> None:

@@ -267,7 +267,10 @@ class Catalog:
         """Step 1 of replacing files' chunks: (rel_path, language, new chunks) each.
 
         Marks each file ``indexing``, marks its old chunks ``stale`` and inserts the new
-        ones as pending. Returns (file_id, old chunk ids, new chunk ids) per update.
+        ones as pending. A new chunk whose text an old chunk of the file already had (and
+        whose vector is stored) takes over that chunk's row instead: same id, so its
+        vector stays where it is and nothing is re-inserted in the vector index. Returns
+        (file_id, old chunk ids not taken over, new chunk ids) per update.
         """
         out: list[tuple[int, list[int], list[int]]] = []
         with self.transaction() as db:
@@ -282,14 +285,29 @@ class Catalog:
                 file_id = db.execute(
                     "SELECT id FROM files WHERE root_id = ? AND rel_path = ?", (root_id, rel_path)
                 ).fetchone()[0]
-                old = [
-                    r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
-                ]
+                old_rows = db.execute(
+                    "SELECT id, text_hash, vector_state FROM chunks WHERE file_id = ? ORDER BY id",
+                    (file_id,),
+                ).fetchall()
+                reusable: dict[str, list[int]] = {}
+                for chunk_id, text_hash, vector_state in old_rows:
+                    if vector_state == "done":
+                        reusable.setdefault(text_hash, []).append(chunk_id)
                 db.execute(
                     "UPDATE chunks SET lexical_state = 'stale' WHERE file_id = ?", (file_id,)
                 )
                 new: list[int] = []
                 for c in chunks:
+                    same_text = reusable.get(c.hash)
+                    if same_text:
+                        kept = same_text.pop(0)
+                        db.execute(
+                            "UPDATE chunks SET start_line = ?, end_line = ?, symbol = ?,"
+                            " kind = ?, lexical_state = 'pending' WHERE id = ?",
+                            (c.start_line, c.end_line, c.symbol, c.kind, kept),
+                        )
+                        new.append(kept)
+                        continue
                     cur = db.execute(
                         "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, text,"
                         " text_hash, lexical_state, vector_state)"
@@ -298,7 +316,8 @@ class Catalog:
                     )
                     assert cur.lastrowid is not None
                     new.append(cur.lastrowid)
-                out.append((file_id, old, new))
+                kept_ids = set(new)
+                out.append((file_id, [r[0] for r in old_rows if r[0] not in kept_ids], new))
         return out
 
     def finish_file_updates(self, finished: Sequence[tuple[int, int, int, str | None]]) -> None:
