@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.service import IndexingService, ServiceEvent
+from codanna_desktop.core.watcher import FolderWatcher
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
@@ -138,3 +140,31 @@ def test_the_state_says_embedding_while_the_model_works(embedder: Embedder, tmp_
         engine.close()
     # The person sees "embedding" from the start, not once the first vectors are stored.
     assert embedded_when_said and embedded_when_said[0] == 0
+
+
+def test_watching_starts_on_the_indexer_thread_not_the_callers(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # watchdog walks every folder to watch it: the window that calls start() must not wait.
+    started_on: list[str] = []
+    original = FolderWatcher.start
+
+    def recording_start(self: FolderWatcher) -> None:
+        started_on.append(threading.current_thread().name)
+        original(self)
+
+    monkeypatch.setattr(FolderWatcher, "start", recording_start)
+    root = tmp_path / "watched"
+    root.mkdir()
+    engine = Engine(embedder=embedder)
+    engine.add_root(root)
+    svc = IndexingService(engine, lambda event: None, watch=True)
+    svc.start()
+    try:
+        assert wait_for(lambda: bool(started_on), timeout=10)
+        assert started_on == ["codanna-indexer"]
+        (root / "late.py").write_text("def found_by_the_watcher():\n    pass\n")
+        assert wait_for(lambda: found(svc, "found_by_the_watcher", "late.py"))
+    finally:
+        svc.stop()
+        engine.close()

@@ -69,22 +69,28 @@ class IndexingService:
     # -- control (any thread) -------------------------------------------------------
 
     def start(self) -> None:
-        if self._watcher is not None:
+        self._thread.start()
+        self._jobs.put(("sync", None))
+
+    def _start_watching(self) -> None:
+        # On the indexer thread: watchdog walks every folder to watch it (and the watcher
+        # counts them), which must not hold up the window that called start().
+        if self._watcher is not None and not self._stop.is_set():
             for root in self.engine.roots():
                 self._watcher.add_root(root.path)
             self._watcher.start()
-        self._thread.start()
-        self._jobs.put(("sync", None))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the batch in flight (committed, never half-written), then stop."""
         if self._watcher is not None:
-            self._watcher.stop()
+            self._watcher.stop()  # its last change sets are queued before "stop"
         self._stop.set()
         self._resume.set()
         self._jobs.put(("stop", None))
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self._watcher is not None:
+            self._watcher.stop()  # in case the indexer thread started it meanwhile
 
     def add_roots(self, paths: list[Path]) -> None:
         self._jobs.put(("add", paths))
@@ -160,6 +166,7 @@ class IndexingService:
         self.reindex(full=False)
 
     def _run(self) -> None:
+        self._start_watching()  # before the first sync, so no change falls in between
         wait = IDLE_POLL_S
         while not self._stop.is_set():
             self._resume.wait()

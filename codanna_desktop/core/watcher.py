@@ -714,16 +714,19 @@ def _inotify_watch_count() -> int | None:
 
 
 def _folder_count(root: Path) -> int:
-    """The root and the folders below it, as watchdog walks them (links not followed)."""
-
-    # A folder this user cannot enter cannot be watched either: not a sign of the limit.
-    def watchable(path: str) -> bool:
-        return not os.path.islink(path) and os.access(path, os.R_OK | os.X_OK)
-
-    return 1 + sum(
-        sum(1 for name in dirnames if watchable(os.path.join(parent, name)))
-        for parent, dirnames, _ in os.walk(root)
-    )
+    """The root and the folders below it that can be watched, as watchdog walks them
+    (links not followed; a folder this user cannot read cannot be watched either)."""
+    count = 0
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+        count += 1
+    return count
 
 
 def _unwatched_folders_error(root: Path, watches_added: int) -> CodannaError | None:
