@@ -687,3 +687,52 @@ def test_a_fully_watched_folder_reports_nothing(root: Path, make_watcher: MakeWa
         (root / f"pkg{i}").mkdir()
     _, recorder = make_watcher(root)
     assert recorder.errors == []
+
+
+def test_folders_skipped_by_name_get_no_watch_even_when_made_later(root: Path) -> None:
+    (root / "src" / "a").mkdir(parents=True)
+    for i in range(40):
+        (root / "node_modules" / f"pkg{i}" / "lib").mkdir(parents=True)
+    recorder = Recorder()
+    watcher = FolderWatcher(
+        recorder.on_changes,
+        nothing_ignored,  # the watcher itself would report node_modules: only pruning stops it
+        on_error=recorder.on_error,
+        skipped_folder_names=["node_modules", ".git"],
+    )
+    watcher.add_root(root)
+    before = watcher_module._inotify_watch_count()
+    watcher.start()
+    try:
+        assert before is not None
+        assert watcher_module._inotify_watch_count() == before + 3  # root, src, src/a
+        assert recorder.errors == []  # skipped folders are not "unwatched" folders
+        (root / "node_modules" / "pkg0" / "lib" / "index.js").write_text("x = 1\n")
+        (root / "src" / "a" / "mod.py").write_text("y = 2\n")
+        recorder.wait_for(lambda: root / "src/a/mod.py" in recorder.merged().created, "mod.py")
+        (root / "src" / "node_modules" / "deep").mkdir(parents=True)  # made after the start
+        (root / "src" / "fresh").mkdir()
+        (root / "src" / "fresh" / "new.py").write_text("z = 3\n")
+        recorder.wait_for(lambda: root / "src/fresh/new.py" in recorder.merged().paths(), "new.py")
+        (root / "src" / "node_modules" / "deep" / "dep.js").write_text("w = 4\n")
+        watcher.flush()
+        time.sleep(0.5)
+        watcher.flush()
+        assert not any("node_modules/pkg0" in str(p) for p in recorder.merged().paths())
+        assert root / "src/node_modules/deep/dep.js" not in recorder.merged().paths()
+    finally:
+        watcher.stop()
+
+
+def test_new_skipped_names_make_a_running_watcher_watch_anew(root: Path) -> None:
+    (root / "build" / "out").mkdir(parents=True)
+    recorder = Recorder()
+    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, skipped_folder_names=["build"])
+    watcher.add_root(root)
+    watcher.start()
+    try:
+        watcher.set_skipped_folder_names([])  # the person took "build" off the list
+        (root / "build" / "out" / "gen.py").write_text("v = 1\n")
+        recorder.wait_for(lambda: root / "build/out/gen.py" in recorder.merged().paths(), "gen.py")
+    finally:
+        watcher.stop()

@@ -61,6 +61,7 @@ class IndexingService:
                 engine.is_ignored,
                 on_error=self._watch_error,
                 on_events_lost=self._events_lost,
+                skipped_folder_names=engine.settings.excluded_dirs,
             )
             if watch
             else None
@@ -218,6 +219,8 @@ class IndexingService:
         elif kind == "rules":
             assert isinstance(arg, Settings)
             if engine.apply_file_rules(arg):
+                if self._watcher is not None:
+                    self._watcher.set_skipped_folder_names(engine.settings.excluded_dirs)
                 self._report(engine.index(embed=False, progress=self._progress, cancel=self._stop))
         elif kind in ("sync", "full"):
             self._report(

@@ -21,7 +21,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +37,10 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 
 from codanna_desktop.core.errors import CodannaError, RootNotFoundError
+from codanna_desktop.core.watch_observer import make_observer
 
 logger = logging.getLogger(__name__)
 
@@ -391,8 +391,12 @@ class FolderWatcher:
         max_delay_s: float = 2.0,
         on_error: Callable[[Path, Exception], None] | None = None,
         on_events_lost: Callable[[], None] | None = None,
+        skipped_folder_names: Collection[str] = (),
     ) -> None:
         self._on_changes = on_changes
+        # Folders by these names get no watch at all (see watch_observer.py); what is
+        # inside them is ignored anyway.
+        self.skipped_folder_names = frozenset(skipped_folder_names)
         self._is_ignored = is_ignored
         self._on_error = on_error
         # Called (from the delivery thread) when the kernel dropped events: the owner
@@ -462,7 +466,7 @@ class FolderWatcher:
         with self._roots_lock:
             if self._observer is not None:
                 return
-            observer = Observer()
+            observer = make_observer(self.skipped_folder_names)
             logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_listener)
             observer.start()
             self._observer = observer
@@ -495,6 +499,18 @@ class FolderWatcher:
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join()
         self.flush()
+
+    def set_skipped_folder_names(self, names: Collection[str]) -> None:
+        """New names of folders to leave unwatched; a running watcher watches anew."""
+        names = frozenset(names)
+        if names == self.skipped_folder_names:
+            return
+        running = self._observer is not None
+        if running:
+            self.stop()
+        self.skipped_folder_names = names
+        if running:
+            self.start()
 
     def flush(self) -> None:
         """Deliver the pending changes now, quiet or not."""
@@ -666,7 +682,7 @@ class FolderWatcher:
         after = _inotify_watch_count()
         if before is None or after is None:
             return None
-        return _unwatched_folders_error(entry.path, after - before)
+        return _unwatched_folders_error(entry.path, after - before, self.skipped_folder_names)
 
     def _forget(self, entry: _Root) -> None:
         self._roots.pop(entry.path, None)
@@ -713,26 +729,33 @@ def _inotify_watch_count() -> int | None:
     return count
 
 
-def _folder_count(root: Path) -> int:
-    """The root and the folders below it that can be watched, as watchdog walks them
-    (links not followed; a folder this user cannot read cannot be watched either)."""
+def _folder_count(root: Path, skipped_names: Collection[str] = ()) -> int:
+    """The root and the folders below it that can be watched, as the observer walks them
+    (links not followed, skipped names left out; a folder this user cannot read cannot be
+    watched either)."""
     count = 0
     stack = [str(root)]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as entries:
-                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+                stack.extend(
+                    e.path
+                    for e in entries
+                    if e.name not in skipped_names and e.is_dir(follow_symlinks=False)
+                )
         except OSError:
             continue
         count += 1
     return count
 
 
-def _unwatched_folders_error(root: Path, watches_added: int) -> CodannaError | None:
+def _unwatched_folders_error(
+    root: Path, watches_added: int, skipped_names: Collection[str]
+) -> CodannaError | None:
     """watchdog skips, without a word, the folders it cannot watch (the usual cause: the
     system's limit on inotify watches). Compare what it added with what there is."""
-    folders = _folder_count(root)
+    folders = _folder_count(root, skipped_names)
     missing = folders - watches_added
     if missing <= max(5, folders // 100):  # folders made or removed meanwhile
         return None
