@@ -66,9 +66,11 @@ def window(qtbot: QtBot, context: AppContext) -> Iterator[MainWindow]:
 
 
 def index_folder(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
-    """Add a folder and wait until the panel says it is indexed and embedded."""
+    """Add a folder and wait until the panel says it is indexed and embedded, and the
+    window has re-run its query for the new index (so no late refresh follows)."""
     window.add_folders([folder])
     qtbot.waitUntil(lambda: folder_state(window, folder).startswith("Up to date"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._refresh_timer.isActive(), timeout=WAIT_MS)
 
 
 def folder_state(window: MainWindow, folder: Path) -> str:
