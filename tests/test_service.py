@@ -118,11 +118,16 @@ def test_lost_file_events_make_the_indexer_compare_the_folders_with_the_disk(
     assert wait_for(lambda: found(svc, "never_announced", "unheard.py"))
 
 
-def test_the_state_says_embedding_while_the_model_works(embedder: Embedder, tmp_path: Path) -> None:
-    root = tmp_path / "fresh"
+def three_functions(root: Path) -> Path:
+    """A new folder of three one-function files (three chunks to embed)."""
     root.mkdir()
     for i in range(3):
         (root / f"m{i}.py").write_text(f"def function_{i}():\n    return {i}\n")
+    return root
+
+
+def test_the_state_says_embedding_while_the_model_works(embedder: Embedder, tmp_path: Path) -> None:
+    root = three_functions(tmp_path / "fresh")
     engine = Engine(embedder=embedder)
     embedded_when_said: list[int] = []
 
@@ -165,6 +170,24 @@ def test_watching_starts_on_the_indexer_thread_not_the_callers(
         assert started_on == ["codanna-indexer"]
         (root / "late.py").write_text("def found_by_the_watcher():\n    pass\n")
         assert wait_for(lambda: found(svc, "found_by_the_watcher", "late.py"))
+    finally:
+        svc.stop()
+        engine.close()
+
+
+def test_finishing_the_embeddings_is_announced_once(embedder: Embedder, tmp_path: Path) -> None:
+    root = three_functions(tmp_path / "to-embed")
+    engine = Engine(embedder=embedder)
+    events: list[ServiceEvent] = []
+    svc = IndexingService(engine, events.append, watch=False)
+    svc.start()
+    try:
+        svc.add_roots([root])
+        assert wait_for(lambda: any(e.kind == "embedded" for e in events))
+        status = engine.status()
+        assert status.embedded == status.chunks == 3
+        time.sleep(0.5)  # idle polls meanwhile announce nothing new
+        assert [e.kind for e in events].count("embedded") == 1
     finally:
         svc.stop()
         engine.close()

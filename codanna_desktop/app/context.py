@@ -135,6 +135,8 @@ class AppContext(QObject):
             self.index_changed.emit()
         elif event.kind == "error":
             self.error.emit(event.message)
+        elif event.kind == "embedded":
+            self.index_changed.emit()  # the visible query is ranked again, by meaning too
 
     # -- searching and status, off the UI thread ------------------------------------
 

@@ -33,7 +33,7 @@ IDLE_POLL_S = 0.2  # how often an idle indexer looks for chunks left to embed
 class ServiceEvent:
     """What listeners hear: a progress step, a finished job, or an error to show."""
 
-    kind: str  # progress | report | error | state
+    kind: str  # progress | report | error | state | embedded (every chunk has its vector)
     progress: Progress | None = None
     report: IndexReport | None = None
     message: str = ""
@@ -270,5 +270,10 @@ class IndexingService:
                 self._emit(ServiceEvent("error", message=message))
         else:
             self._last_embed_error = ""
+        stored = report.chunks_embedded + report.chunks_from_cache
+        after = self.engine.catalog.counts() if stored else counts
+        if stored and after["embedded"] >= after["chunks"]:
+            # Results shown while embedding ran ranked by meaning only what had a vector.
+            self._emit(ServiceEvent("embedded"))
         if self._jobs.empty():
             self._set_state("idle")

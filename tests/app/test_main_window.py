@@ -25,6 +25,7 @@ from codanna_desktop.app.main_window import DEFAULT_SIZE, MainWindow
 from codanna_desktop.app.preview import token_spans
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.service import ServiceEvent
 from codanna_desktop.core.settings import AppPaths
 from tests.test_engine import FILES as ENGINE_FILES
 
@@ -73,6 +74,19 @@ def index_folder(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
     qtbot.waitUntil(lambda: not window._refresh_timer.isActive(), timeout=WAIT_MS)
 
 
+def count_searches(context: AppContext, monkeypatch: Any) -> list[str]:
+    """The queries the engine is asked from now on, in order."""
+    calls: list[str] = []
+    engine_search = context.engine.search
+
+    def counting_search(query: str, filters: Any = None) -> Any:
+        calls.append(query)
+        return engine_search(query, filters)
+
+    monkeypatch.setattr(context.engine, "search", counting_search)
+    return calls
+
+
 def folder_state(window: MainWindow, folder: Path) -> str:
     row = window.folders_panel.row_for(folder)
     return row.state if row is not None else ""
@@ -113,14 +127,7 @@ def test_moving_the_slider_reorders_results_by_their_scores_without_a_new_query(
     qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
 ) -> None:
     index_folder(qtbot, window, project)
-    calls: list[str] = []
-    engine_search = context.engine.search
-
-    def counting_search(query: str, filters: Any = None) -> Any:
-        calls.append(query)
-        return engine_search(query, filters)
-
-    monkeypatch.setattr(context.engine, "search", counting_search)
+    calls = count_searches(context, monkeypatch)
     search(qtbot, window, "read file contents")
     assert calls == ["read file contents"]
 
@@ -139,6 +146,17 @@ def test_moving_the_slider_reorders_results_by_their_scores_without_a_new_query(
     assert lexical_order != semantic_order
     assert window.alpha_value.text() == "meaning only"
     assert calls == ["read file contents"]  # re-ranked from the cached session
+
+
+def test_the_visible_query_is_ranked_again_when_every_chunk_has_its_vector(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
+) -> None:
+    index_folder(qtbot, window, project)
+    calls = count_searches(context, monkeypatch)
+    search(qtbot, window, "bubble sort")
+    # What the indexer says when the last vectors are stored (it runs on its own thread).
+    context._on_service_event(ServiceEvent("embedded"))
+    qtbot.waitUntil(lambda: calls == ["bubble sort", "bubble sort"], timeout=WAIT_MS)
 
 
 def test_a_late_answer_to_an_older_query_is_dropped(
