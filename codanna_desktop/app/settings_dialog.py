@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.engine import FILE_RULE_FIELDS
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.settings import DEFAULT_MODEL, Settings, load_settings, save_settings
 
@@ -468,8 +467,8 @@ class SettingsDialog(QDialog):
         # These two need no new engine: the window reads them when it uses them.
         live.editor_command = settings.editor_command
         live.start_hidden = settings.start_hidden
-        if any(getattr(settings, name) != getattr(live, name) for name in FILE_RULE_FIELDS):
-            self.context.apply_file_rules(settings)
+        # The indexer takes new ignore rules or a new size limit at once (nothing if equal).
+        self.context.apply_file_rules(settings)
         self.saved_settings = settings
         super().accept()
 
