@@ -1062,7 +1062,9 @@ def _watcher_load(w: dict[str, Any] | None, before: dict[str, Any] | None) -> st
         earlier = f"""
 
 The same benchmark at {before["machine"]["date"]}, when every folder was still watched
-(`__pycache__` and `site-packages` included, where the running interpreter itself reads):
+(`__pycache__` and `site-packages` included; the overflows came from those folders, where
+the benchmark's own interpreter imports from, though which reads filled the queue was not
+traced):
 
 {_watcher_table(before)}"""
     return f"""### The watcher while a large tree indexes
