@@ -65,6 +65,11 @@ def _read_pattern_lines(path: Path) -> list[str]:
     return text.splitlines()
 
 
+def _ignore_file_lines(directory: Path) -> list[str]:
+    """The lines of a folder's ignore files, ``.codannaignore`` after ``.gitignore``."""
+    return [line for name in IGNORE_FILE_NAMES for line in _read_pattern_lines(directory / name)]
+
+
 class IgnoreRules:
     """The ignore rules of one root. Parsed ignore files are cached per folder; call
     ``invalidate`` when one changes. Safe to use from several threads."""
@@ -188,11 +193,7 @@ class IgnoreRules:
         if folder in self._folder_specs:
             return self._folder_specs[folder]
         generation = self._generation
-        directory = self.root.joinpath(*folder)
-        lines: list[str] = []
-        for name in IGNORE_FILE_NAMES:
-            lines += _read_pattern_lines(directory / name)
-        spec = compile_patterns(lines)
+        spec = compile_patterns(_ignore_file_lines(self.root.joinpath(*folder)))
         with self._lock:
             if generation == self._generation:
                 self._folder_specs[folder] = spec
@@ -237,13 +238,12 @@ def _repository_layers_above(root: Path) -> list[tuple[RelParts, GitIgnoreSpec |
             break
     else:
         return []  # not inside a repository: ignore files above it mean nothing to git
-    files = [[folder / name for name in IGNORE_FILE_NAMES] for folder in folders]
+    sources = [(folder, _ignore_file_lines(folder)) for folder in folders]
     top = folders[-1]
-    files.append([top.joinpath(*_GIT_EXCLUDE)])
+    sources.append((top, _read_pattern_lines(top.joinpath(*_GIT_EXCLUDE))))
     layers: list[tuple[RelParts, GitIgnoreSpec | None]] = []
-    for folder, paths in zip([*folders, top], files, strict=True):
+    for folder, lines in sources:
         below = root.relative_to(folder).parts
-        lines = [line for path in paths for line in _read_pattern_lines(path)]
         spec = _keeping_folder(compile_patterns(lines), "/".join(below) + "/")
         if spec is not None:
             layers.append((below, spec))
