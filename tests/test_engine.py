@@ -375,3 +375,23 @@ def test_core_never_imports_qt() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_file_grown_too_large_is_indexed_once_the_limit_is_raised(tmp_path: Path) -> None:
+    """Skipped for the size limit, whether the watcher or a scan saw it: raising the limit
+    brings the file back without it having to change again."""
+    root = tmp_path / "grown"
+    root.mkdir()
+    (root / "small.py").write_text("def small_helper():\n    pass\n")
+    grown = root / "grown.py"
+    grown.write_text("def grown_module():\n    pass\n")
+    with Engine(settings=Settings(max_file_size=1024), embedder=None) as eng:
+        eng.add_root(root)
+        eng.index(embed=False)
+        grown.write_text("def grown_module():\n    pass\n" + "# pad\n" * 400)
+        report = eng.apply_changes(ChangeSet(modified={grown}))  # what the watcher hands over after the edit
+        assert report.skipped["too large"] == 1
+        assert not eng.search("grown_module").results(0.0, 5)
+        assert eng.apply_file_rules(Settings(max_file_size=1024 * 1024))
+        eng.index(embed=False)
+        assert eng.search("grown_module").results(0.0, 1)[0].path == "grown.py"

@@ -44,6 +44,14 @@ FILES_PER_BATCH = 200
 FLUSH_VECTORS_EVERY_S = 30.0
 
 
+def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
+    """The stat to record with a skipped file. A file skipped by a setting (its size) is
+    recorded without one, so that the first scan that finds it allowed (the limit raised)
+    reads it, changed or not; other skips keep theirs, so an unchanged file is not read again.
+    """
+    return (0, 0) if skip_reason == SkipReason.TOO_LARGE.value else (size, mtime_ns)
+
+
 @dataclass
 class Progress:
     """What the indexer is doing, for progress bars and the folders panel."""
@@ -321,8 +329,7 @@ class Indexer:
                     u.scanned.rel_path,
                     u.skip_reason,
                     u.skip_detail,
-                    u.scanned.size,
-                    u.scanned.mtime_ns,
+                    *_stat_to_keep(u.skip_reason, u.scanned.size, u.scanned.mtime_ns),
                 )
             elif (
                 not force
@@ -417,9 +424,9 @@ class Indexer:
                         continue
                     if st.st_size > self.scanner.max_file_size:
                         self._drop_files(self.catalog.files_under(root.id, rel))
-                        self.catalog.mark_skipped(
-                            root.id, rel, "too large", "", st.st_size, st.st_mtime_ns
-                        )
+                        reason = SkipReason.TOO_LARGE.value
+                        stat = _stat_to_keep(reason, st.st_size, st.st_mtime_ns)
+                        self.catalog.mark_skipped(root.id, rel, reason, "", *stat)
                         report.skipped["too large"] += 1
                         continue
                     to_index.append(ScannedFile(path, rel, st.st_size, st.st_mtime_ns))
