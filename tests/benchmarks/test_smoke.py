@@ -164,6 +164,13 @@ def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: 
     # Without feedback the fused figure is the plain hybrid's, as in the weight table.
     plain = result["auto_weight"]["off"]["0.8"]["cosqa_MRR@10"]
     assert feedback["none"]["0.8"] == pytest.approx(plain, abs=1e-4)
+    # The app's own rule in the fixed-floor comparison reproduces the app's search.
+    floors = result["fixed_floor_fusion"]
+    app = result["auto_weight"]["on"]["0.8"]
+    assert floors["per-query min-max (app)"]["0.80"] == pytest.approx(
+        {"cosqa_MRR@10": app["cosqa_MRR@10"], "ident_success@1": app["ident_success@1"]}, abs=1e-4
+    )
+    assert len(floors) == 3
 
 
 def test_lexical_search_finds_every_file_ripgrep_finds(

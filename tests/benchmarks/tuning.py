@@ -9,6 +9,7 @@ Needs the indexes that `tests.benchmarks.cosqa` and `tests.benchmarks.identifier
   the hybrid at the default weight);
 - the query-reading weight (core/search.py `query_weight`) on and off, at every weight;
 - a query-building rule that was tried and lost (ALL-CAPS words skip the symbol fields);
+- fusion from fixed floors (BM25 from 0, cosine from -1 or 0) against per-query min-max;
 - a change to the lexical documents the lead can make (module chunks list the names they
   assign, as their symbol), measured on a lexical-only copy of the identifier index;
 - with --embedding-variants: the text fed to the model (identifier words split, name
@@ -22,6 +23,7 @@ docs/benchmarks/cosqa.json and identifiers.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import re
 import statistics
@@ -388,6 +390,60 @@ def agreement_feedback(bench: Bench) -> dict[str, Any]:
     return out
 
 
+def _fixed_floor(scores: Sequence[tuple[int, float]], floor: float) -> dict[int, float]:
+    """Scores divided by their distance from a fixed floor up to the query's best one."""
+    if not scores:
+        return {}
+    top = scores[0][1]
+    span = top - floor
+    return {i: (s - floor) / span if span > 1e-12 else 1.0 for i, s in scores}
+
+
+def fixed_floor_fusion(bench: Bench) -> dict[str, Any]:
+    """Tried: normalise each side from a fixed floor instead of the query's own lowest
+    candidate ("theoretical min-max", Bruch et al. 2023, "An Analysis of Fusion Functions for
+    Hybrid Retrieval"): BM25 from 0, cosine from -1 or 0. Per-query min-max stretches a flat
+    semantic list (a model unsure of the query) as much as a steep one; fixed floors keep the
+    flatness. Both benchmarks, same candidates and query-reading weight as the app."""
+    depth = Settings().candidates_per_side
+    floors: dict[str, tuple[float, float] | None] = {
+        "per-query min-max (app)": None,
+        "BM25 from 0, cosine from -1": (0.0, -1.0),
+        "BM25 from 0, cosine from 0": (0.0, 0.0),
+    }
+    alphas = (0.7, 0.8, 0.9, 0.95)
+
+    def ranked(session: search.SearchSession, alpha: float, floor: tuple[float, float] | None):
+        weight = session.weight(alpha)
+        lexical_side, semantic_side = session.lexical[:depth], session.semantic[:depth]
+        if floor is None:
+            return [f.chunk_id for f in fuse(lexical_side, semantic_side, weight, session.fusion)]
+        lex, sem = _fixed_floor(lexical_side, floor[0]), _fixed_floor(semantic_side, floor[1])
+        scored = {i: (1 - weight) * lex.get(i, 0.0) + weight * sem.get(i, 0.0) for i in lex | sem}
+        return sorted(scored, key=lambda i: (-scored[i], i))
+
+    c_runs: dict[tuple[str, float], dict[str, list[str]]] = {}
+    i_runs: dict[tuple[str, float], dict[str, list[int]]] = {}
+    for q in bench.cq:
+        session = bench.cosqa_engine.search(q["query"])
+        for (name, floor), alpha in itertools.product(floors.items(), alphas):
+            ids = ranked(session, alpha, floor)[:15]
+            c_runs.setdefault((name, alpha), {})[q["qid"]] = [bench.cosqa_paths[i] for i in ids]
+    for iq in bench.iq:
+        session = bench.ident_engine.search(iq.text)
+        for (name, floor), alpha in itertools.product(floors.items(), alphas):
+            i_runs.setdefault((name, alpha), {})[iq.qid] = ranked(session, alpha, floor)[:10]
+    out: dict[str, Any] = {}
+    for name, alpha in c_runs:
+        ident = identifiers.score(i_runs[(name, alpha)], bench.relevant, bench.iq)
+        out.setdefault(name, {})[f"{alpha:.2f}"] = {
+            "cosqa_MRR@10": round(bench.cosqa_score(c_runs[(name, alpha)])["MRR@10"], 4),
+            "ident_success@1": ident["success@1"],
+        }
+    print(f"fixed-floor fusion: {out}")
+    return out
+
+
 def _cached_vectors(engine: Engine, chunk_ids: Sequence[int]) -> np.ndarray:
     """The stored vectors of these chunks, from the embedding cache (no model call)."""
     embedder = engine.load_model()
@@ -565,6 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["reference_bm25_fusion"] = reference_bm25_fusion(bench)
         result["side_disagreement"] = side_disagreement(bench)
         result["agreement_feedback"] = agreement_feedback(bench)
+        result["fixed_floor_fusion"] = fixed_floor_fusion(bench)
         if args.embedding_variants:
             result["embedding_input"] = embedding_variants(bench)
         elif "embedding_input" in previous:
