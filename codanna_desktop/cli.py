@@ -381,7 +381,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                     continue
                 while not changes.empty():
                     change.merge(changes.get_nowait())
-                report = engine.apply_changes(change)
+                report = engine.apply_changes(change, on_new_rules=watcher.rewatch)
                 report.merge(engine.embed_pending(cancel=stop))
                 _print_report(report)
                 sys.stdout.flush()

@@ -389,7 +389,8 @@ def test_file_grown_too_large_is_indexed_once_the_limit_is_raised(tmp_path: Path
         eng.add_root(root)
         eng.index(embed=False)
         grown.write_text("def grown_module():\n    pass\n" + "# pad\n" * 400)
-        report = eng.apply_changes(ChangeSet(modified={grown}))  # what the watcher hands over after the edit
+        # What the watcher hands over after the edit:
+        report = eng.apply_changes(ChangeSet(modified={grown}))
         assert report.skipped["too large"] == 1
         assert not eng.search("grown_module").results(0.0, 5)
         assert eng.apply_file_rules(Settings(max_file_size=1024 * 1024))

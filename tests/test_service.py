@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from codanna_desktop.core import watcher as watcher_module
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.service import IndexingService, ServiceEvent
@@ -191,3 +192,31 @@ def test_finishing_the_embeddings_is_announced_once(embedder: Embedder, tmp_path
     finally:
         svc.stop()
         engine.close()
+
+
+def test_folders_a_gitignore_leaves_out_get_watches_once_it_lets_them_in(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, _ = service
+    root = tmp_path / "ignoring"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def application_entry():\n    pass\n")
+    for i in range(10):  # a build tree: each folder would cost a watch
+        (root / "generated" / f"part{i}").mkdir(parents=True)
+    (root / "generated" / "old.py").write_text("def generated_earlier():\n    pass\n")
+    (root / ".gitignore").write_text("generated/\n")
+    before = watcher_module._inotify_watch_count()
+    assert before is not None
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "application_entry", "src/app.py"))
+    assert watcher_module._inotify_watch_count() == before + 2  # the root and src only
+
+    (root / ".gitignore").write_text("")  # generated/ is the person's code after all
+    assert wait_for(lambda: found(svc, "generated_earlier", "generated/old.py"))
+    assert wait_for(lambda: watcher_module._inotify_watch_count() == before + 13)
+    (root / "generated" / "part3" / "new.py").write_text("def generated_later():\n    pass\n")
+    assert wait_for(lambda: found(svc, "generated_later", "generated/part3/new.py"))
+
+    (root / ".gitignore").write_text("generated/\n")
+    assert wait_for(lambda: not found(svc, "generated_later", "generated/part3/new.py"))
+    assert wait_for(lambda: watcher_module._inotify_watch_count() == before + 2)

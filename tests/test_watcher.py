@@ -731,8 +731,37 @@ def test_new_skipped_names_make_a_running_watcher_watch_anew(root: Path) -> None
     watcher.add_root(root)
     watcher.start()
     try:
-        watcher.set_skipped_folder_names([])  # the person took "build" off the list
+        watcher.rewatch(skipped_folder_names=[])  # the person took "build" off the list
         (root / "build" / "out" / "gen.py").write_text("v = 1\n")
         recorder.wait_for(lambda: root / "build/out/gen.py" in recorder.merged().paths(), "gen.py")
+    finally:
+        watcher.stop()
+
+
+def test_folders_the_rules_ignore_get_no_watch_until_the_rules_let_them_in(root: Path) -> None:
+    (root / "src").mkdir()
+    for i in range(20):
+        (root / "generated" / f"part{i}").mkdir(parents=True)
+    generated_ignored = True
+
+    def is_ignored(path: Path, is_dir: bool) -> bool:
+        return generated_ignored and "generated" in path.relative_to(root).parts
+
+    recorder = Recorder()
+    watcher = FolderWatcher(recorder.on_changes, is_ignored, on_error=recorder.on_error)
+    watcher.add_root(root)
+    before = watcher_module._inotify_watch_count()
+    watcher.start()
+    try:
+        assert before is not None
+        assert watcher_module._inotify_watch_count() == before + 2  # root, src
+        assert recorder.errors == []  # left-out folders are not "unwatched" folders
+        generated_ignored = False  # the person's .gitignore no longer names it
+        watcher.rewatch(root)
+        assert watcher_module._inotify_watch_count() == before + 23
+        (root / "generated" / "part7" / "gen.py").write_text("v = 1\n")
+        recorder.wait_for(
+            lambda: root / "generated/part7/gen.py" in recorder.merged().paths(), "gen.py"
+        )
     finally:
         watcher.stop()

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,10 +297,14 @@ class Engine:
             return report
 
     def apply_changes(
-        self, changes: ChangeSet, *, progress: ProgressCallback | None = None
+        self,
+        changes: ChangeSet,
+        *,
+        progress: ProgressCallback | None = None,
+        on_new_rules: Callable[[Path], None] | None = None,
     ) -> IndexReport:
         return self.indexer.apply_changes(
-            changes, self.catalog.roots(), progress=progress or _quiet
+            changes, self.catalog.roots(), progress=progress or _quiet, on_new_rules=on_new_rules
         )
 
     def apply_file_rules(self, settings: Settings) -> bool:

@@ -388,9 +388,12 @@ class Indexer:
         roots: Sequence[RootRow],
         *,
         progress: ProgressCallback = _no_progress,
+        on_new_rules: Callable[[Path], None] | None = None,
     ) -> IndexReport:
         """Update only what a change set touched. The disk is the judge: each touched path
-        is looked at now, so events that raced each other still end in the right state."""
+        is looked at now, so events that raced each other still end in the right state.
+        ``on_new_rules(root)`` is called when an ignore file of the root changed, once its
+        rules are read anew and before the root is compared with the disk."""
         report = IndexReport()
         paths = set(changes.paths())
         by_root: dict[int, tuple[RootRow, set[Path]]] = {}
@@ -401,6 +404,9 @@ class Indexer:
         for root, touched in by_root.values():
             if any(IgnoreRules.is_ignore_file(p) for p in touched):
                 # Which files an ignore rule covers changed: resync the whole root by stat.
+                self.scanner.rules_for(root.path).invalidate()
+                if on_new_rules is not None:
+                    on_new_rules(root.path)
                 report.merge(self.sync_root(root, progress=progress))
                 continue
             rules = self.scanner.rules_for(root.path)

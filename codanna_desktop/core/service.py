@@ -220,7 +220,7 @@ class IndexingService:
             assert isinstance(arg, Settings)
             if engine.apply_file_rules(arg):
                 if self._watcher is not None:
-                    self._watcher.set_skipped_folder_names(engine.settings.excluded_dirs)
+                    self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
                 self._report(engine.index(embed=False, progress=self._progress, cancel=self._stop))
         elif kind in ("sync", "full"):
             self._report(
@@ -243,7 +243,10 @@ class IndexingService:
                     self._jobs.task_done()
                     self._jobs.put((k2, a2))
                     break
-            self._report(engine.apply_changes(arg, progress=self._progress))
+            # A changed ignore file changes which folders need watches: the watcher walks
+            # that root again once the new rules are read, before the root meets the disk.
+            rewatch = self._watcher.rewatch if self._watcher is not None else None
+            self._report(engine.apply_changes(arg, progress=self._progress, on_new_rules=rewatch))
 
     def _report(self, report: IndexReport) -> None:
         self._emit(ServiceEvent("report", report=report))

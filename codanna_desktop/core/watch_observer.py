@@ -1,10 +1,12 @@
-"""A watchdog observer that does not watch skipped folders (``node_modules``, ``.git``...).
+"""A watchdog observer that does not watch left-out folders (``node_modules``, ``.git``,
+folders a ``.gitignore`` names...).
 
-watchdog's inotify observer puts one watch on every folder below a root, skipped or not.
+watchdog's inotify observer puts one watch on every folder below a root, left out or not.
 A JavaScript project's ``node_modules`` alone can hold tens of thousands of folders, and
 every watch counts against the system's limit (``fs.inotify.max_user_watches``, 8,192 on
-older kernels), while nothing inside those folders is ever indexed. This observer prunes
-folders by name from watchdog's walk, also when such a folder appears later.
+older kernels), while nothing inside those folders is ever indexed; a build writing into an
+ignored folder can also flood the kernel's event queue. This observer prunes the folders a
+predicate names from watchdog's walk, also when such a folder appears later.
 
 It extends watchdog's inotify classes (watchdog 7), which are not a public API: where they
 are missing (another platform, another watchdog), `make_observer` falls back to watchdog's
@@ -16,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Callable
 
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
@@ -29,12 +31,14 @@ except ImportError:  # not Linux
     InotifyObserver = None  # type: ignore[assignment,misc]
 
 
-def make_observer(skipped_names: Collection[str]) -> BaseObserver:
-    """An observer that leaves folders named in `skipped_names` unwatched (inotify), or
-    watchdog's default observer where that cannot be done."""
-    if not skipped_names or InotifyObserver is None or not _internals_as_expected():
+def make_observer(leaves_unwatched: Callable[[str], bool] | None) -> BaseObserver:
+    """An observer that puts no watch on a folder below a root for which
+    `leaves_unwatched(path)` is true, nor below it (inotify); watchdog's default observer
+    where that cannot be done. The predicate runs on the observer's thread and must not
+    raise."""
+    if leaves_unwatched is None or InotifyObserver is None or not _internals_as_expected():
         return Observer()
-    return _pruning_observer(frozenset(os.fsencode(n) for n in skipped_names))
+    return _pruning_observer(leaves_unwatched)
 
 
 def _internals_as_expected() -> bool:
@@ -49,16 +53,19 @@ def _internals_as_expected() -> bool:
         and hasattr(InotifyEmitter, "get_event_mask_from_filter")
     )
     if not ok:
-        log.info("watchdog's inotify internals differ; skipped folders are watched too")
+        log.info("watchdog's inotify internals differ; left-out folders are watched too")
     return ok
 
 
-def _pruning_observer(skipped: frozenset[bytes]) -> BaseObserver:
+def _pruning_observer(leaves_unwatched: Callable[[str], bool]) -> BaseObserver:
+    def pruned(path: bytes) -> bool:
+        return leaves_unwatched(os.fsdecode(path))
+
     class PruningWatchGroup(InotifyWatchGroup):
         def _add_all_callbacks(self, path: bytes) -> None:
             # watchdog calls this for the root, for each new or moved-in folder, and after
-            # an overflow; a skipped folder and everything below it get no watch.
-            if path != self.path and os.path.basename(path) in skipped:
+            # an overflow; a left-out folder and everything below it get no watch.
+            if path != self.path and pruned(path):
                 return
             self._add_callback(path)
             if not (self.is_recursive and os.path.isdir(path)):
@@ -66,10 +73,8 @@ def _pruning_observer(skipped: frozenset[bytes]) -> BaseObserver:
             for parent, dirnames, _ in os.walk(path, followlinks=self.follow_symlink):
                 kept = []
                 for name in dirnames:
-                    if os.fsencode(name) in skipped:
-                        continue
                     full = os.path.join(parent, name)
-                    if not self.follow_symlink and os.path.islink(full):
+                    if (not self.follow_symlink and os.path.islink(full)) or pruned(full):
                         continue
                     kept.append(name)
                     self._add_callback(full)

@@ -394,8 +394,8 @@ class FolderWatcher:
         skipped_folder_names: Collection[str] = (),
     ) -> None:
         self._on_changes = on_changes
-        # Folders by these names get no watch at all (see watch_observer.py); what is
-        # inside them is ignored anyway.
+        # Folders by these names, and folders ``is_ignored`` leaves out, get no watch at
+        # all (see watch_observer.py): what is inside them is ignored anyway.
         self.skipped_folder_names = frozenset(skipped_folder_names)
         self._is_ignored = is_ignored
         self._on_error = on_error
@@ -466,7 +466,7 @@ class FolderWatcher:
         with self._roots_lock:
             if self._observer is not None:
                 return
-            observer = make_observer(self.skipped_folder_names)
+            observer = make_observer(self._leaves_unwatched)
             logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_listener)
             observer.start()
             self._observer = observer
@@ -500,17 +500,32 @@ class FolderWatcher:
             ticker.join()
         self.flush()
 
-    def set_skipped_folder_names(self, names: Collection[str]) -> None:
-        """New names of folders to leave unwatched; a running watcher watches anew."""
-        names = frozenset(names)
-        if names == self.skipped_folder_names:
-            return
-        running = self._observer is not None
-        if running:
-            self.stop()
-        self.skipped_folder_names = names
-        if running:
-            self.start()
+    def rewatch(
+        self, root: Path | None = None, *, skipped_folder_names: Collection[str] | None = None
+    ) -> None:
+        """Watch ``root`` (None: every root) anew after the rules saying which folders are
+        left out changed (new skipped names, ignore patterns or ignore files): folders they
+        now let in get watches, folders they leave out lose theirs. Events in the moment
+        between are lost, so the owner compares the root with the disk afterwards."""
+        if skipped_folder_names is not None:
+            self.skipped_folder_names = frozenset(skipped_folder_names)
+        errors: list[tuple[Path, CodannaError]] = []
+        with self._roots_lock:
+            observer = self._observer
+            if observer is None:
+                return
+            for entry in list(self._roots.values()):
+                if root is not None and entry.path != root:
+                    continue
+                if entry.watch is not None:
+                    with contextlib.suppress(KeyError):
+                        observer.unschedule(entry.watch)
+                    entry.watch = None
+                error = self._schedule(observer, entry)
+                if error is not None:
+                    errors.append((entry.path, error))
+        for path, error in errors:
+            self._report(path, error)
 
     def flush(self) -> None:
         """Deliver the pending changes now, quiet or not."""
@@ -682,7 +697,18 @@ class FolderWatcher:
         after = _inotify_watch_count()
         if before is None or after is None:
             return None
-        return _unwatched_folders_error(entry.path, after - before, self.skipped_folder_names)
+        return _unwatched_folders_error(entry.path, after - before, self._leaves_unwatched)
+
+    def _leaves_unwatched(self, folder: str) -> bool:
+        """A folder below a root that gets no watch: a skipped name, or ignored by the rules
+        (a folder the person's ``.gitignore`` names). Runs on the observer's thread."""
+        if os.path.basename(folder) in self.skipped_folder_names:
+            return True
+        try:
+            return self._is_ignored(Path(folder), True)
+        except Exception:  # a watch too many costs less than changes missed
+            logger.exception("is_ignored failed for %s; watching it", folder)
+            return False
 
     def _forget(self, entry: _Root) -> None:
         self._roots.pop(entry.path, None)
@@ -729,10 +755,10 @@ def _inotify_watch_count() -> int | None:
     return count
 
 
-def _folder_count(root: Path, skipped_names: Collection[str] = ()) -> int:
+def _folder_count(root: Path, leaves_unwatched: Callable[[str], bool] | None = None) -> int:
     """The root and the folders below it that can be watched, as the observer walks them
-    (links not followed, skipped names left out; a folder this user cannot read cannot be
-    watched either)."""
+    (links not followed, left-out folders not counted; a folder this user cannot read
+    cannot be watched either)."""
     count = 0
     stack = [str(root)]
     while stack:
@@ -742,7 +768,8 @@ def _folder_count(root: Path, skipped_names: Collection[str] = ()) -> int:
                 stack.extend(
                     e.path
                     for e in entries
-                    if e.name not in skipped_names and e.is_dir(follow_symlinks=False)
+                    if e.is_dir(follow_symlinks=False)
+                    and not (leaves_unwatched and leaves_unwatched(e.path))
                 )
         except OSError:
             continue
@@ -751,11 +778,11 @@ def _folder_count(root: Path, skipped_names: Collection[str] = ()) -> int:
 
 
 def _unwatched_folders_error(
-    root: Path, watches_added: int, skipped_names: Collection[str]
+    root: Path, watches_added: int, leaves_unwatched: Callable[[str], bool]
 ) -> CodannaError | None:
     """watchdog skips, without a word, the folders it cannot watch (the usual cause: the
     system's limit on inotify watches). Compare what it added with what there is."""
-    folders = _folder_count(root, skipped_names)
+    folders = _folder_count(root, leaves_unwatched)
     missing = folders - watches_added
     if missing <= max(5, folders // 100):  # folders made or removed meanwhile
         return None
