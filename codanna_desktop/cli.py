@@ -367,6 +367,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             changes.put,
             engine.is_ignored,
             on_error=lambda p, e: print(f"warning: {p}: {e}", file=sys.stderr),
+            skipped_folder_names=engine.settings.excluded_dirs,
+            rule_folders=engine.folders_with_rules_outside,
         )
         for root in roots:
             watcher.add_root(root.path)

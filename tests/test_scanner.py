@@ -578,3 +578,23 @@ def test_a_folder_the_repository_ignores_is_indexed_when_added_itself(tmp_path: 
     # The person chose this folder: the pattern that would hide all of it is set aside.
     assert not ignore.is_ignored(root / "util.py", is_dir=False)
     assert ignore.is_ignored(root / "scratch.tmp", is_dir=False)
+
+
+def test_the_folders_whose_ignore_files_apply_from_outside_a_root(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, ".git/info/exclude", "*.local\n")
+    root = repo / "packages" / "app"
+    root.mkdir(parents=True)
+    # Above a root inside a checkout: each folder up to the top, and the top's .git/info.
+    assert rules(root).folders_with_rules_outside() == [
+        repo / "packages",
+        repo,
+        repo / ".git" / "info",
+    ]
+    # A checkout's top: only its .git/info, as .git gets no watch.
+    assert rules(repo).folders_with_rules_outside() == [repo / ".git" / "info"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert rules(plain).folders_with_rules_outside() == []  # no repository: nothing above
+    assert IgnoreRules.folder_governed_by(repo / ".git/info/exclude") == repo
+    assert IgnoreRules.folder_governed_by(repo / "packages/.gitignore") == repo / "packages"

@@ -220,3 +220,27 @@ def test_folders_a_gitignore_leaves_out_get_watches_once_it_lets_them_in(
     (root / ".gitignore").write_text("generated/\n")
     assert wait_for(lambda: not found(svc, "generated_later", "generated/part3/new.py"))
     assert wait_for(lambda: watcher_module._inotify_watch_count() == before + 2)
+
+
+def test_an_ignore_file_above_a_folder_applies_as_soon_as_it_is_saved(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, _ = service
+    repo = tmp_path / "checkout"
+    (repo / ".git" / "info").mkdir(parents=True)
+    root = repo / "packages" / "app"
+    (root / "gen").mkdir(parents=True)
+    (root / "main.py").write_text("def main_entry_point():\n    pass\n")
+    (root / "gen" / "api.py").write_text("def generated_endpoint():\n    pass\n")
+    (root / "notes.local.py").write_text("def local_scratch_work():\n    pass\n")
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "generated_endpoint", "gen/api.py"))
+    assert found(svc, "local_scratch_work", "notes.local.py")
+
+    (repo / ".gitignore").write_text("gen/\n")  # the checkout's top, above the added folder
+    assert wait_for(lambda: not found(svc, "generated_endpoint", "gen/api.py"))
+    (repo / ".git" / "info" / "exclude").write_text("*.local.py\n")
+    assert wait_for(lambda: not found(svc, "local_scratch_work", "notes.local.py"))
+    (repo / ".gitignore").unlink()
+    assert wait_for(lambda: found(svc, "generated_endpoint", "gen/api.py"))
+    assert found(svc, "main_entry_point", "main.py")

@@ -765,3 +765,51 @@ def test_folders_the_rules_ignore_get_no_watch_until_the_rules_let_them_in(root:
         )
     finally:
         watcher.stop()
+
+
+def test_ignore_files_outside_the_watched_tree_are_delivered(root: Path) -> None:
+    (root / ".git" / "info").mkdir(parents=True)
+    above = root.parent
+    rule_folders = {root: [above, root / ".git" / "info"]}
+
+    def git_ignored(path: Path, is_dir: bool) -> bool:
+        return ".git" in path.relative_to(root).parts
+
+    recorder = Recorder()
+    watcher = FolderWatcher(
+        recorder.on_changes, git_ignored, rule_folders=lambda r: rule_folders[r]
+    )
+    watcher.add_root(root)
+    watcher.start()
+    try:
+        (root / ".git" / "info" / "exclude").write_text("*.tmp\n")  # .git itself is ignored
+        (above / ".gitignore.swp").write_text("gen/\n")  # an editor's save: write, rename
+        (above / ".gitignore.swp").rename(above / ".gitignore")
+        (above / "notes.txt").write_text("not a rule file\n")
+        (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        recorder.wait_for(lambda: above / ".gitignore" in recorder.merged().paths(), "above")
+        recorder.wait_for(
+            lambda: root / ".git/info/exclude" in recorder.merged().paths(), "exclude"
+        )
+        watcher.flush()
+        paths = recorder.merged().paths()
+        assert above / "notes.txt" not in paths and root / ".git/HEAD" not in paths
+    finally:
+        watcher.stop()
+
+
+def test_roots_in_one_checkout_share_the_watch_on_the_folder_above(root: Path) -> None:
+    first, second = root / "first", root / "second"
+    first.mkdir()
+    second.mkdir()
+    recorder = Recorder()
+    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, rule_folders=lambda r: [root])
+    watcher.add_root(first)
+    watcher.add_root(second)
+    watcher.start()
+    try:
+        watcher.remove_root(first)  # the folder above still matters to the second root
+        (root / ".gitignore").write_text("*.tmp\n")
+        recorder.wait_for(lambda: root / ".gitignore" in recorder.merged().paths(), "above")
+    finally:
+        watcher.stop()

@@ -320,6 +320,10 @@ class Engine:
             self.scanner.configure(self.settings)
         return changed
 
+    def folders_with_rules_outside(self, root: Path) -> list[Path]:
+        """For the watcher: folders outside the root's tree whose ignore files apply to it."""
+        return self.scanner.rules_for(root).folders_with_rules_outside()
+
     def is_ignored(self, path: Path, is_dir: bool) -> bool:
         """For the watcher: outside every root, or ignored by its root's rules."""
         for root in self.catalog.roots():

@@ -14,7 +14,8 @@ the repository's ignore files in the folders above it, up to the repository's to
 the top's ``.git/info/exclude``, as git and ripgrep do; they rank below every file inside
 the root. Patterns there that would ignore the root itself are left out: the person
 added that folder on purpose. They are read once; a change to them counts after
-``invalidate()`` with no folder (or a restart), as the watcher sees only the root.
+``invalidate()`` with no folder. ``folders_with_rules_outside`` names the folders the
+watcher must watch besides the root's tree to see such changes.
 
 As in git, the first layer with a matching pattern decides (within a layer the last
 matching pattern wins, so ``!negation`` works), and nothing inside an ignored folder can
@@ -129,6 +130,24 @@ class IgnoreRules:
             else:
                 self._folder_specs.pop(parts, None)
 
+    def folders_with_rules_outside(self) -> list[Path]:
+        """Folders whose ignore files apply to this root but that a watch on the root's
+        tree does not see: those above it up to its repository's top, and the top's
+        ``.git/info`` (the root's own when it is the top: ``.git`` itself gets no watch)."""
+        folders = _folders_up_to_repository_top(self.root)
+        if folders is None:
+            return []
+        top = folders[-1] if folders else self.root
+        return [f for f in [*folders, top.joinpath(*_GIT_EXCLUDE[:-1])] if f.is_dir()]
+
+    @staticmethod
+    def folder_governed_by(ignore_file: Path) -> Path:
+        """The folder whose contents an ignore file's rules cover (``.git/info/exclude``:
+        the repository's top)."""
+        if ignore_file.parts[-3:] == _GIT_EXCLUDE:
+            return ignore_file.parents[2]
+        return ignore_file.parent
+
     @staticmethod
     def is_ignore_file(path: Path) -> bool:
         """True for a file whose change alters the rules (the watcher then calls invalidate)."""
@@ -229,15 +248,9 @@ def _repository_layers_above(root: Path) -> list[tuple[RelParts, GitIgnoreSpec |
     holds the root: (root's parts relative to it, its ignore files' spec), and last the
     top's .git/info/exclude. Empty when no folder above the root holds ``.git``, or when
     the root itself is a repository's top."""
-    if (root / ".git").exists():
-        return []
-    folders: list[Path] = []
-    for folder in root.parents:
-        folders.append(folder)
-        if (folder / ".git").exists():
-            break
-    else:
-        return []  # not inside a repository: ignore files above it mean nothing to git
+    folders = _folders_up_to_repository_top(root)
+    if not folders:
+        return []  # the root is a repository's top, or not inside a repository
     sources = [(folder, _ignore_file_lines(folder)) for folder in folders]
     top = folders[-1]
     sources.append((top, _read_pattern_lines(top.joinpath(*_GIT_EXCLUDE))))
@@ -248,6 +261,20 @@ def _repository_layers_above(root: Path) -> list[tuple[RelParts, GitIgnoreSpec |
         if spec is not None:
             layers.append((below, spec))
     return layers
+
+
+def _folders_up_to_repository_top(root: Path) -> list[Path] | None:
+    """The folders from the root's parent up to the top of the git repository holding the
+    root: empty when the root itself is a top, None when no repository holds it (ignore
+    files above it mean nothing to git then)."""
+    if (root / ".git").exists():
+        return []
+    folders: list[Path] = []
+    for folder in root.parents:
+        folders.append(folder)
+        if (folder / ".git").exists():
+            return folders
+    return None
 
 
 def _keeping_folder(spec: GitIgnoreSpec | None, folder: str) -> GitIgnoreSpec | None:

@@ -401,6 +401,11 @@ class Indexer:
             root = _root_of(path, roots)
             if root is not None:
                 by_root.setdefault(root.id, (root, set()))[1].add(path)
+            elif IgnoreRules.is_ignore_file(path):  # above roots, in their repository
+                governed = IgnoreRules.folder_governed_by(path)
+                for below in roots:
+                    if governed in below.path.parents:
+                        by_root.setdefault(below.id, (below, set()))[1].add(path)
         for root, touched in by_root.values():
             if any(IgnoreRules.is_ignore_file(p) for p in touched):
                 # Which files an ignore rule covers changed: resync the whole root by stat.

@@ -62,6 +62,7 @@ class IndexingService:
                 on_error=self._watch_error,
                 on_events_lost=self._events_lost,
                 skipped_folder_names=engine.settings.excluded_dirs,
+                rule_folders=engine.folders_with_rules_outside,
             )
             if watch
             else None

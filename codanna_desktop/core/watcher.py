@@ -21,7 +21,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 
 from codanna_desktop.core.errors import CodannaError, RootNotFoundError
+from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.watch_observer import make_observer
 
 logger = logging.getLogger(__name__)
@@ -350,6 +351,9 @@ class _Root:
     path: Path
     identity: tuple[int, int]  # (st_dev, st_ino): a root replaced by another folder differs
     watch: ObservedWatch | None = None
+    # Folders outside the watched tree whose ignore files apply to the root (above it in
+    # its repository, .git/info): one watch each, not recursive, shared between roots.
+    rule_folders: tuple[Path, ...] = ()
 
 
 class _OverflowListener(logging.Handler):
@@ -392,8 +396,12 @@ class FolderWatcher:
         on_error: Callable[[Path, Exception], None] | None = None,
         on_events_lost: Callable[[], None] | None = None,
         skipped_folder_names: Collection[str] = (),
+        rule_folders: Callable[[Path], Sequence[Path]] | None = None,
     ) -> None:
         self._on_changes = on_changes
+        # root -> the folders outside its tree whose ignore files apply to it; their
+        # changes are delivered too, so the owner can read the rules anew.
+        self._rule_folders_of = rule_folders
         # Folders by these names, and folders ``is_ignored`` leaves out, get no watch at
         # all (see watch_observer.py): what is inside them is ignored anyway.
         self.skipped_folder_names = frozenset(skipped_folder_names)
@@ -414,6 +422,8 @@ class FolderWatcher:
         self._delivery_lock = threading.RLock()
         self._roots: dict[Path, _Root] = {}
         self._root_paths: tuple[Path, ...] = ()  # replaced whole; read without a lock
+        self._rule_folders: frozenset[Path] = frozenset()  # the same
+        self._rule_watches: dict[Path, ObservedWatch] = {}
         self._lost: set[Path] = set()
         self._observer: BaseObserver | None = None
         self._ticker: threading.Thread | None = None
@@ -490,6 +500,7 @@ class FolderWatcher:
             ticker, self._ticker = self._ticker, None
             for entry in self._roots.values():
                 entry.watch = None
+            self._rule_watches.clear()
         if observer is not None:
             observer.stop()
             observer.join()
@@ -557,11 +568,12 @@ class FolderWatcher:
             self._root_gone(src)
             return
         if kind != "moved":
-            if self._is_watched(src, is_dir):
+            if self._is_watched(src, is_dir) or self._is_outside_rule_file(src, is_dir):
                 self._add(kind, src, None, is_dir)
             return
         dest = Path(os.fsdecode(event.dest_path))
-        src_watched, dest_watched = self._is_watched(src, is_dir), self._is_watched(dest, is_dir)
+        src_watched = self._is_watched(src, is_dir) or self._is_outside_rule_file(src, is_dir)
+        dest_watched = self._is_watched(dest, is_dir) or self._is_outside_rule_file(dest, is_dir)
         if src_watched and dest_watched:
             self._add("moved", src, dest, is_dir)
         elif src_watched:  # moved out of the roots, or onto an ignored name
@@ -591,6 +603,10 @@ class FolderWatcher:
         except Exception:
             logger.exception("is_ignored failed for %s; treating it as not ignored", path)
         return True
+
+    def _is_outside_rule_file(self, path: Path, is_dir: bool) -> bool:
+        """An ignore file of a root that lies outside the root's watched tree."""
+        return not is_dir and path.parent in self._rule_folders and IgnoreRules.is_ignore_file(path)
 
     def _root_for(self, path: Path) -> Path | None:
         """The deepest watched root holding ``path``."""
@@ -695,9 +711,37 @@ class FolderWatcher:
             self._forget(entry)
             return _watch_error(entry.path, exc)
         after = _inotify_watch_count()
+        self._watch_rule_folders(observer, entry)
         if before is None or after is None:
             return None
         return _unwatched_folders_error(entry.path, after - before, self._leaves_unwatched)
+
+    def _watch_rule_folders(self, observer: BaseObserver, entry: _Root) -> None:
+        if self._rule_folders_of is None:
+            return
+        try:
+            entry.rule_folders = tuple(self._rule_folders_of(entry.path))
+        except Exception:  # the root's own tree is watched all the same
+            logger.exception("Could not find the ignore files above %s", entry.path)
+            entry.rule_folders = ()
+        self._sync_rule_watches(observer)
+
+    def _sync_rule_watches(self, observer: BaseObserver | None) -> None:
+        """One watch per folder some root's rules need (roots in one checkout share them)."""
+        wanted = {f for e in self._roots.values() for f in e.rule_folders}
+        self._rule_folders = frozenset(wanted)
+        if observer is None:
+            return
+        for folder in set(self._rule_watches) - wanted:
+            with contextlib.suppress(KeyError):
+                observer.unschedule(self._rule_watches.pop(folder))
+        for folder in wanted - set(self._rule_watches):
+            try:
+                self._rule_watches[folder] = observer.schedule(
+                    self._handler, str(folder), recursive=False, event_filter=_SUBSCRIBED
+                )
+            except OSError as exc:  # rules there count again after a rescan or a restart
+                logger.warning("Cannot watch the ignore files in %s: %s", folder, exc)
 
     def _leaves_unwatched(self, folder: str) -> bool:
         """A folder below a root that gets no watch: a skipped name, or ignored by the rules
@@ -717,6 +761,7 @@ class FolderWatcher:
             with contextlib.suppress(KeyError):  # already gone with the observer
                 self._observer.unschedule(entry.watch)
         entry.watch = None
+        self._sync_rule_watches(self._observer)
 
     def _drain(self, observer: BaseObserver) -> None:
         """Hand over the events the stopped observer had queued but not dispatched."""
