@@ -601,6 +601,11 @@ def test_read_only_open_of_a_corrupt_index_raises_and_leaves_it_alone(tmp_path: 
         ("retry -upload", "retry upload", ["retry"]),
         ("nothing", "retry upload", []),
         ("!!!", "retry upload", []),
+        # A sentence: its function words are not marked, unless it has nothing else.
+        ("how to read a file in python", "Read the file; it is in use", ["Read", "file"]),
+        ("how to do it in the shell", "do it in the shell", ["shell"]),
+        ("how is it to be", "it is to be", ["it", "is", "to", "be"]),
+        ("the file", "the file", ["the", "file"]),  # a lookup: every word counts
     ],
 )
 def test_highlight_ranges_mark_the_words_that_match(

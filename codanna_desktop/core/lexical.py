@@ -38,7 +38,7 @@ import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError
 from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.query_shape import is_identifier_query
+from codanna_desktop.core.query_shape import FUNCTION_WORDS, is_identifier_query
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
     import fcntl
@@ -671,6 +671,10 @@ def highlight_ranges(query: str, text: str) -> list[tuple[int, int]]:
     """Character ranges of `text` whose words match the query's terms, after the same
     normalisation as the index: merged, sorted, not overlapping."""
     terms = _query_term_set(query)
+    if not is_identifier_query(query):
+        # In a sentence, "the", "to" and "it" match everywhere and hide the words that
+        # matter; they are marked only when the sentence has nothing else.
+        terms = {t: None for t in terms if t not in FUNCTION_WORDS} or terms
     if not terms:
         return []
     hits: list[tuple[int, int]] = []

@@ -18,6 +18,18 @@ KEYWORD_QUERY_WORDS = 3
 _CODE_WORD = re.compile(r"\w_|_\w|[A-Za-z_]\.[A-Za-z_]|[a-z][A-Z]|::|\w\(")
 
 
+# Words of a sentence that say nothing about the code it describes ("how to read a file
+# in python"). Search keeps them (BM25 already weighs them down, and removing them lost on
+# CoSQA, BENCHMARKS.md section 3); highlighting leaves them out of a sentence's matches.
+FUNCTION_WORDS = frozenset(
+    {
+        "how", "to", "a", "an", "the", "in", "of", "do", "does", "i", "is", "are", "can",
+        "for", "with", "on", "from", "by", "and", "or", "what", "which", "way", "my", "it",
+        "its", "be", "this", "that", "if", "when", "at", "as", "into", "there",
+    }
+)  # fmt: skip
+
+
 def is_identifier_query(query: str) -> bool:
     """A name or a few keywords, rather than a sentence describing what the code does."""
     words = query.split()

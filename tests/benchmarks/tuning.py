@@ -38,6 +38,7 @@ import numpy as np
 from codanna_desktop.core import lexical, search
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.fusion import fuse
+from codanna_desktop.core.query_shape import FUNCTION_WORDS
 from codanna_desktop.core.search import SearchResult
 from codanna_desktop.core.settings import Settings
 from tests.benchmarks import cosqa, identifiers, report
@@ -218,12 +219,6 @@ def auto_weight_comparison(bench: Bench) -> dict[str, Any]:
     return out
 
 
-_STOP_WORDS = frozenset(
-    {
-        "how", "to", "a", "an", "the", "in", "of", "do", "i", "is", "are", "can", "for",
-        "with", "on", "from", "by", "and", "or", "what", "way", "my", "it", "be",
-    }
-)  # fmt: skip
 _ABBREVIATIONS = {
     "dictionary": "dict", "string": "str", "strings": "str", "integer": "int",
     "directory": "dir", "number": "num", "arguments": "args", "argument": "arg",
@@ -245,7 +240,7 @@ def query_rewrites(bench: Bench) -> dict[str, Any]:
     rewrites: dict[str, Callable[[str], str]] = {
         "as typed": lambda q: q,
         "stop words removed": lambda q: " ".join(
-            w for w in q.split() if w.lower() not in _STOP_WORDS
+            w for w in q.split() if w.lower() not in FUNCTION_WORDS
         ),
         "the word python removed": lambda q: " ".join(
             w for w in q.split() if w.lower() != "python"
