@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import queue
 import signal
 import sys
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A frozen app (installers) starts its indexing worker processes through this entry.
+    multiprocessing.freeze_support()
     parser = _parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
     # `codanna-desktop ~/src/project` opens the app with that folder (as the desktop

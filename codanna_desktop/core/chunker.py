@@ -340,6 +340,10 @@ class Chunker:
         self.max_chars = max_chars
         self._local = threading.local()
 
+    def __reduce__(self) -> tuple[type[Chunker], tuple[int, int, int, int]]:
+        # Sent to worker processes (file_reader.py) as its settings; parsers are per thread.
+        return (Chunker, (self.max_lines, self.window_lines, self.window_overlap, self.max_chars))
+
     def chunk(self, rel_path: str, text: str, language: str | None = None) -> list[Chunk]:
         """The chunks of one file, in file order. An empty or blank file has none."""
         # tree-sitter counts rows by "\n" only; a lone "\r" (old Mac files) is a line end too.

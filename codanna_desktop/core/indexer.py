@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,17 +20,15 @@ import numpy as np
 
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.chunks import Chunk
 from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
+from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
 from codanna_desktop.core.scanner import (
-    FileSkipped,
     ScannedFile,
     Scanner,
     SkipReason,
-    SourceText,
 )
 from codanna_desktop.core.vector_store import VectorMeta, VectorStore
 from codanna_desktop.core.watcher import ChangeSet
@@ -88,16 +85,6 @@ class IndexReport:
         self.errors += other.errors
 
 
-@dataclass
-class _FileUpdate:
-    scanned: ScannedFile
-    source: SourceText | None  # None: the file is skipped (skip_reason says why)
-    language: str = ""
-    chunks: Sequence[Chunk] = ()
-    skip_reason: str = ""
-    skip_detail: str = ""
-
-
 def _no_progress(_: Progress) -> None:
     pass
 
@@ -124,11 +111,11 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self.embed_batch_size = embed_batch_size
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codanna-read")
+        self._reader = FileReader(scanner, chunker, threads=workers)
         self._last_vector_flush = time.monotonic()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._reader.close()
 
     # -- crash repair ---------------------------------------------------------------
 
@@ -274,53 +261,39 @@ class Indexer:
         total = len(files)
         batches = [files[i : i + FILES_PER_BATCH] for i in range(0, total, FILES_PER_BATCH)]
 
-        def read(batch: Sequence[ScannedFile]) -> list[Future[_FileUpdate]]:
-            return [self._pool.submit(self._read_and_chunk, f) for f in batch]
-
-        # Pipelined: the pool reads and chunks the next batch while this thread writes the
-        # current one (tantivy's commit releases the GIL, so the two can overlap).
-        ahead = read(batches[0]) if batches else []
-        done = 0
-        for i in range(len(batches)):
-            if cancel and cancel.is_set():
-                for future in ahead:
-                    future.cancel()
-                break
-            progress(Progress("indexing", root.path, done, total, f"Indexing {root.path}"))
-            updates = [future.result() for future in ahead]
-            ahead = read(batches[i + 1]) if i + 1 < len(batches) else []
-            self._store_batch(root, updates, known, force, report)
-            done += len(updates)
+        # Pipelined: the reader reads and chunks the next batch while this thread writes
+        # the current one.
+        self._reader.start_run(total)
+        try:
+            ahead = self._reader.submit(batches[0]) if batches else []
+            done = 0
+            for i, batch in enumerate(batches):
+                if cancel and cancel.is_set():
+                    for future in ahead:
+                        future.cancel()
+                    break
+                progress(Progress("indexing", root.path, done, total, f"Indexing {root.path}"))
+                updates = self._reader.results(batch, ahead)
+                ahead = self._reader.submit(batches[i + 1]) if i + 1 < len(batches) else []
+                self._store_batch(root, updates, known, force, report)
+                done += len(updates)
+        finally:
+            self._reader.end_run()
         progress(Progress("indexing", root.path, total, total, f"Indexed {root.path}"))
         return report
-
-    def _read_and_chunk(self, scanned: ScannedFile) -> _FileUpdate:
-        try:
-            source = self.scanner.read_source(scanned.abs_path)
-        except FileSkipped as skip:
-            return _FileUpdate(
-                scanned, None, skip_reason=skip.reason.value, skip_detail=skip.detail
-            )
-        try:
-            chunks = self.chunker.chunk(scanned.rel_path, source.text)
-        except Exception as exc:  # a chunker bug must not stop the whole folder
-            log.exception("chunking %s failed", scanned.abs_path)
-            return _FileUpdate(scanned, None, skip_reason="chunking failed", skip_detail=str(exc))
-        language = chunks[0].language if chunks else "text"
-        return _FileUpdate(scanned, source, language, chunks)
 
     def _store_batch(
         self,
         root: RootRow,
-        updates: list[_FileUpdate],
+        updates: list[FileRead],
         known: dict[str, FileRow],
         force: bool,
         report: IndexReport,
     ) -> None:
-        changed: list[_FileUpdate] = []
+        changed: list[FileRead] = []
         for u in updates:
             row = known.get(u.scanned.rel_path)
-            if u.source is None:
+            if u.stamp is None:
                 report.skipped[u.skip_reason] += 1
                 if row is not None and row.state != "skipped":
                     self._drop_files([row])
@@ -335,10 +308,10 @@ class Indexer:
                 not force
                 and row is not None
                 and row.state == "indexed"
-                and row.content_hash == u.source.content_hash
+                and row.content_hash == u.stamp.content_hash
             ):
                 # Touched but not changed (a save without edits, a checkout of the same text).
-                self.catalog.touch_file(row.id, u.source.size, u.source.mtime_ns)
+                self.catalog.touch_file(row.id, u.stamp.size, u.stamp.mtime_ns)
                 report.files_unchanged += 1
             else:
                 changed.append(u)
@@ -369,9 +342,9 @@ class Indexer:
         self._after_stores_written()
         self.catalog.finish_file_updates(
             [
-                (file_id, u.source.size, u.source.mtime_ns, u.source.content_hash)
+                (file_id, u.stamp.size, u.stamp.mtime_ns, u.stamp.content_hash)
                 for u, (file_id, _, _) in zip(changed, begun, strict=True)
-                if u.source is not None
+                if u.stamp is not None
             ]
         )
         report.files_indexed += len(changed)
