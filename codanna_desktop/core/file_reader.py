@@ -3,8 +3,8 @@
 tree-sitter's parser and the chunker's Python code hold the GIL (py-tree-sitter 0.26 does
 not release it while parsing), so threads gain nothing on them: indexing Python's
 standard library used 1.1 of 2 cores. A big batch is therefore read and chunked in
-worker processes, started for that batch and stopped after it (starting one costs about
-0.1 s here). A few files, as in a watcher's change set, are read on a thread: no process
+worker processes, started for that run and stopped after it (starting one costs about
+0.1 s here). Fewer files, as in a watcher's change set, are read on a thread: no process
 to start, no chunks to send across. Both paths run the same function, `read_and_chunk`.
 If the worker processes fail (killed, or they cannot start), their files are read on the
 thread instead: slower, never lost.
@@ -28,8 +28,11 @@ from codanna_desktop.core.scanner import FileSkipped, ScannedFile, Scanner
 
 log = logging.getLogger(__name__)
 
-# From this many files on, a batch is chunked in worker processes.
-PROCESS_MIN_FILES = 64
+# From this many files on, a run is chunked in worker processes: two of the indexer's
+# batches (FILES_PER_BATCH), so the writer stores one batch while the workers chunk the
+# next. A single batch has nothing to overlap, and sending its chunks across made the full
+# re-read of 188 files in BENCHMARKS.md section 5 slower: 1.9 s against 1.5 s on a thread.
+PROCESS_MIN_FILES = 400
 
 
 class ReadStamp(NamedTuple):

@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from codanna_desktop.core import file_reader
 from codanna_desktop.core.catalog import Catalog
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedder import load_embedder
@@ -55,6 +56,7 @@ from tests.benchmarks.workspace import (
     latency_summary,
     machine,
     open_engine,
+    patched,
     percentile,
     share_models_folder,
     stdlib_dir,
@@ -126,9 +128,12 @@ def embedded_tree(
 
 def lexical_indexing(stdlib: Path, work: Path, reps: int) -> dict[str, Any]:
     """Fresh index of the whole tree, lexical only: until it is searchable; then the same
-    tree again, unchanged."""
+    tree again, unchanged. Each repetition also indexes the tree with the reading and
+    chunking kept in this process (threads only, as before file_reader.py's worker
+    processes), interleaved, so the two compare within one run."""
     runs = []
     again = []
+    one_process = []
     for rep in range(reps):
         home = work / f"lexical-{rep}"
         shutil.rmtree(home, ignore_errors=True)
@@ -143,9 +148,23 @@ def lexical_indexing(stdlib: Path, work: Path, reps: int) -> dict[str, Any]:
             again.append(time.perf_counter() - t0)
         runs.append((seconds, rep_report.files_indexed, status.chunks))
         print(f"lexical index: {seconds:.1f} s, {status.files} files, {status.chunks} chunks")
+        threads_home = work / "lexical-threads"
+        shutil.rmtree(threads_home, ignore_errors=True)
+        with (
+            patched(file_reader, "PROCESS_MIN_FILES", sys.maxsize),
+            open_engine(threads_home, py_settings()) as engine,
+        ):
+            engine.add_root(stdlib)
+            t0 = time.perf_counter()
+            engine.index(embed=False)
+            one_process.append(time.perf_counter() - t0)
+        print(f"lexical index, reading on threads: {one_process[-1]:.1f} s")
     seconds = median([r[0] for r in runs])
     files, chunks = runs[0][1], runs[0][2]
     return {
+        "reading_on_threads_s_runs": [round(x, 2) for x in one_process],
+        "reading_on_threads_s": round(median(one_process), 2),
+        "worker_processes": file_reader._worker_count(),
         "tree": f"{stdlib} (ignore patterns {PY_ONLY})",
         "files": files,
         "chunks": chunks,
@@ -315,19 +334,31 @@ def reindexing(root: Path, home: Path, reps: int) -> dict[str, Any]:
 # -- memory --------------------------------------------------------------------------
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and of its children (the indexer's worker processes)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def peak_rss_of(command: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run a command; its peak resident memory (polled VmRSS) and how long it took."""
+    """Run a command; the peak resident memory of it and its children (polled VmRSS) and
+    how long it took."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0.0
-    status = Path(f"/proc/{proc.pid}/status")
     while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
-        except (OSError, ValueError):
-            pass
+        peak = max(peak, _tree_rss_mb(proc.pid))
         time.sleep(0.02)
     _, err = proc.communicate()
     if proc.returncode != 0:

@@ -213,6 +213,8 @@ def test_speed_run_re_embeds_only_edited_chunks(out: Path, work: Path, tiny_stdl
         == 0
     )
     result = load(out, "speed")
+    lexical = result["lexical_indexing"]
+    assert len(lexical["reading_on_threads_s_runs"]) == len(lexical["seconds_runs"]) == 1
     re = result["reindexing"]
     assert re["unchanged"]["chunks_embedded"] == [0]
     assert re["unchanged_full_reread"]["chunks_embedded"] == [0]
