@@ -88,3 +88,21 @@ def test_a_worker_that_dies_loses_no_file(
         assert report.files_indexed == 20 and report.skipped["binary"] == 1
         assert eng.search("helper_17").results(0.0, 1)[0].path == "pkg2/mod17.py"
     assert "reading files on a thread instead" in caplog.text
+
+
+def test_worker_processes_that_cannot_start_leave_the_work_to_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = write_project(tmp_path / "project")
+    monkeypatch.setattr(file_reader, "PROCESS_MIN_FILES", 2)
+
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        # What a container without /dev/shm answers when the first worker starts.
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(file_reader.ProcessPoolExecutor, "submit", no_semaphores)
+    with caplog.at_level(logging.WARNING), Engine(embedder=None) as eng:
+        eng.add_root(root)
+        report = eng.index(embed=False)
+        assert report.files_indexed == 12 and report.skipped["binary"] == 1
+    assert "reading files on a thread instead" in caplog.text

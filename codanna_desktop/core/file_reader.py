@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -103,7 +103,9 @@ class FileReader:
         if self._processes is not None:
             try:
                 return [self._processes.submit(_read_in_worker, f) for f in files]
-            except (BrokenProcessPool, RuntimeError) as exc:
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                # The processes start on the first submit: a system without working
+                # semaphores or process limits reached fails here, not in start_run.
                 self._give_up_processes(exc)
         return [self._threads.submit(read_and_chunk, self.scanner, self.chunker, f) for f in files]
 
@@ -115,7 +117,7 @@ class FileReader:
         for scanned, future in zip(files, futures, strict=True):
             try:
                 out.append(future.result())
-            except BrokenProcessPool as exc:
+            except (BrokenProcessPool, CancelledError) as exc:  # cancelled: by a give-up
                 self._give_up_processes(exc)
                 out.append(read_and_chunk(self.scanner, self.chunker, scanned))
         return out
