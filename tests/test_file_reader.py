@@ -73,13 +73,15 @@ def test_a_worker_that_dies_loses_no_file(
     monkeypatch.setattr(file_reader, "PROCESS_MIN_FILES", 2)
     monkeypatch.setattr(indexer, "FILES_PER_BATCH", 4)
     killed: list[int] = []
+    others = {child.pid for child in multiprocessing.active_children()}
 
     def kill_the_workers(progress: Progress) -> None:
         # As the out-of-memory killer would, while batches are still being read.
         if progress.phase == "indexing" and not killed:
             for child in multiprocessing.active_children():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                killed.append(child.pid or 0)
+                if child.pid is not None and child.pid not in others:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
 
     with caplog.at_level(logging.WARNING), Engine(embedder=None) as eng:
         eng.add_root(root)
