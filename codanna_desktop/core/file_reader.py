@@ -2,12 +2,14 @@
 
 tree-sitter's parser and the chunker's Python code hold the GIL (py-tree-sitter 0.26 does
 not release it while parsing), so threads gain nothing on them: indexing Python's
-standard library used 1.1 of 2 cores. A big batch is therefore read and chunked in
-worker processes, started for that run and stopped after it (starting one costs about
-0.1 s here). Fewer files, as in a watcher's change set, are read on a thread: no process
-to start, no chunks to send across. Both paths run the same function, `read_and_chunk`.
+standard library used 1.1 of 2 cores. A big run of files is therefore read and chunked
+in worker processes, started for that run and stopped after it (starting one costs about
+0.1 s here; a spawned worker imports the main module of the program, so a script that
+drives the engine needs the `if __name__ == "__main__":` guard). Fewer files, as in a
+watcher's change set, are read on a thread: no process to start, no chunks to send
+across. Both paths run the same function, `read_and_chunk`.
 If the worker processes fail (killed, or they cannot start), their files are read on the
-thread instead: slower, never lost.
+thread instead, and so is every later run of this reader: slower, never lost.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 # From this many files on, a run is chunked in worker processes: two of the indexer's
 # batches (FILES_PER_BATCH), so the writer stores one batch while the workers chunk the
 # next. A single batch has nothing to overlap, and sending its chunks across made the full
-# re-read of 188 files in BENCHMARKS.md section 5 slower: 1.9 s against 1.5 s on a thread.
+# re-read of 188 files in BENCHMARKS.md section 5 slower: 1.9 s against 1.4 s on a thread.
 PROCESS_MIN_FILES = 400
 
 
