@@ -1111,7 +1111,8 @@ traced):
 
 `IndexingService` adds the standard library ({files:,} files) and runs until it is
 lexically searchable, {runs} runs of each configuration, interleaved in one run
-({w["machine"]["date"]}; folders skipped by name get no watch):
+({w["machine"]["date"]}; folders skipped by name or by ignore rules get no watch;
+big runs chunked in worker processes):
 
 {_watcher_table(w)}{earlier}
 
