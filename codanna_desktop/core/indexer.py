@@ -183,8 +183,11 @@ class Indexer:
         full: bool = False,
         progress: ProgressCallback = _no_progress,
         cancel: threading.Event | None = None,
+        on_new_rules: Callable[[Path], None] | None = None,
     ) -> IndexReport:
-        """Bring one root up to date with the disk (only what changed, unless `full`)."""
+        """Bring one root up to date with the disk (only what changed, unless `full`).
+        ``on_new_rules(root)`` runs once the root's ignore rules are read anew, before
+        the scan (the watcher walks the root again there, with the same parsed rules)."""
         report = IndexReport()
         if not root.path.is_dir():
             message = f"{root.path} is missing or not a folder"
@@ -193,6 +196,8 @@ class Indexer:
             return report
         progress(Progress("scanning", root.path, message=f"Scanning {root.path}"))
         self.scanner.rules_for(root.path).invalidate()
+        if on_new_rules is not None:
+            on_new_rules(root.path)
         try:
             scan = self.scanner.scan(root.path, cancel=cancel)
         except RootNotFoundError as exc:
@@ -382,10 +387,7 @@ class Indexer:
         for root, touched in by_root.values():
             if any(IgnoreRules.is_ignore_file(p) for p in touched):
                 # Which files an ignore rule covers changed: resync the whole root by stat.
-                self.scanner.rules_for(root.path).invalidate()
-                if on_new_rules is not None:
-                    on_new_rules(root.path)
-                report.merge(self.sync_root(root, progress=progress))
+                report.merge(self.sync_root(root, progress=progress, on_new_rules=on_new_rules))
                 continue
             rules = self.scanner.rules_for(root.path)
             to_index: list[ScannedFile] = []

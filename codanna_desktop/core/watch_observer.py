@@ -31,12 +31,12 @@ except ImportError:  # not Linux
     InotifyObserver = None  # type: ignore[assignment,misc]
 
 
-def make_observer(leaves_unwatched: Callable[[str], bool] | None) -> BaseObserver:
+def make_observer(leaves_unwatched: Callable[[str], bool]) -> BaseObserver:
     """An observer that puts no watch on a folder below a root for which
     `leaves_unwatched(path)` is true, nor below it (inotify); watchdog's default observer
     where that cannot be done. The predicate runs on the observer's thread and must not
     raise."""
-    if leaves_unwatched is None or InotifyObserver is None or not _internals_as_expected():
+    if InotifyObserver is None or not _internals_as_expected():
         return Observer()
     return _pruning_observer(leaves_unwatched)
 

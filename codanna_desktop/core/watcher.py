@@ -800,7 +800,7 @@ def _inotify_watch_count() -> int | None:
     return count
 
 
-def _folder_count(root: Path, leaves_unwatched: Callable[[str], bool] | None = None) -> int:
+def _folder_count(root: Path, leaves_unwatched: Callable[[str], bool]) -> int:
     """The root and the folders below it that can be watched, as the observer walks them
     (links not followed, left-out folders not counted; a folder this user cannot read
     cannot be watched either)."""
@@ -813,8 +813,7 @@ def _folder_count(root: Path, leaves_unwatched: Callable[[str], bool] | None = N
                 stack.extend(
                     e.path
                     for e in entries
-                    if e.is_dir(follow_symlinks=False)
-                    and not (leaves_unwatched and leaves_unwatched(e.path))
+                    if e.is_dir(follow_symlinks=False) and not leaves_unwatched(e.path)
                 )
         except OSError:
             continue
