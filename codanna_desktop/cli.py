@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import multiprocessing
-import queue
 import signal
 import sys
 import threading
@@ -183,7 +182,7 @@ class _ProgressBars:
             self._bar = None
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: Any, *, warnings: bool = True) -> None:
     parts = [
         f"{report.files_indexed} files indexed",
         f"{report.files_unchanged} unchanged",
@@ -196,8 +195,9 @@ def _print_report(report: Any) -> None:
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
         parts.append(f"skipped: {skipped}")
     print("; ".join(parts))
-    for error in report.errors:
-        print(f"warning: {error}", file=sys.stderr)
+    if warnings:  # the service announces its errors itself
+        for error in report.errors:
+            print(f"warning: {error}", file=sys.stderr)
 
 
 def _index_with_progress(engine: Any, roots: Any, *, full: bool, embed: bool) -> Any:
@@ -356,45 +356,57 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
+    """The app's own writer loop (IndexingService: coalescing, resync after lost events,
+    embedding between jobs), with a listener that prints instead of a window."""
+    from codanna_desktop.core.service import IndexingService, ServiceEvent
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    changes: queue.Queue[ChangeSet] = queue.Queue()
+    first_pass = threading.Event()
+
+    def listen(event: ServiceEvent) -> None:
+        if event.kind == "report" and event.report is not None:
+            if event.message:
+                print(event.message)
+            elif not first_pass.is_set() or _report_says_something(event.report):
+                # The first pass (the folders against the disk) is always reported: it
+                # says the index has caught up and that changes are followed from here.
+                first_pass.set()
+                _print_report(event.report, warnings=False)
+        elif event.kind == "error":
+            print(f"warning: {event.message}", file=sys.stderr)
+        elif event.kind == "embedded":
+            print("every chunk has its vector")
+        sys.stdout.flush()
+
     with _engine(writer=True) as engine:
         roots = engine.roots()
         if not roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_OK
-        watcher = FolderWatcher(
-            changes.put,
-            engine.is_ignored,
-            on_error=lambda p, e: print(f"warning: {p}: {e}", file=sys.stderr),
-            skipped_folder_names=engine.settings.excluded_dirs,
-            rule_folders=engine.folders_with_rules_outside,
-        )
-        for root in roots:
-            watcher.add_root(root.path)
-        watcher.start()
+        service = IndexingService(engine, listen, watch=True)
+        service.start()
+        print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
         try:
-            _print_report(_index_with_progress(engine, None, full=False, embed=True))
-            print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
-            while not stop.is_set():
-                try:
-                    change = changes.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                while not changes.empty():
-                    change.merge(changes.get_nowait())
-                report = engine.apply_changes(change, on_new_rules=watcher.rewatch)
-                report.merge(engine.embed_pending(cancel=stop))
-                _print_report(report)
-                sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:
-            watcher.stop()
+            service.stop()
     return EXIT_OK
+
+
+def _report_says_something(report: Any) -> bool:
+    """A watcher's pass that found nothing to do is not worth a line."""
+    return bool(
+        report.files_indexed
+        or report.files_deleted
+        or report.chunks_added
+        or report.chunks_embedded
+        or report.chunks_from_cache
+        or report.skipped
+    )
 
 
 def _cmd_model(args: argparse.Namespace) -> int:

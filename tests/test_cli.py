@@ -145,3 +145,40 @@ def test_watch_keeps_index_live(project: Path) -> None:
     finally:
         watcher.terminate()
         watcher.wait(timeout=60)
+
+
+def test_watch_indexes_edits_in_a_nested_folder_the_outer_gitignore_leaves_out(
+    tmp_path: Path,
+) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "deep").mkdir(parents=True)
+    (outer / ".gitignore").write_text("inner/\n")
+    (outer / "top.py").write_text("def outer_function():\n    pass\n")
+    (inner / "deep" / "one.py").write_text("def nested_before_edit():\n    pass\n")
+    run("add", "--no-embed", str(outer), str(inner), check=True)
+    log = tmp_path / "watch.out"
+    with open(log, "w") as out:
+        watcher = subprocess.Popen([*CLI, "watch"], stdout=out, stderr=subprocess.PIPE, text=True)
+    try:
+        # The first pass over the folders is reported; after it only the watcher can
+        # bring the edit in.
+        deadline = time.monotonic() + 120
+        while "unchanged" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "unchanged" in log.read_text()
+        (inner / "deep" / "one.py").write_text("def nested_after_edit():\n    pass\n")
+        (inner / "deep" / "two.py").write_text("def nested_new_file():\n    pass\n")
+        for name, path in (("nested_after_edit", "one.py"), ("nested_new_file", "two.py")):
+            found = False
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not found:
+                out = run("search", name, "--alpha", "0", "--json", "-k", "1").stdout
+                found = any(json.loads(line)["path"].endswith(path) for line in out.splitlines())
+                time.sleep(0.3)
+            assert found, name
+    finally:
+        watcher.terminate()
+        _, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert "Traceback" not in err

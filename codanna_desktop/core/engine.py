@@ -28,6 +28,7 @@ from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
+from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.scanner import Scanner
 from codanna_desktop.core.search import HybridSearcher, SearchSession
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
@@ -325,11 +326,11 @@ class Engine:
         return self.scanner.rules_for(root).folders_with_rules_outside()
 
     def is_ignored(self, path: Path, is_dir: bool) -> bool:
-        """For the watcher: outside every root, or ignored by its root's rules."""
-        for root in self.catalog.roots():
-            if path == root.path or root.path in path.parents:
-                return self.scanner.rules_for(root.path).is_ignored(path, is_dir)
-        return True
+        """For the watcher: outside every root, or ignored by its (innermost) root's rules."""
+        root = owning_root(path, self.catalog.roots(), lambda r: r.path)
+        if root is None:
+            return True
+        return self.scanner.rules_for(root.path).is_ignored(path, is_dir)
 
     # -- search ---------------------------------------------------------------------
 

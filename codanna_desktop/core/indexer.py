@@ -25,6 +25,7 @@ from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailabl
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.scanner import (
     ScannedFile,
     Scanner,
@@ -376,7 +377,7 @@ class Indexer:
         paths = set(changes.paths())
         by_root: dict[int, tuple[RootRow, set[Path]]] = {}
         for path in paths:
-            root = _root_of(path, roots)
+            root = owning_root(path, roots, lambda r: r.path)
             if root is not None:
                 by_root.setdefault(root.id, (root, set()))[1].add(path)
             elif IgnoreRules.is_ignore_file(path):  # above roots, in their repository
@@ -491,13 +492,3 @@ class Indexer:
     def _flush_vectors(self, store: VectorStore) -> None:
         store.flush()
         self._last_vector_flush = time.monotonic()
-
-
-def _root_of(path: Path, roots: Sequence[RootRow]) -> RootRow | None:
-    """The innermost root containing path."""
-    best: RootRow | None = None
-    for root in roots:
-        inside = path == root.path or root.path in path.parents
-        if inside and (best is None or len(root.path.parts) > len(best.path.parts)):
-            best = root
-    return best
