@@ -20,7 +20,7 @@ import numpy as np
 
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
@@ -100,7 +100,7 @@ class Indexer:
         scanner: Scanner,
         chunker: Chunker,
         vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], Embedder | None],
+        embedder: Callable[[], EmbeddingModel | None],
         *,
         embed_batch_size: int = 4,
         workers: int = 2,

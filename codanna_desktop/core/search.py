@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, ChunkRow
-from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
@@ -167,7 +167,7 @@ class HybridSearcher:
         catalog: Catalog,
         lexical: LexicalIndex,
         vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], Embedder | None],
+        embedder: Callable[[], EmbeddingModel | None],
         *,
         fusion: str = "minmax",
         candidates_per_side: int = 200,
