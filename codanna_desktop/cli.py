@@ -260,7 +260,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             return _batch_search(engine, args.batch, alpha, args.k, filters)
         session = engine.search(args.query, filters)
         results = session.results(alpha, args.k)
-        for note in session.notes:
+        for note in [*session.notes, *filter(None, [session.coverage_note])]:
             print(f"note: {note}", file=sys.stderr)
         for r in results:
             if args.json:

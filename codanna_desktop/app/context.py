@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.core.engine import Engine, EngineStatus
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.indexer import IndexReport, Progress
@@ -71,6 +72,8 @@ class AppContext(QObject):
         self.paths = self.engine.paths
         self.pool = pool or QThreadPool.globalInstance()
         self.service = IndexingService(self.engine, self._on_service_event, watch=watch)
+        # Before any widget connects: they all read the indexer's state from this one.
+        self.indexing_status = IndexingStatusModel(self)
         self._search_seq = 0
         self._relays: set[_Relay] = set()
         self._started = False
@@ -118,6 +121,7 @@ class AppContext(QObject):
             self.service.pause()
         else:
             self.service.resume()
+        self.indexing_status.refresh_paused()
 
     @property
     def paused(self) -> bool:

@@ -60,7 +60,6 @@ from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.engine import EngineStatus
 from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.indexer import Progress
 from codanna_desktop.core.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
@@ -107,39 +106,13 @@ def alpha_label(value: int) -> str:
     return f"{100 - value}% words · {value}% meaning"
 
 
-def progress_text(progress: Progress) -> str:
-    """ "Indexing project 120/500", "Embedding 300/2,000", "Scanning project…"."""
-    name = f" {progress.root.name}" if progress.root is not None else ""
-    if progress.phase == "scanning":
-        return f"Scanning{name}…"
-    if progress.phase == "indexing":
-        return f"Indexing{name} {progress.done:,}/{progress.total:,}"
-    if progress.phase == "embedding":
-        return f"Embedding {progress.done:,}/{progress.total:,}"
-    return progress.message
-
-
-def status_summary(status: EngineStatus) -> str:
-    if not status.roots:
-        return "No folders yet"
-    folders = f"{len(status.roots)} folder" + ("" if len(status.roots) == 1 else "s")
-    summary = f"{folders} · {status.files:,} files · {status.chunks:,} chunks"
-    problem = status.model_problem or status.vector_problem
-    if problem:
-        return f"{summary} · exact words only ({problem})"
-    if status.chunks and status.embedded < status.chunks:
-        return f"{summary} · {status.embedded_fraction:.0%} embedded"
-    return f"{summary} · up to date"
-
-
 class MainWindow(QMainWindow):
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
         self.hide_on_close = False
         self.session: SearchSession | None = None
-        self.status: EngineStatus | None = None
-        self.service_state = "idle"
+        self.status: EngineStatus | None = None  # the latest counts, for the empty states
         self.latest_request = 0  # responses with another id are stale
         self._requested: SearchKey | None = None
         self.shown_key: SearchKey | None = None  # what the visible results answer
@@ -166,8 +139,7 @@ class MainWindow(QMainWindow):
 
         context.search_finished.connect(self._search_finished)
         context.status_ready.connect(self._status_ready)
-        context.progress.connect(self._progress)
-        context.state_changed.connect(self._state_changed)
+        context.indexing_status.changed.connect(self._show_indexing_status)
         context.error.connect(self.show_message)
         context.roots_changed.connect(context.request_status)
         context.roots_changed.connect(self._refresh_languages)
@@ -443,7 +415,7 @@ class MainWindow(QMainWindow):
             self.context.set_paused(paused)
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Resume Indexing" if paused else "Pause Indexing")
-        self._show_idle_status()
+        self._show_indexing_status()
 
     def show_message(self, message: str, timeout_ms: int = 12_000) -> None:
         """A non-modal message in the status bar (errors, refused drops, hints)."""
@@ -515,10 +487,17 @@ class MainWindow(QMainWindow):
             if self.session is None
             else f"{count}{'+' if count >= RESULT_LIMIT else ''} result{'' if count == 1 else 's'}"
         )
-        notes = list(self.session.notes) if self.session is not None else []
-        self.notes.setText("\n".join(notes))
-        self.notes.setVisible(bool(notes) and bool(results))
+        self._show_notes(self.context.indexing_status.status.coverage_note())
         self._update_empty_state()
+
+    def _show_notes(self, coverage: str | None) -> None:
+        """The search's own notes, and how much semantic ranking covers as of now (not
+        as of the search: the folders panel shows the live count beside it)."""
+        notes = list(self.session.notes) if self.session is not None else []
+        if coverage:
+            notes.append(coverage)
+        self.notes.setText("\n".join(notes))
+        self.notes.setVisible(bool(notes) and self.model.rowCount() > 0)
 
     def clear_results(self) -> None:
         self.session = None
@@ -637,61 +616,32 @@ class MainWindow(QMainWindow):
         was_partial = self.status is not None and self.status.embedded < self.status.chunks
         self.status = status
         self._update_empty_state()
-        if self.service_state in ("idle", "paused"):
-            self._show_idle_status()
         if was_partial and status.embedded >= status.chunks and status.chunks:
             self.refresh_search()  # fully embedded now: meaning covers everything
 
-    def _progress(self, progress: Progress) -> None:
-        self.progress_label.setText(progress_text(progress))
-        if progress.phase == "scanning" or not progress.total:
-            self.progress_bar.setRange(0, 0)  # busy, total not known yet
-        else:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(progress.done)
-        self.progress_bar.setVisible(True)
-        if not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _state_changed(self, state: str) -> None:
-        self.service_state = state
-        if state in ("idle", "paused"):
-            self.context.request_status()
-            self._show_idle_status()
-        elif not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _show_idle_status(self) -> None:
-        if self.service_state not in ("idle", "paused"):
-            return
-        self.progress_bar.setVisible(False)
-        if self.context.paused:
-            counts = ""
-            if self.status is not None and self.status.embedded < self.status.chunks:
-                counts = f" · {self.status.embedded:,}/{self.status.chunks:,} embedded"
-            self.progress_label.setText(f"Indexing paused{counts}")
-        elif self.status is not None and self._embedding_continues(self.status):
-            # Between two embedding slices the indexer is briefly idle; the work is not.
-            self.progress_label.setText(
-                f"Embedding {self.status.embedded:,}/{self.status.chunks:,}"
-            )
-            self.progress_bar.setRange(0, self.status.chunks)
-            self.progress_bar.setValue(self.status.embedded)
-            self.progress_bar.setVisible(True)
+    def _show_indexing_status(self, *_: object) -> None:
+        """The status bar says what the folders panel and the tray say: one model."""
+        status = self.context.indexing_status.status
+        text = status.summary()
+        if self.restart_needed:
+            text += " · restart to apply the new settings"
+        self.progress_label.setText(text)
+        fraction = status.progress_fraction()
+        if status.busy:
+            if fraction is None:
+                self.progress_bar.setRange(0, 0)  # busy, the total not known yet
+            else:
+                self.progress_bar.setRange(0, 1000)
+                self.progress_bar.setValue(round(fraction * 1000))
+            # While work goes on, the counts behind the words are read again now and then.
             if not self._status_timer.isActive():
                 self._status_timer.start()
-        elif self.status is not None:
+        else:
             self._status_timer.stop()
-            self.progress_label.setText(status_summary(self.status))
-        if self.restart_needed:
-            self.progress_label.setText(
-                self.progress_label.text() + " · restart to apply the new settings"
-            )
-
-    @staticmethod
-    def _embedding_continues(status: EngineStatus) -> bool:
-        problem = status.model_problem or status.vector_problem
-        return status.embedded < status.chunks and not problem
+        self.progress_bar.setVisible(status.busy)
+        coverage = status.coverage_note()
+        if self.session is not None and self.model.rowCount():
+            self._show_notes(coverage)
 
     def _refresh_languages(self) -> None:
         self.context.run_in_background(self.context.engine.catalog.languages, self._got_languages)
@@ -713,7 +663,7 @@ class MainWindow(QMainWindow):
             self.show_message("Settings saved. Restart Codanna Desktop to apply them.", 20_000)
         else:
             self.show_message("Settings saved.", 4000)
-        self._show_idle_status()
+        self._show_indexing_status()
 
     # -- keys ---------------------------------------------------------------------------
 

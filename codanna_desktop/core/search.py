@@ -101,8 +101,11 @@ class SearchSession:
     rows: dict[int, ChunkRow]
     fusion: str
     semantic_available: bool
-    # Why the semantic side is missing or partial, for the person ("3 of 10 chunks embedded").
+    # Why the semantic side is missing, for the person.
     notes: list[str] = field(default_factory=list)
+    # How much of the index the semantic side covered when the query ran, if not all of
+    # it. Kept apart from `notes`: the window shows the live share instead.
+    coverage_note: str | None = None
 
     def weight(self, alpha: float) -> float:
         """The weight results(alpha) fuses with (the query may bend the slider's)."""
@@ -188,11 +191,14 @@ class HybridSearcher:
         notes: list[str] = []
         semantic: list[tuple[int, float]] = []
         semantic_available = False
+        coverage: str | None = None
         if query.strip():
             try:
                 semantic, semantic_available = self._semantic(query, filters, depth, notes)
             except CodannaError as exc:
                 notes.append(f"Semantic search unavailable: {exc}")
+        if semantic_available:
+            coverage = self._coverage_note()
         rows = self.catalog.chunk_rows(
             list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in semantic]))
         )
@@ -204,6 +210,17 @@ class HybridSearcher:
             fusion=self.fusion,
             semantic_available=semantic_available,
             notes=notes,
+            coverage_note=coverage,
+        )
+
+    def _coverage_note(self) -> str | None:
+        counts = self.catalog.counts()
+        if not counts["chunks"] or counts["embedded"] >= counts["chunks"]:
+            return None
+        return (
+            f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
+            " so far; the running indexer (or the next `codanna-desktop index`) embeds"
+            " the rest."
         )
 
     def _semantic(
@@ -215,13 +232,6 @@ class HybridSearcher:
             problem = self._semantic_problem()
             notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
             return [], False
-        counts = self.catalog.counts()
-        if counts["chunks"] and counts["embedded"] < counts["chunks"]:
-            notes.append(
-                f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
-                " so far; the running indexer (or the next `codanna-desktop index`) embeds"
-                " the rest."
-            )
         root_keys: Sequence[str] = [
             self.catalog.root_key(r.id)
             for r in self.catalog.roots()
