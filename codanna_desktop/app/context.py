@@ -54,6 +54,7 @@ class AppContext(QObject):
     error = Signal(str)  # a message for the person
     roots_changed = Signal()
     index_changed = Signal()  # something new is searchable: re-run the visible query
+    fully_embedded = Signal()  # every chunk has its vector: the visible query ranks anew
     # (request id, SearchSession | None, error message or "")
     search_finished = Signal(int, object, str)
     status_ready = Signal(object)  # core.engine.EngineStatus
@@ -140,7 +141,7 @@ class AppContext(QObject):
         elif event.kind == "error":
             self.error.emit(event.message)
         elif event.kind == "embedded":
-            self.index_changed.emit()  # the visible query is ranked again, by meaning too
+            self.fully_embedded.emit()  # the visible query is ranked again, by meaning too
 
     # -- searching and status, off the UI thread ------------------------------------
 

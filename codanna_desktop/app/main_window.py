@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.shown_key: SearchKey | None = None  # what the visible results answer
         self.search_error = ""
         self.restart_needed = False
+        self._top_on_next_results = False
         self.ui_settings = window_settings(context.paths)
 
         self.setWindowTitle(APPLICATION)
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         context.roots_changed.connect(context.request_status)
         context.roots_changed.connect(self._refresh_languages)
         context.index_changed.connect(self._refresh_timer.start)
+        context.fully_embedded.connect(self._rerank_from_the_top)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.aboutToQuit.connect(self.save_ui_state)
@@ -455,6 +457,11 @@ class MainWindow(QMainWindow):
         self.latest_request = self.context.search(query, filters)
 
     @Slot()
+    def _rerank_from_the_top(self) -> None:
+        self._top_on_next_results = True
+        self._refresh_timer.start()
+
+    @Slot()
     def refresh_search(self) -> None:
         """The index changed: run the visible query again, keeping the selection."""
         if self.shown_key is not None and self.shown_key == self.current_key():
@@ -467,17 +474,24 @@ class MainWindow(QMainWindow):
         self.shown_key = self._requested
         self.search_error = error
         self.session = session if isinstance(session, SearchSession) else None
-        self.rank_results(keep_selection=same_query)
+        # A refresh for a saved file keeps the person's place; one because meaning now
+        # covers every chunk is a new ranking, shown from its top.
+        keep = same_query and not self._top_on_next_results
+        self._top_on_next_results = False
+        self.rank_results(keep_selection=keep)
 
     def rank_results(self, keep_selection: bool = True) -> None:
-        """Fuse the cached candidates for the slider's weight and show them; the selected
-        result stays selected when it is still there (slider moves, refreshes)."""
+        """Fuse the cached candidates for the slider's weight and show them. With
+        `keep_selection` the selected result stays selected when it is still there (a
+        refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
         results = self.session.results(self.alpha, RESULT_LIMIT) if self.session else []
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
             self.results_view.setCurrentIndex(self.model.index(max(row, 0)))
+            if row < 0:
+                self.results_view.scrollToTop()
             self.results_view.scrollTo(self.results_view.currentIndex())
         else:
             self.preview.clear("")
@@ -512,7 +526,8 @@ class MainWindow(QMainWindow):
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))
         if self.session is not None:
-            self.rank_results()
+            # A new weight is a new ranking: its first result is what to look at.
+            self.rank_results(keep_selection=False)
 
     def selected_result(self) -> SearchResult | None:
         result = self.results_view.currentIndex().data(RESULT_ROLE)
