@@ -64,8 +64,27 @@ def _parser() -> argparse.ArgumentParser:
         help="0 = lexical only, 1 = semantic only (default from settings)",
     )
     s.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    s.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
-    s.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    s.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="L",
+        help="only these languages (py, js, ts, rs, go, cpp... or full names; repeat or use ,)",
+    )
+    s.add_argument(
+        "--path",
+        default=None,
+        metavar="GLOBS",
+        help="only paths matching these globs ('src/**/*.py !tests/', 'ctx.py', 'flask/src')",
+    )
+    s.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="only this added folder (repeatable)",
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per result")
     s.add_argument(
         "--batch",
@@ -250,8 +269,27 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    filters = SearchFilters(languages=tuple(args.lang), path_glob=args.path)
+    from codanna_desktop.core.errors import UnknownLanguageError
+    from codanna_desktop.core.languages import resolve_languages
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     with _engine(writer=False) as engine:
+        root_ids = []
+        for path in args.root:
+            root = engine.catalog.root_by_path(path.expanduser().resolve())
+            if root is None:
+                added = ", ".join(str(r.path) for r in engine.roots()) or "none yet"
+                print(
+                    f"codanna-desktop: {path} is not an added folder (added: {added})",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            root_ids.append(root.id)
+        filters = SearchFilters(languages=languages, root_ids=tuple(root_ids), path_glob=args.path)
         alpha = engine.settings.alpha if args.alpha is None else args.alpha
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)

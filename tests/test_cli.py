@@ -182,3 +182,27 @@ def test_watch_indexes_edits_in_a_nested_folder_the_outer_gitignore_leaves_out(
         _, err = watcher.communicate(timeout=60)
     assert watcher.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_search_takes_language_aliases_roots_and_path_globs(tmp_path: Path, project: Path) -> None:
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib/render.js").write_text("function renderButtonOther(label) { return 1; }\n")
+    run("add", "--no-embed", str(project), str(other), check=True)
+
+    def paths(*args: str) -> set[str]:
+        out = run("search", "renderButton", "--alpha", "0", "--json", *args)
+        return {json.loads(line)["path"] for line in out.stdout.splitlines()}
+
+    both = {str(project / "src/ui.js"), str(other / "lib/render.js")}
+    assert paths("--lang", "js") == both
+    assert paths("--root", str(other)) == {str(other / "lib/render.js")}
+    assert paths("--path", "proj/src") == {str(project / "src/ui.js")}
+    assert paths("--path", "*.js !lib/") == {str(project / "src/ui.js")}
+
+    unknown = run("search", "renderButton", "--lang", "klingon")
+    assert unknown.returncode == 2
+    assert "Unknown language 'klingon'" in unknown.stderr and "javascript" in unknown.stderr
+    not_added = run("search", "renderButton", "--root", str(tmp_path))
+    assert not_added.returncode == 2
+    assert "is not an added folder" in not_added.stderr

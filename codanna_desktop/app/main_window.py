@@ -59,7 +59,9 @@ from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.engine import EngineStatus
+from codanna_desktop.core.errors import UnknownLanguageError
 from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.languages import resolve_languages
 from codanna_desktop.core.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
@@ -84,10 +86,18 @@ def window_settings(paths: AppPaths) -> QSettings:
 
 
 def parse_languages(text: str) -> tuple[str, ...]:
-    """Languages typed or picked in the filter: "python", "python, rust"; empty: all."""
+    """Languages typed or picked in the filter: "python", "py, rs"; empty: all. A name
+    no language has is kept as typed: it matches nothing, and the window says so."""
     if text.strip() in ("", ALL_LANGUAGES):
         return ()
-    return tuple(dict.fromkeys(w.lower() for w in re.split(r"[,\s]+", text) if w))
+    out: list[str] = []
+    for word in re.split(r"[,\s]+", text.lower()):
+        if word:
+            try:
+                out.extend(resolve_languages([word]))
+            except UnknownLanguageError:
+                out.append(word)
+    return tuple(dict.fromkeys(out))
 
 
 def target_line(result: SearchResult) -> int:

@@ -407,7 +407,11 @@ class Catalog:
         return out
 
     def chunk_ids_matching(
-        self, languages: Sequence[str], root_ids: Sequence[int], path_regex: str | None
+        self,
+        languages: Sequence[str],
+        root_ids: Sequence[int],
+        path_regex: str | None,
+        path_exclude_regex: str | None = None,
     ) -> frozenset[int]:
         """Ids of live chunks passing a filter (the embedded vector store filters by them)."""
         sql = (
@@ -422,10 +426,14 @@ class Catalog:
             sql += f" AND f.root_id IN ({','.join('?' * len(root_ids))})"
             params += list(root_ids)
         rows = self._query(sql, params)
-        if path_regex is None:
-            return frozenset(r[0] for r in rows)
-        pattern = re.compile(path_regex)
-        return frozenset(r[0] for r in rows if pattern.fullmatch(r[1]))
+        wanted = _compiled(path_regex)
+        left_out = _compiled(path_exclude_regex)
+        return frozenset(
+            r[0]
+            for r in rows
+            if (wanted is None or wanted.fullmatch(r[1]))
+            and (left_out is None or not left_out.fullmatch(r[1]))
+        )
 
     def all_chunk_ids(self, *, vector_done: bool = False) -> set[int]:
         sql = "SELECT id FROM chunks WHERE lexical_state != 'stale'"
@@ -515,6 +523,10 @@ class Catalog:
             sql += " AND root_id = ?"
             params = (root_id,)
         return {r[0]: r[1] for r in self._query(sql + " GROUP BY skip_reason", params)}
+
+
+def _compiled(regex: str | None) -> re.Pattern[str] | None:
+    return None if regex is None else re.compile(regex)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

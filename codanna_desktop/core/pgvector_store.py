@@ -389,7 +389,15 @@ class PgVectorStore:
             # The shared regexes are full-match without anchors; `~` searches anywhere.
             conditions.append(sql.SQL("path ~ %(regex)s"))
             params["regex"] = f"^(?:{flt.path_regex})$"
-        native = flt.root_keys is not None or flt.languages is not None or flt.path_regex
+        if flt.path_exclude_regex is not None:
+            conditions.append(sql.SQL("path !~ %(exclude)s"))
+            params["exclude"] = f"^(?:{flt.path_exclude_regex})$"
+        native = (
+            flt.root_keys is not None
+            or flt.languages is not None
+            or flt.path_regex
+            or flt.path_exclude_regex
+        )
         if flt.allowed_ids is not None and not native:
             conditions.append(sql.SQL("chunk_id = ANY(%(ids)s)"))
             params["ids"] = sorted(int(i) for i in flt.allowed_ids)

@@ -185,7 +185,9 @@ class HybridSearcher:
         self.candidates_per_side = candidates_per_side
 
     def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
-        filters = filters or SearchFilters()
+        filters = (filters or SearchFilters()).read_folder_names(
+            [(r.id, r.path.name) for r in self.catalog.roots()]
+        )
         depth = self.candidates_per_side
         lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
         notes: list[str] = []
@@ -240,12 +242,16 @@ class HybridSearcher:
         allowed = None
         if filters.active:
             allowed = self.catalog.chunk_ids_matching(
-                filters.languages, filters.root_ids, filters.path_regex
+                filters.languages,
+                filters.root_ids,
+                filters.path_regex,
+                filters.path_exclude_regex,
             )
         flt = VectorFilter(
             root_keys=root_keys,
             languages=filters.languages or None,
             path_regex=filters.path_regex,
+            path_exclude_regex=filters.path_exclude_regex,
             allowed_ids=allowed,
         )
         vector = embedder.embed_query(query)

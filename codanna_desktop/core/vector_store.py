@@ -30,6 +30,7 @@ class VectorFilter:
     root_keys: Sequence[str] | None = None
     languages: Sequence[str] | None = None
     path_regex: str | None = None  # POSIX/Rust-compatible regex over the relative path
+    path_exclude_regex: str | None = None  # paths matching it are left out
     allowed_ids: frozenset[int] | None = None
 
 
