@@ -145,3 +145,12 @@ def test_watch_keeps_index_live(project: Path) -> None:
     finally:
         watcher.terminate()
         watcher.wait(timeout=60)
+
+
+def test_a_setting_of_the_wrong_type_is_a_sentence_and_exit_4(codanna_home: Path) -> None:
+    (codanna_home / "config").mkdir(parents=True)
+    (codanna_home / "config/settings.toml").write_text('ignore_patterns = "*.py"\n')
+    proc = run("status")
+    assert proc.returncode == 4
+    assert "Traceback" not in proc.stderr
+    assert "The setting ignore_patterns must be a list of texts" in proc.stderr
