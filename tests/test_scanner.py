@@ -5,7 +5,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -161,6 +163,60 @@ def test_malformed_lines_and_unreadable_ignore_files_are_skipped(tmp_path: Path)
     assert ignore.is_ignored(tmp_path / "sub/a.tmp", is_dir=False)
     assert ignore.is_ignored(tmp_path / "b.out", is_dir=False)
     assert not ignore.is_ignored(tmp_path / "sub/a.py", is_dir=False)
+
+
+@pytest.mark.timeout(120)  # before: 30 stars backtracked for longer than anyone waits
+def test_a_line_of_thirty_stars_and_a_letter_is_matched_without_hanging(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*" * 30 + "a\n")
+    name = "x" * 40 + ".py"
+    write(tmp_path, name)
+    write(tmp_path, "data")
+
+    assert scanned_paths(Scanner().scan(tmp_path)) == [".gitignore", name]
+
+
+@pytest.mark.timeout(120)
+def test_stars_between_letters_are_matched_in_linear_time(tmp_path: Path) -> None:
+    # No run of stars to collapse here: only a linear-time engine (RE2) keeps this fast.
+    write(tmp_path, ".gitignore", "*a" * 14 + "b\n")
+    write(tmp_path, "a" * 40 + ".py")
+
+    assert not rules(tmp_path).is_ignored(tmp_path / ("a" * 40 + ".py"), is_dir=False)
+
+
+@pytest.mark.timeout(120)
+def test_a_pathological_line_above_a_root_does_not_hang_adding_it(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, ".gitignore", "*" * 30 + "a\n")
+    root = tmp_path / ("x" * 40)
+    write(root, "code.py")
+
+    assert scanned_paths(Scanner().scan(root)) == ["code.py"]
+
+
+STAR_LINES = ["a/***/b", "***/deep.txt", "x***y", "x**y", "/***", "!***/keep.txt", "**a", "s**/"]
+STAR_PATHS = ["a/b", "a/m/b", "a/m/n/b", "q/deep.txt", "q/r/deep.txt", "xmy", "xy", "sa/f"]
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="git is not installed")
+@pytest.mark.parametrize("line", STAR_LINES)
+def test_runs_of_stars_mean_what_they_mean_to_git(tmp_path: Path, line: str) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write(tmp_path, ".gitignore", ("*\n" if line.startswith("!") else "") + line + "\n")
+    for rel in STAR_PATHS:
+        write(tmp_path, rel)
+    checked = subprocess.run(
+        ["git", "-C", str(tmp_path), "check-ignore", "--stdin"],
+        input="\n".join(STAR_PATHS),
+        capture_output=True,
+        text=True,
+    )
+    by_git = set(checked.stdout.split())
+    ignore = rules(tmp_path)
+
+    by_us = {rel for rel in STAR_PATHS if ignore.is_ignored(tmp_path / rel, is_dir=False)}
+
+    assert by_us == by_git
 
 
 def test_changed_ignore_file_counts_after_invalidate(tmp_path: Path) -> None:
