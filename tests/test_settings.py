@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import SettingsError
+from codanna_desktop.core.redaction import redact_message
 from codanna_desktop.core.settings import (
     AppPaths,
     Settings,
@@ -177,3 +181,59 @@ def test_keys_of_another_version_survive_a_save() -> None:
         "a_newer_key": "kept",
         "alpha": 0.5,
     }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice:s3cret@db.example:5432/code",
+        "postgresql://alice@db.example/code?password=s3cret",
+        "postgresql://alice@db.example/code?sslmode=require&password=s3cret&connect_timeout=3",
+        "postgresql://alice@db.example/code?p%61ssword=s3cret",
+        "postgres://alice:s3cret@h1:5432,h2:5433/code",
+        "postgresql://alice:s3cr/et@db.example/code",  # an unescaped / in the password
+        "postgresql://alice:s3cr%2Fet@db.example/code",
+        "host=db.example user=alice password=s3cret dbname=code",
+        "host=db.example password = 's3 cr\\'et' dbname=code",
+        "host=db.example password='s3cret",  # unterminated: still the password
+        "host=db.example password=s3\\ cret",
+    ],
+)
+def test_a_password_is_redacted_in_every_form_libpq_accepts(url: str) -> None:
+    redacted = redact_url(url)
+    for piece in ("s3cret", "s3", "cret", "cr%2Fet", "cr\\'et"):
+        assert piece not in redacted
+    assert "db.example" in redacted or "h1" in redacted
+    assert "***" in redacted
+
+
+def test_a_url_without_a_password_is_shown_as_it_is() -> None:
+    for url in ("postgresql://db/code", "postgresql://bob@db/code?sslmode=require", "host=db"):
+        assert redact_url(url) == url
+
+
+def test_an_error_message_quoting_the_password_has_it_masked() -> None:
+    url = "host=db password='s3 cret' dbname=code"
+    message = redact_message('missing "=" after "s3 cret" near password=s3', url)
+    assert "s3 cret" not in message and "password=s3" not in message
+    assert redact_message("could not connect", "postgresql://db") == "could not connect"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_the_data_folder_is_private_to_its_user_and_tightened_when_it_was_not() -> None:
+    paths = AppPaths.default()
+    (paths.data_dir / "lexical").mkdir(parents=True)
+    paths.data_dir.chmod(0o755)
+    (paths.data_dir / "lexical").chmod(0o755)
+    (paths.data_dir / "lexical" / "old.segment").write_text("code")
+    (paths.data_dir / "lexical" / "old.segment").chmod(0o644)
+    with Engine(paths, Settings()):
+        pass
+    modes = {
+        p.relative_to(paths.data_dir).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in [paths.data_dir, *paths.data_dir.rglob("*")]
+    }
+    assert modes["."] == 0o700
+    assert modes["catalog.sqlite"] == 0o600
+    assert modes["lexical"] == 0o700 and modes["lexical/old.segment"] == 0o600
+    assert not {name: mode for name, mode in modes.items() if mode & 0o077}

@@ -89,7 +89,7 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -105,6 +105,8 @@ class Engine:
         except BaseException:
             self._release_lock()
             raise
+        # After the stores made their files: they hold the text of the user's code.
+        self.paths.prepare_data_dir()
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
         self.indexer = Indexer(
