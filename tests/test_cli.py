@@ -154,3 +154,16 @@ def test_a_setting_of_the_wrong_type_is_a_sentence_and_exit_4(codanna_home: Path
     assert proc.returncode == 4
     assert "Traceback" not in proc.stderr
     assert "The setting ignore_patterns must be a list of texts" in proc.stderr
+
+
+def test_status_skipped_names_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "own.py").write_text("x = 1\n")
+    (tmp_path / "secret.txt").write_text("password = hunter2\n")
+    (root / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    run("add", "--no-embed", str(root), check=True)
+    proc = run("status", "--skipped", check=True)
+    line = next(line for line in proc.stdout.splitlines() if "secret.txt" in line)
+    assert "link outside the folder" in line
+    assert str(tmp_path / "secret.txt") in line

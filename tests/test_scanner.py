@@ -318,11 +318,11 @@ def test_symlink_loops_are_reported_once_and_the_walk_ends(tmp_path: Path) -> No
     (root / "a/back").symlink_to("..")  # points at root: a loop
     (root / "up").symlink_to(tmp_path)  # points above root: would walk into root again
     (root / "self").symlink_to("self")  # a link to itself
-    (root / "shared").symlink_to(tmp_path / "outside")  # no loop: followed
+    (root / "shared").symlink_to(tmp_path / "outside")  # no loop: followed when allowed
     (root / "alias.py").symlink_to(root / "a/code.py")  # a link to a file: included
     (root / "dangling.py").symlink_to(root / "missing.py")
 
-    result = Scanner().scan(root)
+    result = Scanner(follow_links_outside=True).scan(root)
 
     assert scanned_paths(result) == ["a/code.py", "alias.py", "shared/lib.py"]
     assert skipped_reasons(result) == {
@@ -334,6 +334,46 @@ def test_symlink_loops_are_reported_once_and_the_walk_ends(tmp_path: Path) -> No
     assert len(result.skipped) == 4
     details = {skipped.rel_path: skipped.detail for skipped in result.skipped}
     assert "missing.py" in details["dangling.py"]
+
+
+def test_a_link_out_of_the_folder_is_not_followed_unless_the_settings_say_so(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    write(root, "a/code.py")
+    write(tmp_path, "outside/lib.py")
+    secret = write(tmp_path, "outside/passwd", "root:x:0:0\n")
+    (root / "passwd").symlink_to(secret)
+    (root / "shared").symlink_to(tmp_path / "outside")
+    (root / "alias.py").symlink_to("a/code.py")  # stays inside: followed
+    (root / "a/up.py").symlink_to("../a/code.py")
+
+    result = Scanner().scan(root)
+
+    assert scanned_paths(result) == ["a/code.py", "a/up.py", "alias.py"]
+    assert skipped_reasons(result) == {
+        "passwd": SkipReason.LINK_OUTSIDE,
+        "shared": SkipReason.LINK_OUTSIDE,
+    }
+    assert SkipReason.LINK_OUTSIDE.value == "link outside the folder"
+    assert str(secret) in {s.rel_path: s.detail for s in result.skipped}["passwd"]
+    followed = Scanner.from_settings(Settings(follow_links_outside=True)).scan(root)
+    assert scanned_paths(followed) == [
+        "a/code.py",
+        "a/up.py",
+        "alias.py",
+        "passwd",
+        "shared/lib.py",
+        "shared/passwd",
+    ]
+
+
+def test_a_root_reached_through_a_link_still_indexes_its_own_files(tmp_path: Path) -> None:
+    write(tmp_path, "real/code.py")
+    (tmp_path / "real/self.py").symlink_to(tmp_path / "real/code.py")
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+
+    assert scanned_paths(Scanner().scan(tmp_path / "via")) == ["code.py", "self.py"]
 
 
 def test_fifo_and_socket_are_reported_and_never_opened(tmp_path: Path) -> None:

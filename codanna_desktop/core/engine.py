@@ -73,7 +73,7 @@ def _slug(text: str) -> str:
 
 
 # Settings that decide which files are indexed; they apply without a new engine.
-FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size")
+FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size", "follow_links_outside")
 
 
 class Engine:
