@@ -206,3 +206,25 @@ def test_search_takes_language_aliases_roots_and_path_globs(tmp_path: Path, proj
     not_added = run("search", "renderButton", "--root", str(tmp_path))
     assert not_added.returncode == 2
     assert "is not an added folder" in not_added.stderr
+
+
+def test_a_setting_of_the_wrong_type_is_a_sentence_and_exit_4(codanna_home: Path) -> None:
+    (codanna_home / "config").mkdir(parents=True)
+    (codanna_home / "config/settings.toml").write_text('ignore_patterns = "*.py"\n')
+    proc = run("status")
+    assert proc.returncode == 4
+    assert "Traceback" not in proc.stderr
+    assert "The setting ignore_patterns must be a list of texts" in proc.stderr
+
+
+def test_status_skipped_names_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "own.py").write_text("x = 1\n")
+    (tmp_path / "secret.txt").write_text("password = hunter2\n")
+    (root / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    run("add", "--no-embed", str(root), check=True)
+    proc = run("status", "--skipped", check=True)
+    line = next(line for line in proc.stdout.splitlines() if "secret.txt" in line)
+    assert "link outside the folder" in line
+    assert str(tmp_path / "secret.txt") in line

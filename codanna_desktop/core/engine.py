@@ -74,7 +74,7 @@ def _slug(text: str) -> str:
 
 
 # Settings that decide which files are indexed; they apply without a new engine.
-FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size")
+FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size", "follow_links_outside")
 
 
 class Engine:
@@ -90,7 +90,7 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -106,6 +106,8 @@ class Engine:
         except BaseException:
             self._release_lock()
             raise
+        # After the stores made their files: they hold the text of the user's code.
+        self.paths.prepare_data_dir()
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
         self.indexer = Indexer(

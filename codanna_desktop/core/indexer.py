@@ -30,6 +30,7 @@ from codanna_desktop.core.scanner import (
     ScannedFile,
     Scanner,
     SkipReason,
+    outside_detail,
 )
 from codanna_desktop.core.vector_store import VectorMeta, VectorStore
 from codanna_desktop.core.watcher import ChangeSet
@@ -43,11 +44,13 @@ FLUSH_VECTORS_EVERY_S = 30.0
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
-    """The stat to record with a skipped file. A file skipped by a setting (its size) is
-    recorded without one, so that the first scan that finds it allowed (the limit raised)
-    reads it, changed or not; other skips keep theirs, so an unchanged file is not read again.
+    """The stat to record with a skipped file. A file skipped by a setting (its size, a
+    link out of the folder) is recorded without one, so that the first scan that finds it
+    allowed (the limit raised) reads it, changed or not; other skips keep theirs, so an
+    unchanged file is not read again.
     """
-    return (0, 0) if skip_reason == SkipReason.TOO_LARGE.value else (size, mtime_ns)
+    by_setting = (SkipReason.TOO_LARGE.value, SkipReason.LINK_OUTSIDE.value)
+    return (0, 0) if skip_reason in by_setting else (size, mtime_ns)
 
 
 @dataclass
@@ -408,6 +411,14 @@ class Indexer:
                     try:
                         st = path.stat()
                     except OSError:
+                        continue
+                    outside = self.scanner.link_outside(root.path, path)
+                    if outside is not None:  # a link made since the scan: not followed
+                        self._drop_files(self.catalog.files_under(root.id, rel))
+                        reason = SkipReason.LINK_OUTSIDE.value
+                        detail = outside_detail(outside)
+                        self.catalog.mark_skipped(root.id, rel, reason, detail, 0, 0)
+                        report.skipped[reason] += 1
                         continue
                     if st.st_size > self.scanner.max_file_size:
                         self._drop_files(self.catalog.files_under(root.id, rel))

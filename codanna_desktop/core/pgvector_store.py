@@ -35,7 +35,7 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from codanna_desktop.core.errors import VectorStoreUnavailableError
-from codanna_desktop.core.settings import redact_url
+from codanna_desktop.core.redaction import redact_message, redact_url
 from codanna_desktop.core.vector_store import VectorFilter, VectorMeta
 
 log = logging.getLogger(__name__)
@@ -438,7 +438,8 @@ def _location(url: str) -> str:
 
 
 def _server_message(exc: BaseException, url: str) -> str:
-    """The server's (or libpq's) message on one line, with the password removed."""
+    """The server's (or libpq's) message on one line, with the password removed: libpq
+    quotes parts of a malformed connection string, and the password may be one of them."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     try:
         password = conninfo_to_dict(url).get("password")
@@ -446,4 +447,4 @@ def _server_message(exc: BaseException, url: str) -> str:
         password = None
     if password:
         message = message.replace(str(password), "***")
-    return message
+    return redact_message(message, url)
