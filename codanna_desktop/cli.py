@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="0 = lexical only, 1 = semantic only (default from settings)",
     )
+    s.add_argument(
+        "--as-given",
+        action="store_true",
+        help="use --alpha as it is for lookups too (a name or a few keywords is otherwise "
+        "weighted towards exact words)",
+    )
     s.add_argument("-k", type=int, default=10, help="how many results (default 10)")
     s.add_argument(
         "--lang",
@@ -297,8 +303,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if args.batch is not None:
             return _batch_search(engine, args.batch, alpha, args.k, filters)
         session = engine.search(args.query, filters)
-        results = session.results(alpha, args.k)
-        for note in [*session.notes, *filter(None, [session.coverage_note])]:
+        bend = not args.as_given
+        results = session.results(alpha, args.k, bend=bend)
+        not_found = session.not_found_note
+        # "Not found" comes first: whatever follows is only similar.
+        notes = [not_found, *session.notes, session.coverage_note]
+        if session.weight(alpha, bend=bend) != alpha:
+            notes.append(
+                f"weighted as a {session.weight_label(alpha, bend=bend)} "
+                "(--as-given uses --alpha as it is)"
+            )
+        for note in filter(None, notes):
             print(f"note: {note}", file=sys.stderr)
         for r in results:
             if args.json:
@@ -307,12 +322,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 where = f"{r.abs_path}:{r.start_line}-{r.end_line}"
                 symbol = f"  {r.symbol}" if r.symbol else ""
                 print(
-                    f"{where}{symbol}  [{r.language}] score {r.score:.3f}"
+                    f"{where}{symbol}  [{r.language}] {r.match.label()} · score {r.score:.3f}"
                     f" (lexical {r.lexical_part:.2f} + semantic {r.semantic_part:.2f})"
                 )
                 for line in r.snippet.splitlines()[:3]:
                     print(f"    {line}")
-        return EXIT_OK if results else EXIT_NO_RESULTS
+        return EXIT_OK if results and not_found is None else EXIT_NO_RESULTS
 
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:

@@ -228,3 +228,16 @@ def test_status_skipped_names_a_link_out_of_the_folder(tmp_path: Path) -> None:
     line = next(line for line in proc.stdout.splitlines() if "secret.txt" in line)
     assert "link outside the folder" in line
     assert str(tmp_path / "secret.txt") in line
+
+
+def test_a_lookup_nothing_contains_exits_1_and_says_so_first(project: Path) -> None:
+    run("add", "--no-embed", str(project), check=True)
+    # "save_user_nothing" shares words with save_user_record: similar results, no match.
+    out = run("search", "save_user_nothing", "--alpha", "0")
+    assert out.returncode == 1
+    first_note = next(line for line in out.stderr.splitlines() if line.startswith("note:"))
+    assert "No code contains “save_user_nothing”" in first_note
+    assert "similar" in out.stdout
+    found = run("search", "save_user_record", "--alpha", "0")
+    assert found.returncode == 0
+    assert "defines it" in found.stdout

@@ -31,6 +31,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -219,6 +220,15 @@ class MainWindow(QMainWindow):
         )
         self.result_count = QLabel()
         self.result_count.setObjectName("notes")
+        # A name or a few keywords is a lookup: ranked mostly by exact words whatever the
+        # slider says, unless the person turns that off. The label says the weight used.
+        self.lookup_bias = QCheckBox("Names by words")
+        self.lookup_bias.setToolTip(
+            "A name or a few keywords is looked up: weighted towards exact words whatever "
+            "the slider says. Untick to use the slider's weight as it is."
+        )
+        self.lookup_bias.setChecked(True)
+        self.lookup_bias.toggled.connect(lambda _: self._alpha_moved(self.alpha_slider.value()))
         self._paint_slider_labels()
 
         top = QHBoxLayout()
@@ -232,6 +242,7 @@ class MainWindow(QMainWindow):
         ranking.addWidget(self.alpha_slider)
         ranking.addWidget(self.meaning_label)
         ranking.addWidget(self.alpha_value)
+        ranking.addWidget(self.lookup_bias)
         ranking.addStretch(1)
         ranking.addWidget(self.result_count)
         self.search_area = QWidget()
@@ -495,7 +506,13 @@ class MainWindow(QMainWindow):
         `keep_selection` the selected result stays selected when it is still there (a
         refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
-        results = self.session.results(self.alpha, RESULT_LIMIT) if self.session else []
+        bend = self.lookup_bias.isChecked()
+        results = self.session.results(self.alpha, RESULT_LIMIT, bend=bend) if self.session else []
+        self.alpha_value.setText(
+            self.session.weight_label(self.alpha, bend=bend)
+            if self.session is not None
+            else alpha_label(self.alpha_slider.value())
+        )
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
@@ -517,7 +534,10 @@ class MainWindow(QMainWindow):
     def _show_notes(self, coverage: str | None) -> None:
         """The search's own notes, and how much semantic ranking covers as of now (not
         as of the search: the folders panel shows the live count beside it)."""
-        notes = list(self.session.notes) if self.session is not None else []
+        notes = []
+        if self.session is not None:
+            # "Not found" first: everything below it is only similar.
+            notes = [n for n in (self.session.not_found_note, *self.session.notes) if n]
         if coverage:
             notes.append(coverage)
         self.notes.setText("\n".join(notes))

@@ -707,3 +707,9 @@ def highlight_ranges(query: str, text: str) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def split_words(text: str) -> set[str]:
+    """The words of `text` as the index splits them (``readFileContents`` → read, file,
+    contents), lowercased."""
+    return {token for token, _, _ in _split_tokens(text)}

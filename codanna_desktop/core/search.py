@@ -13,6 +13,7 @@ so for such queries the slider's weight is bent towards the lexical side (see
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
 from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
+from codanna_desktop.core.matching import Match, is_lookup, match_of
 from codanna_desktop.core.query_shape import is_identifier_query
 from codanna_desktop.core.vector_store import VectorFilter, VectorStore
 
@@ -38,10 +40,13 @@ SNIPPET_LINES = 6
 IDENTIFIER_ODDS = 1 / 36
 
 
-def query_weight(query: str, alpha: float) -> float:
-    """The weight a query is fused with when the slider is at `alpha`."""
+def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
+    """The weight a query is fused with when the slider is at `alpha`; `bend=False` (the
+    person's choice) takes the slider's weight as it is for lookups too."""
     alpha = min(1.0, max(0.0, alpha))
-    if alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0 or not is_identifier_query(query):
+    if not bend or alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0:
+        return alpha
+    if not is_identifier_query(query):
         return alpha
     odds = alpha / (1.0 - alpha) * IDENTIFIER_ODDS
     return odds / (1.0 + odds)
@@ -60,6 +65,7 @@ class SearchResult:
     snippet: str
     snippet_start_line: int
     highlights: list[tuple[int, int]]  # character ranges in `snippet`
+    match: Match  # what the chunk has of the query (the name, the text, every word)
     score: float  # fused, in [0, 1]
     lexical_part: float  # the share of `score` that comes from each side
     semantic_part: float
@@ -80,6 +86,7 @@ class SearchResult:
             "symbol": self.symbol,
             "kind": self.kind,
             "language": self.language,
+            "match": self.match.value,
             "snippet": self.snippet,
             "snippet_start_line": self.snippet_start_line,
             "highlights": self.highlights,
@@ -107,15 +114,50 @@ class SearchSession:
     # it. Kept apart from `notes`: the window shows the live share instead.
     coverage_note: str | None = None
 
-    def weight(self, alpha: float) -> float:
-        """The weight results(alpha) fuses with (the query may bend the slider's)."""
-        return query_weight(self.query, alpha) if self.semantic_available else 0.0
+    def weight(self, alpha: float, *, bend: bool = True) -> float:
+        """The weight results(alpha) fuses with (a lookup bends the slider's, unless
+        `bend` is off)."""
+        return query_weight(self.query, alpha, bend=bend) if self.semantic_available else 0.0
 
-    def results(self, alpha: float, k: int = 20) -> list[SearchResult]:
+    def weight_label(self, alpha: float, *, bend: bool = True) -> str:
+        """The weight as the person should read it: "lookup: 90% words" when bent."""
+        used = self.weight(alpha, bend=bend)
+        words = round((1.0 - used) * 100)
+        if not self.semantic_available:
+            return "exact words only (no search by meaning)"
+        if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
+            return f"lookup: {words}% words · {100 - words}% meaning"
+        if used <= 0.0:
+            return "exact words only"
+        if used >= 1.0:
+            return "meaning only"
+        return f"{words}% words · {100 - words}% meaning"
+
+    @property
+    def lookup(self) -> bool:
+        return is_lookup(self.query)
+
+    @functools.cached_property
+    def found_exactly(self) -> bool:
+        """Some candidate has the query: for a name, the name itself (defined or as
+        typed); for keywords, every word. Meaningful for lookups."""
+        wanted = {Match.NAME, Match.EXACT}
+        if len(self.query.split()) > 1:
+            wanted.add(Match.WORDS)
+        return any(match_of(self.query, r.text, r.symbol) in wanted for r in self.rows.values())
+
+    @property
+    def not_found_note(self) -> str | None:
+        """What to say first when a lookup has no real match: the rest is only similar."""
+        if not self.query.strip() or not self.lookup or self.found_exactly:
+            return None
+        return f"No code contains “{self.query.strip()}”; the results are only similar."
+
+    def results(self, alpha: float, k: int = 20, *, bend: bool = True) -> list[SearchResult]:
         lexical_raw = dict(self.lexical)
         semantic_raw = dict(self.semantic)
         semantic = self.semantic if self.semantic_available else []
-        alpha = self.weight(alpha)
+        alpha = self.weight(alpha, bend=bend)
         out: list[SearchResult] = []
         for f in fuse(self.lexical, semantic, alpha, self.fusion):
             row = self.rows.get(f.chunk_id)
@@ -140,6 +182,7 @@ class SearchSession:
                     snippet=snippet,
                     snippet_start_line=first_line,
                     highlights=highlight_ranges(self.query, snippet),
+                    match=match_of(self.query, row.text, row.symbol),
                     score=f.score,
                     lexical_part=f.lexical_part,
                     semantic_part=f.semantic_part,
