@@ -515,9 +515,6 @@ class Catalog:
             )
             return cur.rowcount
 
-    def has_pending_vectors(self) -> bool:
-        return bool(self._query("SELECT 1 FROM chunks WHERE vector_state = 'pending' LIMIT 1"))
-
     # -- embedding cache ------------------------------------------------------------
 
     def cached_vectors(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:

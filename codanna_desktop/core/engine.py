@@ -333,7 +333,7 @@ class Engine:
         if note and not self._vector_note_reported:
             self._vector_note_reported = True
             report.errors.insert(0, note)
-        if note and self._vectors is not None and not self.catalog.has_pending_vectors():
+        if note and self._vectors is not None and not self.catalog.pending_vectors(1):
             self.catalog.set_meta("vector_note", "")  # refilled
         return report
 
