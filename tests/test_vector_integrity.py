@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +93,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MB filesystem to fill up."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    yield from _mounted(disk, "1m")
+    with _mounted(disk, "1m"):
+        yield disk
 
 
+@contextmanager
 def _mounted(folder: Path, size: str) -> Iterator[Path]:
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
     try:
@@ -292,7 +295,7 @@ def test_vectors_a_full_disk_kept_from_the_saved_index_are_refilled_by_the_next_
     root = tmp_path / "project"
     write_tree(root, FILES)
     vectors_dir().mkdir(parents=True)
-    for disk in _mounted(vectors_dir(), "1m"):
+    with _mounted(vectors_dir(), "1m") as disk:
         with Engine(embedder=embedder) as eng:
             eng.add_root(root)
             eng.index()
