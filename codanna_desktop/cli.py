@@ -302,15 +302,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
             return EXIT_NO_RESULTS
         if args.batch is not None:
             return _batch_search(engine, args.batch, alpha, args.k, filters)
-        session = engine.search(args.query, filters)
+        session = engine.search(args.query, filters, semantic=alpha > 0)
         bend = not args.as_given
         results = session.results(alpha, args.k, bend=bend)
         not_found = session.not_found_note
         # "Not found" comes first: whatever follows is only similar.
         notes = [not_found, *session.notes, session.coverage_note]
-        if session.weight(alpha, bend=bend) != alpha:
+        if session.semantic_available and session.weight(alpha, bend=bend) != alpha:
             notes.append(
-                f"weighted as a {session.weight_label(alpha, bend=bend)} "
+                f"ranked as a {session.weight_label(alpha, bend=bend)} "
                 "(--as-given uses --alpha as it is)"
             )
         for note in filter(None, notes):
@@ -345,7 +345,8 @@ def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) 
         except (ValueError, KeyError, TypeError):
             print(f'codanna-desktop: {batch}:{n}: not a {{"qid", "query"}} line', file=sys.stderr)
             return EXIT_USAGE
-        ranked = [str(r.abs_path) for r in engine.search(query, filters).results(alpha, k)]
+        session = engine.search(query, filters, semantic=alpha > 0)
+        ranked = [str(r.abs_path) for r in session.results(alpha, k)]
         print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
     return EXIT_OK
 
@@ -361,6 +362,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         "model": status.model,
                         "model_problem": status.model_problem,
                         "vector_store": status.vector_store,
+                        "vector_problem": status.vector_problem,
+                        "vector_note": status.vector_note,
                         "files": status.files,
                         "chunks": status.chunks,
                         "embedded": status.embedded,
@@ -384,6 +387,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"data: {status.data_dir}")
         print(f"model: {status.model}")
         print(f"vector store: {status.vector_store}")
+        for line in (status.vector_problem, status.vector_note):
+            if line:
+                print(f"note: {line}")
         if not status.roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.")
         for r in status.roots:

@@ -283,7 +283,7 @@ def test_hnsw_failed_save_leaves_the_previous_file_intact(
 
     assert path.read_bytes() == saved
     assert HnswStore(path, 8).count() == 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw", "v.hnsw.check"]  # no temp
     store.flush()  # still dirty: the next save writes everything
     assert HnswStore(path, 8).count() == 150
 

@@ -128,7 +128,8 @@ class Indexer:
 
         Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
         from the embedding cache). `thorough` (after an unclean shutdown) also compares
-        every store with the catalog: ghosts are deleted, missing entries redone.
+        the lexical index with the catalog: ghosts are deleted. The vector store is
+        compared with the catalog whenever a writer opens it (see reconcile_vectors).
         """
         stuck = self.catalog.files_in_state("indexing")
         if stuck:
@@ -139,20 +140,26 @@ class Indexer:
             if ghosts:
                 self.lexical.delete_chunks(ghosts)
                 self.lexical.commit()
-            store = self._vectors()
-            if store is not None:
-                try:
-                    in_store = store.ids()
-                    extra = in_store - known
-                    if extra:
-                        store.delete(sorted(extra))
-                        store.flush()
-                    lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
-                    if lost:
-                        self.catalog.set_vector_state(sorted(lost), "pending")
-                except VectorStoreUnavailableError as exc:
-                    log.warning("vector store not reconciled: %s", exc)
         return len(stuck)
+
+    def reconcile_vectors(self, store: VectorStore) -> int:
+        """Make a just-opened store and the catalog agree; returns how many vectors the
+        catalog believed saved that the store lacks (they go pending, to be refilled).
+
+        Vectors no save covered (``stored``: a crash or a full disk stopped the save) are
+        redone; vectors of chunks the catalog no longer knows are deleted. Ids are never
+        reused, so a vector under a known id is that chunk's own.
+        """
+        self.catalog.unsaved_vectors_to_pending()
+        in_store = store.ids()
+        extra = in_store - self.catalog.all_chunk_ids()
+        if extra:
+            store.delete(sorted(extra))
+            self.flush_vectors(store)
+        lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
+        if lost:
+            self.catalog.set_vector_state(sorted(lost), "pending")
+        return len(lost)
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""
@@ -174,7 +181,7 @@ class Indexer:
         try:
             store.delete(chunk_ids)
         except VectorStoreUnavailableError as exc:
-            # Left behind as ghosts; recover(thorough=True) deletes them, and search never
+            # Left behind as ghosts; reconcile_vectors deletes them, and search never
             # shows a vector whose chunk the catalog does not know.
             log.warning("vectors not deleted now: %s", exc)
 
@@ -490,16 +497,18 @@ class Indexer:
                 VectorMeta(self.catalog.root_key(p.root_id), p.rel_path, p.language) for p in ready
             ]
             store.upsert([p.id for p in ready], matrix, meta)
-            self.catalog.set_vector_state([p.id for p in ready], "done")
+            self.catalog.set_vector_state([p.id for p in ready], "stored")
             done += len(ready)
             progress(Progress("embedding", None, done, max(total, done), "Embedding"))
             if time.monotonic() - self._last_vector_flush > FLUSH_VECTORS_EVERY_S:
-                self._flush_vectors(store)
+                self.flush_vectors(store)
         drained = not self.catalog.pending_vectors(1)
         if drained or (cancel is not None and cancel.is_set()):
-            self._flush_vectors(store)
+            self.flush_vectors(store)
         return report
 
-    def _flush_vectors(self, store: VectorStore) -> None:
+    def flush_vectors(self, store: VectorStore) -> None:
+        """Save the store; only then does the catalog count its new vectors as done."""
         store.flush()
+        self.catalog.vectors_saved()
         self._last_vector_flush = time.monotonic()

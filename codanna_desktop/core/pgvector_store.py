@@ -123,6 +123,8 @@ class PgVectorStore:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._hnsw_ready = False
+        # The server keeps its own data safe; rows it lacks are found by reconciling.
+        self.rebuild_reason: str | None = None
 
     # --- the VectorStore interface -------------------------------------------------------
 

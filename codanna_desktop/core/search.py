@@ -227,30 +227,33 @@ class HybridSearcher:
         self.fusion = fusion
         self.candidates_per_side = candidates_per_side
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> SearchSession:
+        """`semantic=False` queries the lexical side only: no model, no vector store."""
         filters = (filters or SearchFilters()).read_folder_names(
             [(r.id, r.path.name) for r in self.catalog.roots()]
         )
         depth = self.candidates_per_side
         lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
         notes: list[str] = []
-        semantic: list[tuple[int, float]] = []
+        nearest: list[tuple[int, float]] = []
         semantic_available = False
         coverage: str | None = None
-        if query.strip():
+        if semantic and query.strip():
             try:
-                semantic, semantic_available = self._semantic(query, filters, depth, notes)
+                nearest, semantic_available = self._semantic(query, filters, depth, notes)
             except CodannaError as exc:
                 notes.append(f"Semantic search unavailable: {exc}")
         if semantic_available:
             coverage = self._coverage_note()
         rows = self.catalog.chunk_rows(
-            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in semantic]))
+            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
         return SearchSession(
             query=query,
             lexical=[(i, s) for i, s in lexical if i in rows],
-            semantic=[(i, s) for i, s in semantic if i in rows],
+            semantic=[(i, s) for i, s in nearest if i in rows],
             rows=rows,
             fusion=self.fusion,
             semantic_available=semantic_available,

@@ -36,6 +36,9 @@ class VectorFilter:
 
 class VectorStore(Protocol):
     dim: int
+    # Set when the store found its saved data damaged or missing on opening and started
+    # empty instead ("damaged (...)", "missing"): the caller refills it from the catalog.
+    rebuild_reason: str | None
 
     def upsert(self, ids: Sequence[int], vectors: np.ndarray, meta: Sequence[VectorMeta]) -> None:
         """Add or replace vectors. `vectors` is float32 of shape (len(ids), dim)."""
