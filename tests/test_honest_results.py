@@ -4,6 +4,7 @@ used."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,23 @@ def test_the_weight_label_says_when_a_lookup_bends_the_slider(engine: Engine) ->
 )
 def test_match_kinds(query: str, text: str, symbol: str | None, expected: Match) -> None:
     assert match_of(query, text, symbol) is expected
+
+
+def test_overlapping_windows_of_one_text_show_once(tmp_path: Path, embedder: Embedder) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    # A long text file: chunked into overlapping line windows, each with the word.
+    (root / "config.txt").write_text(
+        "".join(f"line {i}: the zebra setting number {i}\n" for i in range(400))
+    )
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(root)
+        engine.index()
+        rows = engine.search("zebra setting").rows
+        spans = sorted((r.start_line, r.end_line) for r in rows.values())
+        assert any(a[1] >= b[0] for a, b in itertools.pairwise(spans))  # they overlap
+        for alpha in (0.0, 0.5, 1.0):
+            results = engine.search("zebra setting").results(alpha, 50)
+            shown = sorted((r.start_line, r.end_line) for r in results)
+            assert shown
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(shown))

@@ -159,15 +159,22 @@ class SearchSession:
         semantic = self.semantic if self.semantic_available else []
         alpha = self.weight(alpha, bend=bend)
         out: list[SearchResult] = []
+        shown: dict[tuple[Path, str, str | None], list[tuple[int, int]]] = {}
         for f in fuse(self.lexical, semantic, alpha, self.fusion):
             row = self.rows.get(f.chunk_id)
             if row is None:
+                continue
+            # Overlapping windows of one text (a long section, a long function) would show
+            # the same lines twice: the better-ranked window stands for them.
+            spans = shown.setdefault((row.root_path, row.rel_path, row.symbol), [])
+            if any(a <= row.end_line and row.start_line <= b for a, b in spans):
                 continue
             # At the ends of the slider only that side's candidates are results.
             if (alpha <= 0.0 and f.chunk_id not in lexical_raw) or (
                 alpha >= 1.0 and f.chunk_id not in semantic_raw
             ):
                 continue
+            spans.append((row.start_line, row.end_line))
             snippet, first_line = _snippet(row.text, self.query, row.start_line)
             out.append(
                 SearchResult(
