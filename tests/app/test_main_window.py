@@ -551,3 +551,26 @@ def test_an_editor_that_cannot_start_is_reported_in_the_status_bar(
     assert "Could not start the editor 'no-such-editor-3e9x'" in (
         window.statusBar().currentMessage()
     )
+
+
+def test_picking_a_folder_in_the_panel_limits_the_search_to_it(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, project: Path
+) -> None:
+    other = write_tree(tmp_path / "other", {"lib/sorting.py": FILES["math/sorting.py"]})
+    index_folder(qtbot, window, project)
+    index_folder(qtbot, window, other)
+    search(qtbot, window, "bubble sort")
+    assert {r.root for r in window.model.results()} == {project, other.resolve()}
+
+    window.folders_panel.select_folder(other.resolve())
+    qtbot.waitUntil(lambda: window.scope_button.isVisible(), timeout=WAIT_MS)
+    assert window.scope_button.text() == "In other  ✕"
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {other.resolve()}, timeout=WAIT_MS
+    )
+    window.scope_button.click()
+    assert not window.scope_button.isVisible()
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {project, other.resolve()},
+        timeout=WAIT_MS,
+    )
