@@ -18,10 +18,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -40,6 +53,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -118,6 +132,9 @@ def alpha_label(value: int) -> str:
 
 
 class MainWindow(QMainWindow):
+    # The window was closed into the tray (indexing goes on there).
+    hidden_to_tray = Signal()
+
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
@@ -272,6 +289,8 @@ class MainWindow(QMainWindow):
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.installEventFilter(self)
         self.results_view.doubleClicked.connect(lambda _: self.open_selected())
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
         selection = self.results_view.selectionModel()
         selection.currentChanged.connect(self._current_changed)
 
@@ -637,16 +656,41 @@ class MainWindow(QMainWindow):
             self.open_selected()
 
     def escape(self) -> None:
-        """First Esc clears the box (the results stay); the next one clears the results."""
-        if self.search_box.text():
-            self.search_box.blockSignals(True)
-            self.search_box.clear()
-            self.search_box.blockSignals(False)
-            self._debounce.stop()
-        else:
-            self.latest_request = -1
-            self.clear_results()
+        """Esc starts over: the box and its results are cleared together (results left
+        under an empty box answered a question no longer asked)."""
+        self.search_box.blockSignals(True)
+        self.search_box.clear()
+        self.search_box.blockSignals(False)
+        self._debounce.stop()
+        self.latest_request = -1
+        self.clear_results()
         self.focus_search()
+
+    # -- the results' menu --------------------------------------------------------------
+
+    def _results_menu(self, point: QPoint) -> None:
+        index = self.results_view.indexAt(point)
+        if index.isValid():
+            self.results_view.setCurrentIndex(index)
+        result = self.selected_result()
+        if result is None:
+            return
+        menu = self.result_menu(result)
+        menu.exec(self.results_view.viewport().mapToGlobal(point))
+
+    def result_menu(self, result: SearchResult) -> QMenu:
+        """Open, copy path:line, copy the snippet, show the folder in the file manager."""
+        menu = QMenu(self)
+        where = f"{result.abs_path}:{target_line(result)}"
+        menu.addAction("Open in editor", self.open_selected)
+        menu.addSeparator()
+        menu.addAction("Copy path:line", lambda: QApplication.clipboard().setText(where))
+        menu.addAction("Copy the snippet", lambda: QApplication.clipboard().setText(result.snippet))
+        menu.addAction(
+            "Show in file manager",
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.abs_path.parent))),
+        )
+        return menu
 
     # -- empty states -------------------------------------------------------------------
 
@@ -856,5 +900,6 @@ class MainWindow(QMainWindow):
         if self.hide_on_close:
             event.ignore()
             self.hide()
+            self.hidden_to_tray.emit()
         else:
             event.accept()
