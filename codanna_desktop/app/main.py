@@ -24,8 +24,7 @@ from codanna_desktop.app.icons import app_icon
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.single_instance import SingleInstance
 from codanna_desktop.app.tray import TrayController
-from codanna_desktop.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
@@ -139,33 +138,28 @@ def run_app(
         paths = AppPaths.default()
         instance = SingleInstance(paths)
         primary = instance.try_become_primary()
-    except OSError as exc:
-        present(f"The data folder cannot be used: {exc}")
-        return EXIT_ERROR
+    except Exception as exc:
+        error = user_error(exc)
+        present(str(error))
+        return error.exit_code
     if not primary:
         if instance.send_to_primary({"activate": True, "folders": [str(f) for f in folders]}):
-            return EXIT_OK
+            return 0
         present(
             f"{APP_NAME} is already running for this index but does not answer. "
             "Close it (or end its process) and start again."
         )
-        return EXIT_ERROR
+        return CodannaError.exit_code
 
     try:
         desktop = _build(paths)
-    except IndexLockedError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_ERROR
     except Exception as exc:  # a person never gets a traceback; the log keeps it
-        log.exception("startup failed")
+        error = user_error(exc)
+        if error is not exc:
+            log.error("startup failed", exc_info=exc)
         instance.close()
-        present(f"{APP_NAME} could not start: {exc}")
-        return EXIT_ERROR
+        present(str(error))
+        return error.exit_code
 
     instance.message_received.connect(desktop.handle_message)
     desktop.start(folders)

@@ -28,6 +28,7 @@ from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
+from codanna_desktop.core.roots_backup import save_roots_backup
 from codanna_desktop.core.scanner import Scanner
 from codanna_desktop.core.search import HybridSearcher, SearchSession
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
@@ -127,6 +128,7 @@ class Engine:
         )
         if writer:
             self._recover()
+            self._save_roots_backup()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -146,6 +148,9 @@ class Engine:
         rolled_back = self.indexer.recover(thorough=unclean)
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
+
+    def _save_roots_backup(self) -> None:
+        save_roots_backup(self.paths.data_dir, [r.path for r in self.catalog.roots()])
 
     def close(self) -> None:
         try:
@@ -245,7 +250,9 @@ class Engine:
         for root in self.catalog.roots():
             if root.path == folder:
                 return root
-        return self.catalog.add_root(folder)
+        added = self.catalog.add_root(folder)
+        self._save_roots_backup()
+        return added
 
     def remove_root(self, path: Path | str) -> RootRow:
         folder = Path(path).expanduser().resolve()
@@ -253,6 +260,7 @@ class Engine:
         if root is None:
             raise RootNotFoundError(f"{path} is not one of the indexed folders.")
         self.indexer.remove_root(root)
+        self._save_roots_backup()
         return root
 
     def roots(self) -> list[RootRow]:
