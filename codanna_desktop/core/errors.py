@@ -79,8 +79,9 @@ class UnexpectedError(CodannaError):
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(
-            f"Something unexpected went wrong ({type(exc).__name__}: {exc}). This is a bug; "
-            "run the command again with --verbose to see the details for a report."
+            f"Something unexpected went wrong ({type(exc).__name__}: {exc}). This is a bug: "
+            "please report it (the log has the details; on the command line, --verbose "
+            "shows them)."
         )
 
 

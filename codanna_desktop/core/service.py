@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.indexer import IndexReport, Progress
 from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
@@ -189,7 +189,7 @@ class IndexingService:
                 self._emit(ServiceEvent("error", message=str(exc)))
             except Exception as exc:  # keep the indexer alive; the person sees the error
                 log.exception("indexing job %s failed", kind)
-                self._emit(ServiceEvent("error", message=f"Indexing failed: {exc}"))
+                self._emit(ServiceEvent("error", message=f"Indexing failed: {user_error(exc)}"))
             finally:
                 self._jobs.task_done()
                 if self._jobs.empty() and not self.paused:
