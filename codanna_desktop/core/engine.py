@@ -294,15 +294,15 @@ class Engine:
         cancel: threading.Event | None = None,
         max_chunks: int | None = None,
     ) -> IndexReport:
+        report = IndexReport()
         try:
-            return self.indexer.embed_pending(
-                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks
+            self.indexer.embed_pending(
+                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks, report=report
             )
         except VectorStoreUnavailableError as exc:
             self._vector_problem = str(exc)
-            report = IndexReport()
             report.errors.append(str(exc))
-            return report
+        return report
 
     def apply_changes(
         self,
