@@ -205,6 +205,23 @@ def test_disk_filling_while_indexing_is_a_sentence(small_disk: Path, tmp_path: P
     assert json.loads(run("status", "--json", check=True).stdout)["chunks"] == 12 * 300
 
 
+@pytest.mark.slow
+def test_disk_filling_while_embedding_is_a_sentence(small_disk: Path, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", {})
+    (project / "many.py").write_text(
+        "".join(f"def handler_{i}(event):\n    return event + {i}\n\n" for i in range(300))
+    )
+    run("add", "--no-embed", str(project), check=True)
+    # Room for the lexical pass, none for 300 vectors in the cache and the vector store.
+    other_files = small_disk / "other-files"
+    other_files.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 150 * 1024))
+    assert_sentence(run("index"), 4, f"The disk holding {data_dir()} is full")
+    other_files.unlink()
+    assert_sentence(run("index"), 0)
+    status = json.loads(run("status", "--json", check=True).stdout)
+    assert status["embedded"] == status["chunks"] == 300
+
+
 def test_read_only_data_folder_is_a_sentence(tmp_path: Path, project: Path) -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a file system needs root")

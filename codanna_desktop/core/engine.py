@@ -162,7 +162,12 @@ class Engine:
                 self._vectors.close()
             self.indexer.close()
             if self.writer:
-                self.catalog.set_meta("writer_open", "0")
+                try:
+                    self.catalog.set_meta("writer_open", "0")
+                except CodannaError as exc:
+                    # A full disk: the next writer takes this for a crash and checks the
+                    # index thoroughly, which is right; closing goes on.
+                    log.info("the clean stop is not recorded: %s", exc)
             self.lexical.close()
             self.catalog.close()
         finally:
