@@ -239,6 +239,37 @@ def test_read_only_data_folder_is_a_sentence(tmp_path: Path, project: Path) -> N
     assert_sentence(proc, 4, "read-only file system", "CODANNA_HOME")
 
 
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Folders made immutable (chattr +i: even root may not write in them), undone after."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("chattr +i needs root")
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+def make_immutable(folders: list[Path], folder: Path) -> None:
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag")
+    folders.append(folder)
+
+
+def test_data_folder_that_may_not_be_written_is_a_sentence(
+    project: Path, immutable: list[Path]
+) -> None:
+    home = Path(os.environ["CODANNA_HOME"])
+    home.mkdir()
+    make_immutable(immutable, home)
+    assert_sentence(run("add", str(project)), 4, f"may not write {home / 'data'}")
+    subprocess.run(["chattr", "-i", str(home)], check=True)
+    run("add", "--no-embed", str(project), check=True)
+    make_immutable(immutable, data_dir())
+    for args in (["search", "save_user_record"], ["status"], ["remove", str(project)]):
+        assert_sentence(run(*args), 4, "cannot be opened for writing", f"may write {data_dir()}")
+
+
 # -- batch files and pipes --------------------------------------------------------------
 
 

@@ -114,6 +114,11 @@ def _sqlite_error(exc: sqlite3.Error, where: Path | None) -> CodannaError | None
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == 13:  # SQLITE_FULL
         return DiskFullError(path.parent)
+    if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED: after the catalog's 30 s wait
+        return IndexLockedError(
+            f"The index catalog {path} stayed busy: another process kept it locked. "
+            "Wait for that process to finish, then try again."
+        )
     if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
         return CatalogDamagedError(path, str(exc))
     if code in (3, 8, 14, 23):  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
