@@ -23,6 +23,7 @@ from codanna_desktop.core.errors import (
     IndexLockedError,
     RootNotFoundError,
     VectorStoreUnavailableError,
+    known_error,
 )
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore
@@ -90,7 +91,13 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            known = known_error(exc, self.paths.data_dir)
+            if known is None:
+                raise
+            raise known from exc
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -103,8 +110,11 @@ class Engine:
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
-        except BaseException:
+        except BaseException as exc:
             self._release_lock()
+            known = known_error(exc, self.paths.data_dir) if isinstance(exc, Exception) else None
+            if known is not None and known is not exc:
+                raise known from exc
             raise
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
