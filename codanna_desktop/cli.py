@@ -340,9 +340,11 @@ def _read_batch(batch: Path) -> list[tuple[Any, str]]:
             qid, query = item["qid"], item["query"]
         except (ValueError, KeyError, TypeError):
             raise _BadBatchLine(f'{batch}:{n}: not a {{"qid", "query"}} JSON line') from None
-        if not isinstance(query, str) or isinstance(qid, dict | list):
-            raise _BadBatchLine(f"{batch}:{n}: the query must be text, the qid text or a number")
-        queries.append((qid, query))
+        if isinstance(query, bool) or not isinstance(query, str | int | float):
+            raise _BadBatchLine(f"{batch}:{n}: the query must be text")
+        if isinstance(qid, dict | list):
+            raise _BadBatchLine(f"{batch}:{n}: the qid must be text or a number")
+        queries.append((qid, str(query)))
     return queries
 
 
