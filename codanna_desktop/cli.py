@@ -2,7 +2,9 @@
 
 Exit codes a script can rely on:
   0 success; 1 a search found nothing; 2 bad usage; 3 the index is held by another writer;
-  4 any other error the message explains (missing folder, model, database, settings).
+  4 any other error the message explains (missing folder, model, database, settings, a
+  damaged catalog, a full disk). An error's exit code is its class's `exit_code`
+  (codanna_desktop.core.errors); this module only prints the sentence.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -20,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop import __version__
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.settings import AppPaths
 
-EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE, EXIT_LOCKED, EXIT_ERROR = 0, 1, 2, 3, 4
-_COMMANDS = {"gui", "add", "remove", "index", "search", "status", "watch", "model"}
+EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE = 0, 1, 2
+EXIT_ERROR = CodannaError.exit_code
+_COMMANDS = {"gui", "add", "remove", "index", "search", "status", "watch", "model", "repair"}
+
+log = logging.getLogger("codanna_desktop.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("watch", help="index, then keep the index live as files change (Ctrl+C stops)")
 
+    rp = sub.add_parser(
+        "repair",
+        help="set a damaged index aside and index the same folders again from the disk",
+    )
+    rp.add_argument("--no-embed", action="store_true", help="index lexically, embed later")
+    rp.add_argument("--wait", action="store_true", help="wait while another process writes")
+
     m = sub.add_parser("model", help="the embedding model")
     m.add_argument(
         "action",
@@ -133,16 +146,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_gui([str(p) for p in getattr(args, "paths", [])])
     try:
         handler = globals()[f"_cmd_{args.command}"]
-        return int(handler(args))
-    except IndexLockedError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        code = int(handler(args))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`search … | head -1`): it has what it wanted.
+        _stdout_to_devnull()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("codanna-desktop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        error = user_error(exc)
+        if error is not exc:
+            log.info("the error in full", exc_info=exc)
+        print(f"codanna-desktop: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _stdout_to_devnull() -> None:
+    # Python flushes stdout once more at exit; on the closed pipe that would print a
+    # second BrokenPipeError, so what is left goes nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _run_gui(folders: list[str]) -> int:
@@ -332,23 +359,47 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:
     try:
-        lines = batch.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        print(f"codanna-desktop: cannot read {batch}: {exc.strerror}", file=sys.stderr)
-        return EXIT_ERROR
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            qid, query = item["qid"], str(item["query"])
-        except (ValueError, KeyError, TypeError):
-            print(f'codanna-desktop: {batch}:{n}: not a {{"qid", "query"}} line', file=sys.stderr)
-            return EXIT_USAGE
+        queries = _read_batch(batch)
+    except _BadBatchLine as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for qid, query in queries:
         session = engine.search(query, filters, semantic=alpha > 0)
         ranked = [str(r.abs_path) for r in session.results(alpha, k)]
         print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
     return EXIT_OK
+
+
+class _BadBatchLine(Exception):
+    pass
+
+
+def _read_batch(batch: Path) -> list[tuple[Any, str]]:
+    """Every (qid, query) of the file, read before the first search, so a bad line stops
+    the run before anything is written."""
+    try:
+        data = batch.read_bytes()
+    except OSError as exc:
+        raise CodannaError(f"Cannot read {batch}: {exc.strerror}.") from exc
+    queries: list[tuple[Any, str]] = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _BadBatchLine(f"{batch}:{n}: not UTF-8 text") from None
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            qid, query = item["qid"], item["query"]
+        except (ValueError, KeyError, TypeError):
+            raise _BadBatchLine(f'{batch}:{n}: not a {{"qid", "query"}} JSON line') from None
+        if isinstance(query, bool) or not isinstance(query, str | int | float):
+            raise _BadBatchLine(f"{batch}:{n}: the query must be text")
+        if isinstance(qid, dict | list):
+            raise _BadBatchLine(f"{batch}:{n}: the qid must be text or a number")
+        queries.append((qid, str(query)))
+    return queries
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -411,6 +462,32 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if args.skipped:
             for root, rel, reason, detail in engine.catalog.skipped_files():
                 print(f"  {Path(root) / rel}: {reason}{f' ({detail})' if detail else ''}")
+    return EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from codanna_desktop.core.repair import start_new_catalog
+
+    aside = start_new_catalog(AppPaths.default(), wait_for_lock=-1 if args.wait else 0.0)
+    print(f"set the old index aside in {aside.folder} (delete it once the new one works)")
+    if aside.embeddings:
+        print(f"kept {aside.embeddings} cached embeddings")
+    with _engine(writer=True, wait=args.wait) as engine:
+        roots = engine.roots()
+        if not roots:
+            print(
+                "No folders were found to index again: add them with `codanna-desktop add PATH`.",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        for root in roots:
+            print(f"indexing {root.path} again")
+        _print_report(_index_with_progress(engine, None, full=True, embed=not args.no_embed))
+        for root in engine.roots():
+            if root.error:
+                print(f"warning: {root.path}: {root.error}", file=sys.stderr)
+        if engine.model_problem and not args.no_embed:
+            print(f"warning: {engine.model_problem}", file=sys.stderr)
     return EXIT_OK
 
 

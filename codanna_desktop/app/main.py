@@ -24,14 +24,15 @@ from codanna_desktop.app.icons import app_icon
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.single_instance import SingleInstance
 from codanna_desktop.app.tray import TrayController
-from codanna_desktop.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CatalogDamagedError, CodannaError, user_error
+from codanna_desktop.core.repair import start_new_catalog
 from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "Codanna Desktop"
 ErrorPresenter = Callable[[str], None]
+RepairQuestion = Callable[[str], bool]  # the damaged-catalog sentence -> rebuild now?
 
 
 def configure_application(app: QApplication) -> None:
@@ -118,12 +119,14 @@ def run_app(
     argv: list[str],
     *,
     show_error: ErrorPresenter | None = None,
+    ask_repair: RepairQuestion | None = None,
     on_started: Callable[[DesktopApp], None] | None = None,
 ) -> int:
     """Run the desktop app until it quits; `argv` holds folders to add (and Qt options).
 
-    `show_error` replaces the message box and `on_started` runs once the app is up: both
-    for driver scripts and tests. Returns the process exit code."""
+    `show_error` replaces the message box, `ask_repair` the question whether to rebuild a
+    damaged index (without it, a given `show_error` means no), and `on_started` runs once
+    the app is up: all for driver scripts and tests. Returns the process exit code."""
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         app, args = existing, list(argv)
@@ -139,33 +142,30 @@ def run_app(
         paths = AppPaths.default()
         instance = SingleInstance(paths)
         primary = instance.try_become_primary()
-    except OSError as exc:
-        present(f"The data folder cannot be used: {exc}")
-        return EXIT_ERROR
+    except Exception as exc:
+        error = user_error(exc)
+        present(str(error))
+        return error.exit_code
     if not primary:
         if instance.send_to_primary({"activate": True, "folders": [str(f) for f in folders]}):
-            return EXIT_OK
+            return 0
         present(
             f"{APP_NAME} is already running for this index but does not answer. "
             "Close it (or end its process) and start again."
         )
-        return EXIT_ERROR
+        return CodannaError.exit_code
 
+    if ask_repair is None:
+        ask_repair = _ask_repair if show_error is None else (lambda _message: False)
     try:
-        desktop = _build(paths)
-    except IndexLockedError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_ERROR
+        desktop = _build_or_repair(paths, ask_repair)
     except Exception as exc:  # a person never gets a traceback; the log keeps it
-        log.exception("startup failed")
+        error = user_error(exc)
+        if error is not exc:
+            log.error("startup failed", exc_info=exc)
         instance.close()
-        present(f"{APP_NAME} could not start: {exc}")
-        return EXIT_ERROR
+        present(str(error))
+        return error.exit_code
 
     instance.message_received.connect(desktop.handle_message)
     desktop.start(folders)
@@ -187,6 +187,29 @@ def _build(paths: AppPaths) -> DesktopApp:
     except BaseException:
         context.shutdown()
         raise
+
+
+def _build_or_repair(paths: AppPaths, ask_repair: RepairQuestion) -> DesktopApp:
+    try:
+        return _build(paths)
+    except CatalogDamagedError as exc:
+        log.error("the catalog is damaged", exc_info=exc)
+        if not ask_repair(str(exc)):
+            raise
+    # As `codanna-desktop repair`: the damaged index moves aside with the folder list and
+    # the embedding cache carried over; the indexer's first sync indexes the folders again.
+    start_new_catalog(paths)
+    return _build(paths)
+
+
+def _ask_repair(message: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, "The index needs to be rebuilt.")
+    box.setInformativeText(message)
+    repair = box.addButton("Rebuild the index", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(repair)
+    box.exec()
+    return box.clickedButton() is repair
 
 
 def _message_box(message: str) -> None:

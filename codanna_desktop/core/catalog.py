@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codanna_desktop.core.catalog_connection import open_catalog_connection
 from codanna_desktop.core.chunks import Chunk
 
 # 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
@@ -145,9 +146,8 @@ class Catalog:
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
+        self._db = open_catalog_connection(
             path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -200,7 +200,10 @@ class Catalog:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): a
+                # second ROLLBACK would hide the error that matters under its own.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 

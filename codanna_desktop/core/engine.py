@@ -23,12 +23,14 @@ from codanna_desktop.core.errors import (
     IndexLockedError,
     RootNotFoundError,
     VectorStoreUnavailableError,
+    known_error,
 )
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore, file_problem
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
 from codanna_desktop.core.roots import owning_root
+from codanna_desktop.core.roots_backup import save_roots_backup
 from codanna_desktop.core.scanner import Scanner
 from codanna_desktop.core.search import HybridSearcher, SearchSession
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
@@ -92,7 +94,13 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            known = known_error(exc, self.paths.data_dir)
+            if known is None:
+                raise
+            raise known from exc
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -106,8 +114,11 @@ class Engine:
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
-        except BaseException:
+        except BaseException as exc:
             self._release_lock()
+            known = known_error(exc, self.paths.data_dir) if isinstance(exc, Exception) else None
+            if known is not None and known is not exc:
+                raise known from exc
             raise
         # After the stores made their files: they hold the text of the user's code.
         self.paths.prepare_data_dir()
@@ -133,6 +144,7 @@ class Engine:
         )
         if writer:
             self._recover()
+            self._save_roots_backup()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -153,6 +165,9 @@ class Engine:
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
 
+    def _save_roots_backup(self) -> None:
+        save_roots_backup(self.paths.data_dir, [r.path for r in self.catalog.roots()])
+
     def close(self) -> None:
         try:
             if self._vectors is not None:
@@ -169,7 +184,12 @@ class Engine:
                     log.warning("vector store not closed cleanly: %s", exc)
             self.indexer.close()
             if self.writer:
-                self.catalog.set_meta("writer_open", "0")
+                try:
+                    self.catalog.set_meta("writer_open", "0")
+                except CodannaError as exc:
+                    # A full disk: the next writer takes this for a crash and checks the
+                    # index thoroughly, which is right; closing goes on.
+                    log.info("the clean stop is not recorded: %s", exc)
             self.lexical.close()
             self.catalog.close()
         finally:
@@ -280,7 +300,9 @@ class Engine:
         for root in self.catalog.roots():
             if root.path == folder:
                 return root
-        return self.catalog.add_root(folder)
+        added = self.catalog.add_root(folder)
+        self._save_roots_backup()
+        return added
 
     def remove_root(self, path: Path | str) -> RootRow:
         folder = Path(path).expanduser().resolve()
@@ -288,6 +310,7 @@ class Engine:
         if root is None:
             raise RootNotFoundError(f"{path} is not one of the indexed folders.")
         self.indexer.remove_root(root)
+        self._save_roots_backup()
         return root
 
     def roots(self) -> list[RootRow]:
@@ -321,13 +344,13 @@ class Engine:
         cancel: threading.Event | None = None,
         max_chunks: int | None = None,
     ) -> IndexReport:
+        report = IndexReport()
         try:
-            report = self.indexer.embed_pending(
-                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks
+            self.indexer.embed_pending(
+                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks, report=report
             )
         except VectorStoreUnavailableError as exc:
             self._vector_problem = str(exc)
-            report = IndexReport()
             report.errors.append(str(exc))
         note = self.catalog.get_meta("vector_note")
         if note and not self._vector_note_reported:

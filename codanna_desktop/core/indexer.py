@@ -454,10 +454,14 @@ class Indexer:
         progress: ProgressCallback = _no_progress,
         cancel: threading.Event | None = None,
         max_chunks: int | None = None,
+        report: IndexReport | None = None,
     ) -> IndexReport:
         """Give every pending chunk its vector: from the cache where its text was embedded
-        before, else from the model. Durable in small steps, so stopping loses little."""
-        report = IndexReport()
+        before, else from the model. Durable in small steps, so stopping loses little.
+
+        Counts go into `report` as they happen, so a caller that catches an error midway
+        (the vector store went away) still reports what was done before it."""
+        report = IndexReport() if report is None else report
         embedder, store = self._embedder(), self._vectors()
         if embedder is None or store is None:
             return report

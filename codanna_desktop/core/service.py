@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.indexer import IndexReport, Progress
 from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
@@ -175,7 +175,12 @@ class IndexingService:
             try:
                 kind, arg = self._jobs.get(timeout=wait)
             except queue.Empty:
-                self._embed_slice()
+                try:
+                    self._embed_slice()
+                except Exception as exc:  # a full disk, a damaged catalog: say it, go on
+                    log.info("embedding stopped", exc_info=exc)
+                    self._embedding_failed(str(user_error(exc)))
+                    self._set_state("idle")
                 wait = IDLE_POLL_S
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
@@ -189,7 +194,7 @@ class IndexingService:
                 self._emit(ServiceEvent("error", message=str(exc)))
             except Exception as exc:  # keep the indexer alive; the person sees the error
                 log.exception("indexing job %s failed", kind)
-                self._emit(ServiceEvent("error", message=f"Indexing failed: {exc}"))
+                self._emit(ServiceEvent("error", message=f"Indexing failed: {user_error(exc)}"))
             finally:
                 self._jobs.task_done()
                 if self._jobs.empty() and not self.paused:
@@ -254,6 +259,12 @@ class IndexingService:
         for error in report.errors:
             self._emit(ServiceEvent("error", message=error))
 
+    def _embedding_failed(self, message: str) -> None:
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
+        if message != self._last_embed_error:  # say it once, not every retry
+            self._last_embed_error = message
+            self._emit(ServiceEvent("error", message=message))
+
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:
             return
@@ -267,11 +278,7 @@ class IndexingService:
         )
         problem = self.engine.model_problem
         if report.errors or (problem and report.chunks_embedded == 0):
-            self._retry_at = time.monotonic() + RETRY_AFTER_S
-            message = "; ".join(report.errors) or problem or ""
-            if message != self._last_embed_error:  # say it once, not every retry
-                self._last_embed_error = message
-                self._emit(ServiceEvent("error", message=message))
+            self._embedding_failed("; ".join(report.errors) or problem or "")
         else:
             self._last_embed_error = ""
         stored = report.chunks_embedded + report.chunks_from_cache

@@ -185,13 +185,12 @@ def test_server_name_is_short_enough_for_a_socket_path(tmp_path: Path) -> None:
 
 def test_index_held_by_another_writer_is_refused_with_a_message() -> None:
     from codanna_desktop.app.main import run_app
-    from codanna_desktop.cli import EXIT_LOCKED
 
     lock = WriterLock(AppPaths.default().data_dir)
     lock.acquire()
     shown: list[str] = []
     try:
-        assert run_app([], show_error=shown.append) == EXIT_LOCKED
+        assert run_app([], show_error=shown.append) == 3
     finally:
         lock.release()
     assert len(shown) == 1
@@ -204,12 +203,11 @@ def test_index_held_by_another_writer_is_refused_with_a_message() -> None:
 
 def test_invalid_settings_file_is_refused_with_a_message() -> None:
     from codanna_desktop.app.main import run_app
-    from codanna_desktop.cli import EXIT_ERROR
 
     paths = AppPaths.default()
     paths.config_dir.mkdir(parents=True)
     paths.settings_file.write_text("alpha = [unclosed\n", encoding="utf-8")
     shown: list[str] = []
-    assert run_app([], show_error=shown.append) == EXIT_ERROR
+    assert run_app([], show_error=shown.append) == 4
     assert len(shown) == 1
     assert "is not valid TOML" in shown[0]
