@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         "--batch",
         type=Path,
         metavar="QUERIES.jsonl",
-        help='run {"qid","query"} lines; write {"qid","ranked":[paths]} lines',
+        help='run {"qid","query"} lines (- reads standard input); '
+        'write {"qid","ranked":[paths]} lines',
     )
 
     st = sub.add_parser("status", help="folders, counts, model and store")
@@ -172,7 +173,25 @@ def _stdout_to_devnull() -> None:
     os.close(devnull)
 
 
+def _no_display() -> str | None:
+    """Why the window cannot open here, or None. Without a display Qt aborts the process
+    with a message about xcb plugins that sends people looking for missing libraries."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "There is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so the "
+        "window cannot open. The command line works without one: `codanna-desktop add "
+        "PATH`, `codanna-desktop search QUERY`, `codanna-desktop watch` (see --help)."
+    )
+
+
 def _run_gui(folders: list[str]) -> int:
+    problem = _no_display()
+    if problem is not None:
+        print(f"codanna-desktop: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         from codanna_desktop.app.main import run_app
     except ImportError as exc:
@@ -260,7 +279,27 @@ def _index_with_progress(engine: Any, roots: Any, *, full: bool, embed: bool) ->
         bars.close()
 
 
+def _hand_to_app(request: dict[str, Any]) -> int | None:
+    """While the desktop app runs it holds the index: it does the command instead. None
+    when no app answers (the command then runs here, or says who holds the index)."""
+    from codanna_desktop.core import app_link
+
+    try:
+        reply = app_link.send(AppPaths.default().data_dir, request)
+    except app_link.AppNotAnswering:
+        return None
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error', 'the app refused')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    print(reply.get("message", "done by the running desktop app"))
+    return EXIT_OK
+
+
 def _cmd_add(args: argparse.Namespace) -> int:
+    folders = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    handed = _hand_to_app({"request": "add", "folders": folders})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         roots = [engine.add_root(path) for path in args.paths]
         for root in roots:
@@ -273,6 +312,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
+    folder = str(Path(args.path).expanduser().resolve())
+    handed = _hand_to_app({"request": "remove", "folder": folder})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         root = engine.remove_root(args.path)
         print(f"removed {root.path}")
@@ -280,6 +323,9 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    handed = _hand_to_app({"request": "index", "full": bool(args.full)})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
@@ -310,51 +356,67 @@ def _cmd_search(args: argparse.Namespace) -> int:
     except UnknownLanguageError as exc:
         print(f"codanna-desktop: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from codanna_desktop.core import app_link
+
+    request = {
+        "request": "search",
+        "query": args.query,
+        "alpha": args.alpha,
+        "k": args.k,
+        "languages": list(languages),
+        "roots": [str(p.expanduser().resolve()) for p in args.root],
+        "path_glob": args.path,
+        "bend": not args.as_given,
+    }
+    if args.batch is None:
+        # The running app answers at once: its engine is open and its model loaded.
+        try:
+            return _print_search(app_link.send(AppPaths.default().data_dir, request), args.json)
+        except app_link.AppNotAnswering:
+            pass
     with _engine(writer=False) as engine:
-        root_ids = []
-        for path in args.root:
-            root = engine.catalog.root_by_path(path.expanduser().resolve())
-            if root is None:
-                added = ", ".join(str(r.path) for r in engine.roots()) or "none yet"
-                print(
-                    f"codanna-desktop: {path} is not an added folder (added: {added})",
-                    file=sys.stderr,
-                )
-                return EXIT_USAGE
-            root_ids.append(root.id)
-        filters = SearchFilters(languages=languages, root_ids=tuple(root_ids), path_glob=args.path)
-        alpha = engine.settings.alpha if args.alpha is None else args.alpha
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_NO_RESULTS
         if args.batch is not None:
-            return _batch_search(engine, args.batch, alpha, args.k, filters)
-        session = engine.search(args.query, filters, semantic=alpha > 0)
-        bend = not args.as_given
-        results = session.results(alpha, args.k, bend=bend)
-        not_found = session.not_found_note
-        # "Not found" comes first: whatever follows is only similar.
-        notes = [not_found, *session.notes, session.coverage_note]
-        if session.semantic_available and session.weight(alpha, bend=bend) != alpha:
-            notes.append(
-                f"ranked as a {session.weight_label(alpha, bend=bend)} "
-                "(--as-given uses --alpha as it is)"
+            alpha = engine.settings.alpha if args.alpha is None else args.alpha
+            filters = SearchFilters(
+                languages=languages,
+                root_ids=tuple(
+                    r.id for r in engine.roots() if str(r.path) in set(request["roots"])
+                ),
+                path_glob=args.path,
             )
-        for note in filter(None, notes):
-            print(f"note: {note}", file=sys.stderr)
-        for r in results:
-            if args.json:
-                print(json.dumps(r.to_json(), ensure_ascii=False))
-            else:
-                where = f"{r.abs_path}:{r.start_line}-{r.end_line}"
-                symbol = f"  {r.symbol}" if r.symbol else ""
-                print(
-                    f"{where}{symbol}  [{r.language}] {r.match.label()} · score {r.score:.3f}"
-                    f" (lexical {r.lexical_part:.2f} + semantic {r.semantic_part:.2f})"
-                )
-                for line in r.snippet.splitlines()[:3]:
-                    print(f"    {line}")
-        return EXIT_OK if results and not_found is None else EXIT_NO_RESULTS
+            return _batch_search(engine, args.batch, alpha, args.k, filters)
+        return _print_search(app_link.answer_search(engine, request), args.json)
+
+
+def _print_search(reply: dict[str, Any], as_json: bool) -> int:
+    """Print a search's answer (from this process or the running app) and its exit code."""
+    from codanna_desktop.core.matching import Match
+
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    notes = list(reply.get("notes", []))  # "not found" first: the rest is only similar
+    if reply.get("weight_note"):
+        notes.append(f"ranked as a {reply['weight_note']} (--as-given uses --alpha as it is)")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    results = reply.get("results", [])
+    for r in results:
+        if as_json:
+            print(json.dumps(r, ensure_ascii=False))
+            continue
+        symbol = f"  {r['symbol']}" if r["symbol"] else ""
+        print(
+            f"{r['path']}:{r['start_line']}-{r['end_line']}{symbol}  [{r['language']}] "
+            f"{Match(r['match']).label()} · score {r['score']:.3f}"
+            f" (lexical {r['lexical_part']:.2f} + semantic {r['semantic_part']:.2f})"
+        )
+        for line in r["snippet"].splitlines()[:3]:
+            print(f"    {line}")
+    return EXIT_OK if results and not reply.get("not_found") else EXIT_NO_RESULTS
 
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:
@@ -378,7 +440,7 @@ def _read_batch(batch: Path) -> list[tuple[Any, str]]:
     """Every (qid, query) of the file, read before the first search, so a bad line stops
     the run before anything is written."""
     try:
-        data = batch.read_bytes()
+        data = sys.stdin.buffer.read() if str(batch) == "-" else batch.read_bytes()
     except OSError as exc:
         raise CodannaError(f"Cannot read {batch}: {exc.strerror}.") from exc
     queries: list[tuple[Any, str]] = []
@@ -406,6 +468,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _engine(writer=False) as engine:
         status = engine.status()
         if args.json:
+            skipped_files = (
+                [
+                    {"path": str(Path(root) / rel), "reason": reason, "detail": detail}
+                    for root, rel, reason, detail in engine.catalog.skipped_files()
+                ]
+                if args.skipped
+                else None
+            )
             print(
                 json.dumps(
                     {
@@ -430,6 +500,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                             }
                             for r in status.roots
                         ],
+                        **({"skipped_files": skipped_files} if args.skipped else {}),
                     },
                     indent=2,
                 )

@@ -241,3 +241,36 @@ def test_a_lookup_nothing_contains_exits_1_and_says_so_first(project: Path) -> N
     found = run("search", "save_user_record", "--alpha", "0")
     assert found.returncode == 0
     assert "defines it" in found.stdout
+
+
+def test_batch_reads_standard_input_and_status_json_lists_skipped_files(
+    project: Path,
+) -> None:
+    (project / "blob.bin").write_bytes(b"\x00\x01\x02binary" * 50)
+    run("add", "--no-embed", str(project), check=True)
+    line = json.dumps({"qid": "a", "query": "parse_config_file"}) + "\n"
+    proc = subprocess.run(
+        [*CLI, "search", "--batch", "-", "--alpha", "0"],
+        input=line,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ranked"][0] == str(project / "src/store.py")
+    status = json.loads(run("status", "--json", "--skipped", check=True).stdout)
+    assert {"path": str(project / "blob.bin"), "reason": "binary"} in [
+        {k: f[k] for k in ("path", "reason")} for f in status["skipped_files"]
+    ]
+    assert "skipped_files" not in json.loads(run("status", "--json", check=True).stdout)
+
+
+def test_without_a_display_the_app_says_the_command_line_works_headless() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.run([*CLI], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 4
+    assert "There is no display here" in proc.stderr
+    assert "codanna-desktop search QUERY" in proc.stderr
+    assert "xcb" not in proc.stderr

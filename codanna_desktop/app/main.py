@@ -24,6 +24,7 @@ from codanna_desktop.app.icons import app_icon
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.single_instance import SingleInstance
 from codanna_desktop.app.tray import TrayController
+from codanna_desktop.core.app_link import answer_search
 from codanna_desktop.core.errors import CatalogDamagedError, CodannaError, user_error
 from codanna_desktop.core.repair import start_new_catalog
 from codanna_desktop.core.settings import AppPaths
@@ -106,6 +107,41 @@ class DesktopApp(QObject):
             if paths:
                 self.context.add_folders(paths)
 
+    def handle_request(self, request: dict[str, Any], answer: Callable[[dict], None]) -> None:
+        """A command from the shell while the app holds the index (core/app_link.py): the
+        app does it, so `add`, `remove`, `index` and `search` work beside the window."""
+        kind = request.get("request")
+        context = self.context
+        if kind == "add":
+            folders = [Path(f) for f in request.get("folders") or [] if isinstance(f, str)]
+            context.add_folders(folders)
+            answer({"ok": True, "message": f"The running app adds and indexes {len(folders)} "
+                    "folder(s); its window shows the progress."})  # fmt: skip
+        elif kind == "remove":
+            folder = Path(str(request.get("folder", "")))
+            if context.engine.catalog.root_by_path(folder) is None:
+                answer({"ok": False, "error": f"{folder} is not one of the indexed folders.",
+                        "exit_code": CodannaError.exit_code})  # fmt: skip
+                return
+            context.remove_folder(folder)
+            answer({"ok": True, "message": f"The running app removes {folder}."})
+        elif kind == "index":
+            context.reindex(bool(request.get("full")))
+            answer({"ok": True, "message": "The running app checks every folder against the "
+                    "disk now; its window shows the progress."})  # fmt: skip
+        elif kind == "search":
+
+            def done(reply: Any, exc: BaseException | None) -> None:
+                if exc is not None:
+                    error = user_error(exc)
+                    answer({"ok": False, "error": str(error), "exit_code": error.exit_code})
+                else:
+                    answer(reply)
+
+            context.run_in_background(lambda: answer_search(context.engine, request), done)
+        else:
+            answer({"ok": False, "error": f"unknown request {kind!r}", "exit_code": 2})
+
     def shutdown(self) -> None:
         if self._shut_down:
             return
@@ -168,6 +204,7 @@ def run_app(
         return error.exit_code
 
     instance.message_received.connect(desktop.handle_message)
+    instance.request_received.connect(desktop.handle_request)
     desktop.start(folders)
     if on_started is not None:
         QTimer.singleShot(0, lambda: on_started(desktop))
