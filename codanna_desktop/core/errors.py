@@ -23,3 +23,7 @@ class SettingsError(CodannaError):
 
 class RootNotFoundError(CodannaError):
     """A folder given as a root does not exist or is not a directory."""
+
+
+class LexicalIndexDamagedError(CodannaError):
+    """The lexical (text) index on disk is damaged; the writer rebuilds it from the catalog."""

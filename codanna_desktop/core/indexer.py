@@ -123,18 +123,24 @@ class Indexer:
         """Undo half-done writes. Returns how many files were rolled back.
 
         Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
-        from the embedding cache). `thorough` (after an unclean shutdown) also compares
+        from the embedding cache); removals of roots that began are finished. `thorough`
+        (after an unclean shutdown, or when the lexical index was rebuilt) also compares
         every store with the catalog: ghosts are deleted, missing entries redone.
         """
+        for root in self.catalog.roots_being_removed():
+            log.info("finishing the removal of %s", root.path)
+            self.remove_root(root)
         stuck = self.catalog.files_in_state("indexing")
         if stuck:
             self._drop_files(stuck)
         if thorough:
             known = self.catalog.all_chunk_ids()
-            ghosts = self.lexical.chunk_ids() - known
+            in_lexical = self.lexical.chunk_ids()
+            ghosts = in_lexical - known
             if ghosts:
                 self.lexical.delete_chunks(ghosts)
                 self.lexical.commit()
+            self._re_add_lexical(known - in_lexical)
             store = self._vectors()
             if store is not None:
                 try:
@@ -149,6 +155,35 @@ class Indexer:
                 except VectorStoreUnavailableError as exc:
                     log.warning("vector store not reconciled: %s", exc)
         return len(stuck)
+
+    def _re_add_lexical(self, chunk_ids: set[int]) -> int:
+        """Put chunks the catalog has as indexed back into tantivy, from the catalog's text.
+
+        Searchable at once, under the same ids (their vectors stay valid). The names a
+        chunk defines come from the chunker and are not kept in the catalog, so the files
+        are also marked to be read again by the next sync, which restores them.
+        """
+        rows = self.catalog.chunk_rows(sorted(chunk_ids))
+        if not rows:
+            return 0
+        docs = [
+            LexicalDoc(
+                chunk_id=row.id,
+                file_id=row.file_id,
+                root_id=row.root_id,
+                path=row.rel_path,
+                language=row.language,
+                symbol=row.symbol,
+                kind=row.kind,
+                text=row.text,
+            )
+            for row in rows.values()
+        ]
+        self.lexical.add(docs)
+        self.lexical.commit()
+        self.catalog.mark_files_to_reread(sorted({row.file_id for row in rows.values()}))
+        log.info("re-added %d chunks the lexical index lacked", len(docs))
+        return len(docs)
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""
@@ -246,7 +281,18 @@ class Indexer:
         return report
 
     def remove_root(self, root: RootRow) -> None:
-        self._drop_files(list(self.catalog.files_of_root(root.id).values()))
+        """Remove a root from every store, then from the catalog. Crash-safe: the root is
+        marked ``removing`` first (hidden from then on), and recover() finishes a removal a
+        crash interrupted; before, a crash after tantivy's delete left the root listed and
+        its files ``indexed`` with nothing searchable."""
+        self.catalog.mark_root_removing(root.id)
+        files = list(self.catalog.files_of_root(root.id).values())
+        chunk_ids = self.catalog.chunk_ids_of_files([f.id for f in files])
+        # By root, not by file: a file whose row a crash lost still carries its root id.
+        self.lexical.delete_roots([root.id])
+        self.lexical.commit()
+        self._delete_vectors(chunk_ids)
+        self._after_stores_written()
         self.catalog.delete_root(root.id)
 
     # -- files ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, ChunkRow
 from codanna_desktop.core.embedder import Embedder
-from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
 from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
@@ -184,8 +184,12 @@ class HybridSearcher:
     def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
         filters = filters or SearchFilters()
         depth = self.candidates_per_side
-        lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
         notes: list[str] = []
+        try:
+            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+        except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
+            lexical = []
+            notes.append(str(exc))
         semantic: list[tuple[int, float]] = []
         semantic_available = False
         if query.strip():
