@@ -1,8 +1,10 @@
-"""Crashes at the worst moments, for real: a writer process SIGKILLs itself at a precise
-point, and the next engine to open the data folder finds a consistent index."""
+"""Crashes and damage, for real: a writer process SIGKILLs itself at a precise point, or
+a file of the index is garbled on disk, and the next engine to open the data folder
+finds a consistent index and search never fails with a traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,7 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from codanna_desktop.core.catalog import Catalog
+from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.lexical import LexicalIndex
 
@@ -106,3 +111,65 @@ def test_unclean_stop_re_adds_chunks_the_lexical_index_lost(tmp_path: Path) -> N
         report = eng.index(embed=False)
         assert report.files_indexed == 1 and report.files_unchanged == 2
         assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+
+
+def garble(path: Path) -> None:
+    """Flip bytes in the middle of a file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 16] = bytes(b ^ 0x5A for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+
+
+def test_garbled_lexical_index_is_rebuilt_from_the_catalog_with_one_warning(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=embedder) as eng:
+        eng.add_root(project)
+        eng.index()
+        data_dir = eng.paths.data_dir
+        chunk_ids = eng.catalog.all_chunk_ids()
+        vector_ids = eng._get_vectors().ids()  # type: ignore[union-attr]
+    assert vector_ids == chunk_ids
+    (term,) = (data_dir / "lexical").glob("*.term")
+    garble(term)
+    with caplog.at_level(logging.WARNING), Engine(embedder=embedder) as eng:
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        notes = [m for m in warnings if "rebuilt from the catalog" in m]
+        assert len(notes) == 1 and term.name in notes[0]
+        assert eng.lexical_note == notes[0]
+        assert list(data_dir.glob("lexical.corrupt-*"))
+        # Searchable at once, before any file is read again, under the same chunk ids.
+        assert eng.lexical.chunk_ids() == chunk_ids
+        top = eng.search("bubble_sort").results(0.0, 1)
+        assert top[0].path == "math/sorting.py"
+        # The next pass reads the files again; chunks whose text is the same keep their
+        # ids and their vectors, so nothing is embedded again.
+        before = embedder.documents_embedded
+        report = eng.index()
+        assert report.files_indexed == 3 and report.chunks_embedded == 0
+        assert embedder.documents_embedded == before
+        assert eng.catalog.all_chunk_ids() == chunk_ids
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+        assert eng.search("bubble_sort").results(1.0, 1)[0].path == "math/sorting.py"
+
+
+def test_search_beside_a_writer_says_the_index_is_damaged_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as writer:
+        writer.add_root(project)
+        writer.index(embed=False)
+        with Engine(writer=False, embedder=None) as reader:
+            assert reader.search("bubble_sort").results(0.0, 1)
+            lexical_dir = writer.lexical.directory
+            before = set(lexical_dir.glob("*.idx"))
+            (project / "extra.py").write_text("def quick_sort(items):\n    return items\n")
+            writer.index(embed=False)
+            (new_postings,) = set(lexical_dir.glob("*.idx")) - before
+            garble(new_postings)
+            session = reader.search("quick_sort")
+            assert session.results(0.0, 5) == []
+            assert any("search index is damaged" in note for note in session.notes)
