@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,8 +137,8 @@ def test_garbled_lexical_index_is_rebuilt_from_the_catalog_with_one_warning(
     garble(term)
     with caplog.at_level(logging.WARNING), Engine(embedder=embedder) as eng:
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-        notes = [m for m in warnings if "rebuilt from the catalog" in m]
-        assert len(notes) == 1 and term.name in notes[0]
+        assert len(warnings) == 1 and "rebuilt from the catalog" in warnings[0]
+        notes = [m for m in warnings if term.name in m]
         assert eng.lexical_note == notes[0]
         assert list(data_dir.glob("lexical.corrupt-*"))
         # Searchable at once, before any file is read again, under the same chunk ids.
@@ -173,3 +174,34 @@ def test_search_beside_a_writer_says_the_index_is_damaged_instead_of_failing(
             session = reader.search("quick_sort")
             assert session.results(0.0, 5) == []
             assert any("search index is damaged" in note for note in session.notes)
+
+
+def test_deleted_lexical_folder_is_refilled_from_the_catalog(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as eng:
+        eng.add_root(project)
+        eng.index(embed=False)
+        lexical_dir = eng.lexical.directory
+        chunk_ids = eng.catalog.all_chunk_ids()
+    shutil.rmtree(lexical_dir)
+    with Engine(embedder=None) as eng:
+        assert eng.lexical_note is not None and "missing" in eng.lexical_note
+        assert eng.lexical.chunk_ids() == chunk_ids
+        assert eng.search("cartTotal").results(0.0, 1)[0].path == "web/app.js"
+
+
+def test_index_found_damaged_by_a_search_is_rebuilt_at_the_next_pass(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as eng:
+        eng.add_root(project)
+        eng.index(embed=False)
+        # What a search leaves behind when tantivy fails under it.
+        eng.lexical.damaged = "tantivy failed: index out of bounds"
+        session = eng.search("bubble_sort")
+        assert session.results(0.0, 5) == []
+        assert any("being rebuilt" in note for note in session.notes)
+        eng.index(embed=False)
+        assert eng.lexical_note is not None and "index out of bounds" in eng.lexical_note
+        assert eng.lexical.damaged is None
+        assert eng.lexical.chunk_ids() == eng.catalog.all_chunk_ids()
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"

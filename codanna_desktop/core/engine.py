@@ -138,7 +138,9 @@ class Engine:
         self.catalog.set_meta("writer_open", "1")
         # A lexical index found lost, damaged or in an old format was replaced by an empty
         # one: the thorough pass refills it from the catalog.
-        rebuilt = self.lexical.recreated and bool(self.catalog.all_chunk_ids())
+        rebuilt = self.lexical.recreated and (
+            self.lexical.corrupt_backup is not None or bool(self.catalog.all_chunk_ids())
+        )
         rolled_back = self.indexer.recover(thorough=unclean or rebuilt)
         if rebuilt:
             self._note_lexical_rebuilt()

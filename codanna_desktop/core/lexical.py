@@ -201,7 +201,8 @@ class LexicalIndex:
                 backup = self.directory.with_name(f"{self.directory.name}.corrupt-{stamp}-{n}")
                 n += 1
             shutil.move(str(self.directory), str(backup))
-        log.warning("lexical index unreadable (%s); moved to %s, rebuilding", reason, backup)
+        # The owner tells the person (Engine: one warning, with what it rebuilt).
+        log.info("lexical index unreadable (%s); moved to %s, rebuilding", reason, backup)
         self.directory.mkdir(parents=True, exist_ok=True)
         return backup
 
@@ -337,9 +338,10 @@ class LexicalIndex:
 
     def _damaged_message(self) -> str:
         fix = (
-            "it is rebuilt from the catalog at the next indexing pass"
+            "it is being rebuilt from the catalog"
             if self.writable
-            else "the app rebuilds it when it next indexes"
+            else "restart Codanna Desktop (or, with it closed, run `codanna-desktop index`)"
+            " to rebuild it from the catalog"
         )
         return f"Text search is unavailable: the search index is damaged ({self.damaged}); {fix}."
 
