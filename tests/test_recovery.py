@@ -160,7 +160,8 @@ def test_search_beside_a_writer_says_the_index_is_damaged_instead_of_failing(
     tmp_path: Path,
 ) -> None:
     project = write_project(tmp_path / "project")
-    with Engine(embedder=None) as writer:
+    writer = Engine(embedder=None)
+    try:
         writer.add_root(project)
         writer.index(embed=False)
         with Engine(writer=False, embedder=None) as reader:
@@ -174,6 +175,15 @@ def test_search_beside_a_writer_says_the_index_is_damaged_instead_of_failing(
             session = reader.search("quick_sort")
             assert session.results(0.0, 5) == []
             assert any("search index is damaged" in note for note in session.notes)
+            # The next writer to start rebuilds it; the reader then finds results again.
+            writer.close()
+            writer = Engine(embedder=None)
+            assert writer.lexical_note is not None
+            session = reader.search("quick_sort")
+            assert not any("damaged" in note for note in session.notes)
+            assert session.results(0.0, 1)[0].path == "extra.py"
+    finally:
+        writer.close()
 
 
 def test_deleted_lexical_folder_is_refilled_from_the_catalog(tmp_path: Path) -> None:

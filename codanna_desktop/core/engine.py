@@ -21,6 +21,7 @@ from codanna_desktop.core.embedder import Embedder, load_embedder
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
+    LexicalIndexDamagedError,
     RootNotFoundError,
     VectorStoreUnavailableError,
 )
@@ -141,7 +142,12 @@ class Engine:
         rebuilt = self.lexical.recreated and (
             self.lexical.corrupt_backup is not None or bool(self.catalog.all_chunk_ids())
         )
-        rolled_back = self.indexer.recover(thorough=unclean or rebuilt)
+        try:
+            rolled_back = self.indexer.recover(thorough=unclean or rebuilt)
+        except LexicalIndexDamagedError:  # tantivy opened it, then failed reading it
+            self.lexical.rebuild()
+            rebuilt = True
+            rolled_back = self.indexer.recover(thorough=True)
         if rebuilt:
             self._note_lexical_rebuilt()
         if rolled_back or unclean:

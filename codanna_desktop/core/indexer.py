@@ -39,6 +39,8 @@ FILES_PER_BATCH = 200
 # Saving the embedded store rewrites its whole file and holds the GIL meanwhile (about
 # 4 ms per 1,000 vectors here): save on a timer and when the queue runs dry, not per batch.
 FLUSH_VECTORS_EVERY_S = 30.0
+# Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
+RE_ADD_BATCH = 2000
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
@@ -163,27 +165,31 @@ class Indexer:
         chunk defines come from the chunker and are not kept in the catalog, so the files
         are also marked to be read again by the next sync, which restores them.
         """
-        rows = self.catalog.chunk_rows(sorted(chunk_ids))
-        if not rows:
-            return 0
-        docs = [
-            LexicalDoc(
-                chunk_id=row.id,
-                file_id=row.file_id,
-                root_id=row.root_id,
-                path=row.rel_path,
-                language=row.language,
-                symbol=row.symbol,
-                kind=row.kind,
-                text=row.text,
+        ordered = sorted(chunk_ids)
+        added = 0
+        files: set[int] = set()
+        for start in range(0, len(ordered), RE_ADD_BATCH):  # a batch's texts at a time
+            rows = self.catalog.chunk_rows(ordered[start : start + RE_ADD_BATCH])
+            self.lexical.add(
+                LexicalDoc(
+                    chunk_id=row.id,
+                    file_id=row.file_id,
+                    root_id=row.root_id,
+                    path=row.rel_path,
+                    language=row.language,
+                    symbol=row.symbol,
+                    kind=row.kind,
+                    text=row.text,
+                )
+                for row in rows.values()
             )
-            for row in rows.values()
-        ]
-        self.lexical.add(docs)
-        self.lexical.commit()
-        self.catalog.mark_files_to_reread(sorted({row.file_id for row in rows.values()}))
-        log.info("re-added %d chunks the lexical index lacked", len(docs))
-        return len(docs)
+            added += len(rows)
+            files.update(row.file_id for row in rows.values())
+        if added:
+            self.lexical.commit()
+            self.catalog.mark_files_to_reread(sorted(files))
+            log.info("re-added %d chunks the lexical index lacked", added)
+        return added
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""

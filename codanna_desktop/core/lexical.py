@@ -325,8 +325,7 @@ class LexicalIndex:
             try:
                 return read()
             except BaseException as exc:
-                # pyo3 turns a Rust panic into PanicException, which is a BaseException.
-                if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                if not _is_tantivy_failure(exc):
                     raise
                 self._mark_damaged(f"tantivy failed: {exc}")
         raise LexicalIndexDamagedError(self._damaged_message())
@@ -350,20 +349,35 @@ class LexicalIndex:
         if not self.on_disk:
             self._index = self._open_index()
             return
-        try:
-            self._index.reload()
-        except ValueError:
-            # A concurrent writer may have removed merged segment files between reading
-            # meta.json and opening them; the next attempt reads the newer meta.json.
-            time.sleep(0.05)
+        if self.damaged is not None:
+            if not self.writable:
+                self._reopen_if_rebuilt()
+            return
+        for attempt in range(2):
             try:
                 self._index.reload()
-            except ValueError as exc:
-                self._mark_damaged(f"tantivy failed: {exc}")
-                return
+                break
+            except BaseException as exc:
+                if not _is_tantivy_failure(exc):
+                    raise
+                if attempt:
+                    self._mark_damaged(f"tantivy failed: {exc}")
+                    return
+                # A concurrent writer may have removed merged segment files between
+                # reading meta.json and opening them; the next attempt reads the newer one.
+                time.sleep(0.05)
         problem = self._check_files()
         if problem is not None:
             self._mark_damaged(problem)
+
+    def _reopen_if_rebuilt(self) -> None:
+        """A reader of a damaged index: searchable again once the writer has rebuilt it."""
+        try:
+            index = self._open_index()
+        except CodannaError:
+            return
+        self._index, self.damaged = index, None
+        log.info("lexical index %s is readable again", self.directory)
 
     def close(self) -> None:
         """Release the writer and its lock. Changes not committed are dropped."""
@@ -377,6 +391,12 @@ class LexicalIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_tantivy_failure(exc: BaseException) -> bool:
+    """Any exception, and the PanicException pyo3 turns a Rust panic into (which is a
+    BaseException: it would otherwise pass every `except Exception`)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _locked_message(directory: Path) -> str:
