@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -215,3 +216,22 @@ def test_index_found_damaged_by_a_search_is_rebuilt_at_the_next_pass(tmp_path: P
         assert eng.lexical.damaged is None
         assert eng.lexical.chunk_ids() == eng.catalog.all_chunk_ids()
         assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+
+
+def test_catalog_from_before_root_removal_marks_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+            " added_at REAL NOT NULL, last_indexed_at REAL, error TEXT)"
+        )
+        db.execute("INSERT INTO roots(path, added_at) VALUES ('/old/project', 1.0)")
+    db.close()
+    catalog = Catalog(path)
+    try:
+        (root,) = catalog.roots()
+        assert root.path == Path("/old/project") and not root.removing
+        catalog.mark_root_removing(root.id)
+        assert catalog.roots() == [] and catalog.roots_being_removed()[0].id == root.id
+    finally:
+        catalog.close()
