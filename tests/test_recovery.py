@@ -43,12 +43,21 @@ eng.add_root(project)
 eng.index(embed=False)
 commit = eng.lexical.commit
 
+
 def commit_then_die():
     commit()
     os.kill(os.getpid(), signal.SIGKILL)
 
-eng.lexical.commit = commit_then_die
+def mark_then_die(root_id):
+    mark(root_id)
+    os.kill(os.getpid(), signal.SIGKILL)
+
 if action == "remove":
+    eng.lexical.commit = commit_then_die
+    eng.remove_root(project)
+elif action == "remove, killed once marked":
+    mark = eng.catalog.mark_root_removing
+    eng.catalog.mark_root_removing = mark_then_die
     eng.remove_root(project)
 print("survived", flush=True)
 """
@@ -75,11 +84,13 @@ def run_writer_until_killed(project: Path, action: str) -> None:
     assert "survived" not in done.stdout
 
 
-def test_kill_during_remove_after_the_lexical_delete_finishes_the_removal(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("action", ["remove", "remove, killed once marked"])
+def test_kill_during_remove_is_finished_by_the_next_start(tmp_path: Path, action: str) -> None:
+    """Killed right after tantivy committed the delete (before, the folder stayed listed
+    with every file `indexed` and nothing searchable, and `index` said "unchanged"), or
+    right after the removal began."""
     project = write_project(tmp_path / "project")
-    run_writer_until_killed(project, "remove")
+    run_writer_until_killed(project, action)
     with Engine(embedder=None) as eng:
         assert eng.roots() == []
         assert eng.status().files == 0 and eng.status().chunks == 0
