@@ -181,13 +181,14 @@ class LexicalIndex:
         """What is wrong with the files on disk, or None. A reader retries: a writer in
         another process may have replaced meta.json and removed merged segments between
         the reader's reading of the one and of the others."""
-        for attempt in range(1 if self.writable else 3):
+        attempts = 1 if self.writable else 3
+        for attempt in range(attempts):
             try:
                 self._files.check()
                 return None
             except IndexFilesDamaged as exc:
                 problem = str(exc)
-            if attempt < 2:
+            if attempt + 1 < attempts:
                 time.sleep(0.05)
         return problem
 
