@@ -31,6 +31,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -59,8 +60,9 @@ from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.engine import EngineStatus
+from codanna_desktop.core.errors import UnknownLanguageError
 from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.languages import resolve_languages
 from codanna_desktop.core.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
@@ -85,10 +87,18 @@ def window_settings(paths: AppPaths) -> QSettings:
 
 
 def parse_languages(text: str) -> tuple[str, ...]:
-    """Languages typed or picked in the filter: "python", "python, rust"; empty: all."""
+    """Languages typed or picked in the filter: "python", "py, rs"; empty: all. A name
+    no language has is kept as typed: it matches nothing, and the window says so."""
     if text.strip() in ("", ALL_LANGUAGES):
         return ()
-    return tuple(dict.fromkeys(w.lower() for w in re.split(r"[,\s]+", text) if w))
+    out: list[str] = []
+    for word in re.split(r"[,\s]+", text.lower()):
+        if word:
+            try:
+                out.extend(resolve_languages([word]))
+            except UnknownLanguageError:
+                out.append(word)
+    return tuple(dict.fromkeys(out))
 
 
 def target_line(result: SearchResult) -> int:
@@ -107,44 +117,19 @@ def alpha_label(value: int) -> str:
     return f"{100 - value}% words · {value}% meaning"
 
 
-def progress_text(progress: Progress) -> str:
-    """ "Indexing project 120/500", "Embedding 300/2,000", "Scanning project…"."""
-    name = f" {progress.root.name}" if progress.root is not None else ""
-    if progress.phase == "scanning":
-        return f"Scanning{name}…"
-    if progress.phase == "indexing":
-        return f"Indexing{name} {progress.done:,}/{progress.total:,}"
-    if progress.phase == "embedding":
-        return f"Embedding {progress.done:,}/{progress.total:,}"
-    return progress.message
-
-
-def status_summary(status: EngineStatus) -> str:
-    if not status.roots:
-        return "No folders yet"
-    folders = f"{len(status.roots)} folder" + ("" if len(status.roots) == 1 else "s")
-    summary = f"{folders} · {status.files:,} files · {status.chunks:,} chunks"
-    problem = status.model_problem or status.vector_problem
-    if problem:
-        return f"{summary} · exact words only ({problem})"
-    if status.chunks and status.embedded < status.chunks:
-        return f"{summary} · {status.embedded_fraction:.0%} embedded"
-    return f"{summary} · up to date"
-
-
 class MainWindow(QMainWindow):
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
         self.hide_on_close = False
         self.session: SearchSession | None = None
-        self.status: EngineStatus | None = None
-        self.service_state = "idle"
+        self.status: EngineStatus | None = None  # the latest counts, for the empty states
         self.latest_request = 0  # responses with another id are stale
         self._requested: SearchKey | None = None
         self.shown_key: SearchKey | None = None  # what the visible results answer
         self.search_error = ""
         self.restart_needed = False
+        self._top_on_next_results = False
         self.ui_settings = window_settings(context.paths)
 
         self.setWindowTitle(APPLICATION)
@@ -166,12 +151,12 @@ class MainWindow(QMainWindow):
 
         context.search_finished.connect(self._search_finished)
         context.status_ready.connect(self._status_ready)
-        context.progress.connect(self._progress)
-        context.state_changed.connect(self._state_changed)
+        context.indexing_status.changed.connect(self._show_indexing_status)
         context.error.connect(self.show_message)
         context.roots_changed.connect(context.request_status)
         context.roots_changed.connect(self._refresh_languages)
         context.index_changed.connect(self._refresh_timer.start)
+        context.fully_embedded.connect(self._rerank_from_the_top)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.aboutToQuit.connect(self.save_ui_state)
@@ -235,6 +220,15 @@ class MainWindow(QMainWindow):
         )
         self.result_count = QLabel()
         self.result_count.setObjectName("notes")
+        # A name or a few keywords is a lookup: ranked mostly by exact words whatever the
+        # slider says, unless the person turns that off. The label says the weight used.
+        self.lookup_bias = QCheckBox("Names by words")
+        self.lookup_bias.setToolTip(
+            "A name or a few keywords is looked up: weighted towards exact words whatever "
+            "the slider says. Untick to use the slider's weight as it is."
+        )
+        self.lookup_bias.setChecked(True)
+        self.lookup_bias.toggled.connect(lambda _: self._alpha_moved(self.alpha_slider.value()))
         self._paint_slider_labels()
 
         top = QHBoxLayout()
@@ -248,6 +242,7 @@ class MainWindow(QMainWindow):
         ranking.addWidget(self.alpha_slider)
         ranking.addWidget(self.meaning_label)
         ranking.addWidget(self.alpha_value)
+        ranking.addWidget(self.lookup_bias)
         ranking.addStretch(1)
         ranking.addWidget(self.result_count)
         self.search_area = QWidget()
@@ -443,7 +438,7 @@ class MainWindow(QMainWindow):
             self.context.set_paused(paused)
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Resume Indexing" if paused else "Pause Indexing")
-        self._show_idle_status()
+        self._show_indexing_status()
 
     def show_message(self, message: str, timeout_ms: int = 12_000) -> None:
         """A non-modal message in the status bar (errors, refused drops, hints)."""
@@ -483,6 +478,11 @@ class MainWindow(QMainWindow):
         self.latest_request = self.context.search(query, filters)
 
     @Slot()
+    def _rerank_from_the_top(self) -> None:
+        self._top_on_next_results = True
+        self._refresh_timer.start()
+
+    @Slot()
     def refresh_search(self) -> None:
         """The index changed: run the visible query again, keeping the selection."""
         if self.shown_key is not None and self.shown_key == self.current_key():
@@ -495,17 +495,30 @@ class MainWindow(QMainWindow):
         self.shown_key = self._requested
         self.search_error = error
         self.session = session if isinstance(session, SearchSession) else None
-        self.rank_results(keep_selection=same_query)
+        # A refresh for a saved file keeps the person's place; one because meaning now
+        # covers every chunk is a new ranking, shown from its top.
+        keep = same_query and not self._top_on_next_results
+        self._top_on_next_results = False
+        self.rank_results(keep_selection=keep)
 
     def rank_results(self, keep_selection: bool = True) -> None:
-        """Fuse the cached candidates for the slider's weight and show them; the selected
-        result stays selected when it is still there (slider moves, refreshes)."""
+        """Fuse the cached candidates for the slider's weight and show them. With
+        `keep_selection` the selected result stays selected when it is still there (a
+        refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
-        results = self.session.results(self.alpha, RESULT_LIMIT) if self.session else []
+        bend = self.lookup_bias.isChecked()
+        results = self.session.results(self.alpha, RESULT_LIMIT, bend=bend) if self.session else []
+        self.alpha_value.setText(
+            self.session.weight_label(self.alpha, bend=bend)
+            if self.session is not None
+            else alpha_label(self.alpha_slider.value())
+        )
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
             self.results_view.setCurrentIndex(self.model.index(max(row, 0)))
+            if row < 0:
+                self.results_view.scrollToTop()
             self.results_view.scrollTo(self.results_view.currentIndex())
         else:
             self.preview.clear("")
@@ -515,10 +528,20 @@ class MainWindow(QMainWindow):
             if self.session is None
             else f"{count}{'+' if count >= RESULT_LIMIT else ''} result{'' if count == 1 else 's'}"
         )
-        notes = list(self.session.notes) if self.session is not None else []
-        self.notes.setText("\n".join(notes))
-        self.notes.setVisible(bool(notes) and bool(results))
+        self._show_notes(self.context.indexing_status.status.coverage_note())
         self._update_empty_state()
+
+    def _show_notes(self, coverage: str | None) -> None:
+        """The search's own notes, and how much semantic ranking covers as of now (not
+        as of the search: the folders panel shows the live count beside it)."""
+        notes = []
+        if self.session is not None:
+            # "Not found" first: everything below it is only similar.
+            notes = [n for n in (self.session.not_found_note, *self.session.notes) if n]
+        if coverage:
+            notes.append(coverage)
+        self.notes.setText("\n".join(notes))
+        self.notes.setVisible(bool(notes) and self.model.rowCount() > 0)
 
     def clear_results(self) -> None:
         self.session = None
@@ -533,7 +556,8 @@ class MainWindow(QMainWindow):
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))
         if self.session is not None:
-            self.rank_results()
+            # A new weight is a new ranking: its first result is what to look at.
+            self.rank_results(keep_selection=False)
 
     def selected_result(self) -> SearchResult | None:
         result = self.results_view.currentIndex().data(RESULT_ROLE)
@@ -637,61 +661,32 @@ class MainWindow(QMainWindow):
         was_partial = self.status is not None and self.status.embedded < self.status.chunks
         self.status = status
         self._update_empty_state()
-        if self.service_state in ("idle", "paused"):
-            self._show_idle_status()
         if was_partial and status.embedded >= status.chunks and status.chunks:
             self.refresh_search()  # fully embedded now: meaning covers everything
 
-    def _progress(self, progress: Progress) -> None:
-        self.progress_label.setText(progress_text(progress))
-        if progress.phase == "scanning" or not progress.total:
-            self.progress_bar.setRange(0, 0)  # busy, total not known yet
-        else:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(progress.done)
-        self.progress_bar.setVisible(True)
-        if not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _state_changed(self, state: str) -> None:
-        self.service_state = state
-        if state in ("idle", "paused"):
-            self.context.request_status()
-            self._show_idle_status()
-        elif not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _show_idle_status(self) -> None:
-        if self.service_state not in ("idle", "paused"):
-            return
-        self.progress_bar.setVisible(False)
-        if self.context.paused:
-            counts = ""
-            if self.status is not None and self.status.embedded < self.status.chunks:
-                counts = f" · {self.status.embedded:,}/{self.status.chunks:,} embedded"
-            self.progress_label.setText(f"Indexing paused{counts}")
-        elif self.status is not None and self._embedding_continues(self.status):
-            # Between two embedding slices the indexer is briefly idle; the work is not.
-            self.progress_label.setText(
-                f"Embedding {self.status.embedded:,}/{self.status.chunks:,}"
-            )
-            self.progress_bar.setRange(0, self.status.chunks)
-            self.progress_bar.setValue(self.status.embedded)
-            self.progress_bar.setVisible(True)
+    def _show_indexing_status(self, *_: object) -> None:
+        """The status bar says what the folders panel and the tray say: one model."""
+        status = self.context.indexing_status.status
+        text = status.summary()
+        if self.restart_needed:
+            text += " · restart to apply the new settings"
+        self.progress_label.setText(text)
+        fraction = status.progress_fraction()
+        if status.busy:
+            if fraction is None:
+                self.progress_bar.setRange(0, 0)  # busy, the total not known yet
+            else:
+                self.progress_bar.setRange(0, 1000)
+                self.progress_bar.setValue(round(fraction * 1000))
+            # While work goes on, the counts behind the words are read again now and then.
             if not self._status_timer.isActive():
                 self._status_timer.start()
-        elif self.status is not None:
+        else:
             self._status_timer.stop()
-            self.progress_label.setText(status_summary(self.status))
-        if self.restart_needed:
-            self.progress_label.setText(
-                self.progress_label.text() + " · restart to apply the new settings"
-            )
-
-    @staticmethod
-    def _embedding_continues(status: EngineStatus) -> bool:
-        problem = status.model_problem or status.vector_problem
-        return status.embedded < status.chunks and not problem
+        self.progress_bar.setVisible(status.busy)
+        coverage = status.coverage_note()
+        if self.session is not None and self.model.rowCount():
+            self._show_notes(coverage)
 
     def _refresh_languages(self) -> None:
         self.context.run_in_background(self.context.engine.catalog.languages, self._got_languages)
@@ -713,7 +708,7 @@ class MainWindow(QMainWindow):
             self.show_message("Settings saved. Restart Codanna Desktop to apply them.", 20_000)
         else:
             self.show_message("Settings saved.", 4000)
-        self._show_idle_status()
+        self._show_indexing_status()
 
     # -- keys ---------------------------------------------------------------------------
 

@@ -79,13 +79,22 @@ def format_size(size: int) -> str:
 
 
 def split_password(url: str) -> tuple[str, str]:
-    """(the URL without its password, the password) for a postgresql:// URL."""
+    """(the URL without its password, the password) for a postgresql:// URL, whether the
+    password is in its userinfo or a ``password`` parameter (which wins, as in libpq)."""
     parts = urlsplit(url.strip())
-    if parts.password is None:
+    password = None if parts.password is None else unquote(parts.password)
+    kept = []
+    for pair in parts.query.split("&") if parts.query else []:
+        key, eq, value = pair.partition("=")
+        if eq and unquote(key) == "password":
+            password = unquote(value)
+        else:
+            kept.append(pair)
+    if password is None:
         return url.strip(), ""
     host = parts.netloc.rsplit("@", 1)[-1]
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=user + host)), unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=user + host, query="&".join(kept))), password
 
 
 def join_password(url: str, password: str) -> str:

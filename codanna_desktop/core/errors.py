@@ -25,5 +25,9 @@ class RootNotFoundError(CodannaError):
     """A folder given as a root does not exist or is not a directory."""
 
 
+class UnknownLanguageError(CodannaError):
+    """A language filter names no language the index knows (bad usage: exit 2)."""
+
+
 class LexicalIndexDamagedError(CodannaError):
     """The lexical (text) index on disk is damaged; the writer rebuilds it from the catalog."""

@@ -20,6 +20,13 @@ watcher must watch besides the root's tree to see such changes.
 As in git, the first layer with a matching pattern decides (within a layer the last
 matching pattern wins, so ``!negation`` works), and nothing inside an ignored folder can
 be re-included, because git never looks inside it.
+
+No line in someone's repository may stop the indexer: pathspec turns a run of ``*`` into
+nested ``[^/]*``s that Python's regex engine backtracks through exponentially (twelve
+stars and a letter: over 20 s for one path). Runs of stars are read as git's wildmatch
+reads them, and the patterns are matched by RE2 (linear time) whenever RE2 takes every
+pattern of a file; only a file RE2 refuses (a line of non-UTF-8 bytes) falls back to
+Python's engine.
 """
 
 from __future__ import annotations
@@ -46,12 +53,50 @@ def compile_patterns(lines: Iterable[str]) -> GitIgnoreSpec | None:
     patterns: list[GitIgnoreSpecPattern] = []
     for line in lines:
         try:
-            pattern = GitIgnoreSpecPattern(line)
+            pattern = GitIgnoreSpecPattern(collapse_star_runs(line))
         except Exception:  # pathspec raises re.error, ValueError or its own error type
             continue
         if pattern.include is not None:  # None: blank line or comment
             patterns.append(pattern)
-    return GitIgnoreSpec(patterns) if patterns else None
+    return _spec(patterns) if patterns else None
+
+
+def _spec(patterns: list[GitIgnoreSpecPattern]) -> GitIgnoreSpec:
+    """RE2 matches in linear time; Python's re only for a set RE2 refuses (or when RE2
+    is not installed), whose star runs are collapsed at least."""
+    try:
+        return GitIgnoreSpec(patterns, backend="re2")
+    except Exception:  # no re2 module, re2.error, or a surrogate-escaped byte
+        return GitIgnoreSpec(patterns, backend="simple")
+
+
+def collapse_star_runs(line: str) -> str:
+    """The line with each run of two or more ``*`` as git's wildmatch reads it: ``**``
+    when the run is a whole path segment, else a single ``*`` (escaped stars stay)."""
+    if "**" not in line:
+        return line
+    start = 1 if line.startswith("!") else 0
+    out = [line[:start]]
+    i, n = start, len(line)
+    while i < n:
+        char = line[i]
+        if char == "\\":
+            out.append(line[i : i + 2])
+            i += 2
+            continue
+        if char != "*":
+            out.append(char)
+            i += 1
+            continue
+        end = i
+        while end < n and line[end] == "*":
+            end += 1
+        whole_segment = (i == start or line[i - 1] == "/") and (
+            end == n or line[end] == "/" or not line[end:].strip(" ")  # git drops trailing spaces
+        )
+        out.append("**" if whole_segment and end - i > 1 else "*")
+        i = end
+    return "".join(out)
 
 
 def _read_pattern_lines(path: Path) -> list[str]:
@@ -281,5 +326,6 @@ def _keeping_folder(spec: GitIgnoreSpec | None, folder: str) -> GitIgnoreSpec | 
     """The spec without the patterns that ignore ``folder`` (and so all inside it)."""
     if spec is None:
         return None
-    kept = [p for p in spec.patterns if not (p.include and p.match_file(folder) is not None)]
-    return GitIgnoreSpec(kept) if kept else None
+    # One pattern at a time through _spec: a pattern's own match_file is Python's re.
+    kept = [p for p in spec.patterns if not (p.include and _spec([p]).check_file(folder).include)]
+    return _spec(kept) if kept else None

@@ -148,6 +148,33 @@ def test_moving_the_slider_reorders_results_by_their_scores_without_a_new_query(
     assert calls == ["read file contents"]  # re-ranked from the cached session
 
 
+def test_moving_the_slider_selects_and_shows_the_new_first_result(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "read file contents")
+    window.alpha_slider.setValue(0)
+    window.move_selection(len(window.model.results()) - 1)  # the person looks at the last
+    assert window.results_view.currentIndex().row() > 0
+    window.alpha_slider.setValue(100)
+    assert window.results_view.currentIndex().row() == 0
+    assert window.preview.result == window.model.results()[0]
+    first = window.results_view.visualRect(window.model.index(0))
+    assert window.results_view.viewport().rect().intersects(first)
+
+
+def test_the_ranking_once_every_chunk_has_its_vector_is_shown_from_its_top(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "read file contents")
+    window.move_selection(len(window.model.results()) - 1)
+    request = window.latest_request
+    context._on_service_event(ServiceEvent("embedded"))
+    qtbot.waitUntil(lambda: window.latest_request != request, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 0, timeout=WAIT_MS)
+
+
 def test_the_visible_query_is_ranked_again_when_every_chunk_has_its_vector(
     qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
 ) -> None:
