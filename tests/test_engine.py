@@ -424,3 +424,23 @@ def test_a_link_out_of_a_folder_is_not_indexed_by_a_scan_nor_by_the_watcher(
         eng.index(embed=False)
         assert eng.search("root_account_line").results(0.0, 1)[0].path == "passwd"
         assert eng.search("later_secret").results(0.0, 1)[0].path == "later.py"
+
+
+def test_the_folder_the_person_works_in_is_embedded_first(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    roots = []
+    for name in ("big", "mine"):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(70):  # more than one embedding step (64 chunks)
+            (root / f"m{i}.py").write_text(f"def {name}_function_{i}():\n    return {i}\n")
+        roots.append(root)
+    with Engine(embedder=embedder) as engine:
+        rows = [engine.add_root(r) for r in roots]
+        engine.index(embed=False)
+        mine = rows[1].id
+        engine.focus_embedding([mine])
+        engine.embed_pending(max_chunks=1)  # one step
+        by_root = {r.root.path.name: r.embedded for r in engine.status().roots}
+        assert by_root["big"] == 0 and by_root["mine"] > 0

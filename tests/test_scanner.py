@@ -137,7 +137,7 @@ def test_excluded_folder_names_match_at_any_depth_but_not_files(tmp_path: Path) 
 
     assert ignore.is_ignored(tmp_path / "node_modules", is_dir=True)
     assert ignore.is_ignored(tmp_path / "web/app/node_modules/react/index.js", is_dir=False)
-    assert ignore.is_ignored(tmp_path / ".venv/lib/site.py", is_dir=False)
+    assert ignore.is_ignored(tmp_path / "lib/__pycache__/site.pyc", is_dir=False)
     assert ignore.is_ignored(tmp_path / "a/.git", is_dir=True)
     assert not ignore.is_ignored(tmp_path / "scripts/build", is_dir=False)  # a file
     assert not ignore.is_ignored(tmp_path / "src/app.py", is_dir=False)
@@ -275,7 +275,8 @@ def test_scan_applies_gitignore_and_never_enters_excluded_folders(tmp_path: Path
     write(tmp_path, "scripts/build", "#!/bin/sh\n")
     write(tmp_path, ".gitignore", "*.log\n")
     write(tmp_path, "debug.log", "noise\n")
-    for folder in ("node_modules/react", ".venv/lib", ".git/objects", "src/build"):
+    write(tmp_path, ".venv/pyvenv.cfg", "home = /usr/bin\n")
+    for folder in ("node_modules/react", ".venv/lib", ".git/objects"):
         write(tmp_path, f"{folder}/index.js")
         # Entering any of these folders would report the fifo as "not a regular file".
         os.mkfifo(tmp_path / folder / "pipe")
@@ -283,7 +284,43 @@ def test_scan_applies_gitignore_and_never_enters_excluded_folders(tmp_path: Path
     result = Scanner().scan(tmp_path)
 
     assert scanned_paths(result) == [".gitignore", "scripts/build", "src/app.py"]
-    assert result.skipped == []
+    # Each folder left out is said, with why (not what is inside it).
+    assert [(s.rel_path, s.reason, s.detail) for s in result.skipped] == [
+        (".git", SkipReason.FOLDER_LEFT_OUT, "a skipped folder name (.git)"),
+        (".venv", SkipReason.FOLDER_LEFT_OUT, "a Python virtualenv (pyvenv.cfg)"),
+        ("node_modules", SkipReason.FOLDER_LEFT_OUT, "a skipped folder name (node_modules)"),
+    ]
+
+
+def test_folders_named_build_env_target_or_vendor_are_source_unless_marked(
+    tmp_path: Path,
+) -> None:
+    for rel in ("src/build/compile_assets.py", "src/env/loader.py", "vendor/lib.py",
+                "dist/setup.py", "target/debug/app.d", "out/report.py"):  # fmt: skip
+        write(tmp_path, rel)
+    # What marks a folder as output is what it holds, not its name.
+    write(tmp_path, "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n")
+    write(tmp_path, "out/CACHEDIR.TAG", "not the signature\n")
+    write(tmp_path, "env2/pyvenv.cfg", "home = /usr\n")
+    write(tmp_path, "env2/lib/site.py")
+    write(tmp_path, ".gitignore", "dist/\n")
+
+    result = Scanner().scan(tmp_path)
+
+    assert scanned_paths(result) == [
+        ".gitignore",
+        "out/CACHEDIR.TAG",
+        "out/report.py",
+        "src/build/compile_assets.py",
+        "src/env/loader.py",
+        "vendor/lib.py",
+    ]
+    left_out = {s.rel_path: s.detail for s in result.skipped}
+    assert left_out == {
+        "dist": "an ignore file in the folder",
+        "env2": "a Python virtualenv (pyvenv.cfg)",
+        "target": "a cache or build output (CACHEDIR.TAG)",
+    }
 
 
 def test_scan_uses_extra_patterns_and_excluded_dirs_from_settings(tmp_path: Path) -> None:

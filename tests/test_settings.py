@@ -237,3 +237,19 @@ def test_the_data_folder_is_private_to_its_user_and_tightened_when_it_was_not() 
     assert modes["catalog.sqlite"] == 0o600
     assert modes["lexical"] == 0o700 and modes["lexical/old.segment"] == 0o600
     assert not {name: mode for name, mode in modes.items() if mode & 0o077}
+
+
+def test_a_file_holding_the_old_default_skip_list_gets_todays(tmp_path: Path) -> None:
+    from codanna_desktop.core.settings import (
+        DEFAULT_EXCLUDED_DIRS,
+        PREVIOUS_DEFAULT_EXCLUDED_DIRS,
+    )
+
+    paths = AppPaths(tmp_path / "config", tmp_path / "data")
+    paths.config_dir.mkdir()
+    listed = ", ".join(f'"{name}"' for name in PREVIOUS_DEFAULT_EXCLUDED_DIRS)
+    paths.settings_file.write_text(f"excluded_dirs = [{listed}]\n")
+    assert load_settings(paths).excluded_dirs == DEFAULT_EXCLUDED_DIRS
+    # A list the person changed is theirs.
+    paths.settings_file.write_text('excluded_dirs = ["build", ".git"]\n')
+    assert load_settings(paths).excluded_dirs == ["build", ".git"]

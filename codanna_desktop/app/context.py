@@ -117,6 +117,10 @@ class AppContext(QObject):
         """Saved settings with new ignore rules or maximum size: applied at once."""
         self.service.apply_file_rules(settings)
 
+    def focus_embedding(self, root_ids: tuple[int, ...]) -> None:
+        """The folders the person works in now: their chunks are embedded first."""
+        self.engine.focus_embedding(root_ids)
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.service.pause()

@@ -18,10 +18,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -40,6 +53,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -118,6 +132,9 @@ def alpha_label(value: int) -> str:
 
 
 class MainWindow(QMainWindow):
+    # The window was closed into the tray (indexing goes on there).
+    hidden_to_tray = Signal()
+
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
@@ -200,6 +217,11 @@ class MainWindow(QMainWindow):
         self.path_filter.setAcceptDrops(False)
         self.path_filter.setMinimumWidth(200)
         self.path_filter.textChanged.connect(self._query_edited)
+        # Clicking a folder in the panel limits the search to it; this says so and undoes it.
+        self.scope_folder: Path | None = None
+        self.scope_button = QToolButton()
+        self.scope_button.setObjectName("scope")
+        self.scope_button.setVisible(False)
 
         self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
         self.alpha_slider.setRange(0, 100)
@@ -236,6 +258,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.search_box, 1)
         top.addWidget(self.language_filter)
         top.addWidget(self.path_filter)
+        top.addWidget(self.scope_button)
         ranking = QHBoxLayout()
         ranking.setSpacing(8)
         ranking.addWidget(self.words_label)
@@ -266,6 +289,8 @@ class MainWindow(QMainWindow):
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.installEventFilter(self)
         self.results_view.doubleClicked.connect(lambda _: self.open_selected())
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
         selection = self.results_view.selectionModel()
         selection.currentChanged.connect(self._current_changed)
 
@@ -323,6 +348,8 @@ class MainWindow(QMainWindow):
     def _build_folders_dock(self) -> None:
         self.folders_panel = FoldersPanel(self.context)
         self.folders_panel.add_requested.connect(self.add_folder_dialog)
+        self.folders_panel.scope_changed.connect(self._scope_changed)
+        self.scope_button.clicked.connect(self.folders_panel.clear_scope)
         self.folders_dock = QDockWidget("Folders", self)
         self.folders_dock.setObjectName("foldersDock")
         self.folders_dock.setWidget(self.folders_panel)
@@ -454,8 +481,25 @@ class MainWindow(QMainWindow):
         glob = self.path_filter.text().strip()
         return SearchFilters(
             languages=parse_languages(self.language_filter.currentText()),
+            root_ids=self._scope_root_ids(),
             path_glob=glob or None,
         )
+
+    def _scope_root_ids(self) -> tuple[int, ...]:
+        """The folder picked in the panel, as the catalog names it (none: every folder)."""
+        scope = self.scope_folder
+        counts = self.context.indexing_status.status.counts
+        if scope is None or counts is None:
+            return ()
+        return tuple(r.root.id for r in counts.roots if r.root.path == scope)
+
+    def _scope_changed(self, folder: Path | None) -> None:
+        self.scope_folder = folder
+        self.scope_button.setVisible(folder is not None)
+        if folder is not None:
+            self.scope_button.setText(f"In {folder.name}  ✕")
+            self.scope_button.setToolTip(f"Searching only {folder}. Click to search every folder.")
+        self._query_edited()
 
     def current_key(self) -> SearchKey:
         return (self.search_box.text().strip(), self.current_filters())
@@ -500,6 +544,19 @@ class MainWindow(QMainWindow):
         keep = same_query and not self._top_on_next_results
         self._top_on_next_results = False
         self.rank_results(keep_selection=keep)
+        self._focus_embedding()
+
+    def _focus_embedding(self) -> None:
+        """Embed first where the person is looking: the folder picked in the panel, else
+        the folders of the results shown."""
+        focus = self._scope_root_ids()
+        counts = self.context.indexing_status.status.counts
+        if not focus and counts is not None:
+            ids = {r.root.path: r.root.id for r in counts.roots}
+            shown = [ids.get(r.root) for r in self.model.results()[:10]]
+            focus = tuple(dict.fromkeys(i for i in shown if i is not None))
+        if focus:
+            self.context.focus_embedding(focus)
 
     def rank_results(self, keep_selection: bool = True) -> None:
         """Fuse the cached candidates for the slider's weight and show them. With
@@ -599,16 +656,41 @@ class MainWindow(QMainWindow):
             self.open_selected()
 
     def escape(self) -> None:
-        """First Esc clears the box (the results stay); the next one clears the results."""
-        if self.search_box.text():
-            self.search_box.blockSignals(True)
-            self.search_box.clear()
-            self.search_box.blockSignals(False)
-            self._debounce.stop()
-        else:
-            self.latest_request = -1
-            self.clear_results()
+        """Esc starts over: the box and its results are cleared together (results left
+        under an empty box answered a question no longer asked)."""
+        self.search_box.blockSignals(True)
+        self.search_box.clear()
+        self.search_box.blockSignals(False)
+        self._debounce.stop()
+        self.latest_request = -1
+        self.clear_results()
         self.focus_search()
+
+    # -- the results' menu --------------------------------------------------------------
+
+    def _results_menu(self, point: QPoint) -> None:
+        index = self.results_view.indexAt(point)
+        if index.isValid():
+            self.results_view.setCurrentIndex(index)
+        result = self.selected_result()
+        if result is None:
+            return
+        menu = self.result_menu(result)
+        menu.exec(self.results_view.viewport().mapToGlobal(point))
+
+    def result_menu(self, result: SearchResult) -> QMenu:
+        """Open, copy path:line, copy the snippet, show the folder in the file manager."""
+        menu = QMenu(self)
+        where = f"{result.abs_path}:{target_line(result)}"
+        menu.addAction("Open in editor", self.open_selected)
+        menu.addSeparator()
+        menu.addAction("Copy path:line", lambda: QApplication.clipboard().setText(where))
+        menu.addAction("Copy the snippet", lambda: QApplication.clipboard().setText(result.snippet))
+        menu.addAction(
+            "Show in file manager",
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.abs_path.parent))),
+        )
+        return menu
 
     # -- empty states -------------------------------------------------------------------
 
@@ -818,5 +900,6 @@ class MainWindow(QMainWindow):
         if self.hide_on_close:
             event.ignore()
             self.hide()
+            self.hidden_to_tray.emit()
         else:
             event.accept()

@@ -175,7 +175,9 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.store_embedded = QRadioButton("Built in, on this computer")
-        self.store_pg = QRadioButton("PostgreSQL with pgvector (one index shared by a team)")
+        self.store_pg = QRadioButton(
+            "PostgreSQL with pgvector (vectors on a server; each machine keeps its own rows)"
+        )
         self.store_embedded.toggled.connect(self._update_store_fields)
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("postgresql://user@host:5432/codanna")

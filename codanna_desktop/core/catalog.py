@@ -522,12 +522,17 @@ class Catalog:
             sql += " AND vector_state != 'pending'"
         return {r[0] for r in self._query(sql)}
 
-    def pending_vectors(self, limit: int) -> list[PendingChunk]:
+    def pending_vectors(self, limit: int, first_roots: Sequence[int] = ()) -> list[PendingChunk]:
+        """Chunks waiting for a vector, in the order to embed them: those of
+        `first_roots` (the folders the person works in), then the most recently changed
+        files, then the rest in the order they were added."""
+        focus = ",".join(str(int(r)) for r in first_roots) or "NULL"
         rows = self._query(
             "SELECT c.id, c.text, c.text_hash, f.root_id, f.rel_path, COALESCE(f.language, '')"
             " FROM chunks c JOIN files f ON f.id = c.file_id"
             " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
-            " AND f.state = 'indexed' ORDER BY c.id LIMIT ?",
+            f" AND f.state = 'indexed' ORDER BY f.root_id IN ({focus}) DESC,"
+            " f.mtime_ns DESC, c.id LIMIT ?",
             (limit,),
         )
         return [PendingChunk(*r) for r in rows]

@@ -397,6 +397,11 @@ class Engine:
             self.scanner.configure(self.settings)
         return changed
 
+    def focus_embedding(self, root_ids: Sequence[int]) -> None:
+        """Embed these folders' chunks before the others' (the folder the person searches
+        or works in); the rest follow, most recently changed files first."""
+        self.indexer.embedding_focus = tuple(root_ids)
+
     def folders_with_rules_outside(self, root: Path) -> list[Path]:
         """For the watcher: folders outside the root's tree whose ignore files apply to it."""
         return self.scanner.rules_for(root).folders_with_rules_outside()

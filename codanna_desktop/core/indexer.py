@@ -117,6 +117,9 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self.embed_batch_size = embed_batch_size
+        # Folders whose chunks are embedded first (the one searched or open in the window);
+        # set from other threads: a tuple is replaced whole.
+        self.embedding_focus: tuple[int, ...] = ()
         self._reader = FileReader(scanner, chunker, threads=workers)
         self._last_vector_flush = time.monotonic()
 
@@ -521,7 +524,7 @@ class Indexer:
                 and report.chunks_embedded + report.chunks_from_cache >= max_chunks
             ):
                 break
-            pending = self.catalog.pending_vectors(step)
+            pending = self.catalog.pending_vectors(step, self.embedding_focus)
             if not pending:
                 break
             cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])

@@ -67,6 +67,8 @@ class SkipReason(StrEnum):
     NOT_A_FILE = "not a regular file"
     # A setting decides it (follow_links_outside), like TOO_LARGE.
     LINK_OUTSIDE = "link outside the folder"
+    # A whole folder: skipped by name, recognised as generated, or ignored by a rule.
+    FOLDER_LEFT_OUT = "folder left out"
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,8 @@ class Scanner:
         except OSError:
             is_dir = False
         if rules.is_ignored(abs_path, is_dir):
+            if is_dir:  # a folder left out is said, with why; ignored files are not code
+                skip(SkipReason.FOLDER_LEFT_OUT, rules.why_ignored(abs_path, True) or "")
             return
         try:
             info = entry.stat()

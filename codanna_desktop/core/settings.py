@@ -39,8 +39,11 @@ APP_NAME = "codanna-desktop"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 FUSION_RULES = ("minmax", "zscore", "rrf")
 
-# Folders that hold no code of the project's own: version control, dependencies, builds,
-# virtualenvs, caches. Shown and editable in the settings.
+# Folders skipped by name: only names that are never the project's own code (version
+# control, installed dependencies, tool caches). A name such as build, dist, out, env,
+# target or vendor may be source in one project and output in another: those are left to
+# the ignore files (as ripgrep does) and to what a folder holds (a virtualenv's
+# pyvenv.cfg, a CACHEDIR.TAG: see ignore.generated_folder_marker). Editable in the settings.
 DEFAULT_EXCLUDED_DIRS = [
     ".git",
     ".hg",
@@ -50,7 +53,6 @@ DEFAULT_EXCLUDED_DIRS = [
     ".jj",
     "node_modules",
     "bower_components",
-    "vendor",
     ".yarn",
     ".pnpm-store",
     "__pycache__",
@@ -59,25 +61,19 @@ DEFAULT_EXCLUDED_DIRS = [
     ".ruff_cache",
     ".tox",
     ".nox",
-    ".venv",
-    "venv",
-    ".env",
-    "env",
     "site-packages",
     ".eggs",
-    "build",
-    "dist",
-    "target",
-    "out",
     ".gradle",
     ".next",
     ".nuxt",
-    ".cache",
-    ".idea",
-    ".vscode",
-    "coverage",
-    "htmlcov",
 ]
+# The list before 2026-12: a settings file that holds exactly it was written by a save
+# of the defaults, not chosen, and gets today's defaults instead.
+PREVIOUS_DEFAULT_EXCLUDED_DIRS = [
+    *DEFAULT_EXCLUDED_DIRS[:8], "vendor", *DEFAULT_EXCLUDED_DIRS[8:16], ".venv", "venv",
+    ".env", "env", "site-packages", ".eggs", "build", "dist", "target", "out", ".gradle",
+    ".next", ".nuxt", ".cache", ".idea", ".vscode", "coverage", "htmlcov",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -289,6 +285,8 @@ def load_settings(paths: AppPaths) -> Settings:
     data = _read_file(paths)
     if data is None:
         return Settings()
+    if data.get("excluded_dirs") == PREVIOUS_DEFAULT_EXCLUDED_DIRS:
+        del data["excluded_dirs"]  # saved as the old default, not chosen: today's default
     types = _field_types()
     for key in data.keys() - types.keys():
         log.warning(
