@@ -485,6 +485,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         "vector_store": status.vector_store,
                         "vector_problem": status.vector_problem,
                         "vector_note": status.vector_note,
+                        "lexical_note": status.lexical_note,
                         "files": status.files,
                         "chunks": status.chunks,
                         "embedded": status.embedded,
@@ -509,7 +510,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"data: {status.data_dir}")
         print(f"model: {status.model}")
         print(f"vector store: {status.vector_store}")
-        for line in (status.vector_problem, status.vector_note):
+        for line in (status.vector_problem, status.vector_note, status.lexical_note):
             if line:
                 print(f"note: {line}")
         if not status.roots:

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS roots (
     path TEXT NOT NULL UNIQUE,
     added_at REAL NOT NULL,
     last_indexed_at REAL,
-    error TEXT
+    error TEXT,
+    -- 1 from the moment a removal begins: hidden, and finished by Indexer.recover()
+    removing INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
@@ -92,6 +94,7 @@ class RootRow:
     added_at: float
     last_indexed_at: float | None
     error: str | None
+    removing: bool = False  # a removal began and is not finished (see Indexer.remove_root)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,12 @@ class Catalog:
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
+        try:
+            self._add_missing_columns()
+        except sqlite3.OperationalError:
+            if not readonly:
+                raise
+            # A reader that may not write (a read-only file): roots() copes unmigrated.
         if not readonly and self.get_meta("catalog_id") is None:
             self.set_meta("catalog_id", uuid.uuid4().hex)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -190,6 +199,14 @@ class Catalog:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a catalog was created (readers add them too: cheap, and a
+        reader's queries then need no second form)."""
+        with self._lock:
+            root_columns = {r[1] for r in self._db.execute("PRAGMA table_info(roots)")}
+            if "removing" not in root_columns:
+                self._db.execute("ALTER TABLE roots ADD COLUMN removing INTEGER NOT NULL DEFAULT 0")
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -251,14 +268,27 @@ class Catalog:
         return root
 
     def root_by_path(self, path: Path) -> RootRow | None:
+        """The root at `path`, also while it is being removed (see RootRow.removing)."""
         rows = self._query("SELECT * FROM roots WHERE path = ?", (str(path),))
         return _root(rows[0]) if rows else None
 
     def roots(self) -> list[RootRow]:
+        """The indexed folders; a folder being removed is no longer one of them."""
         try:
-            return [_root(r) for r in self._query("SELECT * FROM roots ORDER BY path")]
+            rows = self._query("SELECT * FROM roots ORDER BY path")
         except sqlite3.OperationalError:
             return []
+        return [root for root in map(_root, rows) if not root.removing]
+
+    def roots_being_removed(self) -> list[RootRow]:
+        rows = self._query("SELECT * FROM roots ORDER BY path")
+        return [root for root in map(_root, rows) if root.removing]
+
+    def mark_root_removing(self, root_id: int) -> None:
+        """Step 1 of removing a root: from here on the removal is finished, even after a
+        crash (the stores are emptied of it first, then its rows go)."""
+        with self._lock:
+            self._db.execute("UPDATE roots SET removing = 1 WHERE id = ?", (root_id,))
 
     def set_root_indexed(self, root_id: int, error: str | None = None) -> None:
         with self._lock:
@@ -373,6 +403,18 @@ class Catalog:
                     "UPDATE files SET state = 'indexed', size = ?, mtime_ns = ?, content_hash = ?"
                     " WHERE id = ?",
                     (size, mtime_ns, content_hash, file_id),
+                )
+
+    def mark_files_to_reread(self, file_ids: Sequence[int]) -> None:
+        """Forget what is known of these files' contents, so that the next sync reads and
+        chunks them again (it rewrites them; chunks whose text is unchanged keep their ids)."""
+        with self.transaction() as db:
+            for part in _batches(list(file_ids), 500):
+                marks = ",".join("?" * len(part))
+                db.execute(
+                    "UPDATE files SET size = 0, mtime_ns = 0, content_hash = NULL"
+                    f" WHERE id IN ({marks}) AND state = 'indexed'",
+                    part,
                 )
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
@@ -597,7 +639,14 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 def _root(r: tuple) -> RootRow:
-    return RootRow(id=r[0], path=Path(r[1]), added_at=r[2], last_indexed_at=r[3], error=r[4])
+    return RootRow(
+        id=r[0],
+        path=Path(r[1]),
+        added_at=r[2],
+        last_indexed_at=r[3],
+        error=r[4],
+        removing=bool(r[5]) if len(r) > 5 else False,
+    )
 
 
 def _file(r: tuple) -> FileRow:

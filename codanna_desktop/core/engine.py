@@ -21,6 +21,7 @@ from codanna_desktop.core.embedder import Embedder, load_embedder
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
+    LexicalIndexDamagedError,
     RootNotFoundError,
     VectorStoreUnavailableError,
     known_error,
@@ -66,6 +67,8 @@ class EngineStatus:
     skip_counts: dict[str, int] = field(default_factory=dict)
     # Semantic search works, but the vector store is being refilled, and why.
     vector_note: str | None = None
+    # The lexical index was found damaged or missing and rebuilt by this engine, and why.
+    lexical_note: str | None = None
 
     @property
     def embedded_fraction(self) -> float:
@@ -111,6 +114,8 @@ class Engine:
         self._vectors: VectorStore | None = None
         self._vector_problem: str | None = None
         self._vector_note_reported = False
+        # Set when the lexical index had to be rebuilt: one sentence for the user.
+        self.lexical_note: str | None = None
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
@@ -152,21 +157,47 @@ class Engine:
         # "open" stays 1 while a writer runs; finding it set means the last one crashed.
         unclean = self.catalog.get_meta("writer_open") == "1"
         self.catalog.set_meta("writer_open", "1")
-        if getattr(self.lexical, "recreated", False):
-            # The lexical index was lost or corrupt: every file is indexed again.
-            self.catalog.delete_files(
-                [
-                    f.id
-                    for r in self.catalog.roots()
-                    for f in self.catalog.files_of_root(r.id).values()
-                ]
-            )
-        rolled_back = self.indexer.recover(thorough=unclean)
+        # A lexical index found lost, damaged or in an old format was replaced by an empty
+        # one: the thorough pass refills it from the catalog.
+        rebuilt = self.lexical.recreated and (
+            self.lexical.corrupt_backup is not None or bool(self.catalog.all_chunk_ids())
+        )
+        try:
+            rolled_back = self.indexer.recover(thorough=unclean or rebuilt)
+        except LexicalIndexDamagedError:  # tantivy opened it, then failed reading it
+            self.lexical.rebuild()
+            rebuilt = True
+            rolled_back = self.indexer.recover(thorough=True)
+        if rebuilt:
+            self._note_lexical_rebuilt()
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
 
     def _save_roots_backup(self) -> None:
         save_roots_backup(self.paths.data_dir, [r.path for r in self.catalog.roots()])
+
+    def _note_lexical_rebuilt(self) -> None:
+        problem = self.lexical.recreated_because or "it was missing"
+        kept = (
+            f"; the damaged copy is kept in {self.lexical.corrupt_backup}"
+            if self.lexical.corrupt_backup
+            else ""
+        )
+        self.lexical_note = (
+            f"The search index could not be used ({problem}). It was rebuilt from the "
+            f"catalog ({self.lexical.doc_count()} chunks){kept}."
+        )
+        log.warning("%s", self.lexical_note)
+
+    def rebuild_damaged_lexical(self) -> bool:
+        """If a search found the lexical index damaged, rebuild it now from the catalog.
+        Runs on the writer's thread (index() and apply_changes() call it); True if it did."""
+        if not self.writer or self.lexical.damaged is None:
+            return False
+        self.lexical.rebuild()
+        self.indexer.recover(thorough=True)
+        self._note_lexical_rebuilt()
+        return True
 
     def close(self) -> None:
         try:
@@ -297,6 +328,9 @@ class Engine:
         folder = Path(path).expanduser().resolve()
         if not folder.is_dir():
             raise RootNotFoundError(f"{folder} is not a folder.")
+        unfinished = self.catalog.root_by_path(folder)
+        if unfinished is not None and unfinished.removing:
+            self.indexer.remove_root(unfinished)
         for root in self.catalog.roots():
             if root.path == folder:
                 return root
@@ -328,6 +362,7 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Lexical pass over the roots (searchable when it returns), then embeddings."""
+        self.rebuild_damaged_lexical()
         report = IndexReport()
         for root in roots if roots is not None else self.catalog.roots():
             report.merge(
@@ -367,6 +402,7 @@ class Engine:
         progress: ProgressCallback | None = None,
         on_new_rules: Callable[[Path], None] | None = None,
     ) -> IndexReport:
+        self.rebuild_damaged_lexical()
         return self.indexer.apply_changes(
             changes, self.catalog.roots(), progress=progress or _quiet, on_new_rules=on_new_rules
         )
@@ -449,6 +485,7 @@ class Engine:
             data_dir=self.paths.data_dir,
             skip_counts=self.catalog.skip_counts(),
             vector_note=self.catalog.get_meta("vector_note") or None,
+            lexical_note=self.lexical_note,
         )
 
     def _saved_vectors_problem(self, embedded: int) -> str | None:

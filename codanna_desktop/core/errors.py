@@ -171,3 +171,7 @@ def _os_error(exc: OSError, where: Path | None) -> CodannaError | None:
     if exc.errno == errno.EIO:
         return DataAccessError(f"The disk failed while using {path or 'the index'} ({exc}).")
     return None
+
+
+class LexicalIndexDamagedError(CodannaError):
+    """The lexical (text) index on disk is damaged; the writer rebuilds it from the catalog."""

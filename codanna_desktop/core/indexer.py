@@ -21,7 +21,12 @@ import numpy as np
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedding_model import EmbeddingModel
-from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
+from codanna_desktop.core.errors import (
+    DiskFullError,
+    RootNotFoundError,
+    VectorStoreUnavailableError,
+    known_error,
+)
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
@@ -41,6 +46,8 @@ FILES_PER_BATCH = 200
 # Saving the embedded store rewrites its whole file and holds the GIL meanwhile (about
 # 4 ms per 1,000 vectors here): save on a timer and when the queue runs dry, not per batch.
 FLUSH_VECTORS_EVERY_S = 30.0
+# Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
+RE_ADD_BATCH = 2000
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
@@ -130,20 +137,60 @@ class Indexer:
         """Undo half-done writes. Returns how many files were rolled back.
 
         Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
-        from the embedding cache). `thorough` (after an unclean shutdown) also compares
-        the lexical index with the catalog: ghosts are deleted. The vector store is
-        compared with the catalog whenever a writer opens it (see reconcile_vectors).
+        from the embedding cache); removals of roots that began are finished.
+        `thorough` (after an unclean shutdown, or when the lexical index was rebuilt)
+        also compares the lexical index with the catalog: ghosts are deleted, chunks
+        it lacks are put back. The vector store is compared with the catalog
+        whenever a writer opens it (see reconcile_vectors).
         """
+        for root in self.catalog.roots_being_removed():
+            log.info("finishing the removal of %s", root.path)
+            self.remove_root(root)
         stuck = self.catalog.files_in_state("indexing")
         if stuck:
             self._drop_files(stuck)
         if thorough:
             known = self.catalog.all_chunk_ids()
-            ghosts = self.lexical.chunk_ids() - known
+            in_lexical = self.lexical.chunk_ids()
+            ghosts = in_lexical - known
             if ghosts:
                 self.lexical.delete_chunks(ghosts)
                 self.lexical.commit()
+            self._re_add_lexical(known - in_lexical)
         return len(stuck)
+
+    def _re_add_lexical(self, chunk_ids: set[int]) -> int:
+        """Put chunks the catalog has as indexed back into tantivy, from the catalog's text.
+
+        Searchable at once, under the same ids (their vectors stay valid). The names a
+        chunk defines come from the chunker and are not kept in the catalog, so the files
+        are also marked to be read again by the next sync, which restores them.
+        """
+        ordered = sorted(chunk_ids)
+        added = 0
+        files: set[int] = set()
+        for start in range(0, len(ordered), RE_ADD_BATCH):  # a batch's texts at a time
+            rows = self.catalog.chunk_rows(ordered[start : start + RE_ADD_BATCH])
+            self.lexical.add(
+                LexicalDoc(
+                    chunk_id=row.id,
+                    file_id=row.file_id,
+                    root_id=row.root_id,
+                    path=row.rel_path,
+                    language=row.language,
+                    symbol=row.symbol,
+                    kind=row.kind,
+                    text=row.text,
+                )
+                for row in rows.values()
+            )
+            added += len(rows)
+            files.update(row.file_id for row in rows.values())
+        if added:
+            self.lexical.commit()
+            self.catalog.mark_files_to_reread(sorted(files))
+            log.info("re-added %d chunks the lexical index lacked", added)
+        return added
 
     def reconcile_vectors(self, store: VectorStore) -> int:
         """Make a just-opened store and the catalog agree; returns how many vectors the
@@ -260,7 +307,29 @@ class Indexer:
         return report
 
     def remove_root(self, root: RootRow) -> None:
-        self._drop_files(list(self.catalog.files_of_root(root.id).values()))
+        """Remove a root from every store, then from the catalog. Crash-safe: the root is
+        marked ``removing`` first (hidden from then on), and recover() finishes a removal a
+        crash interrupted; before, a crash after tantivy's delete left the root listed and
+        its files ``indexed`` with nothing searchable."""
+        self.catalog.mark_root_removing(root.id)
+        files = list(self.catalog.files_of_root(root.id).values())
+        chunk_ids = self.catalog.chunk_ids_of_files([f.id for f in files])
+        # By root, not by file: a file whose row a crash lost still carries its root id.
+        try:
+            self.lexical.delete_roots([root.id])
+            self.lexical.commit()
+        except Exception as exc:
+            if not isinstance(known_error(exc), DiskFullError):
+                raise
+            # A full disk, and removing a folder is how a person frees space: its catalog
+            # rows go now (no result can show a chunk the catalog does not hold); the root
+            # stays marked, and the search index drops its entries at a start with room.
+            log.warning("the search index keeps %s's entries until there is room", root.path)
+            self._delete_vectors(chunk_ids)
+            self.catalog.delete_files([f.id for f in files])
+            return
+        self._delete_vectors(chunk_ids)
+        self._after_stores_written()
         self.catalog.delete_root(root.id)
 
     # -- files ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, ChunkRow
 from codanna_desktop.core.embedding_model import EmbeddingModel
-from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
 from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
@@ -242,8 +242,12 @@ class HybridSearcher:
             [(r.id, r.path.name) for r in self.catalog.roots()]
         )
         depth = self.candidates_per_side
-        lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
         notes: list[str] = []
+        try:
+            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+        except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
+            lexical = []
+            notes.append(str(exc))
         nearest: list[tuple[int, float]] = []
         semantic_available = False
         coverage: str | None = None

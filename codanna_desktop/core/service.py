@@ -55,6 +55,7 @@ class IndexingService:
         self._state = "idle"
         self._retry_at = 0.0
         self._last_embed_error = ""
+        self._last_lexical_note: str | None = None
         self._watcher = (
             FolderWatcher(
                 self.notify_changes,
@@ -169,6 +170,7 @@ class IndexingService:
 
     def _run(self) -> None:
         self._start_watching()  # before the first sync, so no change falls in between
+        self._tell_lexical_note()
         wait = IDLE_POLL_S
         while not self._stop.is_set():
             self._resume.wait()
@@ -176,6 +178,7 @@ class IndexingService:
                 kind, arg = self._jobs.get(timeout=wait)
             except queue.Empty:
                 try:
+                    self._rebuild_damaged_lexical()
                     self._embed_slice()
                 except Exception as exc:  # a full disk, a damaged catalog: say it, go on
                     log.info("embedding stopped", exc_info=exc)
@@ -197,8 +200,27 @@ class IndexingService:
                 self._emit(ServiceEvent("error", message=f"Indexing failed: {user_error(exc)}"))
             finally:
                 self._jobs.task_done()
+                self._tell_lexical_note()
                 if self._jobs.empty() and not self.paused:
                     self._set_state("idle")
+
+    def _rebuild_damaged_lexical(self) -> None:
+        """A search found the lexical index damaged: rebuild it now, not at the next job."""
+        if self.paused:
+            return
+        try:
+            self.engine.rebuild_damaged_lexical()
+        except CodannaError as exc:
+            self._emit(ServiceEvent("error", message=str(exc)))
+        self._tell_lexical_note()
+
+    def _tell_lexical_note(self) -> None:
+        """Say once that the lexical index was rebuilt (at start, or after a search found
+        it damaged)."""
+        note = self.engine.lexical_note
+        if note and note != self._last_lexical_note:
+            self._last_lexical_note = note
+            self._emit(ServiceEvent("error", message=note))
 
     def _do(self, kind: str, arg: object) -> None:
         engine = self.engine
