@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import sysconfig
+import textwrap
 from email.utils import formatdate
 from importlib import metadata
 from pathlib import Path
@@ -74,7 +75,7 @@ def write(doc: Path, model_names: list[str], version: str) -> None:
     licences = doc / "licences"
     licences.mkdir(parents=True)
     entries = [
-        _stanza("*", "Codanna Desktop contributors", "MIT"),
+        _stanza("*", "2026 Codanna Desktop contributors", "MIT"),
     ]
     python_licence = Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
     (licences / "python").mkdir()
@@ -157,7 +158,14 @@ def _write_changelog(doc: Path, version: str) -> None:
     text = (ROOT / "CHANGELOG.md").read_text()
     section = text.split(f"## {version}", 1)[1].split("\n## ", 1)[0]
     items = [line[2:].strip() for line in section.splitlines() if line.startswith("- ")]
-    body = "\n".join(f"  * {item}" for item in items) or "  * Release."
+    # Debian's changelog wraps at 80 columns.
+    body = (
+        "\n".join(
+            textwrap.fill(item, width=78, initial_indent="  * ", subsequent_indent="    ")
+            for item in items
+        )
+        or "  * Release."
+    )
     entry = (
         f"codanna-desktop ({version}) unstable; urgency=medium\n\n{body}\n\n"
         f" -- Codanna Desktop maintainers <maintainers@codanna.invalid>  {formatdate(0)}\n"
