@@ -26,6 +26,7 @@ Needs Xvfb, xwininfo (x11-utils) and trayer (scripts/setup --dev).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -199,10 +200,8 @@ def rss_mb(pid: int) -> float:
     process = psutil.Process(pid)
     total = process.memory_info().rss
     for child in process.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
             total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return round(total / 1e6, 1)
 
 
