@@ -40,6 +40,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's code, not another installed copy
 TITLE = "Codanna Desktop"
 DEMO = {
     "uploads.py": '''def retry_failed_upload(request, attempts=3):
@@ -68,7 +69,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--unload-after", type=float, default=60.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks/installed.json")
+    parser.add_argument(
+        "--sizes-only", action="store_true", help="update only the sizes in an existing --out file"
+    )
     args = parser.parse_args()
+    if args.sizes_only:
+        kept = json.loads(args.out.read_text())
+        kept["sizes"] = sizes()
+        args.out.write_text(json.dumps(kept, indent=2) + "\n")
+        print(json.dumps(kept["sizes"]))
+        return 0
     result: dict[str, object] = {"sizes": sizes()}
     with tempfile.TemporaryDirectory(prefix="codanna-measure-") as tmp:
         work = Path(tmp)
@@ -248,7 +258,6 @@ def idle_memory(
 
 
 def first_search_after_unload(runs: int) -> dict[str, object]:
-    sys.path.insert(0, str(ROOT))
     from codanna_desktop.core.engine import Engine
     from codanna_desktop.core.settings import AppPaths
 
