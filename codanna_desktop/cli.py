@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import multiprocessing
-import queue
 import signal
 import sys
 import threading
@@ -64,9 +63,34 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="0 = lexical only, 1 = semantic only (default from settings)",
     )
+    s.add_argument(
+        "--as-given",
+        action="store_true",
+        help="use --alpha as it is for lookups too (a name or a few keywords is otherwise "
+        "weighted towards exact words)",
+    )
     s.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    s.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
-    s.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    s.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="L",
+        help="only these languages (py, js, ts, rs, go, cpp... or full names; repeat or use ,)",
+    )
+    s.add_argument(
+        "--path",
+        default=None,
+        metavar="GLOBS",
+        help="only paths matching these globs ('src/**/*.py !tests/', 'ctx.py', 'flask/src')",
+    )
+    s.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="only this added folder (repeatable)",
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per result")
     s.add_argument(
         "--batch",
@@ -183,7 +207,7 @@ class _ProgressBars:
             self._bar = None
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: Any, *, warnings: bool = True) -> None:
     parts = [
         f"{report.files_indexed} files indexed",
         f"{report.files_unchanged} unchanged",
@@ -196,8 +220,9 @@ def _print_report(report: Any) -> None:
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
         parts.append(f"skipped: {skipped}")
     print("; ".join(parts))
-    for error in report.errors:
-        print(f"warning: {error}", file=sys.stderr)
+    if warnings:  # the service announces its errors itself
+        for error in report.errors:
+            print(f"warning: {error}", file=sys.stderr)
 
 
 def _index_with_progress(engine: Any, roots: Any, *, full: bool, embed: bool) -> Any:
@@ -250,17 +275,45 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    filters = SearchFilters(languages=tuple(args.lang), path_glob=args.path)
+    from codanna_desktop.core.errors import UnknownLanguageError
+    from codanna_desktop.core.languages import resolve_languages
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     with _engine(writer=False) as engine:
+        root_ids = []
+        for path in args.root:
+            root = engine.catalog.root_by_path(path.expanduser().resolve())
+            if root is None:
+                added = ", ".join(str(r.path) for r in engine.roots()) or "none yet"
+                print(
+                    f"codanna-desktop: {path} is not an added folder (added: {added})",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            root_ids.append(root.id)
+        filters = SearchFilters(languages=languages, root_ids=tuple(root_ids), path_glob=args.path)
         alpha = engine.settings.alpha if args.alpha is None else args.alpha
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_NO_RESULTS
         if args.batch is not None:
             return _batch_search(engine, args.batch, alpha, args.k, filters)
-        session = engine.search(args.query, filters)
-        results = session.results(alpha, args.k)
-        for note in session.notes:
+        session = engine.search(args.query, filters, semantic=alpha > 0)
+        bend = not args.as_given
+        results = session.results(alpha, args.k, bend=bend)
+        not_found = session.not_found_note
+        # "Not found" comes first: whatever follows is only similar.
+        notes = [not_found, *session.notes, session.coverage_note]
+        if session.semantic_available and session.weight(alpha, bend=bend) != alpha:
+            notes.append(
+                f"ranked as a {session.weight_label(alpha, bend=bend)} "
+                "(--as-given uses --alpha as it is)"
+            )
+        for note in filter(None, notes):
             print(f"note: {note}", file=sys.stderr)
         for r in results:
             if args.json:
@@ -269,12 +322,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 where = f"{r.abs_path}:{r.start_line}-{r.end_line}"
                 symbol = f"  {r.symbol}" if r.symbol else ""
                 print(
-                    f"{where}{symbol}  [{r.language}] score {r.score:.3f}"
+                    f"{where}{symbol}  [{r.language}] {r.match.label()} · score {r.score:.3f}"
                     f" (lexical {r.lexical_part:.2f} + semantic {r.semantic_part:.2f})"
                 )
                 for line in r.snippet.splitlines()[:3]:
                     print(f"    {line}")
-        return EXIT_OK if results else EXIT_NO_RESULTS
+        return EXIT_OK if results and not_found is None else EXIT_NO_RESULTS
 
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:
@@ -292,7 +345,8 @@ def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) 
         except (ValueError, KeyError, TypeError):
             print(f'codanna-desktop: {batch}:{n}: not a {{"qid", "query"}} line', file=sys.stderr)
             return EXIT_USAGE
-        ranked = [str(r.abs_path) for r in engine.search(query, filters).results(alpha, k)]
+        session = engine.search(query, filters, semantic=alpha > 0)
+        ranked = [str(r.abs_path) for r in session.results(alpha, k)]
         print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
     return EXIT_OK
 
@@ -308,6 +362,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         "model": status.model,
                         "model_problem": status.model_problem,
                         "vector_store": status.vector_store,
+                        "vector_problem": status.vector_problem,
+                        "vector_note": status.vector_note,
                         "files": status.files,
                         "chunks": status.chunks,
                         "embedded": status.embedded,
@@ -331,6 +387,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"data: {status.data_dir}")
         print(f"model: {status.model}")
         print(f"vector store: {status.vector_store}")
+        for line in (status.vector_problem, status.vector_note):
+            if line:
+                print(f"note: {line}")
         if not status.roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.")
         for r in status.roots:
@@ -356,45 +415,57 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
+    """The app's own writer loop (IndexingService: coalescing, resync after lost events,
+    embedding between jobs), with a listener that prints instead of a window."""
+    from codanna_desktop.core.service import IndexingService, ServiceEvent
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    changes: queue.Queue[ChangeSet] = queue.Queue()
+    first_pass = threading.Event()
+
+    def listen(event: ServiceEvent) -> None:
+        if event.kind == "report" and event.report is not None:
+            if event.message:
+                print(event.message)
+            elif not first_pass.is_set() or _report_says_something(event.report):
+                # The first pass (the folders against the disk) is always reported: it
+                # says the index has caught up and that changes are followed from here.
+                first_pass.set()
+                _print_report(event.report, warnings=False)
+        elif event.kind == "error":
+            print(f"warning: {event.message}", file=sys.stderr)
+        elif event.kind == "embedded":
+            print("every chunk has its vector")
+        sys.stdout.flush()
+
     with _engine(writer=True) as engine:
         roots = engine.roots()
         if not roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_OK
-        watcher = FolderWatcher(
-            changes.put,
-            engine.is_ignored,
-            on_error=lambda p, e: print(f"warning: {p}: {e}", file=sys.stderr),
-            skipped_folder_names=engine.settings.excluded_dirs,
-            rule_folders=engine.folders_with_rules_outside,
-        )
-        for root in roots:
-            watcher.add_root(root.path)
-        watcher.start()
+        service = IndexingService(engine, listen, watch=True)
+        service.start()
+        print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
         try:
-            _print_report(_index_with_progress(engine, None, full=False, embed=True))
-            print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
-            while not stop.is_set():
-                try:
-                    change = changes.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                while not changes.empty():
-                    change.merge(changes.get_nowait())
-                report = engine.apply_changes(change, on_new_rules=watcher.rewatch)
-                report.merge(engine.embed_pending(cancel=stop))
-                _print_report(report)
-                sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:
-            watcher.stop()
+            service.stop()
     return EXIT_OK
+
+
+def _report_says_something(report: Any) -> bool:
+    """A watcher's pass that found nothing to do is not worth a line."""
+    return bool(
+        report.files_indexed
+        or report.files_deleted
+        or report.chunks_added
+        or report.chunks_embedded
+        or report.chunks_from_cache
+        or report.skipped
+    )
 
 
 def _cmd_model(args: argparse.Namespace) -> int:

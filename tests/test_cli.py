@@ -145,3 +145,99 @@ def test_watch_keeps_index_live(project: Path) -> None:
     finally:
         watcher.terminate()
         watcher.wait(timeout=60)
+
+
+def test_watch_indexes_edits_in_a_nested_folder_the_outer_gitignore_leaves_out(
+    tmp_path: Path,
+) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "deep").mkdir(parents=True)
+    (outer / ".gitignore").write_text("inner/\n")
+    (outer / "top.py").write_text("def outer_function():\n    pass\n")
+    (inner / "deep" / "one.py").write_text("def nested_before_edit():\n    pass\n")
+    run("add", "--no-embed", str(outer), str(inner), check=True)
+    log = tmp_path / "watch.out"
+    with open(log, "w") as out:
+        watcher = subprocess.Popen([*CLI, "watch"], stdout=out, stderr=subprocess.PIPE, text=True)
+    try:
+        # The first pass over the folders is reported; after it only the watcher can
+        # bring the edit in.
+        deadline = time.monotonic() + 120
+        while "unchanged" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "unchanged" in log.read_text()
+        (inner / "deep" / "one.py").write_text("def nested_after_edit():\n    pass\n")
+        (inner / "deep" / "two.py").write_text("def nested_new_file():\n    pass\n")
+        for name, path in (("nested_after_edit", "one.py"), ("nested_new_file", "two.py")):
+            found = False
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not found:
+                out = run("search", name, "--alpha", "0", "--json", "-k", "1").stdout
+                found = any(json.loads(line)["path"].endswith(path) for line in out.splitlines())
+                time.sleep(0.3)
+            assert found, name
+    finally:
+        watcher.terminate()
+        _, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_search_takes_language_aliases_roots_and_path_globs(tmp_path: Path, project: Path) -> None:
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib/render.js").write_text("function renderButtonOther(label) { return 1; }\n")
+    run("add", "--no-embed", str(project), str(other), check=True)
+
+    def paths(*args: str) -> set[str]:
+        out = run("search", "renderButton", "--alpha", "0", "--json", *args)
+        return {json.loads(line)["path"] for line in out.stdout.splitlines()}
+
+    both = {str(project / "src/ui.js"), str(other / "lib/render.js")}
+    assert paths("--lang", "js") == both
+    assert paths("--root", str(other)) == {str(other / "lib/render.js")}
+    assert paths("--path", "proj/src") == {str(project / "src/ui.js")}
+    assert paths("--path", "*.js !lib/") == {str(project / "src/ui.js")}
+
+    unknown = run("search", "renderButton", "--lang", "klingon")
+    assert unknown.returncode == 2
+    assert "Unknown language 'klingon'" in unknown.stderr and "javascript" in unknown.stderr
+    not_added = run("search", "renderButton", "--root", str(tmp_path))
+    assert not_added.returncode == 2
+    assert "is not an added folder" in not_added.stderr
+
+
+def test_a_setting_of_the_wrong_type_is_a_sentence_and_exit_4(codanna_home: Path) -> None:
+    (codanna_home / "config").mkdir(parents=True)
+    (codanna_home / "config/settings.toml").write_text('ignore_patterns = "*.py"\n')
+    proc = run("status")
+    assert proc.returncode == 4
+    assert "Traceback" not in proc.stderr
+    assert "The setting ignore_patterns must be a list of texts" in proc.stderr
+
+
+def test_status_skipped_names_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "own.py").write_text("x = 1\n")
+    (tmp_path / "secret.txt").write_text("password = hunter2\n")
+    (root / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    run("add", "--no-embed", str(root), check=True)
+    proc = run("status", "--skipped", check=True)
+    line = next(line for line in proc.stdout.splitlines() if "secret.txt" in line)
+    assert "link outside the folder" in line
+    assert str(tmp_path / "secret.txt") in line
+
+
+def test_a_lookup_nothing_contains_exits_1_and_says_so_first(project: Path) -> None:
+    run("add", "--no-embed", str(project), check=True)
+    # "save_user_nothing" shares words with save_user_record: similar results, no match.
+    out = run("search", "save_user_nothing", "--alpha", "0")
+    assert out.returncode == 1
+    first_note = next(line for line in out.stderr.splitlines() if line.startswith("note:"))
+    assert "No code contains “save_user_nothing”" in first_note
+    assert "similar" in out.stdout
+    found = run("search", "save_user_record", "--alpha", "0")
+    assert found.returncode == 0
+    assert "defines it" in found.stdout

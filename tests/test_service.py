@@ -244,3 +244,25 @@ def test_an_ignore_file_above_a_folder_applies_as_soon_as_it_is_saved(
     (repo / ".gitignore").unlink()
     assert wait_for(lambda: found(svc, "generated_endpoint", "gen/api.py"))
     assert found(svc, "main_entry_point", "main.py")
+
+
+def test_an_edit_in_a_nested_folder_the_outer_gitignore_leaves_out_is_indexed(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    # Both /outer and /outer/inner are added; /outer's .gitignore leaves inner/ out of
+    # /outer, but inner is a folder of its own: its files belong to it (the innermost).
+    svc, _ = service
+    outer = tmp_path / "outer"
+    inner = outer / "inner"
+    (inner / "deep").mkdir(parents=True)
+    (outer / ".gitignore").write_text("inner/\n")
+    (outer / "top.py").write_text("def outer_function():\n    pass\n")
+    (inner / "deep" / "one.py").write_text("def inner_function_before():\n    pass\n")
+    svc.add_roots([outer, inner])
+    assert wait_for(lambda: found(svc, "inner_function_before", "deep/one.py"))
+    assert svc.wait_idle(120)
+
+    (inner / "deep" / "one.py").write_text("def inner_function_after():\n    pass\n")
+    (inner / "deep" / "two.py").write_text("def inner_function_added():\n    pass\n")
+    assert wait_for(lambda: found(svc, "inner_function_after", "deep/one.py"))
+    assert wait_for(lambda: found(svc, "inner_function_added", "deep/two.py"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.core.engine import Engine, EngineStatus
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.indexer import IndexReport, Progress
@@ -53,6 +54,7 @@ class AppContext(QObject):
     error = Signal(str)  # a message for the person
     roots_changed = Signal()
     index_changed = Signal()  # something new is searchable: re-run the visible query
+    fully_embedded = Signal()  # every chunk has its vector: the visible query ranks anew
     # (request id, SearchSession | None, error message or "")
     search_finished = Signal(int, object, str)
     status_ready = Signal(object)  # core.engine.EngineStatus
@@ -71,6 +73,8 @@ class AppContext(QObject):
         self.paths = self.engine.paths
         self.pool = pool or QThreadPool.globalInstance()
         self.service = IndexingService(self.engine, self._on_service_event, watch=watch)
+        # Before any widget connects: they all read the indexer's state from this one.
+        self.indexing_status = IndexingStatusModel(self)
         self._search_seq = 0
         self._relays: set[_Relay] = set()
         self._started = False
@@ -113,11 +117,16 @@ class AppContext(QObject):
         """Saved settings with new ignore rules or maximum size: applied at once."""
         self.service.apply_file_rules(settings)
 
+    def focus_embedding(self, root_ids: tuple[int, ...]) -> None:
+        """The folders the person works in now: their chunks are embedded first."""
+        self.engine.focus_embedding(root_ids)
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.service.pause()
         else:
             self.service.resume()
+        self.indexing_status.refresh_paused()
 
     @property
     def paused(self) -> bool:
@@ -136,7 +145,7 @@ class AppContext(QObject):
         elif event.kind == "error":
             self.error.emit(event.message)
         elif event.kind == "embedded":
-            self.index_changed.emit()  # the visible query is ranked again, by meaning too
+            self.fully_embedded.emit()  # the visible query is ranked again, by meaning too
 
     # -- searching and status, off the UI thread ------------------------------------
 

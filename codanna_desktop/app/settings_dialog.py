@@ -82,13 +82,22 @@ def format_size(size: int) -> str:
 
 
 def split_password(url: str) -> tuple[str, str]:
-    """(the URL without its password, the password) for a postgresql:// URL."""
+    """(the URL without its password, the password) for a postgresql:// URL, whether the
+    password is in its userinfo or a ``password`` parameter (which wins, as in libpq)."""
     parts = urlsplit(url.strip())
-    if parts.password is None:
+    password = None if parts.password is None else unquote(parts.password)
+    kept = []
+    for pair in parts.query.split("&") if parts.query else []:
+        key, eq, value = pair.partition("=")
+        if eq and unquote(key) == "password":
+            password = unquote(value)
+        else:
+            kept.append(pair)
+    if password is None:
         return url.strip(), ""
     host = parts.netloc.rsplit("@", 1)[-1]
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=user + host)), unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=user + host, query="&".join(kept))), password
 
 
 def join_password(url: str, password: str) -> str:
@@ -169,7 +178,9 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.store_embedded = QRadioButton("Built in, on this computer")
-        self.store_pg = QRadioButton("PostgreSQL with pgvector (one index shared by a team)")
+        self.store_pg = QRadioButton(
+            "PostgreSQL with pgvector (vectors on a server; each machine keeps its own rows)"
+        )
         self.store_embedded.toggled.connect(self._update_store_fields)
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("postgresql://user@host:5432/codanna")

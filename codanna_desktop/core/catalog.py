@@ -7,6 +7,12 @@ or finished rows; see Indexer.recover().
 
 It also holds the embedding cache: vectors keyed by (model id, text hash), so a chunk
 whose text was embedded once is never embedded again, whatever file it moves to.
+
+A chunk id names one text for ever: ids are AUTOINCREMENT, never reused after a delete,
+and a row's text never changes. So a vector a store keeps under an id is that text's,
+even when a crash kept the store from hearing of a delete. A vector is ``stored`` once
+the store holds it in memory and ``done`` only once a save made it durable; a writer
+that starts finds ``stored`` rows from a crash and sets them pending again.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import numpy as np
 
 from codanna_desktop.core.chunks import Chunk
 
-SCHEMA_VERSION = 1
+# 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +58,7 @@ CREATE TABLE IF NOT EXISTS files (
     UNIQUE (root_id, rel_path)
 );
 CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     start_line INTEGER NOT NULL,
     end_line INTEGER NOT NULL,
@@ -61,7 +68,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     text_hash TEXT NOT NULL,
     -- pending: not yet committed to tantivy; done; stale: replaced, to be deleted
     lexical_state TEXT NOT NULL,
-    -- pending: waiting for the embedder; done: in the vector store
+    -- pending: waiting for the embedder; stored: in the vector store, not yet saved;
+    -- done: saved in the vector store
     vector_state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
@@ -152,6 +160,36 @@ class Catalog:
         if not readonly and self.get_meta("catalog_id") is None:
             self.set_meta("catalog_id", uuid.uuid4().hex)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if not readonly:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an older version up to SCHEMA_VERSION."""
+        if int(self.get_meta("schema_version") or SCHEMA_VERSION) < 2:
+            self._migrate_to_autoincrement_ids()
+
+    def _migrate_to_autoincrement_ids(self) -> None:
+        # SQLite cannot add AUTOINCREMENT with ALTER TABLE: the table is rebuilt. Under
+        # version 1 an id could have named another text before, so no stored vector is
+        # trusted: all go pending, and the embedding cache refills the store (no model work).
+        chunks_sql = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS chunks") :]
+        chunks_sql = chunks_sql[: chunks_sql.index(");") + 2]
+        with self.transaction() as db:
+            db.execute(chunks_sql.replace("IF NOT EXISTS chunks", "chunks_v2", 1))
+            db.execute(
+                "INSERT INTO chunks_v2(id, file_id, start_line, end_line, symbol, kind, text,"
+                " text_hash, lexical_state, vector_state) SELECT id, file_id, start_line,"
+                " end_line, symbol, kind, text, text_hash, lexical_state, 'pending' FROM chunks"
+            )
+            db.execute("DROP TABLE chunks")
+            db.execute("ALTER TABLE chunks_v2 RENAME TO chunks")
+            db.execute("CREATE INDEX chunks_file ON chunks(file_id)")
+            db.execute("CREATE INDEX chunks_vector_state ON chunks(vector_state)")
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -291,7 +329,7 @@ class Catalog:
                 ).fetchall()
                 reusable: dict[str, list[int]] = {}
                 for chunk_id, text_hash, vector_state in old_rows:
-                    if vector_state == "done":
+                    if vector_state != "pending":
                         reusable.setdefault(text_hash, []).append(chunk_id)
                 db.execute(
                     "UPDATE chunks SET lexical_state = 'stale' WHERE file_id = ?", (file_id,)
@@ -407,7 +445,11 @@ class Catalog:
         return out
 
     def chunk_ids_matching(
-        self, languages: Sequence[str], root_ids: Sequence[int], path_regex: str | None
+        self,
+        languages: Sequence[str],
+        root_ids: Sequence[int],
+        path_regex: str | None,
+        path_exclude_regex: str | None = None,
     ) -> frozenset[int]:
         """Ids of live chunks passing a filter (the embedded vector store filters by them)."""
         sql = (
@@ -422,23 +464,33 @@ class Catalog:
             sql += f" AND f.root_id IN ({','.join('?' * len(root_ids))})"
             params += list(root_ids)
         rows = self._query(sql, params)
-        if path_regex is None:
-            return frozenset(r[0] for r in rows)
-        pattern = re.compile(path_regex)
-        return frozenset(r[0] for r in rows if pattern.fullmatch(r[1]))
+        wanted = _compiled(path_regex)
+        left_out = _compiled(path_exclude_regex)
+        return frozenset(
+            r[0]
+            for r in rows
+            if (wanted is None or wanted.fullmatch(r[1]))
+            and (left_out is None or not left_out.fullmatch(r[1]))
+        )
 
     def all_chunk_ids(self, *, vector_done: bool = False) -> set[int]:
+        """Live chunk ids; with `vector_done`, those the vector store holds (stored or done)."""
         sql = "SELECT id FROM chunks WHERE lexical_state != 'stale'"
         if vector_done:
-            sql += " AND vector_state = 'done'"
+            sql += " AND vector_state != 'pending'"
         return {r[0] for r in self._query(sql)}
 
-    def pending_vectors(self, limit: int) -> list[PendingChunk]:
+    def pending_vectors(self, limit: int, first_roots: Sequence[int] = ()) -> list[PendingChunk]:
+        """Chunks waiting for a vector, in the order to embed them: those of
+        `first_roots` (the folders the person works in), then the most recently changed
+        files, then the rest in the order they were added."""
+        focus = ",".join(str(int(r)) for r in first_roots) or "NULL"
         rows = self._query(
             "SELECT c.id, c.text, c.text_hash, f.root_id, f.rel_path, COALESCE(f.language, '')"
             " FROM chunks c JOIN files f ON f.id = c.file_id"
             " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
-            " AND f.state = 'indexed' ORDER BY c.id LIMIT ?",
+            f" AND f.state = 'indexed' ORDER BY f.root_id IN ({focus}) DESC,"
+            " f.mtime_ns DESC, c.id LIMIT ?",
             (limit,),
         )
         return [PendingChunk(*r) for r in rows]
@@ -452,6 +504,21 @@ class Catalog:
     def reset_all_vectors(self) -> None:
         with self._lock:
             self._db.execute("UPDATE chunks SET vector_state = 'pending'")
+
+    def vectors_saved(self) -> None:
+        """The vector store saved: every ``stored`` vector is durable now."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE chunks SET vector_state = 'done' WHERE vector_state = 'stored'"
+            )
+
+    def unsaved_vectors_to_pending(self) -> int:
+        """No save covered the ``stored`` vectors (a crash, a full disk): redo them."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE chunks SET vector_state = 'pending' WHERE vector_state = 'stored'"
+            )
+            return cur.rowcount
 
     # -- embedding cache ------------------------------------------------------------
 
@@ -490,7 +557,7 @@ class Catalog:
                 params,
             )[0]
             c = self._query(
-                "SELECT COUNT(*), COALESCE(SUM(c.vector_state = 'done'), 0) FROM chunks c"
+                "SELECT COUNT(*), COALESCE(SUM(c.vector_state != 'pending'), 0) FROM chunks c"
                 f" JOIN files f ON f.id = c.file_id {where}"
                 + (" AND" if where else " WHERE")
                 + " c.lexical_state = 'done'",
@@ -515,6 +582,10 @@ class Catalog:
             sql += " AND root_id = ?"
             params = (root_id,)
         return {r[0]: r[1] for r in self._query(sql + " GROUP BY skip_reason", params)}
+
+
+def _compiled(regex: str | None) -> re.Pattern[str] | None:
+    return None if regex is None else re.compile(regex)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

@@ -25,12 +25,10 @@ import threading
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from fastembed import TextEmbedding
-from loguru import logger as fastembed_logger
 
 from codanna_desktop.core.errors import ModelUnavailableError
 from codanna_desktop.core.model_store import (
@@ -41,6 +39,10 @@ from codanna_desktop.core.model_store import (
     sha256_of_file,
 )
 from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
+
+if TYPE_CHECKING:
+    # fastembed takes most of a second to import: only loading a model pays for it.
+    from fastembed import TextEmbedding
 
 DEFAULT_MODEL_ID = f"{DEFAULT_MODEL}@int8"
 DEFAULT_DIM = 384
@@ -118,10 +120,14 @@ def release_freed_memory() -> None:
 
 def supported_models() -> list[str]:
     """Every model name fastembed can load (for `codanna-desktop model list`)."""
+    from fastembed import TextEmbedding
+
     return sorted(str(m["model"]) for m in TextEmbedding.list_supported_models())
 
 
 def _describe(name: str) -> dict[str, Any]:
+    from fastembed import TextEmbedding
+
     for description in TextEmbedding.list_supported_models():
         if str(description["model"]).lower() == name.lower():
             return description
@@ -141,6 +147,8 @@ def _load_default(paths: AppPaths, cache_dir: str, threads: int | None) -> TextE
             raise ModelUnavailableError(
                 f"The default embedding model is not installed, and installing it failed: {exc}"
             ) from exc
+    from fastembed import TextEmbedding
+
     folder = default_model_dir(paths)
     try:
         return TextEmbedding(
@@ -167,6 +175,8 @@ def _load_local_folder(
                 f"The model folder {folder} has no {relative}; a {architecture} model folder "
                 f"needs {', '.join(needed)}."
             )
+    from fastembed import TextEmbedding
+
     try:
         model = TextEmbedding(
             str(description["model"]),
@@ -193,6 +203,8 @@ def _load_named(name: str, cache_dir: str, threads: int | None, timeout: float) 
             f"no network to download {name}; connect, or copy a model folder and set it as a "
             f"local folder in Settings, or use the default model ({DEFAULT_MODEL})."
         )
+    from fastembed import TextEmbedding
+
     try:
         return TextEmbedding(name, cache_dir=cache_dir, threads=threads)
     except Exception as exc:
@@ -203,6 +215,9 @@ def _load_named(name: str, cache_dir: str, threads: int | None, timeout: float) 
 
 
 def _load_from_cache(name: str, cache_dir: str, threads: int | None) -> TextEmbedding | None:
+    from fastembed import TextEmbedding
+    from loguru import logger as fastembed_logger
+
     # A miss is expected here; fastembed would log it as an error.
     fastembed_logger.disable("fastembed")
     try:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, RootRow
@@ -27,9 +27,10 @@ from codanna_desktop.core.errors import (
     VectorStoreUnavailableError,
 )
 from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.hnsw_store import HnswStore
+from codanna_desktop.core.hnsw_store import HnswStore, file_problem
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
+from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.scanner import Scanner
 from codanna_desktop.core.search import HybridSearcher, SearchSession
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
@@ -63,6 +64,8 @@ class EngineStatus:
     vector_problem: str | None
     data_dir: Path
     skip_counts: dict[str, int] = field(default_factory=dict)
+    # Semantic search works, but the vector store is being refilled, and why.
+    vector_note: str | None = None
 
     @property
     def embedded_fraction(self) -> float:
@@ -75,7 +78,7 @@ def _slug(text: str) -> str:
 
 
 # Settings that decide which files are indexed; they apply without a new engine.
-FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size")
+FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size", "follow_links_outside")
 
 
 class Engine:
@@ -91,7 +94,7 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -105,12 +108,15 @@ class Engine:
         self.model_loads = 0  # how often the model was loaded (tests of unload/reload)
         self._vectors: VectorStore | None = None
         self._vector_problem: str | None = None
+        self._vector_note_reported = False
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
         except BaseException:
             self._release_lock()
             raise
+        # After the stores made their files: they hold the text of the user's code.
+        self.paths.prepare_data_dir()
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
         self.indexer = Indexer(
@@ -157,10 +163,16 @@ class Engine:
         try:
             if self._vectors is not None:
                 try:
-                    self._vectors.flush()
+                    if self.writer:
+                        self.indexer.flush_vectors(self._vectors)
                 except CodannaError as exc:
-                    log.warning("vectors not flushed: %s", exc)
-                self._vectors.close()
+                    log.warning("vectors not saved: %s", exc)
+                    # Say so now: the next writer refills them from the embedding cache.
+                    self.catalog.unsaved_vectors_to_pending()
+                try:
+                    self._vectors.close()
+                except CodannaError as exc:
+                    log.warning("vector store not closed cleanly: %s", exc)
             self.indexer.close()
             if self.writer:
                 self.catalog.set_meta("writer_open", "0")
@@ -231,12 +243,35 @@ class Engine:
         with self._model_lock:
             if self._vectors is None:
                 try:
-                    self._vectors = self._open_vectors(embedder)
+                    store = self._open_vectors(embedder)
+                    if self.writer:
+                        self._reconcile_vectors(store)
+                    self._vectors = store
                     self._vector_problem = None
                 except VectorStoreUnavailableError as exc:
                     self._vector_problem = str(exc)
                     return None
             return self._vectors
+
+    def _reconcile_vectors(self, store: VectorStore) -> None:
+        """A writer trusts a store only once it agrees with the catalog; a store found
+        damaged, missing or short is refilled from the embedding cache (no model work)."""
+        note = None
+        if store.rebuild_reason is not None:
+            self.catalog.reset_all_vectors()
+            note = (
+                f"The vector index was {store.rebuild_reason} and is being rebuilt from the"
+                " embedding cache."
+            )
+        lost = self.indexer.reconcile_vectors(store)
+        if lost and note is None:
+            note = (
+                f"The vector index lacked {lost:,} vectors it had saved (was it deleted?);"
+                " they are being refilled from the embedding cache."
+            )
+        if note is not None:
+            log.warning("%s", note)
+            self.catalog.set_meta("vector_note", note)
 
     def _open_vectors(self, embedder: Embedder) -> VectorStore:
         url = self.settings.effective_database_url()
@@ -317,14 +352,20 @@ class Engine:
         max_chunks: int | None = None,
     ) -> IndexReport:
         try:
-            return self.indexer.embed_pending(
+            report = self.indexer.embed_pending(
                 progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks
             )
         except VectorStoreUnavailableError as exc:
             self._vector_problem = str(exc)
             report = IndexReport()
             report.errors.append(str(exc))
-            return report
+        note = self.catalog.get_meta("vector_note")
+        if note and not self._vector_note_reported:
+            self._vector_note_reported = True
+            report.errors.insert(0, note)
+        if note and self._vectors is not None and not self.catalog.pending_vectors(1):
+            self.catalog.set_meta("vector_note", "")  # refilled
+        return report
 
     def apply_changes(
         self,
@@ -350,26 +391,34 @@ class Engine:
             self.scanner.configure(self.settings)
         return changed
 
+    def focus_embedding(self, root_ids: Sequence[int]) -> None:
+        """Embed these folders' chunks before the others' (the folder the person searches
+        or works in); the rest follow, most recently changed files first."""
+        self.indexer.embedding_focus = tuple(root_ids)
+
     def folders_with_rules_outside(self, root: Path) -> list[Path]:
         """For the watcher: folders outside the root's tree whose ignore files apply to it."""
         return self.scanner.rules_for(root).folders_with_rules_outside()
 
     def is_ignored(self, path: Path, is_dir: bool) -> bool:
-        """For the watcher: outside every root, or ignored by its root's rules."""
-        for root in self.catalog.roots():
-            if path == root.path or root.path in path.parents:
-                return self.scanner.rules_for(root.path).is_ignored(path, is_dir)
-        return True
+        """For the watcher: outside every root, or ignored by its (innermost) root's rules."""
+        root = owning_root(path, self.catalog.roots(), lambda r: r.path)
+        if root is None:
+            return True
+        return self.scanner.rules_for(root.path).is_ignored(path, is_dir)
 
     # -- search ---------------------------------------------------------------------
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> SearchSession:
+        """`semantic=False` (the slider at 0) neither loads the model nor opens the store."""
         if not self.writer:
             self.lexical.reload()
             store = self._vectors
-            if store is not None and hasattr(store, "reload_if_changed"):
+            if semantic and store is not None and hasattr(store, "reload_if_changed"):
                 store.reload_if_changed()
-        return self.searcher.search(query, filters)
+        return self.searcher.search(query, filters, semantic=semantic)
 
     # -- status ---------------------------------------------------------------------
 
@@ -389,6 +438,11 @@ class Engine:
             )
         total = self.catalog.counts()
         model = self.settings.model_path or self.settings.model
+        problem = self._vector_problem or self._saved_vectors_problem(total["embedded"])
+        if problem is not None and self._vector_problem is None:
+            # The file cannot serve them: none of the chunks is semantically searchable.
+            total["embedded"] = 0
+            roots = [replace(r, embedded=0) for r in roots]
         return EngineStatus(
             roots=roots,
             files=total["files"],
@@ -398,9 +452,30 @@ class Engine:
             model=model,
             model_problem=self._model_problem,
             vector_store=self.vector_store_name,
-            vector_problem=self._vector_problem,
+            vector_problem=problem,
             data_dir=self.paths.data_dir,
             skip_counts=self.catalog.skip_counts(),
+            vector_note=self.catalog.get_meta("vector_note") or None,
+        )
+
+    def _saved_vectors_problem(self, embedded: int) -> str | None:
+        """For a reader that has not opened the store: is the embedded store's file as
+        its last save wrote it? Checked from the file alone, without loading the model
+        (a writer checks it when it opens the store, and says so in `vector_note`)."""
+        if self.writer or self._vectors is not None or not embedded:
+            return None
+        if self.settings.effective_database_url():
+            return None
+        where = self.catalog.get_meta("vector_store") or ""
+        if not where.startswith("hnsw:"):
+            return None
+        path = self.paths.data_dir / "vectors" / where.removeprefix("hnsw:")
+        reason = file_problem(path) if path.exists() else "missing"
+        if reason is None:
+            return None
+        return (
+            f"The vector index {path} is {reason}. The next index run rebuilds it from the"
+            " embedding cache."
         )
 
 

@@ -23,3 +23,7 @@ class SettingsError(CodannaError):
 
 class RootNotFoundError(CodannaError):
     """A folder given as a root does not exist or is not a directory."""
+
+
+class UnknownLanguageError(CodannaError):
+    """A language filter names no language the index knows (bad usage: exit 2)."""

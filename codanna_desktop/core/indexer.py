@@ -20,15 +20,17 @@ import numpy as np
 
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.scanner import (
     ScannedFile,
     Scanner,
     SkipReason,
+    outside_detail,
 )
 from codanna_desktop.core.vector_store import VectorMeta, VectorStore
 from codanna_desktop.core.watcher import ChangeSet
@@ -42,11 +44,13 @@ FLUSH_VECTORS_EVERY_S = 30.0
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
-    """The stat to record with a skipped file. A file skipped by a setting (its size) is
-    recorded without one, so that the first scan that finds it allowed (the limit raised)
-    reads it, changed or not; other skips keep theirs, so an unchanged file is not read again.
+    """The stat to record with a skipped file. A file skipped by a setting (its size, a
+    link out of the folder) is recorded without one, so that the first scan that finds it
+    allowed (the limit raised) reads it, changed or not; other skips keep theirs, so an
+    unchanged file is not read again.
     """
-    return (0, 0) if skip_reason == SkipReason.TOO_LARGE.value else (size, mtime_ns)
+    by_setting = (SkipReason.TOO_LARGE.value, SkipReason.LINK_OUTSIDE.value)
+    return (0, 0) if skip_reason in by_setting else (size, mtime_ns)
 
 
 @dataclass
@@ -99,7 +103,7 @@ class Indexer:
         scanner: Scanner,
         chunker: Chunker,
         vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], Embedder | None],
+        embedder: Callable[[], EmbeddingModel | None],
         *,
         embed_batch_size: int = 4,
         workers: int = 2,
@@ -111,6 +115,9 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self.embed_batch_size = embed_batch_size
+        # Folders whose chunks are embedded first (the one searched or open in the window);
+        # set from other threads: a tuple is replaced whole.
+        self.embedding_focus: tuple[int, ...] = ()
         self._reader = FileReader(scanner, chunker, threads=workers)
         self._last_vector_flush = time.monotonic()
 
@@ -124,7 +131,8 @@ class Indexer:
 
         Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
         from the embedding cache). `thorough` (after an unclean shutdown) also compares
-        every store with the catalog: ghosts are deleted, missing entries redone.
+        the lexical index with the catalog: ghosts are deleted. The vector store is
+        compared with the catalog whenever a writer opens it (see reconcile_vectors).
         """
         stuck = self.catalog.files_in_state("indexing")
         if stuck:
@@ -135,20 +143,26 @@ class Indexer:
             if ghosts:
                 self.lexical.delete_chunks(ghosts)
                 self.lexical.commit()
-            store = self._vectors()
-            if store is not None:
-                try:
-                    in_store = store.ids()
-                    extra = in_store - known
-                    if extra:
-                        store.delete(sorted(extra))
-                        store.flush()
-                    lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
-                    if lost:
-                        self.catalog.set_vector_state(sorted(lost), "pending")
-                except VectorStoreUnavailableError as exc:
-                    log.warning("vector store not reconciled: %s", exc)
         return len(stuck)
+
+    def reconcile_vectors(self, store: VectorStore) -> int:
+        """Make a just-opened store and the catalog agree; returns how many vectors the
+        catalog believed saved that the store lacks (they go pending, to be refilled).
+
+        Vectors no save covered (``stored``: a crash or a full disk stopped the save) are
+        redone; vectors of chunks the catalog no longer knows are deleted. Ids are never
+        reused, so a vector under a known id is that chunk's own.
+        """
+        self.catalog.unsaved_vectors_to_pending()
+        in_store = store.ids()
+        extra = in_store - self.catalog.all_chunk_ids()
+        if extra:
+            store.delete(sorted(extra))
+            self.flush_vectors(store)
+        lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
+        if lost:
+            self.catalog.set_vector_state(sorted(lost), "pending")
+        return len(lost)
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""
@@ -170,7 +184,7 @@ class Indexer:
         try:
             store.delete(chunk_ids)
         except VectorStoreUnavailableError as exc:
-            # Left behind as ghosts; recover(thorough=True) deletes them, and search never
+            # Left behind as ghosts; reconcile_vectors deletes them, and search never
             # shows a vector whose chunk the catalog does not know.
             log.warning("vectors not deleted now: %s", exc)
 
@@ -376,7 +390,7 @@ class Indexer:
         paths = set(changes.paths())
         by_root: dict[int, tuple[RootRow, set[Path]]] = {}
         for path in paths:
-            root = _root_of(path, roots)
+            root = owning_root(path, roots, lambda r: r.path)
             if root is not None:
                 by_root.setdefault(root.id, (root, set()))[1].add(path)
             elif IgnoreRules.is_ignore_file(path):  # above roots, in their repository
@@ -407,6 +421,14 @@ class Indexer:
                     try:
                         st = path.stat()
                     except OSError:
+                        continue
+                    outside = self.scanner.link_outside(root.path, path)
+                    if outside is not None:  # a link made since the scan: not followed
+                        self._drop_files(self.catalog.files_under(root.id, rel))
+                        reason = SkipReason.LINK_OUTSIDE.value
+                        detail = outside_detail(outside)
+                        self.catalog.mark_skipped(root.id, rel, reason, detail, 0, 0)
+                        report.skipped[reason] += 1
                         continue
                     if st.st_size > self.scanner.max_file_size:
                         self._drop_files(self.catalog.files_under(root.id, rel))
@@ -449,7 +471,7 @@ class Indexer:
                 and report.chunks_embedded + report.chunks_from_cache >= max_chunks
             ):
                 break
-            pending = self.catalog.pending_vectors(step)
+            pending = self.catalog.pending_vectors(step, self.embedding_focus)
             if not pending:
                 break
             cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])
@@ -478,26 +500,18 @@ class Indexer:
                 VectorMeta(self.catalog.root_key(p.root_id), p.rel_path, p.language) for p in ready
             ]
             store.upsert([p.id for p in ready], matrix, meta)
-            self.catalog.set_vector_state([p.id for p in ready], "done")
+            self.catalog.set_vector_state([p.id for p in ready], "stored")
             done += len(ready)
             progress(Progress("embedding", None, done, max(total, done), "Embedding"))
             if time.monotonic() - self._last_vector_flush > FLUSH_VECTORS_EVERY_S:
-                self._flush_vectors(store)
+                self.flush_vectors(store)
         drained = not self.catalog.pending_vectors(1)
         if drained or (cancel is not None and cancel.is_set()):
-            self._flush_vectors(store)
+            self.flush_vectors(store)
         return report
 
-    def _flush_vectors(self, store: VectorStore) -> None:
+    def flush_vectors(self, store: VectorStore) -> None:
+        """Save the store; only then does the catalog count its new vectors as done."""
         store.flush()
+        self.catalog.vectors_saved()
         self._last_vector_flush = time.monotonic()
-
-
-def _root_of(path: Path, roots: Sequence[RootRow]) -> RootRow | None:
-    """The innermost root containing path."""
-    best: RootRow | None = None
-    for root in roots:
-        inside = path == root.path or root.path in path.parents
-        if inside and (best is None or len(root.path.parts) > len(best.path.parts)):
-            best = root
-    return best

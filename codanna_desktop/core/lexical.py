@@ -392,7 +392,15 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
         except ValueError:
             log.info("path filter %r matches no path", filters.path_glob)
             return None
-    return [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
+    clauses = [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
+    if filters.path_exclude_regex:
+        try:
+            left_out = Q.regex_query(_SCHEMA, "path_raw", filters.path_exclude_regex)
+        except ValueError:  # a glob that matches no path leaves nothing out
+            log.info("path filter %r leaves out no path", filters.path_glob)
+        else:
+            clauses.append((tantivy.Occur.MustNot, left_out))
+    return clauses
 
 
 # -- query ---------------------------------------------------------------------------
@@ -699,3 +707,9 @@ def highlight_ranges(query: str, text: str) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def split_words(text: str) -> set[str]:
+    """The words of `text` as the index splits them (``readFileContents`` → read, file,
+    contents), lowercased."""
+    return {token for token, _, _ in _split_tokens(text)}

@@ -41,6 +41,7 @@ from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 
 from codanna_desktop.core.errors import CodannaError, RootNotFoundError
 from codanna_desktop.core.ignore import IgnoreRules
+from codanna_desktop.core.roots import owning_root_path
 from codanna_desktop.core.watch_observer import make_observer
 
 logger = logging.getLogger(__name__)
@@ -610,8 +611,7 @@ class FolderWatcher:
 
     def _root_for(self, path: Path) -> Path | None:
         """The deepest watched root holding ``path``."""
-        holders = [root for root in self._root_paths if path.is_relative_to(root)]
-        return max(holders, key=lambda root: len(root.parts), default=None)
+        return owning_root_path(path, self._root_paths)
 
     def _root_gone(self, root: Path) -> None:
         with self._lock:
