@@ -53,11 +53,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
-<<<<<<< HEAD
-    QMessageBox,
-=======
     QMenu,
->>>>>>> main
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
