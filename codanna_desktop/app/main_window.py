@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -64,6 +65,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from codanna_desktop import __version__
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.drop import classify_drop
@@ -418,6 +420,27 @@ class MainWindow(QMainWindow):
 
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.folders_dock.toggleViewAction())
+
+        help_menu = menus.addMenu("&Help")
+        self.about_action = QAction("&About Codanna Desktop", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+
+    def show_about(self) -> QMessageBox:
+        """The version (from codanna_desktop.__version__, like --version and the packages)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("About Codanna Desktop")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setText(f"<b>Codanna Desktop {__version__}</b>")
+        box.setInformativeText(
+            "Code search on this machine, by exact name or by meaning.<br>"
+            f"Data: {self.context.paths.data_dir}<br>MIT licence."
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # window-modal, without a nested event loop
+        self.about_box = box
+        return box
 
     def _paint_slider_labels(self) -> None:
         palette = self.palette()

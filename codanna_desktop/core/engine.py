@@ -7,17 +7,19 @@ in another process and sees its commits.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, RootRow
 from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import Embedder, load_embedder
+from codanna_desktop.core.embedder import Embedder, load_embedder, release_freed_memory
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
@@ -111,6 +113,10 @@ class Engine:
         self._embedder: Embedder | None = embedder
         self._model_problem: str | None = None
         self._model_tried = embedder is not None
+        # A model handed in (tests, benchmarks) belongs to the caller: never unloaded.
+        self._injected_embedder = embedder is not None
+        self._model_used_at = time.monotonic()
+        self.model_loads = 0  # how often the model was loaded (tests of unload/reload)
         self._vectors: VectorStore | None = None
         self._vector_problem: str | None = None
         self._vector_note_reported = False
@@ -244,10 +250,34 @@ class Engine:
                 self._model_tried = True
                 try:
                     self._embedder = load_embedder(self.settings, self.paths)
+                    self.model_loads += 1
                 except CodannaError as exc:
                     self._model_problem = str(exc)
                     log.warning("no embedding model: %s", exc)
+            self._model_used_at = time.monotonic()
             return self._embedder
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._embedder is not None
+
+    def model_idle_seconds(self) -> float:
+        """Seconds since the model was last asked for (by a search or the indexer)."""
+        return time.monotonic() - self._model_used_at
+
+    def unload_model(self) -> bool:
+        """Drop the loaded model (an idle tray indexer need not hold its ~100 MB); the next
+        search or embedding run loads it again. A model that failed to load stays failed.
+        A search holding the old embedder finishes with it. True when one was dropped."""
+        with self._model_lock:
+            if self._embedder is None or self._injected_embedder:
+                return False
+            self._embedder = None
+            self._model_tried = False
+        gc.collect()
+        release_freed_memory()
+        log.info("embedding model unloaded after %.0f s unused", self.model_idle_seconds())
+        return True
 
     @property
     def model_problem(self) -> str | None:

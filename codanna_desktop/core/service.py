@@ -9,6 +9,7 @@ not go through it: they run beside it on other threads.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 EMBED_SLICE = 64  # chunks embedded between checks for new jobs
 RETRY_AFTER_S = 10.0  # after the vector store or model failed
 IDLE_POLL_S = 0.2  # how often an idle indexer looks for chunks left to embed
+# The model (about 100 MB resident with onnxruntime's buffers) is dropped after this long
+# unused and loaded again on the next search or embedding run (about 0.4 s): a tray
+# indexer idles most of the day. CODANNA_MODEL_IDLE_UNLOAD_S overrides it (measurements).
+MODEL_IDLE_UNLOAD_S = 600.0
+
+
+def model_idle_unload_seconds() -> float:
+    try:
+        return float(os.environ.get("CODANNA_MODEL_IDLE_UNLOAD_S", MODEL_IDLE_UNLOAD_S))
+    except ValueError:
+        return MODEL_IDLE_UNLOAD_S
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,18 @@ Listener = Callable[[ServiceEvent], None]
 
 
 class IndexingService:
-    def __init__(self, engine: Engine, listener: Listener, *, watch: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        listener: Listener,
+        *,
+        watch: bool = True,
+        unload_model_after: float | None = None,
+    ) -> None:
         self.engine = engine
+        self._unload_model_after = (
+            model_idle_unload_seconds() if unload_model_after is None else unload_model_after
+        )
         self._listener = listener
         self._jobs: queue.Queue[tuple[str, object]] = queue.Queue()
         self._stop = threading.Event()
@@ -180,6 +202,7 @@ class IndexingService:
                 try:
                     self._rebuild_damaged_lexical()
                     self._embed_slice()
+                    self._unload_idle_model()
                 except Exception as exc:  # a full disk, a damaged catalog: say it, go on
                     log.info("embedding stopped", exc_info=exc)
                     self._embedding_failed(str(user_error(exc)))
@@ -286,6 +309,15 @@ class IndexingService:
         if message != self._last_embed_error:  # say it once, not every retry
             self._last_embed_error = message
             self._emit(ServiceEvent("error", message=message))
+
+    def _unload_idle_model(self) -> None:
+        engine = self.engine
+        if (
+            self._state == "idle"
+            and engine.model_loaded
+            and engine.model_idle_seconds() >= self._unload_model_after
+        ):
+            engine.unload_model()
 
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:

@@ -149,6 +149,9 @@ class Settings:
     # Command that opens a file at a line, with {path} and {line}; empty: the system handler.
     editor_command: str = ""
     start_hidden: bool = False
+    # Start the app when the user logs in (core/autostart.py writes the XDG autostart
+    # entry, the Windows Run value or the macOS LaunchAgent); start_hidden still applies.
+    start_at_login: bool = False
     # Chosen on the CoSQA and identifier benchmarks (BENCHMARKS.md): sentences do best
     # near the semantic end (0.8: CoSQA MRR@10, Recall@10 and nDCG@10 all a little above
     # 0.9); identifier-shaped queries bend this weight towards lexical (core/search.py).
