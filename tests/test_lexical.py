@@ -751,3 +751,27 @@ def test_indexing_and_query_speed_are_reported(index: LexicalIndex) -> None:
         f"\nlexical: indexed 2000 chunks in {indexing:.2f} s; query {per_query * 1000:.2f} ms,"
         f" filtered query {per_filtered * 1000:.2f} ms (top 100)"
     )
+
+
+def test_files_a_killed_commit_left_behind_do_not_block_later_commits(tmp_path: Path) -> None:
+    # A commit killed after it wrote its files but before meta.json names them leaves
+    # orphans; the next writer reuses the same opstamps, so the same file names, and
+    # tantivy refused every later commit (FileAlreadyExists on a .del file).
+    folder = tmp_path / "lexical"
+    ix = indexed(LexicalIndex(folder), *(doc(i, f"function number{i} here") for i in range(1, 40)))
+    ix.close()
+    # tantivy lists a file in .managed.json before it writes it; meta.json comes last.
+    before = {"meta.json": (folder / "meta.json").read_bytes()}
+    ix = LexicalIndex(folder)
+    ix.delete_chunks({3, 4})
+    ix.commit()
+    ix.close()
+    for name, data in before.items():  # the crash: meta.json never got the new files
+        (folder / name).write_bytes(data)
+    assert any(p.suffix == ".del" for p in folder.iterdir())
+
+    ix = LexicalIndex(folder)
+    ix.delete_chunks({3, 4})
+    ix.commit()  # raised before: the orphan had the name this commit writes
+    assert ids(ix, "function") and 3 not in ids(ix, "function", 50)
+    ix.close()

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codanna_desktop.core.atomic_file import write_atomically
 from codanna_desktop.core.errors import CodannaError
 
 APP_ID = "codanna-desktop"
@@ -102,7 +103,7 @@ def _set_xdg(enabled: bool, command: Sequence[str]) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, xdg_autostart_entry(command).encode("utf-8"))
+    write_atomically(path, xdg_autostart_entry(command))
 
 
 def _desktop_exec(command: Sequence[str]) -> str:
@@ -147,7 +148,7 @@ def _set_macos(enabled: bool, command: Sequence[str]) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, macos_agent(command))
+    write_atomically(path, macos_agent(command))
 
 
 # -- Windows ------------------------------------------------------------------------------
@@ -188,15 +189,6 @@ def _windows_command_line(command: Sequence[str]) -> str:
     import subprocess
 
     return subprocess.list2cmdline(list(command))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 __all__ = [

@@ -209,11 +209,19 @@ class LexicalIndex:
 
     def _open_writer(self) -> tantivy.IndexWriter:
         try:
-            return self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
+            writer = self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
         except ValueError as exc:
             if "LockBusy" in str(exc):
                 raise IndexLockedError(_locked_message(self.directory)) from exc
             raise
+        # A commit killed after writing its files but before meta.json named them leaves
+        # them behind; this writer's first commit would reuse their names (same opstamps)
+        # and tantivy refuses to overwrite a file: every later commit failed.
+        try:
+            writer.garbage_collect_files()
+        except ValueError as exc:  # a full disk or a busy file: the next open tries again
+            log.info("leftover files of an interrupted commit not removed: %s", exc)
+        return writer
 
     def rebuild(self) -> None:
         """Replace a damaged index by an empty one (the old one is moved aside); the caller

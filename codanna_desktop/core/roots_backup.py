@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from codanna_desktop.core.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,7 @@ def save_roots_backup(data_dir: Path, roots: Sequence[Path]) -> None:
     paths = sorted(str(p) for p in roots)
     if [str(p) for p in load_roots_backup(data_dir)] == paths:
         return
-    target = roots_backup_path(data_dir)
-    tmp = target.with_suffix(".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"roots": paths}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_atomically(roots_backup_path(data_dir), json.dumps({"roots": paths}, indent=1))
     except OSError as exc:
         log.info("the copy of the folder list was not saved: %s", exc)
-        tmp.unlink(missing_ok=True)

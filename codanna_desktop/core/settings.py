@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import stat
-import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 import platformdirs
 import tomli_w
 
+from codanna_desktop.core.atomic_file import write_atomically
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.redaction import redact_url as redact_url  # its old home
 
@@ -328,16 +328,7 @@ def save_settings(settings: Settings, paths: AppPaths) -> None:
         if value is not None and (name in existing or value != getattr(defaults, name)):
             data[name] = value
     paths.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=paths.config_dir, prefix=".settings-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(tomli_w.dumps(data).encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, paths.settings_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(paths.settings_file, tomli_w.dumps(data))
 
 
 def _read_file(paths: AppPaths) -> dict[str, Any] | None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from codanna_desktop.core.atomic_file import write_atomically
 
 _READ_CHUNK = 1 << 20
 # A reader can open the file just as a writer replaces it: read it again, then give up.
@@ -69,16 +70,7 @@ def write_digests(path: Path, digests: Sequence[FileDigest]) -> None:
     """Replace the sidecar of `path` atomically (temporary file, fsync, rename)."""
     target = check_path(path)
     body = json.dumps({"accepted": [{"size": d.size, "crc32": d.crc32} for d in digests]})
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(target, body)
 
 
 def remove_with_sidecar(path: Path) -> None:
