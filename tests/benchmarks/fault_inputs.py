@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.benchmarks.fault_kit import Corpus, Run, Tally, Worker, new_token, run_cli
 
-PATHOLOGICAL_IGNORE_LINES = [
+PATHOLOGICAL_IGNORE_LINES: list[str | bytes] = [
     "*" * 12 + "a",
     "*" * 20 + "b",
     "a*" * 12 + "b",
@@ -40,6 +40,7 @@ PATHOLOGICAL_IGNORE_LINES = [
     "a" * 100_000,
     "{a,b}*?[z-a]",
     "**/**/**/**/**/**/**/*.py" + "*" * 8,
+    b"\xff\xfe not UTF-8\n*.tmp",
 ]
 
 
@@ -126,8 +127,7 @@ def _hostile_folder(root: Path, outside: Path, rng: random.Random) -> tuple[dict
     source("cr_only.py", "CR-only line ends", "a = 1\rb = 2\rc = 3\r")
     (root / "empty.py").write_bytes(b"")
     made.append("an empty file")
-    (root / ".gitignore").write_bytes(b"\xff\xfe not utf-8\n*.tmp\n\n# comment\n!keep.tmp\n")
-    made.append("an ignore file that is not UTF-8")
+    (root / ".gitignore").write_text("*.tmp\n\n# comment\n!keep.tmp\n  \n")
     return expect, [*made, f"out-of-folder token {out_token}"]
 
 
@@ -246,12 +246,14 @@ def _pathological_ignores(work: Path, rng: random.Random, tally: Tally) -> list[
         root = work / f"ignore-{n}"
         corpus = Corpus(root, rng, functions=(1, 1))
         corpus.populate(20)
-        (corpus.root / ".gitignore").write_text(f"{line}\n")
+        text = line if isinstance(line, bytes) else line.encode()
+        (corpus.root / ".gitignore").write_bytes(text + b"\n")
         home = work / f"home-ignore-{n}"
         run = run_cli(home, ["add", "--no-embed", str(corpus.root)], timeout=60)
-        tally.saw(run, f"ignore pattern {line[:40]!r}")
-        out.append({"pattern": line[:60], "add": _outcome(run), "seconds": run.seconds})
-        print(f"  ignore pattern {line[:30]!r}: {out[-1]['add']} in {run.seconds} s", flush=True)
+        shown = line[:60] if isinstance(line, str) else repr(line)
+        tally.saw(run, f"ignore pattern {shown[:40]!r}")
+        out.append({"pattern": shown, "add": _outcome(run), "seconds": run.seconds})
+        print(f"  ignore pattern {shown[:30]!r}: {out[-1]['add']} in {run.seconds} s", flush=True)
     return out
 
 

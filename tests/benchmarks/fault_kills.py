@@ -49,6 +49,7 @@ class KillCampaign:
         self.worker = worker
         self.quick = quick
         self.kills: list[dict[str, Any]] = []
+        self.startup = 1.0
 
     # -- one data folder ---------------------------------------------------------------
 
@@ -60,6 +61,9 @@ class KillCampaign:
         no_embed = [] if embed else ["--no-embed"]
         actions = EMBEDDED_ACTIONS if embed else LEXICAL_ACTIONS
         durations: dict[str, float] = {}
+        # Random delays start about when a process has its engine open (the machine's
+        # load moves that a lot): kills during the imports test nothing.
+        self.startup = run_cli(home, ["status"]).seconds
         # The first kill lands in the very first `add` (nothing indexed yet).
         first = run_cli(
             home,
@@ -91,7 +95,7 @@ class KillCampaign:
         durations: dict[str, float],
         no_embed: list[str],
     ) -> tuple[Run, str]:
-        longest = max(1.5, durations.get(action, 2.5) * 1.1)
+        longest = max(self.startup + 1.0, durations.get(action, 2.5) * 1.1)
         if action == "vector save":
             trigger = new_file_in(data / "vectors", ".tmp")
             return run_cli(home, ["index"], kill_after=60, kill_when=trigger), "on vector save"
@@ -110,7 +114,7 @@ class KillCampaign:
         if "--no-embed" in args and self.rng.random() < 0.3:
             trigger = new_file_in(data / "lexical")
             return run_cli(home, args, kill_after=60, kill_when=trigger), "on lexical write"
-        run = run_cli(home, args, kill_after=self.rng.uniform(0.7, longest))
+        run = run_cli(home, args, kill_after=self.rng.uniform(0.8 * self.startup, longest))
         if not run.killed:
             durations[action] = run.seconds
         return run, "random"
@@ -178,7 +182,7 @@ class KillCampaign:
             "mode": mode,
             "killed": killed,
             "after_s": run.seconds,
-            "phase": _phase(run, mode, home, corpus),
+            "phase": _phase(run, mode, home, corpus, self.startup),
             "edits_before": change,
             "root_removed": not indexed,
             "clean": clean,
@@ -196,12 +200,15 @@ class KillCampaign:
             self.tally.saw(again, f"add again after {context}")
 
 
-def _phase(run: Run, mode: str, home: Path, corpus: Corpus) -> str:
+def _phase(run: Run, mode: str, home: Path, corpus: Corpus, startup: float) -> str:
     if not run.killed:
         return "finished first"
     if mode.startswith("on "):
         return mode[3:]
-    return phase_of(run, home / "data", corpus.root)
+    phase = phase_of(run, home / "data", corpus.root)
+    if phase == "other":
+        return "starting" if run.seconds < startup else "indexing or embedding"
+    return phase
 
 
 def _short_error(result: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ def section(f: dict[str, Any] | None) -> str:
     parts = f["parts"]
     m = f["machine"]
     label = f.get("label") or ""
+    code = f.get("code_commit", f["commit"])
     corruption = parts.get("corruption", {})
     per_store = corruption.get("per_store", {})
     disk = parts.get("disk_full", {})
@@ -68,7 +69,7 @@ def section(f: dict[str, Any] | None) -> str:
     text = [
         TITLE,
         f"`.venv/bin/python -m tests.benchmarks.faults` ({f['command']}; seed {f['seed']}, "
-        f"code at {f['commit']}{', ' + label if label else ''}; {m['date']}, load average "
+        f"code at {code}{', ' + label if label else ''}; {m['date']}, load average "
         f"{m['load_average_at_start'][0]} at start; {f['seconds'] / 60:.1f} min). "
         "Every process is the real CLI in a subprocess with its own `CODANNA_HOME`, killed "
         "with a real SIGKILL; the stores are the real tantivy, hnswlib, SQLite and "

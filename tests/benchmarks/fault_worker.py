@@ -188,7 +188,8 @@ def _stored_vectors(store: Any, engine: Engine) -> dict[int, np.ndarray]:
         sql.Identifier(store.table)
     )
     for chunk_id, vector in conn.execute(query, (engine.catalog.catalog_id,)).fetchall():
-        out[int(chunk_id)] = np.asarray(vector, dtype=np.float32)
+        values = vector.to_numpy() if hasattr(vector, "to_numpy") else vector
+        out[int(chunk_id)] = np.asarray(values, dtype=np.float32)
     return out
 
 

@@ -39,13 +39,13 @@ FULL = {
     "quick": False,
     "embedded_files": 40,
     "embedded_kills": 34,
-    "lexical_files": 600,
-    "lexical_kills": 18,
+    "lexical_files": 400,
+    "lexical_kills": 17,
     "corruptions_per_store": 20,
-    "disk_full_trials": 8,
+    "disk_full_trials": 6,
     "pg_kills": 5,
     "tiny_files": 20_000,
-    "fuzz_examples": 300,
+    "fuzz_examples": 200,
     "cli_settings_checks": 10,
     "load_threads": 20,
 }
@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "python -m tests.benchmarks.faults" + (" --quick" if args.quick else ""),
         "seed": seed,
         "commit": _commit(),
+        "code_commit": _code_commit(),
         "label": args.label,
         "machine": machine(),
         "sizes": sizes,
@@ -182,6 +183,18 @@ def _part(name: str) -> Callable[..., dict[str, Any]]:
         "fuzz": fault_inputs.fuzz,
         "load": fault_inputs.load,
     }[name]
+
+
+def _code_commit() -> str:
+    """The last commit that changed the code under test (codanna_desktop/)."""
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%h", "--", "codanna_desktop"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
 
 
 def _commit() -> str:
