@@ -8,6 +8,25 @@ TITLE = "## 9. Faults: the standing campaign"
 MUST_BE_ZERO = ("files_lost", "ghosts", "wrong_vectors", "process_crashes")
 
 
+AIMS = """What each part aims at (the failure families of the reliability issue):
+
+- **Kills** (SIGKILL after a random delay, or the moment the vector save's temporary file
+  or a new tantivy file appears) of `add`, `index`, `index --no-embed`, `index --full`,
+  `remove` and `watch` (files edited while it runs), with files deleted, rewritten and
+  added between runs, on a small embedded corpus and a larger lexical-only one: wrong
+  vectors after a crash (SQLite reusing chunk ids), a kill during `remove`, ghosts.
+- **Corruption** of the hnswlib file, tantivy's files and catalog pages: garbled vector
+  files that crash the process, damaged catalogs and indexes giving tracebacks.
+- **Full disk** (a tmpfs of 16 MB filled to a random number of free bytes): hnswlib
+  saves truncated without an error, SQLite's "database or disk is full".
+- **PostgreSQL killed** (the postmaster and its children, SIGKILL) while the CLI embeds.
+- **Bad input**: hostile names, FIFOs, a socket, links to devices, out of the folder and
+  in loops, huge files and lines, a deep tree, odd encodings, 20,000 tiny files (the
+  load part), pathological and non-UTF-8 ignore files (each in a folder of its own);
+  **fuzzing** of queries, filters, globs and settings files (mistyped values), then the
+  CLI with the fuzzed settings files and odd arguments."""
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -80,6 +99,7 @@ def section(f: dict[str, Any] | None) -> str:
         "`tests/benchmarks/test_faults.py`).",
         _table(["", "result"], rows),
         verdict,
+        AIMS,
     ]
     kills = parts.get("kills", {})
     if kills.get("by_action_and_phase"):
@@ -137,8 +157,10 @@ def section(f: dict[str, Any] | None) -> str:
 def _example(ex: Any) -> str:
     if not isinstance(ex, dict):
         return str(ex)[:200]
+    if "kind" in ex and "input" in ex:  # a fuzzing failure
+        return f"{ex['kind']} {ex['input'][:90]}: {ex.get('error', '')[:120]}"
     context = ex.get("context", "")
-    detail = ex.get("stderr_tail") or ex.get("error") or ex.get("sample") or ex
+    detail = ex.get("stderr_tail") or ex.get("error") or ex.get("sample") or ex.get("file") or ex
     if isinstance(detail, str):
         lines = [ln for ln in detail.strip().splitlines() if ln.strip()]
         detail = lines[-1] if lines else ""

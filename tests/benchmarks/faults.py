@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     sizes = dict(QUICK if args.quick else FULL)
     shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     tally = Tally()
     worker = Worker(args.work / "worker-logs")
     parts: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks import faults
+from tests.benchmarks import fault_report, faults
 
 pytestmark = pytest.mark.slow  # the CLI and the verifier load the embedding model
 
@@ -52,3 +52,11 @@ def test_quick_campaign_finds_no_lost_files_ghosts_wrong_vectors_or_crashes(
     h = campaign["headline"]
     found = {k: h[k] for k in ("files_lost", "ghosts", "wrong_vectors", "process_crashes")}
     assert found == dict.fromkeys(found, 0), campaign["tally"]["examples"]
+
+
+def test_report_section_shows_the_headline(campaign: dict[str, Any]) -> None:
+    text = fault_report.section(campaign)
+    assert text.startswith(fault_report.TITLE)
+    assert f"seed {campaign['seed']}" in text
+    assert f"of {campaign['headline']['kills_sent']}" in text
+    assert fault_report.section(None).startswith(fault_report.TITLE)
