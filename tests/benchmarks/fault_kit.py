@@ -511,6 +511,11 @@ class Corpus:
             self._write(self._new_path())
         return {"deleted": deletes, "rewritten": min(rewrites, len(rels) - deletes), "added": adds}
 
+    def delete(self, rel: str) -> None:
+        if rel in self.tokens:
+            (self.root / rel).unlink(missing_ok=True)
+            self.dead.append(self.tokens.pop(rel))
+
     def live(self) -> dict[str, str]:
         """Token -> absolute path of the file that holds it."""
         return {token: str(self.root / rel) for rel, token in self.tokens.items()}
