@@ -97,7 +97,9 @@ class KillCampaign:
         durations: dict[str, float],
         no_embed: list[str],
     ) -> tuple[Run, str]:
-        longest = max(self.startup + 1.0, durations.get(action, 2.5) * 1.1)
+        # Before the end of the last uninterrupted run of the same command: a delay past
+        # it lets the run finish, which costs a whole repair and verification for no kill.
+        longest = max(self.startup * 1.2, durations.get(action, self.startup + 2.0) * 0.95)
         if action == "embedding backlog":
             return self._backlog_run(home, data, corpus, durations), "random, embedding backlog"
         if action == "vector save":
@@ -137,8 +139,9 @@ class KillCampaign:
             corpus.mutate(0, len(corpus.tokens), 2)  # every file: about 180 new chunks
         finally:
             corpus.functions = normal
-        longest = durations.get("embedding backlog", self.startup + 20.0)
-        run = run_cli(home, ["index"], kill_after=self.rng.uniform(self.startup + 1.0, longest))
+        longest = durations.get("embedding backlog", self.startup + 20.0) * 0.95
+        delay = self.rng.uniform(self.startup + 1.0, max(self.startup + 1.5, longest))
+        run = run_cli(home, ["index"], kill_after=delay)
         if not run.killed:
             durations["embedding backlog"] = run.seconds
         return run

@@ -98,7 +98,10 @@ def section(f: dict[str, Any] | None) -> str:
         "the model on a sample. `--quick` runs a handful of each (the test suite does, "
         "`tests/benchmarks/test_faults.py`).",
         _table(["", "result"], rows),
-        verdict,
+        verdict + " Lost files, ghosts and wrong vectors are counted per verification: one that"
+        " stays is counted again by each later verification of the same folder (the"
+        " JSON's `parts.kills.runs` says after which kill each first appeared). A kill"
+        " survived: after it and one `index`, no crash and the verifier found nothing.",
         AIMS,
     ]
     kills = parts.get("kills", {})
