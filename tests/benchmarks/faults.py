@@ -22,6 +22,7 @@ The seed is in the JSON; the same seed replays the same choices.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import subprocess
@@ -66,7 +67,7 @@ QUICK = {
 PARTS = ("kills", "corruption", "disk_full", "pgvector", "bad_input", "fuzz", "load")
 
 
-def headline(tally: Tally, parts: dict[str, Any], worker: Worker) -> dict[str, Any]:
+def headline(tally: Tally, parts: dict[str, Any]) -> dict[str, Any]:
     c = tally.counts
     corruption = parts.get("corruption") or {}
     crashes = c["tracebacks"] + c["foreign_signals"] + c["hangs"] + c["verifier_crashes"]
@@ -105,7 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", default="faults", help="JSON file name (without .json)")
     p.add_argument("--label", default="", help='what the code is, e.g. "before the fixes"')
     p.add_argument("--no-report", action="store_true")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="combine the results of parts run in parallel processes into --name",
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        path = write_json(args.out, args.name, merge(args.merge))
+        print(f"wrote {path}")
+        if not args.no_report and args.name == "faults":
+            report.refresh(args.out)
+        return 0
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     sizes = dict(QUICK if args.quick else FULL)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -146,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "sizes": sizes,
         "seconds": round(time.monotonic() - started, 1),
-        "headline": headline(tally, parts, worker),
+        "headline": headline(tally, parts),
         "tally": tally.to_json(),
         "worker_deaths": worker.deaths,
         "parts": parts,
@@ -158,6 +172,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.refresh(args.out)
     shutil.rmtree(args.work, ignore_errors=True)
     return 0
+
+
+def merge(paths: Sequence[Path]) -> dict[str, Any]:
+    """One result from runs of different parts (each part taken from the run that ran it;
+    a part another run skipped with a harness error is not counted as one)."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    ran = {name for r in runs for name, part in r["parts"].items() if "harness_error" not in part}
+    tally = Tally()
+    parts: dict[str, Any] = {}
+    for r in runs:
+        for name, part in r["parts"].items():
+            if "harness_error" not in part or name not in ran:
+                parts[name] = part
+        counts = r["tally"]["counts"]
+        for key, n in counts.items():
+            if key != "harness_errors":
+                tally.counts[key] += n
+        for key, shelf in r["tally"]["examples"].items():
+            for example in shelf:
+                if key == "harness_errors" and example.get("part") in ran:
+                    continue
+                tally.examples.setdefault(key, []).append(example)
+    first = runs[0]
+    return {
+        **{
+            k: first.get(k)
+            for k in ("benchmark", "seed", "commit", "code_commit", "label", "sizes")
+        },
+        "command": first["command"] + " (parts in parallel processes, merged with --merge)",
+        "machine": first["machine"],
+        "seconds": max(r["seconds"] for r in runs),
+        "headline": headline(tally, parts),
+        "tally": tally.to_json(),
+        "worker_deaths": [d for r in runs for d in r["worker_deaths"]],
+        "parts": {name: parts[name] for name in PARTS if name in parts},
+        "merged_from": [
+            {"command": r["command"], "parts": sorted(r["parts"]), "seconds": r["seconds"]}
+            for r in runs
+        ],
+    }
 
 
 def _printable(value: Any) -> Any:
