@@ -34,7 +34,7 @@ from typing import Any
 
 from tests.benchmarks import report
 from tests.benchmarks.fault_kit import Tally, Worker
-from tests.benchmarks.workspace import DOCS_DIR, WORK_DIR, machine, write_json
+from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, WORK_DIR, machine, write_json
 
 FULL = {
     "quick": False,
@@ -245,7 +245,7 @@ def _code_commit() -> str:
         ["git", "log", "-1", "--format=%h", "--", "codanna_desktop"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent,
+        cwd=REPO_ROOT,
         check=False,
     )
     return out.stdout.strip() or "unknown"
@@ -257,14 +257,14 @@ def _commit() -> str:
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
-            cwd=Path(__file__).parent,
+            cwd=REPO_ROOT,
             check=False,
         )
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "codanna_desktop"],
             capture_output=True,
             text=True,
-            cwd=Path(__file__).parent,
+            cwd=REPO_ROOT,
             check=False,
         )
         return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
