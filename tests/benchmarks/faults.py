@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     sizes = dict(QUICK if args.quick else FULL)
+    args.work = args.work.resolve()  # expected paths are compared with the CLI's absolute ones
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
     tally = Tally()
