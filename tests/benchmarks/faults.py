@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = Worker(args.work / "worker-logs")
     parts: dict[str, Any] = {}
     started = time.monotonic()
+    commit, code_commit = _commit(), _code_commit()  # the code that runs, not the code after
     print(f"fault campaign, seed {seed}, parts {' '.join(args.parts)}", flush=True)
     try:
         for name in args.parts:
@@ -155,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "faults",
         "command": "python -m tests.benchmarks.faults" + (" --quick" if args.quick else ""),
         "seed": seed,
-        "commit": _commit(),
-        "code_commit": _code_commit(),
+        "commit": commit,
+        "code_commit": code_commit,
         "label": args.label,
         "machine": machine(),
         "sizes": sizes,
