@@ -26,6 +26,7 @@ import json
 import random
 import shutil
 import subprocess
+import sysconfig
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -219,6 +220,8 @@ def merge(paths: Sequence[Path]) -> dict[str, Any]:
 def _printable(value: Any) -> Any:
     """Strings as JSON can hold them: hostile file names carry lone surrogates."""
     if isinstance(value, str):
+        # Tracebacks name the virtualenv; no machine's path belongs in a committed file.
+        value = value.replace(sysconfig.get_paths()["purelib"], "{site-packages}")
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
         return {_printable(k): _printable(v) for k, v in value.items()}
