@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.settings import Settings
+from tests.benchmarks import fault_report
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"
@@ -46,6 +47,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
             "freshness",
             "watcher_load",
             "watcher_load_before",
+            "faults",
         )
     }
     plots = _plots(out_dir, data)
@@ -63,6 +65,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _freshness(data["freshness"]),
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
         _desktop(markdown),
+        fault_report.section(data["faults"]),
         _findings(data),
     ]
     markdown.write_text("\n\n".join(p.strip() for p in parts if p) + "\n", encoding="utf-8")
@@ -263,6 +266,7 @@ def _header(data: dict[str, Any]) -> str:
                 "`.venv/bin/python -m tests.benchmarks.watcher_load`",
                 "watcher_load.json",
             ],
+            ["fault campaign", "`.venv/bin/python -m tests.benchmarks.faults`", "faults.json"],
             ["this file only", "`.venv/bin/python -m tests.benchmarks.report`", "BENCHMARKS.md"],
         ],
     )
