@@ -55,6 +55,42 @@ class ServiceEvent:
 Listener = Callable[[ServiceEvent], None]
 
 
+# The jobs the writer thread runs, in the order they were queued.
+@dataclass(frozen=True)
+class AddFolders:
+    paths: list[Path]
+
+
+@dataclass(frozen=True)
+class RemoveFolder:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Sync:
+    """Compare every folder with the disk (`full`: read every file again)."""
+
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyFileRules:
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class ApplyChanges:
+    changes: ChangeSet
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+Job = AddFolders | RemoveFolder | Sync | ApplyFileRules | ApplyChanges | Stop
+
+
 class IndexingService:
     def __init__(
         self,
@@ -69,7 +105,7 @@ class IndexingService:
             model_idle_unload_seconds() if unload_model_after is None else unload_model_after
         )
         self._listener = listener
-        self._jobs: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._jobs: queue.Queue[Job] = queue.Queue()
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
@@ -95,7 +131,7 @@ class IndexingService:
 
     def start(self) -> None:
         self._thread.start()
-        self._jobs.put(("sync", None))
+        self._jobs.put(Sync())
 
     def _start_watching(self) -> None:
         # On the indexer thread: watchdog walks every folder to watch it (and the watcher
@@ -111,29 +147,29 @@ class IndexingService:
             self._watcher.stop()  # its last change sets are queued before "stop"
         self._stop.set()
         self._resume.set()
-        self._jobs.put(("stop", None))
+        self._jobs.put(Stop())
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._watcher is not None:
             self._watcher.stop()  # in case the indexer thread started it meanwhile
 
     def add_roots(self, paths: list[Path]) -> None:
-        self._jobs.put(("add", paths))
+        self._jobs.put(AddFolders(paths))
 
     def remove_root(self, path: Path) -> None:
-        self._jobs.put(("remove", path))
+        self._jobs.put(RemoveFolder(path))
 
     def reindex(self, full: bool = False) -> None:
-        self._jobs.put(("full" if full else "sync", None))
+        self._jobs.put(Sync(full=full))
 
     def apply_file_rules(self, settings: Settings) -> None:
         """New skipped folders, ignore patterns or maximum file size: every folder is
         checked against them (files they now leave out are dropped, those they let in
         are indexed)."""
-        self._jobs.put(("rules", settings))
+        self._jobs.put(ApplyFileRules(settings))
 
     def notify_changes(self, changes: ChangeSet) -> None:
-        self._jobs.put(("changes", changes))
+        self._jobs.put(ApplyChanges(changes))
 
     def pause(self) -> None:
         self._resume.clear()
@@ -142,7 +178,7 @@ class IndexingService:
     def resume(self) -> None:
         self._resume.set()
         self._set_state("idle")
-        self._jobs.put(("sync", None))
+        self._jobs.put(Sync())
 
     @property
     def paused(self) -> bool:
@@ -197,7 +233,7 @@ class IndexingService:
         while not self._stop.is_set():
             self._resume.wait()
             try:
-                kind, arg = self._jobs.get(timeout=wait)
+                job = self._jobs.get(timeout=wait)
             except queue.Empty:
                 try:
                     self._rebuild_damaged_lexical()
@@ -213,13 +249,13 @@ class IndexingService:
             # later: that poll was 0.2 s of the time from a save to semantic results.
             wait = 0.0
             try:
-                if kind == "stop":
+                if isinstance(job, Stop):
                     return
-                self._do(kind, arg)
+                self._do(job)
             except CodannaError as exc:
                 self._emit(ServiceEvent("error", message=str(exc)))
             except Exception as exc:  # keep the indexer alive; the person sees the error
-                log.exception("indexing job %s failed", kind)
+                log.exception("indexing job %s failed", type(job).__name__)
                 self._emit(ServiceEvent("error", message=f"Indexing failed: {user_error(exc)}"))
             finally:
                 self._jobs.task_done()
@@ -245,59 +281,60 @@ class IndexingService:
             self._last_lexical_note = note
             self._emit(ServiceEvent("error", message=note))
 
-    def _do(self, kind: str, arg: object) -> None:
+    def _do(self, job: Job) -> None:
         engine = self.engine
-        if kind == "add":
-            assert isinstance(arg, list)
-            roots = []
-            for path in arg:
-                try:
-                    roots.append(engine.add_root(path))
-                except CodannaError as exc:
-                    self._emit(ServiceEvent("error", message=str(exc)))
-            for root in roots:
-                if self._watcher is not None:
-                    self._watcher.add_root(root.path)
-            self._report(
-                engine.index(roots, embed=False, progress=self._progress, cancel=self._stop)
-            )
-        elif kind == "remove":
-            assert isinstance(arg, Path)
-            root = engine.remove_root(arg)
-            if self._watcher is not None:
-                self._watcher.remove_root(root.path)
-            self._emit(ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}"))
-        elif kind == "rules":
-            assert isinstance(arg, Settings)
-            if engine.apply_file_rules(arg):
-                if self._watcher is not None:
-                    self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
-                self._report(engine.index(embed=False, progress=self._progress, cancel=self._stop))
-        elif kind in ("sync", "full"):
-            self._report(
-                engine.index(
-                    full=kind == "full", embed=False, progress=self._progress, cancel=self._stop
+        match job:
+            case AddFolders(paths):
+                roots = []
+                for path in paths:
+                    try:
+                        roots.append(engine.add_root(path))
+                    except CodannaError as exc:
+                        self._emit(ServiceEvent("error", message=str(exc)))
+                for root in roots:
+                    if self._watcher is not None:
+                        self._watcher.add_root(root.path)
+                self._report(
+                    engine.index(roots, embed=False, progress=self._progress, cancel=self._stop)
                 )
-            )
-        elif kind == "changes":
-            assert isinstance(arg, ChangeSet)
-            # Coalesce everything that queued up meanwhile into one pass.
-            while True:
-                try:
-                    k2, a2 = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if k2 == "changes" and isinstance(a2, ChangeSet):
-                    arg.merge(a2)
-                    self._jobs.task_done()
-                else:
-                    self._jobs.task_done()
-                    self._jobs.put((k2, a2))
-                    break
-            # A changed ignore file changes which folders need watches: the watcher walks
-            # that root again once the new rules are read, before the root meets the disk.
-            rewatch = self._watcher.rewatch if self._watcher is not None else None
-            self._report(engine.apply_changes(arg, progress=self._progress, on_new_rules=rewatch))
+            case RemoveFolder(path):
+                root = engine.remove_root(path)
+                if self._watcher is not None:
+                    self._watcher.remove_root(root.path)
+                self._emit(
+                    ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}")
+                )
+            case ApplyFileRules(settings):
+                if engine.apply_file_rules(settings):
+                    if self._watcher is not None:
+                        self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
+                    self._report(
+                        engine.index(embed=False, progress=self._progress, cancel=self._stop)
+                    )
+            case Sync(full):
+                self._report(
+                    engine.index(full=full, embed=False, progress=self._progress, cancel=self._stop)
+                )
+            case ApplyChanges(changes):
+                self._report(self._apply_changes(changes))
+
+    def _apply_changes(self, changes: ChangeSet) -> IndexReport:
+        # Coalesce every change set that queued up meanwhile into one pass.
+        while True:
+            try:
+                queued = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            self._jobs.task_done()
+            if isinstance(queued, ApplyChanges):
+                changes.merge(queued.changes)
+            else:
+                self._jobs.put(queued)
+                break
+        # A changed ignore file changes which folders need watches: the watcher walks
+        # that root again once the new rules are read, before the root meets the disk.
+        rewatch = self._watcher.rewatch if self._watcher is not None else None
+        return self.engine.apply_changes(changes, progress=self._progress, on_new_rules=rewatch)
 
     def _report(self, report: IndexReport) -> None:
         self._emit(ServiceEvent("report", report=report))
