@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +61,21 @@ def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]
     return (0, 0) if skip_reason in by_setting else (size, mtime_ns)
 
 
+class Phase(StrEnum):
+    """What the indexer is doing: a Progress's phase and the indexing service's state."""
+
+    IDLE = "idle"
+    SCANNING = "scanning"
+    INDEXING = "indexing"
+    EMBEDDING = "embedding"
+    PAUSED = "paused"
+
+
 @dataclass
 class Progress:
     """What the indexer is doing, for progress bars and the folders panel."""
 
-    phase: str  # scanning | indexing | embedding | idle
+    phase: Phase
     root: Path | None = None
     done: int = 0
     total: int = 0
@@ -255,7 +266,7 @@ class Indexer:
             self.catalog.set_root_indexed(root.id, error=message)
             report.errors.append(message)
             return report
-        progress(Progress("scanning", root.path, message=f"Scanning {root.path}"))
+        progress(Progress(Phase.SCANNING, root.path, message=f"Scanning {root.path}"))
         self.scanner.rules_for(root.path).invalidate()
         if on_new_rules is not None:
             on_new_rules(root.path)
@@ -360,14 +371,14 @@ class Indexer:
                     for future in ahead:
                         future.cancel()
                     break
-                progress(Progress("indexing", root.path, done, total, f"Indexing {root.path}"))
+                progress(Progress(Phase.INDEXING, root.path, done, total, f"Indexing {root.path}"))
                 updates = self._reader.results(batch, ahead)
                 ahead = self._reader.submit(batches[i + 1]) if i + 1 < len(batches) else []
                 self._store_batch(root, updates, known, force, report)
                 done += len(updates)
         finally:
             self._reader.end_run()
-        progress(Progress("indexing", root.path, total, total, f"Indexed {root.path}"))
+        progress(Progress(Phase.INDEXING, root.path, total, total, f"Indexed {root.path}"))
         return report
 
     def _store_batch(
@@ -575,7 +586,7 @@ class Indexer:
             store.upsert([p.id for p in ready], matrix, meta)
             self.catalog.set_vector_state([p.id for p in ready], "stored")
             done += len(ready)
-            progress(Progress("embedding", None, done, max(total, done), "Embedding"))
+            progress(Progress(Phase.EMBEDDING, None, done, max(total, done), "Embedding"))
             if time.monotonic() - self._last_vector_flush > FLUSH_VECTORS_EVERY_S:
                 self.flush_vectors(store)
         drained = not self.catalog.pending_vectors(1)

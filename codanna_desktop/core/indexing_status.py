@@ -21,17 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from codanna_desktop.core.engine import EngineStatus, RootStatus
-from codanna_desktop.core.indexer import Progress
-
-
-class Phase(StrEnum):
-    """What the indexing service is doing (its `state`)."""
-
-    IDLE = "idle"
-    SCANNING = "scanning"
-    INDEXING = "indexing"
-    EMBEDDING = "embedding"
-    PAUSED = "paused"
+from codanna_desktop.core.indexer import Phase, Progress
 
 
 class FolderKind(StrEnum):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError, user_error
-from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.indexer import IndexReport, Phase, Progress
 from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
 
@@ -110,7 +110,7 @@ class IndexingService:
         self._resume = threading.Event()
         self._resume.set()
         self._thread = threading.Thread(target=self._run, name="codanna-indexer", daemon=True)
-        self._state = "idle"
+        self._state = Phase.IDLE
         self._retry_at = 0.0
         self._last_embed_error = ""
         self._last_lexical_note: str | None = None
@@ -173,11 +173,11 @@ class IndexingService:
 
     def pause(self) -> None:
         self._resume.clear()
-        self._set_state("paused")
+        self._set_state(Phase.PAUSED)
 
     def resume(self) -> None:
         self._resume.set()
-        self._set_state("idle")
+        self._set_state(Phase.IDLE)
         self._jobs.put(Sync())
 
     @property
@@ -185,14 +185,14 @@ class IndexingService:
         return not self._resume.is_set()
 
     @property
-    def state(self) -> str:
+    def state(self) -> Phase:
         return self._state
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no job is queued and nothing is pending (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._jobs.unfinished_tasks == 0 and self._state == "idle":
+            if self._jobs.unfinished_tasks == 0 and self._state == Phase.IDLE:
                 counts = self.engine.catalog.counts()
                 model_missing = self.engine.model_problem is not None
                 if model_missing or counts["embedded"] >= counts["chunks"]:
@@ -208,7 +208,7 @@ class IndexingService:
         except Exception:  # a listener's bug must not stop indexing
             log.exception("service listener failed")
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: Phase) -> None:
         if state != self._state:
             self._state = state
             self._emit(ServiceEvent("state", state=state))
@@ -242,7 +242,7 @@ class IndexingService:
                 except Exception as exc:  # a full disk, a damaged catalog: say it, go on
                     log.info("embedding stopped", exc_info=exc)
                     self._embedding_failed(str(user_error(exc)))
-                    self._set_state("idle")
+                    self._set_state(Phase.IDLE)
                 wait = IDLE_POLL_S
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
@@ -261,7 +261,7 @@ class IndexingService:
                 self._jobs.task_done()
                 self._tell_lexical_note()
                 if self._jobs.empty() and not self.paused:
-                    self._set_state("idle")
+                    self._set_state(Phase.IDLE)
 
     def _rebuild_damaged_lexical(self) -> None:
         """A search found the lexical index damaged: rebuild it now, not at the next job."""
@@ -350,7 +350,7 @@ class IndexingService:
     def _unload_idle_model(self) -> None:
         engine = self.engine
         if (
-            self._state == "idle"
+            self._state == Phase.IDLE
             and engine.model_loaded
             and engine.model_idle_seconds() >= self._unload_model_after
         ):
@@ -363,7 +363,7 @@ class IndexingService:
         if counts["embedded"] >= counts["chunks"]:
             return
         # Say so before the model starts: its first progress comes only after a whole step.
-        self._set_state("embedding")
+        self._set_state(Phase.EMBEDDING)
         report = self.engine.embed_pending(
             progress=self._progress, cancel=self._stop, max_chunks=EMBED_SLICE
         )
@@ -378,4 +378,4 @@ class IndexingService:
             # Results shown while embedding ran ranked by meaning only what had a vector.
             self._emit(ServiceEvent("embedded"))
         if self._jobs.empty():
-            self._set_state("idle")
+            self._set_state(Phase.IDLE)
