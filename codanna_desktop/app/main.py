@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +63,8 @@ class DesktopApp(QObject):
         self.window.hide_on_close = self.tray is not None
         app.setQuitOnLastWindowClosed(self.tray is None)
         app.aboutToQuit.connect(self.shutdown)
+        self.restart = False  # set by "Restart now": run_app starts the app again at the end
+        self.window.restart_requested.connect(self._restart)
         app.installEventFilter(self)
         self._shut_down = False
 
@@ -142,6 +146,11 @@ class DesktopApp(QObject):
         else:
             answer({"ok": False, "error": f"unknown request {kind!r}", "exit_code": 2})
 
+    def _restart(self) -> None:
+        self.restart = True
+        self.window.hide_on_close = False
+        QApplication.quit()
+
     def shutdown(self) -> None:
         if self._shut_down:
             return
@@ -212,7 +221,15 @@ def run_app(
         code = app.exec()
     desktop.shutdown()  # already done by aboutToQuit; here for an exec that ended otherwise
     instance.close()
+    if desktop.restart:
+        # Only now: the index and the single-instance lock are free for the new process.
+        subprocess.Popen(restart_command(), start_new_session=True)
     return code
+
+
+def restart_command() -> list[str]:
+    """How this app was started (the interpreter and its options, or the frozen program)."""
+    return list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
 
 
 def _build(paths: AppPaths) -> DesktopApp:

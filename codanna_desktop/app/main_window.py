@@ -136,6 +136,8 @@ def alpha_label(value: int) -> str:
 class MainWindow(QMainWindow):
     # The window was closed into the tray (indexing goes on there).
     hidden_to_tray = Signal()
+    # The person asked to restart the app (a new vector store or model takes effect).
+    restart_requested = Signal()
 
     def __init__(self, context: AppContext) -> None:
         super().__init__()
@@ -689,6 +691,25 @@ class MainWindow(QMainWindow):
         self.clear_results()
         self.focus_search()
 
+    def offer_restart(self) -> None:
+        """A new vector store or model applies after a restart: offer it now, not later."""
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            APPLICATION,
+            "The new vector store or embedding model takes effect when Codanna Desktop "
+            "starts again. Work in flight is finished first.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        now = box.addButton("Restart now", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(now)
+        box.finished.connect(
+            lambda _: self.restart_requested.emit() if box.clickedButton() is now else None
+        )
+        self.restart_box = box
+        box.open()
+
     # -- the results' menu --------------------------------------------------------------
 
     def _results_menu(self, point: QPoint) -> None:
@@ -811,6 +832,7 @@ class MainWindow(QMainWindow):
         if dialog.restart_needed:
             self.restart_needed = True
             self.show_message("Settings saved. Restart Codanna Desktop to apply them.", 20_000)
+            self.offer_restart()
         else:
             self.show_message("Settings saved.", 4000)
         self._show_indexing_status()

@@ -616,3 +616,14 @@ def test_find_in_the_preview_moves_through_the_file_and_says_when_nothing_matche
     assert preview.find_status.text() == "Not in this file"
     qtbot.keyClick(preview.find_box, Qt.Key.Key_Escape)
     assert not preview.find_box.isVisible()
+
+
+def test_a_store_or_model_change_offers_restart_now(qtbot: QtBot, window: MainWindow) -> None:
+    asked: list[bool] = []
+    window.restart_requested.connect(lambda: asked.append(True))
+    window.offer_restart()
+    box = window.restart_box
+    qtbot.waitUntil(box.isVisible)
+    now = next(b for b in box.buttons() if b.text() == "Restart now")
+    now.click()
+    qtbot.waitUntil(lambda: asked == [True])

@@ -18,7 +18,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError
-from codanna_desktop.core.filters import SearchFilters, glob_to_regex, path_matches
+from codanna_desktop.core.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings
 
 SYNTAX = [
@@ -120,7 +120,7 @@ def run(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     )
     def fuzz_glob(glob: str, rel_path: str) -> None:
         failures.call("glob", lambda: re.compile(glob_to_regex(glob)), shown=glob)
-        failures.call("glob match", path_matches, glob, rel_path)
+        failures.call("glob match", _path_matches, glob, rel_path)
 
     saved_toml: list[str] = []
     failing_toml: list[str] = []
@@ -157,3 +157,12 @@ def run(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
             : int(request.get("keep_settings", 12))
         ],
     }
+
+
+def _path_matches(globs: str, rel_path: str) -> bool:
+    """What the catalog does with a typed path filter: include, then leave out."""
+    flt = SearchFilters(path_glob=globs)
+    wanted, left_out = flt.path_regex, flt.path_exclude_regex
+    return (wanted is None or re.fullmatch(wanted, rel_path) is not None) and (
+        left_out is None or re.fullmatch(left_out, rel_path) is None
+    )
