@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from codanna_desktop.app.indexing_status import IndexingStatusModel
-from codanna_desktop.core.engine import Engine, EngineStatus
+from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
 from codanna_desktop.core.errors import user_error
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.indexer import IndexReport, Progress
@@ -117,6 +117,18 @@ class AppContext(QObject):
     def apply_file_rules(self, settings: Settings) -> None:
         """Saved settings with new ignore rules or maximum size: applied at once."""
         self.service.apply_file_rules(settings)
+
+    @staticmethod
+    def test_database(url: str) -> str:
+        """Connect to a PostgreSQL server and say what it runs (raises with the reason)."""
+        return test_database_url(url)
+
+    def is_added_folder(self, folder: Path) -> bool:
+        return self.engine.catalog.root_by_path(folder) is not None
+
+    def languages(self) -> list[str]:
+        """The languages the index holds (for the language filter)."""
+        return self.engine.catalog.languages()
 
     def focus_embedding(self, root_ids: tuple[int, ...]) -> None:
         """The folders the person works in now: their chunks are embedded first."""

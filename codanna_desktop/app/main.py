@@ -123,7 +123,7 @@ class DesktopApp(QObject):
                     "folder(s); its window shows the progress."})  # fmt: skip
         elif kind == "remove":
             folder = Path(str(request.get("folder", "")))
-            if context.engine.catalog.root_by_path(folder) is None:
+            if not context.is_added_folder(folder):
                 answer({"ok": False, "error": f"{folder} is not one of the indexed folders.",
                         "exit_code": CodannaError.exit_code})  # fmt: skip
                 return

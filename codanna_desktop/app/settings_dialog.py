@@ -398,12 +398,9 @@ class SettingsDialog(QDialog):
         self._set_testing(True)
         self._show_connection("Connecting…", ok=None)
 
-        def run() -> str:
-            from codanna_desktop.core.pgvector_store import test_connection
-
-            return test_connection(url)
-
-        self.context.run_in_background(run, lambda info, exc: self._tested(url, info, exc))
+        self.context.run_in_background(
+            lambda: self.context.test_database(url), lambda info, exc: self._tested(url, info, exc)
+        )
 
     def _tested(self, url: str, info: Any, exc: BaseException | None) -> None:
         self._set_testing(False)

@@ -543,4 +543,12 @@ def _quiet(_: Progress) -> None:
     pass
 
 
-__all__ = ["Engine", "EngineStatus", "IndexLockedError", "RootStatus"]
+def test_database_url(url: str) -> str:
+    """Connect to the PostgreSQL server at `url` and say what it runs (the settings'
+    *Test connection*); raises VectorStoreUnavailableError with the reason."""
+    from codanna_desktop.core.pgvector_store import test_connection
+
+    return test_connection(url)
+
+
+__all__ = ["Engine", "EngineStatus", "IndexLockedError", "RootStatus", "test_database_url"]
