@@ -126,3 +126,8 @@ def test_the_engine_applies_exclusions_and_folder_names_on_both_sides(
             assert found("flask/src", alpha) == {"flask/src/flask/ctx.py"}
             assert found("ctx.py", alpha) == {"flask/src/flask/ctx.py"}
             assert found("flask/ !tests/", alpha) == {"flask/src/flask/ctx.py"}
+        # A folder picked in the panel and another named in the path: nothing, no error.
+        express_id = next(r.id for r in engine.roots() if r.path.name == "express")
+        scoped = SearchFilters(root_ids=(express_id,), path_glob="flask/src")
+        for alpha in (0.0, 1.0):
+            assert engine.search("frobnicate", scoped).results(alpha, 10) == []

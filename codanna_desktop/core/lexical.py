@@ -504,7 +504,12 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
         langs = sorted({lang.lower() for lang in filters.languages})
         queries.append(Q.term_set_query(_SCHEMA, "language", langs))
     if filters.root_ids:
-        queries.append(Q.term_set_query(_SCHEMA, "root_id", sorted(set(filters.root_ids))))
+        # Root ids are unsigned in the index; a negative one names no folder (a scope
+        # that leaves none, filters.NO_ROOT).
+        root_ids = sorted({r for r in filters.root_ids if r >= 0})
+        if not root_ids:
+            return None
+        queries.append(Q.term_set_query(_SCHEMA, "root_id", root_ids))
     if filters.path_regex:
         try:
             queries.append(Q.regex_query(_SCHEMA, "path_raw", filters.path_regex))
