@@ -131,3 +131,4 @@ def test_the_engine_applies_exclusions_and_folder_names_on_both_sides(
         scoped = SearchFilters(root_ids=(express_id,), path_glob="flask/src")
         for alpha in (0.0, 1.0):
             assert engine.search("frobnicate", scoped).results(alpha, 10) == []
+        assert engine.lexical.damaged is None  # the index was not taken for damaged
