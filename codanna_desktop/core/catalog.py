@@ -500,6 +500,15 @@ class Catalog:
             return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
         return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
 
+    def symbol_spans(self, file_id: int) -> list[tuple[int, int, str]]:
+        """(start line, end line, symbol) of the file's named chunks."""
+        rows = self._query(
+            "SELECT start_line, end_line, symbol FROM chunks"
+            " WHERE file_id = ? AND symbol IS NOT NULL AND symbol != ''",
+            (file_id,),
+        )
+        return [(int(a), int(b), str(s)) for a, b, s in rows]
+
     def languages(self) -> list[str]:
         """Languages of the indexed files, for the language filter."""
         rows = self._query(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codanna_desktop.core.catalog import Catalog, RootRow
+from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedder import Embedder, load_embedder
 from codanna_desktop.core.errors import (
@@ -24,6 +24,9 @@ from codanna_desktop.core.errors import (
     RootNotFoundError,
     VectorStoreUnavailableError,
 )
+from codanna_desktop.core.exact import sync as exact_sync
+from codanna_desktop.core.exact.content_index import ContentIndex
+from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
@@ -103,6 +106,7 @@ class Engine:
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
+            self.content = ContentIndex(self.paths.data_dir / CONTENT_DIR, writable=writer)
         except BaseException:
             self._release_lock()
             raise
@@ -116,7 +120,10 @@ class Engine:
             self._get_vectors,
             self._get_embedder,
             embed_batch_size=self.settings.embed_batch_size,
+            content=self.content,
         )
+        self.exact = ExactSearcher(self.catalog, self.content)
+        self._texts_missing: list[FileRow] = []
         self.searcher = HybridSearcher(
             self.catalog,
             self.lexical,
@@ -145,6 +152,8 @@ class Engine:
                 ]
             )
         rolled_back = self.indexer.recover(thorough=unclean)
+        # Also how an index folder made before exact search gets its texts: all missing.
+        self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
 
@@ -160,6 +169,7 @@ class Engine:
             if self.writer:
                 self.catalog.set_meta("writer_open", "0")
             self.lexical.close()
+            self.content.close()
             self.catalog.close()
         finally:
             self._release_lock()
@@ -272,6 +282,7 @@ class Engine:
     ) -> IndexReport:
         """Lexical pass over the roots (searchable when it returns), then embeddings."""
         report = IndexReport()
+        self.build_exact_index(progress=progress, cancel=cancel)
         for root in roots if roots is not None else self.catalog.roots():
             report.merge(
                 self.indexer.sync_root(root, full=full, progress=progress or _quiet, cancel=cancel)
@@ -279,6 +290,33 @@ class Engine:
         if embed:
             report.merge(self.embed_pending(progress=progress, cancel=cancel))
         return report
+
+    def build_exact_index(
+        self, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> int:
+        """Give the exact-search index the texts it lacks (from the files on disk)."""
+        todo, self._texts_missing = self._texts_missing, []
+        if not todo:
+            return 0
+        say = progress or _quiet
+        message = "Building the exact-search index"
+        log.info("%s: %d files", message, len(todo))
+        say(Progress("indexing", None, 0, len(todo), message))
+        stored = exact_sync.build_missing(
+            self.catalog,
+            self.content,
+            self.scanner,
+            todo,
+            progress=lambda done, total: say(Progress("indexing", None, done, total, message)),
+            cancel=cancel,
+        )
+        if cancel is not None and cancel.is_set():
+            self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
+        return stored
+
+    def grep(self, request: ExactRequest, *, cancel: threading.Event | None = None) -> ExactResult:
+        """Every line matching a pattern (see core/exact); raises PatternError."""
+        return self.exact.search(request, cancel=cancel)
 
     def embed_pending(
         self,

@@ -22,6 +22,8 @@ from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
+from codanna_desktop.core.exact import sync as exact_sync
+from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
@@ -104,6 +106,7 @@ class Indexer:
         *,
         embed_batch_size: int = 4,
         workers: int = 2,
+        content: ContentIndex | None = None,
     ) -> None:
         self.catalog = catalog
         self.lexical = lexical
@@ -113,6 +116,7 @@ class Indexer:
         self._embedder = embedder
         self.embed_batch_size = embed_batch_size
         self._reader = FileReader(scanner, chunker, threads=workers)
+        self.content = content  # whole texts for exact search
         self._last_vector_flush = time.monotonic()
 
     def close(self) -> None:
@@ -159,6 +163,7 @@ class Indexer:
         chunk_ids = self.catalog.chunk_ids_of_files(file_ids)
         self.lexical.delete_files(file_ids)
         self.lexical.commit()
+        exact_sync.drop_texts(self.content, file_ids)
         self._delete_vectors(chunk_ids)
         self.catalog.delete_files(file_ids)
 
@@ -344,6 +349,7 @@ class Indexer:
         self.lexical.delete_files([file_id for file_id, _, _ in begun])
         self.lexical.add(docs)
         self.lexical.commit()
+        exact_sync.store_texts(self.content, root.id, changed, [f for f, _, _ in begun])
         self._delete_vectors([i for _, old, _ in begun for i in old])
         self._after_stores_written()
         self.catalog.finish_file_updates(
