@@ -2,8 +2,9 @@
 
 `settings.editor_command` is a command line with `{path}`, `{line}` and (optionally)
 `{column}` placeholders, for example `code -g {path}:{line}:{column}` or
-`subl {path}:{line}`. It is split with shlex first and the placeholders are filled in each argument afterwards, so a path with spaces stays one
-argument and is never seen by a shell. The editor runs detached: closing Codanna Desktop
+`subl {path}:{line}`. It is split with shlex first and the placeholders are filled in
+each argument afterwards, so a path with spaces stays one argument and is never seen by
+a shell. The editor runs detached: closing Codanna Desktop
 does not close it. Without a command the system's handler for the file opens it (no line).
 """
 
