@@ -91,10 +91,11 @@ def rg_pairs(base: list[str], root: Path, pattern: str, flags: list[str]) -> set
     )
     pairs = set()
     for line in proc.stdout.split(b"\n"):
-        if line:
-            path, _, rest = line.partition(b"\0")
+        path, _, rest = line.partition(b"\0")
+        number = rest.split(b":", 1)[0]
+        if number.isdigit():  # not "binary file matches (found NUL…)"
             rel = path.decode("utf-8", "surrogateescape").removeprefix("./")
-            pairs.add((rel, int(rest.split(b":", 1)[0])))
+            pairs.add((rel, int(number)))
     return pairs
 
 
@@ -174,14 +175,25 @@ def index_child(home: Path, roots: list[Path], with_texts: bool) -> dict[str, An
     return result
 
 
-def why(searcher: ExactSearcher, root_id: int, rel: str, in_rg: bool) -> str:
-    rows = searcher.catalog.files_of_root(root_id)
-    row = rows.get(rel)
+def why(
+    searcher: ExactSearcher, root: Path, root_id: int, rel: str, line: int, pattern: str
+) -> str:
+    """The reason one side has a (file, line) pair the other has not."""
+    row = searcher.catalog.files_of_root(root_id).get(rel)
     if row is None:
         return "not scanned by the app (ignored or unreadable)"
     if row.state == "skipped":
         return f"skipped by the app: {row.skip_reason}"
-    return "matcher differs" if in_rg else "matcher differs (app only)"
+    raw = (root / rel).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8: the app searches the decoded text (U+FFFD for bad bytes), rg the bytes"
+    lines = text.split("\n")
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    if ("\\b" in pattern or "\\B" in pattern) and not shown.isascii():
+        return "\\b is ASCII in RE2: a word boundary beside a non-ASCII letter"
+    return "matcher differs"
 
 
 def compare_tree(
@@ -203,11 +215,14 @@ def compare_tree(
         app_s = time.perf_counter() - t0
         found = {(f.rel_path, m.line) for f in result.files for m in f.lines}
         diffs = [
-            {"file": f, "line": n, "only": "rg", "why": why(searcher, root_row.id, f, True)}
-            for f, n in sorted(expected - found)
-        ] + [
-            {"file": f, "line": n, "only": "app", "why": why(searcher, root_row.id, f, False)}
-            for f, n in sorted(found - expected)
+            {
+                "file": f,
+                "line": n,
+                "only": only,
+                "why": why(searcher, root, root_row.id, f, n, pattern),
+            }
+            for only, pairs in (("rg", expected - found), ("app", found - expected))
+            for f, n in sorted(pairs)
         ]
         rows.append(
             {

@@ -156,7 +156,7 @@ class ExactSearcher:
 
     def pending_files(self) -> int:
         """Indexed files the content index does not hold yet (while it is being built)."""
-        indexed = self.catalog.counts()["files"]
+        indexed = self.catalog.indexed_file_count()
         return max(0, indexed - self.content.doc_count())
 
     def enclosing_symbol(self, file_id: int, line: int) -> str | None:
