@@ -369,13 +369,27 @@ def trees(args: argparse.Namespace) -> dict[str, Path]:
         out.update(materialise(args.work / "src", args.mirror))
     except (subprocess.CalledProcessError, OSError) as exc:
         print(f"projects not available ({exc}); the standard library only", file=sys.stderr)
-    if args.big:
-        big = args.work / "big"
-        if not big.exists():
-            for i in range(args.big):
-                subprocess.run(["cp", "-al", str(stdlib_dir()), str(big / f"copy{i}")], check=True)
-        out["big"] = big
     return out
+
+
+def make_big_tree(big: Path, searcher: ExactSearcher, root: Path, copies: int) -> Path:
+    """`copies` copies of the files the app indexed under `root` (real code, ten times)."""
+    stamp = big / ".copies"
+    if stamp.exists() and stamp.read_text() == str(copies):
+        return big
+    shutil.rmtree(big, ignore_errors=True)
+    row = searcher.catalog.root_by_path(root)
+    assert row is not None
+    files = [
+        rel for rel, f in searcher.catalog.files_of_root(row.id).items() if f.state == "indexed"
+    ]
+    for i in range(copies):
+        for rel in files:
+            target = big / f"copy{i}" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / rel, target)
+    stamp.write_text(str(copies))
+    return big
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -396,7 +410,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("ripgrep is missing: apt-get install ripgrep")
     args.work.mkdir(parents=True, exist_ok=True)
     roots = trees(args)
-    big = roots.pop("big", None)
     print("indexing", ", ".join(roots), flush=True)
     without = index_child(args.work / "home-without", list(roots.values()), with_texts=False)
     home = args.work / "home"
@@ -421,7 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(tree)
     window = window_stall(home, WINDOW_QUERIES, roots[next(iter(roots))])
     big_result = None
-    if big is not None:
+    if args.big:
+        with ExactSearcher.open(home_paths(home)) as searcher:
+            first = next(iter(roots.values()))
+            big = make_big_tree(args.work / "big", searcher, first, args.big)
         big_home = args.work / "home-big"
         big_index = index_child(big_home, [big], with_texts=True)
         with ExactSearcher.open(home_paths(big_home)) as searcher:
