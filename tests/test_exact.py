@@ -246,7 +246,9 @@ def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Pat
         result = reader.search(ExactRequest(PatternOptions("url_for")))
         assert not result.files and "being built" in " ".join(result.notes)
     with Engine() as eng:
-        eng.index(embed=False)
+        said: list[str] = []
+        eng.index(embed=False, progress=lambda p: said.append(p.message))
+        assert "Building the exact-search index" in said
         result = eng.grep(ExactRequest(PatternOptions("url_for")))
         assert {f.rel_path for f in result.files} == {
             "app/views.py",
