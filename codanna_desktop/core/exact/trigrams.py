@@ -185,7 +185,7 @@ def _product(sets: list[frozenset[str]]) -> frozenset[str] | None:
 def _exact_query(strings: frozenset[str] | None, fold: bool) -> Query:
     if strings is None:
         return ALL
-    return _or([_string_query(s, fold) for s in strings])
+    return _or([_string_query(s, fold) for s in sorted(strings)])
 
 
 def _string_query(text: str, fold: bool) -> Query:
