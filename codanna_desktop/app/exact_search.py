@@ -276,6 +276,9 @@ class ExactResultsView(QListView):
         self.setModel(self.exact_model)
         self.setItemDelegate(ExactDelegate(self))
         self.setUniformItemSizes(True)
+        # Laid out in batches between events: 300,000 rows never block the window at once.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
         self.setMouseTracking(True)
         self.setAcceptDrops(False)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

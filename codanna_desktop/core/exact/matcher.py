@@ -10,6 +10,7 @@ by one. RE2 runs in linear time: no pattern can hang the search (`(a+)+$` includ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from re2 import Options, _re2
 
@@ -37,8 +38,10 @@ class PatternOptions:
     word: bool = False  # -w: only whole words
 
 
-@dataclass(frozen=True)
-class LineMatch:
+class LineMatch(NamedTuple):
+    """A tuple, not a dataclass: a search may make hundreds of thousands, and tuples of
+    numbers and bytes are left alone by the cyclic garbage collector."""
+
     line: int  # 1-based
     offset: int  # byte offset of the line's start in the file
     text: bytes  # the line without its newline

@@ -60,8 +60,8 @@ def reconcile(catalog: Catalog, content: ContentIndex) -> list[FileRow]:
     """Delete stored texts the catalog does not know; return the indexed files whose
     text is missing (to build with `build_missing`)."""
     indexed = {f.id: f for f in catalog.files_in_state("indexed")}
-    stamps = content.stamps()
-    stale = [
+    stamps, halves = content.stamps()
+    stale = sorted(halves) + [
         file_id
         for file_id, stamp in stamps.items()
         if (row := indexed.get(file_id)) is None
