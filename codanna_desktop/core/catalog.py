@@ -20,10 +20,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.chunks import Chunk
+
+if TYPE_CHECKING:
+    # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
+    import numpy as np
 
 SCHEMA_VERSION = 1
 
@@ -456,6 +459,8 @@ class Catalog:
     # -- embedding cache ------------------------------------------------------------
 
     def cached_vectors(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         out: dict[str, np.ndarray] = {}
         for part in _batches(sorted(set(text_hashes)), 500):
             marks = ",".join("?" * len(part))
@@ -469,6 +474,8 @@ class Catalog:
         return out
 
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+        import numpy as np
+
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO embeddings(model_id, text_hash, vector) VALUES (?, ?, ?)",
