@@ -105,7 +105,8 @@ class Settings:
     # Extra gitignore-style patterns applied to every root.
     ignore_patterns: list[str] = field(default_factory=list)
     max_file_size: int = 1024 * 1024
-    # Command that opens a file at a line, with {path} and {line}; empty: the system handler.
+    # Command that opens a file at a line, with {path}, {line} and {column}; empty: the
+    # system handler.
     editor_command: str = ""
     start_hidden: bool = False
     # Chosen on the CoSQA and identifier benchmarks (BENCHMARKS.md): sentences do best

@@ -133,3 +133,11 @@ def test_enter_opens_the_editor_at_line_and_column(
     qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
     qtbot.waitUntil(out.exists, timeout=WAIT_MS)
     assert out.read_text().endswith("views.py:4:21")
+
+
+def test_editor_command_gets_the_column() -> None:
+    from codanna_desktop.app.editor import editor_argv
+
+    argv = editor_argv("code -g {path}:{line}:{column}", Path("/src/a b.py"), 12, 7)
+    assert argv == ["code", "-g", "/src/a b.py:12:7"]
+    assert editor_argv("subl {path}:{line}", Path("/x.py"), 3, 9) == ["subl", "/x.py:3"]
