@@ -23,7 +23,7 @@ from codanna_desktop.core.watcher import ChangeSet
 RG = shutil.which("rg")
 CLI = [sys.executable, "-m", "codanna_desktop"]
 
-CORPUS = {
+CORPUS: dict[str, str | bytes] = {
     "app/views.py": (
         "from flask import url_for, redirect\n"
         "\n"
@@ -62,6 +62,8 @@ CORPUS = {
         "}\n"
     ),
     "node_modules/dep/index.js": "module.exports = url_for;\n",
+    # Not UTF-8: matched as its bytes, as ripgrep does (its text has U+FFFD for them).
+    "text/latin1.txt": b"caf\xe9 au lait\nna\xefve url_for\n\xff\xfe odd\n",
     ".hidden/config.py": "HIDDEN_SETTING = url_for\n",
 }
 
@@ -109,6 +111,9 @@ PATTERNS: list[tuple[str, list[str]]] = [
     ("zzz_not_there", []),
     (r"colou?r|cart", ["-i"]),
     (r"(?x) url _ for  # a comment", []),
+    (r"caf.", []),
+    (r"^.{3,8}$", []),
+    (r"\bodd\b", []),
 ]
 
 
@@ -143,7 +148,7 @@ def write_corpus(root: Path) -> None:
     for rel, text in CORPUS.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode())
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
 
 
 @pytest.fixture
@@ -220,7 +225,10 @@ def test_paths_languages_and_globs_limit_the_search(engine: Engine, corpus: Path
     assert {p for p, _ in _pairs(engine, options, paths=[corpus / "text/crlf.txt"])} == {
         "text/crlf.txt"
     }
-    assert {p for p, _ in _pairs(engine, options, path_glob="*.txt")} == {"text/crlf.txt"}
+    assert {p for p, _ in _pairs(engine, options, path_glob="*.txt")} == {
+        "text/crlf.txt",
+        "text/latin1.txt",
+    }
     assert {p for p, _ in _pairs(engine, options, languages=("python",))} == {
         "app/views.py",
         ".hidden/config.py",
@@ -253,6 +261,7 @@ def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Pat
         assert {f.rel_path for f in result.files} == {
             "app/views.py",
             "text/crlf.txt",
+            "text/latin1.txt",
             ".hidden/config.py",
         }
         assert not result.notes
@@ -318,6 +327,7 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
         ".hidden/config.py",
         "app/views.py",
         "text/crlf.txt",
+        "text/latin1.txt",
     ]
     assert _grep("-c", "url_for", "app", cwd=corpus).stdout == b"app/views.py:3\n"
     context = _grep("-C", "1", "LoginView", cwd=corpus).stdout.decode().splitlines()

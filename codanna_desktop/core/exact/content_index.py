@@ -84,6 +84,13 @@ class ContentFile:
     language: str
     content_hash: str
     text: str
+    # The file's own bytes when they are not valid UTF-8 (the text has U+FFFD for them):
+    # matched as they are, as ripgrep does; the trigrams still come from the text.
+    raw: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        return self.raw if self.raw is not None else self.text.encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True)
@@ -218,7 +225,7 @@ class ContentIndex:
                         f.rel_path,
                         f.language.lower(),
                         hash_prefix(f.content_hash),
-                        f.text.encode("utf-8", "surrogatepass"),
+                        f.body,
                     )
                     for f in files
                 ],

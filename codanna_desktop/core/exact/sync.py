@@ -10,10 +10,13 @@ next scan to read again (which writes every store anew).
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.catalog import Catalog, FileRow
@@ -40,12 +43,38 @@ def store_texts(
     content.put(
         root_id,
         [
-            ContentFile(file_id, u.scanned.rel_path, u.language, u.stamp.content_hash, u.text)
+            ContentFile(
+                file_id,
+                u.scanned.rel_path,
+                u.language,
+                u.stamp.content_hash,
+                u.text,
+                raw_bytes(u.scanned.abs_path, u.text, u.stamp.content_hash),
+            )
             for u, file_id in zip(changed, file_ids, strict=True)
             if u.stamp is not None
         ],
     )
     content.commit()
+
+
+def raw_bytes(path: Path, text: str, content_hash: str) -> bytes | None:
+    """The file's bytes when its text was decoded with replacements (not valid UTF-8),
+    read again and kept only if they are still the bytes the text came from."""
+    if "\ufffd" not in text:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != content_hash:
+        return None
+    try:
+        data.decode("utf-8")
+        return None  # valid UTF-8 that holds U+FFFD itself: the text is the bytes
+    except UnicodeDecodeError:
+        pass
+    return data.removeprefix(codecs.BOM_UTF8)
 
 
 def drop_texts(content: ContentIndex | None, file_ids: Sequence[int]) -> None:
@@ -103,8 +132,16 @@ def build_missing(
         if source is None or source.content_hash != row.content_hash:
             catalog.touch_file(row.id, 0, 0)  # a changed stat makes the next scan read it
             continue
+        path = root / row.rel_path
         by_root[row.root_id].append(
-            ContentFile(row.id, row.rel_path, row.language or "text", row.content_hash, source.text)
+            ContentFile(
+                row.id,
+                row.rel_path,
+                row.language or "text",
+                row.content_hash,
+                source.text,
+                raw_bytes(path, source.text, row.content_hash),
+            )
         )
         if sum(len(v) for v in by_root.values()) >= BATCH:
             stored += _flush(content, by_root)
