@@ -119,7 +119,7 @@ PATTERNS: list[tuple[str, list[str]]] = [
 
 def _rg_pairs(root: Path, pattern: str, flags: list[str]) -> set[tuple[str, int]]:
     assert RG is not None
-    command = [RG, "-n", "--no-heading", "--with-filename", "--hidden", "--no-ignore", "-0"]
+    command = [RG, "-n", "--no-heading", "--with-filename", "--hidden", "--no-ignore", "-0", "-L"]
     for folder in DEFAULT_EXCLUDED_DIRS:
         command += ["--glob", f"!{folder}/"]
     proc = subprocess.run(

@@ -14,8 +14,8 @@ common), the same with -w, -i and -S, literals with punctuation (-F, from its li
 a fixed list), regular expressions (a fixed list) and non-ASCII text. Each runs through
 the warm engine (the searcher open in this process, as the window has it) and through
 `rg` on the tree with the app's rules given to it: `--hidden --no-require-git` (the app
-reads hidden files and every .gitignore), a `--glob !DIR/` per default excluded folder
-and `--max-filesize` at the app's limit. Every (file, line) pair one finds and the other
+reads hidden files and every .gitignore), `--follow` (it follows symlinked folders), a
+`--glob !DIR/` per default excluded folder and `--max-filesize` at the app's limit. Every (file, line) pair one finds and the other
 does not is listed with its reason.
 """
 
@@ -79,7 +79,7 @@ _NON_ASCII_WORD = re.compile(r"\w*[^\x00-\x7f]\w*")
 
 def rg_command(rg: str, max_file_size: int) -> list[str]:
     command = [rg, "-n", "--no-heading", "--with-filename", "-0", "--no-messages"]
-    command += ["--hidden", "--no-require-git", f"--max-filesize={max_file_size}"]
+    command += ["--hidden", "--no-require-git", "--follow", f"--max-filesize={max_file_size}"]
     for folder in DEFAULT_EXCLUDED_DIRS:
         command += ["--glob", f"!{folder}/"]
     return command
@@ -455,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rg": subprocess.run([rg, "--version"], capture_output=True, text=True).stdout.split("\n")[
             0
         ],
-        "rg_flags": " ".join(rg_base[1:8]) + " --glob !DIR/ per excluded folder",
+        "rg_flags": " ".join(rg_base[1:10]) + " --glob !DIR/ per excluded folder",
         "trees": {name: str(root) for name, root in roots.items()},
         "cost": {"with_content_index": with_texts, "without": without},
         "patterns": len(all_rows),
