@@ -15,8 +15,8 @@ a fixed list), regular expressions (a fixed list) and non-ASCII text. Each runs 
 the warm engine (the searcher open in this process, as the window has it) and through
 `rg` on the tree with the app's rules given to it: `--hidden --no-require-git` (the app
 reads hidden files and every .gitignore), `--follow` (it follows symlinked folders), a
-`--glob !DIR/` per default excluded folder and `--max-filesize` at the app's limit. Every (file, line) pair one finds and the other
-does not is listed with its reason.
+`--glob !DIR/` per default excluded folder and `--max-filesize` at the app's limit.
+Every (file, line) pair one finds and the other does not is listed with its reason.
 """
 
 from __future__ import annotations
