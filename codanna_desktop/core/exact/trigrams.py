@@ -1,10 +1,11 @@
-"""Which trigrams a file must contain to hold a match: the candidate query of a pattern.
+"""Which n-grams a file must contain to hold a match: the candidate query of a pattern.
 
 As in Google Code Search and Zoekt: walk the pattern's tree keeping, for each part, the
 set of strings it can match when that set is small (`exact`) and a boolean query over
 trigrams that every match satisfies. Concatenation multiplies exact sets; alternation
 unites them and ORs the queries; an optional or starred part adds nothing. A set of
-strings becomes an OR over its strings of the AND of each string's trigrams.
+strings becomes an OR over its strings of the AND of each string's four-grams (the index
+holds three- and four-grams; a three-letter string needs its trigram).
 
 The content index lowercases its trigrams, so a pattern's literals are lowercased too
 (a superset of the case-sensitive answer; the matcher decides). Ignoring case, a few
@@ -189,9 +190,11 @@ def _exact_query(strings: frozenset[str] | None, fold: bool) -> Query:
 
 
 def _string_query(text: str, fold: bool) -> Query:
+    """Every four-gram of the string (which implies its trigrams), or its one trigram."""
     if len(text) < 3:
         return ALL
-    grams = [text[i : i + 3] for i in range(len(text) - 2)]
+    n = 4 if len(text) >= 4 else 3
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
     return _and([_gram_query(g, fold) for g in grams])
 
 
