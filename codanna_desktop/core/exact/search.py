@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, RootRow
@@ -50,7 +51,7 @@ class FileMatches:
     def abs_path(self) -> Path:
         return self.root_path / self.rel_path
 
-    @property
+    @cached_property
     def match_count(self) -> int:
         return sum(len(line.spans) for line in self.lines)
 
@@ -63,11 +64,13 @@ class ExactResult:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
 
-    @property
+    # Counted once, by the search's own thread (search() asks for them): the window's thread
+    # only reads them, even for 300,000 matches.
+    @cached_property
     def line_count(self) -> int:
         return sum(len(f.lines) for f in self.files)
 
-    @property
+    @cached_property
     def match_count(self) -> int:
         return sum(f.match_count for f in self.files)
 
@@ -152,6 +155,7 @@ class ExactSearcher:
                 )
         found.sort(key=lambda f: (str(f.root_path), f.rel_path))
         result.files = found
+        _ = result.line_count, result.match_count
         return result
 
     def pending_files(self) -> int:
