@@ -51,7 +51,9 @@ def compile_patterns(lines: Iterable[str]) -> GitIgnoreSpec | None:
             continue
         if pattern.include is not None:  # None: blank line or comment
             patterns.append(pattern)
-    return GitIgnoreSpec(patterns) if patterns else None
+    # pathspec picks RE2 by itself when google-re2 is installed (exact search needs it);
+    # its RE2 backend fails on a file's undecodable bytes, so ignore files keep Python's.
+    return GitIgnoreSpec(patterns, backend="simple") if patterns else None
 
 
 def _read_pattern_lines(path: Path) -> list[str]:
