@@ -284,4 +284,4 @@ def _keeping_folder(spec: GitIgnoreSpec | None, folder: str) -> GitIgnoreSpec | 
     if spec is None:
         return None
     kept = [p for p in spec.patterns if not (p.include and p.match_file(folder) is not None)]
-    return GitIgnoreSpec(kept) if kept else None
+    return GitIgnoreSpec(kept, backend="simple") if kept else None
