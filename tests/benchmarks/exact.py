@@ -237,6 +237,7 @@ def compare_tree(
                 "app_ms": round(app_s * 1000, 2),
                 "differences": diffs[:20],
                 "difference_count": len(diffs),
+                "difference_reasons": dict(Counter(d["why"] for d in diffs)),
             }
         )
         print(
@@ -462,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "same_lines": sum(1 for r in all_rows if r["difference_count"] == 0),
         "differences": sum(r["difference_count"] for r in all_rows),
         "differences_by_reason": dict(
-            Counter(d["why"] for r in all_rows for d in r["differences"]).most_common()
+            sum((Counter(r["difference_reasons"]) for r in all_rows), Counter()).most_common()
         ),
         "per_tree": results,
         "window": window,
