@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter
+from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -316,6 +316,7 @@ class ExactMode(QObject):
         self.error = ""
         self._cancel: threading.Event | None = None
         self._automatic = ""
+        self._chosen_exact = False  # the person's choice on the switch
 
         self.ranked_button = _toggle("Ranked", "Ranked search: best matches first")
         self.exact_button = _toggle("Exact", "Every matching line, as grep and ripgrep list them")
@@ -333,12 +334,14 @@ class ExactMode(QObject):
         self.word_button = _toggle("ab", "Match Whole Word (Alt+W)", underlined)
         self.regex_button = _toggle(".*", "Use Regular Expression (Alt+R)", code)
         self.toggles = (self.case_button, self.word_button, self.regex_button)
+        self.shortcuts = []
         for button, key in zip(self.toggles, ("Alt+C", "Alt+W", "Alt+R"), strict=True):
-            action = QAction(button.toolTip(), window)
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(button.toggle)
-            window.addAction(action)
+            # QShortcut, not a QAction added to the window: with the actions, the second
+            # click on the tray icon no longer showed the window (tests/app/test_app_xvfb).
+            shortcut = QShortcut(QKeySequence(key), window)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(button.toggle)
+            self.shortcuts.append(shortcut)
             button.toggled.connect(self._toggled)
 
         row = window.ranking_row
@@ -365,9 +368,11 @@ class ExactMode(QObject):
     @property
     def active(self) -> bool:
         """Exact results are what the window shows (by the switch or by the text)."""
-        return self.exact_button.isChecked() or bool(self._automatic)
+        return self._chosen_exact or bool(self._automatic)
 
-    def _mode_changed(self, _: bool) -> None:
+    def _mode_changed(self, checked: bool) -> None:
+        self._chosen_exact = checked
+        self._automatic = ""
         self._show_controls()
         self.window.run_search()
 
@@ -383,6 +388,13 @@ class ExactMode(QObject):
         for widget in (w.words_label, w.alpha_slider, w.meaning_label, w.alpha_value):
             widget.setVisible(not exact)
         self.exact_button.setText("Exact" if not self._automatic else f"Exact ({self._automatic})")
+        # The switch shows the mode in force; a mode chosen by the text does not change
+        # the person's choice, which comes back when the text no longer asks for it.
+        shown = self.exact_button if exact else self.ranked_button
+        if not shown.isChecked():
+            self.exact_button.blockSignals(True)
+            shown.setChecked(True)
+            self.exact_button.blockSignals(False)
         if not exact:
             self.error_label.setVisible(False)
 
@@ -391,7 +403,7 @@ class ExactMode(QObject):
     def search_if_exact(self, text: str, filters: SearchFilters) -> bool:
         """Run `text` as an exact search when exact mode applies; False otherwise."""
         was = self._automatic
-        self._automatic = "" if self.exact_button.isChecked() else self._auto_kind(text)
+        self._automatic = "" if self._chosen_exact else self._auto_kind(text)
         if was != self._automatic:
             self._show_controls()
         if not self.active:
@@ -457,6 +469,8 @@ class ExactMode(QObject):
 
     def show_error(self, message: str) -> None:
         """Under the box, in place of a dialog; the last good results stay listed."""
+        self.window.results_stack.setCurrentIndex(self.page)
+        self.window.preview.setVisible(False)
         self.error = message
         self.error_label.setText(message)
         palette = self.error_label.palette()

@@ -99,7 +99,6 @@ def test_exact_mode_lists_every_matching_line_grouped_by_file(
     _search(qtbot, window, "url_for")
     assert window.exact.result is not None
     assert window.exact.result.match_count == 3005  # URL_FOR too, case ignored
-    window.grab().save("/tmp/exact-mode.png")
 
 
 def test_slashes_make_a_regex_search_and_a_bad_one_says_why_under_the_box(
