@@ -2,7 +2,9 @@
 
 Exit codes a script can rely on:
   0 success; 1 a search found nothing; 2 bad usage; 3 the index is held by another writer;
-  4 any other error the message explains (missing folder, model, database, settings).
+  4 any other error the message explains (missing folder, model, database, settings, a
+  damaged catalog, a full disk). An error's exit code is its class's `exit_code`
+  (codanna_desktop.core.errors); this module only prints the sentence.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -20,11 +23,25 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop import __version__
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.settings import AppPaths
 
-EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE, EXIT_LOCKED, EXIT_ERROR = 0, 1, 2, 3, 4
-_COMMANDS = {"gui", "add", "remove", "index", "search", "grep", "status", "watch", "model"}
+EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE = 0, 1, 2
+EXIT_ERROR = CodannaError.exit_code
+_COMMANDS = {
+    "gui",
+    "add",
+    "remove",
+    "index",
+    "search",
+    "grep",
+    "status",
+    "watch",
+    "model",
+    "repair",
+}
+
+log = logging.getLogger("codanna_desktop.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,15 +80,41 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="0 = lexical only, 1 = semantic only (default from settings)",
     )
+    s.add_argument(
+        "--as-given",
+        action="store_true",
+        help="use --alpha as it is for lookups too (a name or a few keywords is otherwise "
+        "weighted towards exact words)",
+    )
     s.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    s.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
-    s.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    s.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="L",
+        help="only these languages (py, js, ts, rs, go, cpp... or full names; repeat or use ,)",
+    )
+    s.add_argument(
+        "--path",
+        default=None,
+        metavar="GLOBS",
+        help="only paths matching these globs ('src/**/*.py !tests/', 'ctx.py', 'flask/src')",
+    )
+    s.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="only this added folder (repeatable)",
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per result")
     s.add_argument(
         "--batch",
         type=Path,
         metavar="QUERIES.jsonl",
-        help='run {"qid","query"} lines; write {"qid","ranked":[paths]} lines',
+        help='run {"qid","query"} lines (- reads standard input); '
+        'write {"qid","ranked":[paths]} lines',
     )
 
     _grep_parser(sub)
@@ -81,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--skipped", action="store_true", help="list skipped files with reasons")
 
     sub.add_parser("watch", help="index, then keep the index live as files change (Ctrl+C stops)")
+
+    rp = sub.add_parser(
+        "repair",
+        help="set a damaged index aside and index the same folders again from the disk",
+    )
+    rp.add_argument("--no-embed", action="store_true", help="index lexically, embed later")
+    rp.add_argument("--wait", action="store_true", help="wait while another process writes")
 
     m = sub.add_parser("model", help="the embedding model")
     m.add_argument(
@@ -110,19 +160,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_gui([str(p) for p in getattr(args, "paths", [])])
     try:
         handler = globals()[f"_cmd_{args.command}"]
-        return int(handler(args))
-    except IndexLockedError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        code = int(handler(args))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`search … | head -1`): it has what it wanted.
+        _stdout_to_devnull()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("codanna-desktop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        error = user_error(exc)
+        if error is not exc:
+            log.info("the error in full", exc_info=exc)
+        print(f"codanna-desktop: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _stdout_to_devnull() -> None:
+    # Python flushes stdout once more at exit; on the closed pipe that would print a
+    # second BrokenPipeError, so what is left goes nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _no_display() -> str | None:
+    """Why the window cannot open here, or None. Without a display Qt aborts the process
+    with a message about xcb plugins that sends people looking for missing libraries."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "There is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so the "
+        "window cannot open. The command line works without one: `codanna-desktop add "
+        "PATH`, `codanna-desktop search QUERY`, `codanna-desktop watch` (see --help)."
+    )
 
 
 def _run_gui(folders: list[str]) -> int:
+    problem = _no_display()
+    if problem is not None:
+        print(f"codanna-desktop: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         from codanna_desktop.app.main import run_app
     except ImportError as exc:
@@ -210,7 +292,27 @@ def _index_with_progress(engine: Any, roots: Any, *, full: bool, embed: bool) ->
         bars.close()
 
 
+def _hand_to_app(request: dict[str, Any]) -> int | None:
+    """While the desktop app runs it holds the index: it does the command instead. None
+    when no app answers (the command then runs here, or says who holds the index)."""
+    from codanna_desktop.core import app_link
+
+    try:
+        reply = app_link.send(AppPaths.default().data_dir, request)
+    except app_link.AppNotAnswering:
+        return None
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error', 'the app refused')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    print(reply.get("message", "done by the running desktop app"))
+    return EXIT_OK
+
+
 def _cmd_add(args: argparse.Namespace) -> int:
+    folders = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    handed = _hand_to_app({"request": "add", "folders": folders})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         roots = [engine.add_root(path) for path in args.paths]
         for root in roots:
@@ -223,6 +325,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
+    folder = str(Path(args.path).expanduser().resolve())
+    handed = _hand_to_app({"request": "remove", "folder": folder})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         root = engine.remove_root(args.path)
         print(f"removed {root.path}")
@@ -230,6 +336,9 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    handed = _hand_to_app({"request": "index", "full": bool(args.full)})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
@@ -252,51 +361,120 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    filters = SearchFilters(languages=tuple(args.lang), path_glob=args.path)
+    from codanna_desktop.core.errors import UnknownLanguageError
+    from codanna_desktop.core.languages import resolve_languages
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from codanna_desktop.core import app_link
+
+    request = {
+        "request": "search",
+        "query": args.query,
+        "alpha": args.alpha,
+        "k": args.k,
+        "languages": list(languages),
+        "roots": [str(p.expanduser().resolve()) for p in args.root],
+        "path_glob": args.path,
+        "bend": not args.as_given,
+    }
+    if args.batch is None:
+        # The running app answers at once: its engine is open and its model loaded.
+        try:
+            return _print_search(app_link.send(AppPaths.default().data_dir, request), args.json)
+        except app_link.AppNotAnswering:
+            pass
     with _engine(writer=False) as engine:
-        alpha = engine.settings.alpha if args.alpha is None else args.alpha
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_NO_RESULTS
         if args.batch is not None:
+            alpha = engine.settings.alpha if args.alpha is None else args.alpha
+            filters = SearchFilters(
+                languages=languages,
+                root_ids=tuple(
+                    r.id for r in engine.roots() if str(r.path) in set(request["roots"])
+                ),
+                path_glob=args.path,
+            )
             return _batch_search(engine, args.batch, alpha, args.k, filters)
-        session = engine.search(args.query, filters)
-        results = session.results(alpha, args.k)
-        for note in [*session.notes, *filter(None, [session.coverage_note])]:
-            print(f"note: {note}", file=sys.stderr)
-        for r in results:
-            if args.json:
-                print(json.dumps(r.to_json(), ensure_ascii=False))
-            else:
-                where = f"{r.abs_path}:{r.start_line}-{r.end_line}"
-                symbol = f"  {r.symbol}" if r.symbol else ""
-                print(
-                    f"{where}{symbol}  [{r.language}] score {r.score:.3f}"
-                    f" (lexical {r.lexical_part:.2f} + semantic {r.semantic_part:.2f})"
-                )
-                for line in r.snippet.splitlines()[:3]:
-                    print(f"    {line}")
-        return EXIT_OK if results else EXIT_NO_RESULTS
+        return _print_search(app_link.answer_search(engine, request), args.json)
+
+
+def _print_search(reply: dict[str, Any], as_json: bool) -> int:
+    """Print a search's answer (from this process or the running app) and its exit code."""
+    from codanna_desktop.core.matching import Match
+
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    notes = list(reply.get("notes", []))  # "not found" first: the rest is only similar
+    if reply.get("weight_note"):
+        notes.append(f"ranked as a {reply['weight_note']} (--as-given uses --alpha as it is)")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    results = reply.get("results", [])
+    for r in results:
+        if as_json:
+            print(json.dumps(r, ensure_ascii=False))
+            continue
+        symbol = f"  {r['symbol']}" if r["symbol"] else ""
+        print(
+            f"{r['path']}:{r['start_line']}-{r['end_line']}{symbol}  [{r['language']}] "
+            f"{Match(r['match']).label()} · score {r['score']:.3f}"
+            f" (lexical {r['lexical_part']:.2f} + semantic {r['semantic_part']:.2f})"
+        )
+        for line in r["snippet"].splitlines()[:3]:
+            print(f"    {line}")
+    return EXIT_OK if results and not reply.get("not_found") else EXIT_NO_RESULTS
 
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:
     try:
-        lines = batch.read_text(encoding="utf-8").splitlines()
+        queries = _read_batch(batch)
+    except _BadBatchLine as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for qid, query in queries:
+        session = engine.search(query, filters, semantic=alpha > 0)
+        ranked = [str(r.abs_path) for r in session.results(alpha, k)]
+        print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
+    return EXIT_OK
+
+
+class _BadBatchLine(Exception):
+    pass
+
+
+def _read_batch(batch: Path) -> list[tuple[Any, str]]:
+    """Every (qid, query) of the file, read before the first search, so a bad line stops
+    the run before anything is written."""
+    try:
+        data = sys.stdin.buffer.read() if str(batch) == "-" else batch.read_bytes()
     except OSError as exc:
-        print(f"codanna-desktop: cannot read {batch}: {exc.strerror}", file=sys.stderr)
-        return EXIT_ERROR
-    for n, line in enumerate(lines, 1):
+        raise CodannaError(f"Cannot read {batch}: {exc.strerror}.") from exc
+    queries: list[tuple[Any, str]] = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _BadBatchLine(f"{batch}:{n}: not UTF-8 text") from None
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-            qid, query = item["qid"], str(item["query"])
+            qid, query = item["qid"], item["query"]
         except (ValueError, KeyError, TypeError):
-            print(f'codanna-desktop: {batch}:{n}: not a {{"qid", "query"}} line', file=sys.stderr)
-            return EXIT_USAGE
-        ranked = [str(r.abs_path) for r in engine.search(query, filters).results(alpha, k)]
-        print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
-    return EXIT_OK
+            raise _BadBatchLine(f'{batch}:{n}: not a {{"qid", "query"}} JSON line') from None
+        if isinstance(query, bool) or not isinstance(query, str | int | float):
+            raise _BadBatchLine(f"{batch}:{n}: the query must be text")
+        if isinstance(qid, dict | list):
+            raise _BadBatchLine(f"{batch}:{n}: the qid must be text or a number")
+        queries.append((qid, str(query)))
+    return queries
 
 
 def _grep_parser(sub: Any) -> None:
@@ -354,12 +532,20 @@ def _cmd_grep(args: argparse.Namespace) -> int:
         case=CaseMode(args.case or "sensitive"),
         word=args.word_regexp,
     )
+    from codanna_desktop.core.errors import UnknownLanguageError
+    from codanna_desktop.core.languages import resolve_languages
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     context = max(args.context, args.after_context, args.before_context)
     request = ExactRequest(
         options,
         paths=[Path(p) for p in positional],
         path_glob=args.path,
-        languages=tuple(args.lang),
+        languages=languages,
         keep_text=context > 0,
     )
     with ExactSearcher.open(AppPaths.default()) as searcher:
@@ -414,6 +600,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _engine(writer=False) as engine:
         status = engine.status()
         if args.json:
+            skipped_files = (
+                [
+                    {"path": str(Path(root) / rel), "reason": reason, "detail": detail}
+                    for root, rel, reason, detail in engine.catalog.skipped_files()
+                ]
+                if args.skipped
+                else None
+            )
             print(
                 json.dumps(
                     {
@@ -421,6 +615,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         "model": status.model,
                         "model_problem": status.model_problem,
                         "vector_store": status.vector_store,
+                        "vector_problem": status.vector_problem,
+                        "vector_note": status.vector_note,
+                        "lexical_note": status.lexical_note,
                         "files": status.files,
                         "chunks": status.chunks,
                         "embedded": status.embedded,
@@ -436,6 +633,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                             }
                             for r in status.roots
                         ],
+                        **({"skipped_files": skipped_files} if args.skipped else {}),
                     },
                     indent=2,
                 )
@@ -444,6 +642,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"data: {status.data_dir}")
         print(f"model: {status.model}")
         print(f"vector store: {status.vector_store}")
+        for line in (status.vector_problem, status.vector_note, status.lexical_note):
+            if line:
+                print(f"note: {line}")
         if not status.roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.")
         for r in status.roots:
@@ -465,6 +666,32 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if args.skipped:
             for root, rel, reason, detail in engine.catalog.skipped_files():
                 print(f"  {Path(root) / rel}: {reason}{f' ({detail})' if detail else ''}")
+    return EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from codanna_desktop.core.repair import start_new_catalog
+
+    aside = start_new_catalog(AppPaths.default(), wait_for_lock=-1 if args.wait else 0.0)
+    print(f"set the old index aside in {aside.folder} (delete it once the new one works)")
+    if aside.embeddings:
+        print(f"kept {aside.embeddings} cached embeddings")
+    with _engine(writer=True, wait=args.wait) as engine:
+        roots = engine.roots()
+        if not roots:
+            print(
+                "No folders were found to index again: add them with `codanna-desktop add PATH`.",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        for root in roots:
+            print(f"indexing {root.path} again")
+        _print_report(_index_with_progress(engine, None, full=True, embed=not args.no_embed))
+        for root in engine.roots():
+            if root.error:
+                print(f"warning: {root.path}: {root.error}", file=sys.stderr)
+        if engine.model_problem and not args.no_embed:
+            print(f"warning: {engine.model_problem}", file=sys.stderr)
     return EXIT_OK
 
 

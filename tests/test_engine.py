@@ -397,3 +397,51 @@ def test_file_grown_too_large_is_indexed_once_the_limit_is_raised(tmp_path: Path
         assert eng.apply_file_rules(Settings(max_file_size=1024 * 1024))
         eng.index(embed=False)
         assert eng.search("grown_module").results(0.0, 1)[0].path == "grown.py"
+
+
+def test_a_link_out_of_a_folder_is_not_indexed_by_a_scan_nor_by_the_watcher(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "linked"
+    write_tree(root, {"own.py": "def own_function():\n    pass\n"})
+    outside = tmp_path / "elsewhere"
+    write_tree(outside, {"passwd": "root_account_line = 1\n", "later.py": "later_secret = 2\n"})
+    (root / "passwd").symlink_to(outside / "passwd")
+    with Engine(embedder=None) as eng:
+        eng.add_root(root)
+        eng.index(embed=False)
+        assert not eng.search("root_account_line").results(0.0, 5)
+        assert eng.status().skip_counts == {"link outside the folder": 1}
+        # A link made while the app runs, as the watcher hands it over:
+        (root / "later.py").symlink_to(outside / "later.py")
+        report = eng.apply_changes(ChangeSet(created={root / "later.py"}))
+        assert report.skipped["link outside the folder"] == 1
+        assert not eng.search("later_secret").results(0.0, 5)
+        skipped = {rel: (reason, detail) for _, rel, reason, detail in eng.catalog.skipped_files()}
+        assert skipped["later.py"][0] == "link outside the folder"
+        assert str(outside / "later.py") in skipped["later.py"][1]
+        # Allowed in the settings: both come in without having to change.
+        assert eng.apply_file_rules(Settings(follow_links_outside=True))
+        eng.index(embed=False)
+        assert eng.search("root_account_line").results(0.0, 1)[0].path == "passwd"
+        assert eng.search("later_secret").results(0.0, 1)[0].path == "later.py"
+
+
+def test_the_folder_the_person_works_in_is_embedded_first(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    roots = []
+    for name in ("big", "mine"):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(70):  # more than one embedding step (64 chunks)
+            (root / f"m{i}.py").write_text(f"def {name}_function_{i}():\n    return {i}\n")
+        roots.append(root)
+    with Engine(embedder=embedder) as engine:
+        rows = [engine.add_root(r) for r in roots]
+        engine.index(embed=False)
+        mine = rows[1].id
+        engine.focus_embedding([mine])
+        engine.embed_pending(max_chunks=1)  # one step
+        by_root = {r.root.path.name: r.embedded for r in engine.status().roots}
+        assert by_root["big"] == 0 and by_root["mine"] > 0

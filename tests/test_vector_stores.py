@@ -283,7 +283,7 @@ def test_hnsw_failed_save_leaves_the_previous_file_intact(
 
     assert path.read_bytes() == saved
     assert HnswStore(path, 8).count() == 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw", "v.hnsw.check"]  # no temp
     store.flush()  # still dirty: the next save writes everything
     assert HnswStore(path, 8).count() == 150
 
@@ -516,6 +516,7 @@ def test_pg_filters_by_language_and_path_glob(pg_url: str) -> None:
     assert found(VectorFilter(path_regex=glob_to_regex("src"))) == {1, 2, 4}
     assert found(VectorFilter(path_regex=glob_to_regex("*.py"))) == {1, 3, 4}
     assert found(VectorFilter(path_regex=glob_to_regex("src/**/*.py"), root_keys=["root-1"])) == {1}
+    assert found(VectorFilter(path_exclude_regex=glob_to_regex("tests/"))) == {1, 2, 4}
     assert found(VectorFilter(allowed_ids=frozenset({3, 4}))) == {3, 4}
     assert found(VectorFilter(path_regex="(unclosed")) == set()
     store.close()

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.core.engine import Engine, EngineStatus
+from codanna_desktop.core.errors import user_error
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.indexer import IndexReport, Progress
 from codanna_desktop.core.search import SearchSession
@@ -117,6 +118,10 @@ class AppContext(QObject):
         """Saved settings with new ignore rules or maximum size: applied at once."""
         self.service.apply_file_rules(settings)
 
+    def focus_embedding(self, root_ids: tuple[int, ...]) -> None:
+        """The folders the person works in now: their chunks are embedded first."""
+        self.engine.focus_embedding(root_ids)
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.service.pause()
@@ -151,7 +156,7 @@ class AppContext(QObject):
         request = self._search_seq
 
         def done(session: Any, exc: BaseException | None) -> None:
-            self.search_finished.emit(request, session, "" if exc is None else str(exc))
+            self.search_finished.emit(request, session, "" if exc is None else str(user_error(exc)))
 
         self.pool.start(_Task(lambda: self.engine.search(query, filters), done))
         return request
@@ -165,7 +170,7 @@ class AppContext(QObject):
             if exc is None and isinstance(status, EngineStatus):
                 self.status_ready.emit(status)
             elif exc is not None:
-                self.error.emit(f"Status unavailable: {exc}")
+                self.error.emit(f"Status unavailable: {user_error(exc)}")
 
         self.pool.start(_Task(self.engine.status, done))
 

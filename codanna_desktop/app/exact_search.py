@@ -420,7 +420,10 @@ class ExactMode(QObject):
             self.window.results_stack.setCurrentIndex(self.page)
             return True
         request = ExactRequest(
-            query.options, path_glob=filters.path_glob, languages=filters.languages
+            query.options,
+            path_glob=filters.path_glob,
+            languages=filters.languages,
+            root_ids=filters.root_ids,
         )
         if self._cancel is not None:
             self._cancel.set()  # a newer query supersedes the one in flight

@@ -126,6 +126,8 @@ class FoldersPanel(QWidget):
     """Lists the roots; Add asks the window for a folder picker, Remove asks first."""
 
     add_requested = Signal()
+    # The folder the person picked (the search is limited to it), or None for all.
+    scope_changed = Signal(object)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,6 +138,8 @@ class FoldersPanel(QWidget):
         self.list.setAcceptDrops(False)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self._scope: Path | None = None
         self.empty = QLabel("No folders yet.")
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -212,6 +216,17 @@ class FoldersPanel(QWidget):
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(self.selected_folder() is not None)
+
+    def _selection_changed(self) -> None:
+        scope = self.selected_folder()
+        if scope != self._scope:
+            self._scope = scope
+            self.scope_changed.emit(scope)
+
+    def clear_scope(self) -> None:
+        """Search every folder again."""
+        self.list.clearSelection()
+        self.list.setCurrentRow(-1)
 
     # -- actions ------------------------------------------------------------------------
 

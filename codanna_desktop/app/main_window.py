@@ -18,10 +18,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -31,6 +44,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -39,6 +53,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -49,6 +65,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from codanna_desktop import __version__
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.drop import classify_drop
@@ -60,7 +77,9 @@ from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.engine import EngineStatus
+from codanna_desktop.core.errors import UnknownLanguageError
 from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.languages import resolve_languages
 from codanna_desktop.core.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
@@ -85,10 +104,18 @@ def window_settings(paths: AppPaths) -> QSettings:
 
 
 def parse_languages(text: str) -> tuple[str, ...]:
-    """Languages typed or picked in the filter: "python", "python, rust"; empty: all."""
+    """Languages typed or picked in the filter: "python", "py, rs"; empty: all. A name
+    no language has is kept as typed: it matches nothing, and the window says so."""
     if text.strip() in ("", ALL_LANGUAGES):
         return ()
-    return tuple(dict.fromkeys(w.lower() for w in re.split(r"[,\s]+", text) if w))
+    out: list[str] = []
+    for word in re.split(r"[,\s]+", text.lower()):
+        if word:
+            try:
+                out.extend(resolve_languages([word]))
+            except UnknownLanguageError:
+                out.append(word)
+    return tuple(dict.fromkeys(out))
 
 
 def target_line(result: SearchResult) -> int:
@@ -108,6 +135,9 @@ def alpha_label(value: int) -> str:
 
 
 class MainWindow(QMainWindow):
+    # The window was closed into the tray (indexing goes on there).
+    hidden_to_tray = Signal()
+
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
@@ -191,6 +221,11 @@ class MainWindow(QMainWindow):
         self.path_filter.setAcceptDrops(False)
         self.path_filter.setMinimumWidth(200)
         self.path_filter.textChanged.connect(self._query_edited)
+        # Clicking a folder in the panel limits the search to it; this says so and undoes it.
+        self.scope_folder: Path | None = None
+        self.scope_button = QToolButton()
+        self.scope_button.setObjectName("scope")
+        self.scope_button.setVisible(False)
 
         self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
         self.alpha_slider.setRange(0, 100)
@@ -211,6 +246,15 @@ class MainWindow(QMainWindow):
         )
         self.result_count = QLabel()
         self.result_count.setObjectName("notes")
+        # A name or a few keywords is a lookup: ranked mostly by exact words whatever the
+        # slider says, unless the person turns that off. The label says the weight used.
+        self.lookup_bias = QCheckBox("Names by words")
+        self.lookup_bias.setToolTip(
+            "A name or a few keywords is looked up: weighted towards exact words whatever "
+            "the slider says. Untick to use the slider's weight as it is."
+        )
+        self.lookup_bias.setChecked(True)
+        self.lookup_bias.toggled.connect(lambda _: self._alpha_moved(self.alpha_slider.value()))
         self._paint_slider_labels()
 
         top = QHBoxLayout()
@@ -218,12 +262,14 @@ class MainWindow(QMainWindow):
         top.addWidget(self.search_box, 1)
         top.addWidget(self.language_filter)
         top.addWidget(self.path_filter)
+        top.addWidget(self.scope_button)
         ranking = self.ranking_row = QHBoxLayout()
         ranking.setSpacing(8)
         ranking.addWidget(self.words_label)
         ranking.addWidget(self.alpha_slider)
         ranking.addWidget(self.meaning_label)
         ranking.addWidget(self.alpha_value)
+        ranking.addWidget(self.lookup_bias)
         ranking.addStretch(1)
         ranking.addWidget(self.result_count)
         self.search_area = QWidget()
@@ -247,6 +293,8 @@ class MainWindow(QMainWindow):
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.installEventFilter(self)
         self.results_view.doubleClicked.connect(lambda _: self.open_selected())
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
         selection = self.results_view.selectionModel()
         selection.currentChanged.connect(self._current_changed)
 
@@ -304,6 +352,8 @@ class MainWindow(QMainWindow):
     def _build_folders_dock(self) -> None:
         self.folders_panel = FoldersPanel(self.context)
         self.folders_panel.add_requested.connect(self.add_folder_dialog)
+        self.folders_panel.scope_changed.connect(self._scope_changed)
+        self.scope_button.clicked.connect(self.folders_panel.clear_scope)
         self.folders_dock = QDockWidget("Folders", self)
         self.folders_dock.setObjectName("foldersDock")
         self.folders_dock.setWidget(self.folders_panel)
@@ -373,6 +423,27 @@ class MainWindow(QMainWindow):
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.folders_dock.toggleViewAction())
 
+        help_menu = menus.addMenu("&Help")
+        self.about_action = QAction("&About Codanna Desktop", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+
+    def show_about(self) -> QMessageBox:
+        """The version (from codanna_desktop.__version__, like --version and the packages)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("About Codanna Desktop")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setText(f"<b>Codanna Desktop {__version__}</b>")
+        box.setInformativeText(
+            "Code search on this machine, by exact name or by meaning.<br>"
+            f"Data: {self.context.paths.data_dir}<br>MIT licence."
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # window-modal, without a nested event loop
+        self.about_box = box
+        return box
+
     def _paint_slider_labels(self) -> None:
         palette = self.palette()
         words, meaning = theme.lexical_color(palette).name(), theme.semantic_color(palette).name()
@@ -435,8 +506,25 @@ class MainWindow(QMainWindow):
         glob = self.path_filter.text().strip()
         return SearchFilters(
             languages=parse_languages(self.language_filter.currentText()),
+            root_ids=self._scope_root_ids(),
             path_glob=glob or None,
         )
+
+    def _scope_root_ids(self) -> tuple[int, ...]:
+        """The folder picked in the panel, as the catalog names it (none: every folder)."""
+        scope = self.scope_folder
+        counts = self.context.indexing_status.status.counts
+        if scope is None or counts is None:
+            return ()
+        return tuple(r.root.id for r in counts.roots if r.root.path == scope)
+
+    def _scope_changed(self, folder: Path | None) -> None:
+        self.scope_folder = folder
+        self.scope_button.setVisible(folder is not None)
+        if folder is not None:
+            self.scope_button.setText(f"In {folder.name}  ✕")
+            self.scope_button.setToolTip(f"Searching only {folder}. Click to search every folder.")
+        self._query_edited()
 
     def current_key(self) -> SearchKey:
         return (self.search_box.text().strip(), self.current_filters())
@@ -485,13 +573,32 @@ class MainWindow(QMainWindow):
         keep = same_query and not self._top_on_next_results
         self._top_on_next_results = False
         self.rank_results(keep_selection=keep)
+        self._focus_embedding()
+
+    def _focus_embedding(self) -> None:
+        """Embed first where the person is looking: the folder picked in the panel, else
+        the folders of the results shown."""
+        focus = self._scope_root_ids()
+        counts = self.context.indexing_status.status.counts
+        if not focus and counts is not None:
+            ids = {r.root.path: r.root.id for r in counts.roots}
+            shown = [ids.get(r.root) for r in self.model.results()[:10]]
+            focus = tuple(dict.fromkeys(i for i in shown if i is not None))
+        if focus:
+            self.context.focus_embedding(focus)
 
     def rank_results(self, keep_selection: bool = True) -> None:
         """Fuse the cached candidates for the slider's weight and show them. With
         `keep_selection` the selected result stays selected when it is still there (a
         refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
-        results = self.session.results(self.alpha, RESULT_LIMIT) if self.session else []
+        bend = self.lookup_bias.isChecked()
+        results = self.session.results(self.alpha, RESULT_LIMIT, bend=bend) if self.session else []
+        self.alpha_value.setText(
+            self.session.weight_label(self.alpha, bend=bend)
+            if self.session is not None
+            else alpha_label(self.alpha_slider.value())
+        )
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
@@ -513,7 +620,10 @@ class MainWindow(QMainWindow):
     def _show_notes(self, coverage: str | None) -> None:
         """The search's own notes, and how much semantic ranking covers as of now (not
         as of the search: the folders panel shows the live count beside it)."""
-        notes = list(self.session.notes) if self.session is not None else []
+        notes = []
+        if self.session is not None:
+            # "Not found" first: everything below it is only similar.
+            notes = [n for n in (self.session.not_found_note, *self.session.notes) if n]
         if coverage:
             notes.append(coverage)
         self.notes.setText("\n".join(notes))
@@ -581,17 +691,42 @@ class MainWindow(QMainWindow):
             self.open_selected()
 
     def escape(self) -> None:
-        """First Esc clears the box (the results stay); the next one clears the results."""
-        if self.search_box.text():
-            self.search_box.blockSignals(True)
-            self.search_box.clear()
-            self.search_box.blockSignals(False)
-            self._debounce.stop()
-        else:
-            self.latest_request = -1
-            self.clear_results()
-            self.exact.clear()
+        """Esc starts over: the box and its results are cleared together (results left
+        under an empty box answered a question no longer asked)."""
+        self.search_box.blockSignals(True)
+        self.search_box.clear()
+        self.search_box.blockSignals(False)
+        self._debounce.stop()
+        self.latest_request = -1
+        self.clear_results()
+        self.exact.clear()
         self.focus_search()
+
+    # -- the results' menu --------------------------------------------------------------
+
+    def _results_menu(self, point: QPoint) -> None:
+        index = self.results_view.indexAt(point)
+        if index.isValid():
+            self.results_view.setCurrentIndex(index)
+        result = self.selected_result()
+        if result is None:
+            return
+        menu = self.result_menu(result)
+        menu.exec(self.results_view.viewport().mapToGlobal(point))
+
+    def result_menu(self, result: SearchResult) -> QMenu:
+        """Open, copy path:line, copy the snippet, show the folder in the file manager."""
+        menu = QMenu(self)
+        where = f"{result.abs_path}:{target_line(result)}"
+        menu.addAction("Open in editor", self.open_selected)
+        menu.addSeparator()
+        menu.addAction("Copy path:line", lambda: QApplication.clipboard().setText(where))
+        menu.addAction("Copy the snippet", lambda: QApplication.clipboard().setText(result.snippet))
+        menu.addAction(
+            "Show in file manager",
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.abs_path.parent))),
+        )
+        return menu
 
     # -- empty states -------------------------------------------------------------------
 
@@ -803,5 +938,6 @@ class MainWindow(QMainWindow):
         if self.hide_on_close:
             event.ignore()
             self.hide()
+            self.hidden_to_tray.emit()
         else:
             event.accept()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.icons import PROGRESS_STEPS, app_icon, state_icon
+from codanna_desktop.app.main_window import window_settings
 from codanna_desktop.core.engine import EngineStatus
 from codanna_desktop.core.indexer import IndexReport
 
@@ -87,6 +88,9 @@ class TrayController(QObject):
         self.icon.messageClicked.connect(self.show_window)
 
         context.indexing_status.changed.connect(self._refresh)
+        window_closed = getattr(window, "hidden_to_tray", None)
+        if window_closed is not None:
+            window_closed.connect(self.say_indexing_goes_on)
         context.report.connect(self._reported)
         context.error.connect(self._errored)
         context.roots_changed.connect(context.request_status)
@@ -164,6 +168,18 @@ class TrayController(QObject):
             self.toggle_window()
 
     # -- notifications ----------------------------------------------------------------
+
+    @Slot()
+    def say_indexing_goes_on(self) -> None:
+        """The first time the window is closed, say where the app went (once per user)."""
+        settings = window_settings(self.context.paths)
+        if settings.value("tray/close_explained", False, type=bool):
+            return
+        settings.setValue("tray/close_explained", True)
+        self.notify(
+            f"{APP_TITLE} keeps indexing",
+            "It runs on in the system tray. Click the icon to search; Quit is in its menu.",
+        )
 
     def notify(self, title: str, text: str, *, kind: str = "info") -> bool:
         """Show a notification unless the same one was shown lately or, for errors, any

@@ -7,6 +7,12 @@ or finished rows; see Indexer.recover().
 
 It also holds the embedding cache: vectors keyed by (model id, text hash), so a chunk
 whose text was embedded once is never embedded again, whatever file it moves to.
+
+A chunk id names one text for ever: ids are AUTOINCREMENT, never reused after a delete,
+and a row's text never changes. So a vector a store keeps under an id is that text's,
+even when a crash kept the store from hearing of a delete. A vector is ``stored`` once
+the store holds it in memory and ``done`` only once a save made it durable; a writer
+that starts finds ``stored`` rows from a crash and sets them pending again.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codanna_desktop.core.catalog_connection import open_catalog_connection
 from codanna_desktop.core.chunks import Chunk
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
     import numpy as np
 
-SCHEMA_VERSION = 1
+# 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +45,9 @@ CREATE TABLE IF NOT EXISTS roots (
     path TEXT NOT NULL UNIQUE,
     added_at REAL NOT NULL,
     last_indexed_at REAL,
-    error TEXT
+    error TEXT,
+    -- 1 from the moment a removal begins: hidden, and finished by Indexer.recover()
+    removing INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
@@ -54,7 +64,7 @@ CREATE TABLE IF NOT EXISTS files (
     UNIQUE (root_id, rel_path)
 );
 CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     start_line INTEGER NOT NULL,
     end_line INTEGER NOT NULL,
@@ -64,7 +74,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     text_hash TEXT NOT NULL,
     -- pending: not yet committed to tantivy; done; stale: replaced, to be deleted
     lexical_state TEXT NOT NULL,
-    -- pending: waiting for the embedder; done: in the vector store
+    -- pending: waiting for the embedder; stored: in the vector store, not yet saved;
+    -- done: saved in the vector store
     vector_state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
@@ -86,6 +97,7 @@ class RootRow:
     added_at: float
     last_indexed_at: float | None
     error: str | None
+    removing: bool = False  # a removal began and is not finished (see Indexer.remove_root)
 
 
 @dataclass(frozen=True)
@@ -140,9 +152,8 @@ class Catalog:
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
+        self._db = open_catalog_connection(
             path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -152,9 +163,53 @@ class Catalog:
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
+        try:
+            self._add_missing_columns()
+        except sqlite3.OperationalError:
+            if not readonly:
+                raise
+            # A reader that may not write (a read-only file): roots() copes unmigrated.
         if not readonly and self.get_meta("catalog_id") is None:
             self.set_meta("catalog_id", uuid.uuid4().hex)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if not readonly:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an older version up to SCHEMA_VERSION."""
+        if int(self.get_meta("schema_version") or SCHEMA_VERSION) < 2:
+            self._migrate_to_autoincrement_ids()
+
+    def _migrate_to_autoincrement_ids(self) -> None:
+        # SQLite cannot add AUTOINCREMENT with ALTER TABLE: the table is rebuilt. Under
+        # version 1 an id could have named another text before, so no stored vector is
+        # trusted: all go pending, and the embedding cache refills the store (no model work).
+        chunks_sql = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS chunks") :]
+        chunks_sql = chunks_sql[: chunks_sql.index(");") + 2]
+        with self.transaction() as db:
+            db.execute(chunks_sql.replace("IF NOT EXISTS chunks", "chunks_v2", 1))
+            db.execute(
+                "INSERT INTO chunks_v2(id, file_id, start_line, end_line, symbol, kind, text,"
+                " text_hash, lexical_state, vector_state) SELECT id, file_id, start_line,"
+                " end_line, symbol, kind, text, text_hash, lexical_state, 'pending' FROM chunks"
+            )
+            db.execute("DROP TABLE chunks")
+            db.execute("ALTER TABLE chunks_v2 RENAME TO chunks")
+            db.execute("CREATE INDEX chunks_file ON chunks(file_id)")
+            db.execute("CREATE INDEX chunks_vector_state ON chunks(vector_state)")
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a catalog was created (readers add them too: cheap, and a
+        reader's queries then need no second form)."""
+        with self._lock:
+            root_columns = {r[1] for r in self._db.execute("PRAGMA table_info(roots)")}
+            if "removing" not in root_columns:
+                self._db.execute("ALTER TABLE roots ADD COLUMN removing INTEGER NOT NULL DEFAULT 0")
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -165,7 +220,10 @@ class Catalog:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): a
+                # second ROLLBACK would hide the error that matters under its own.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -213,14 +271,27 @@ class Catalog:
         return root
 
     def root_by_path(self, path: Path) -> RootRow | None:
+        """The root at `path`, also while it is being removed (see RootRow.removing)."""
         rows = self._query("SELECT * FROM roots WHERE path = ?", (str(path),))
         return _root(rows[0]) if rows else None
 
     def roots(self) -> list[RootRow]:
+        """The indexed folders; a folder being removed is no longer one of them."""
         try:
-            return [_root(r) for r in self._query("SELECT * FROM roots ORDER BY path")]
+            rows = self._query("SELECT * FROM roots ORDER BY path")
         except sqlite3.OperationalError:
             return []
+        return [root for root in map(_root, rows) if not root.removing]
+
+    def roots_being_removed(self) -> list[RootRow]:
+        rows = self._query("SELECT * FROM roots ORDER BY path")
+        return [root for root in map(_root, rows) if root.removing]
+
+    def mark_root_removing(self, root_id: int) -> None:
+        """Step 1 of removing a root: from here on the removal is finished, even after a
+        crash (the stores are emptied of it first, then its rows go)."""
+        with self._lock:
+            self._db.execute("UPDATE roots SET removing = 1 WHERE id = ?", (root_id,))
 
     def set_root_indexed(self, root_id: int, error: str | None = None) -> None:
         with self._lock:
@@ -294,7 +365,7 @@ class Catalog:
                 ).fetchall()
                 reusable: dict[str, list[int]] = {}
                 for chunk_id, text_hash, vector_state in old_rows:
-                    if vector_state == "done":
+                    if vector_state != "pending":
                         reusable.setdefault(text_hash, []).append(chunk_id)
                 db.execute(
                     "UPDATE chunks SET lexical_state = 'stale' WHERE file_id = ?", (file_id,)
@@ -335,6 +406,18 @@ class Catalog:
                     "UPDATE files SET state = 'indexed', size = ?, mtime_ns = ?, content_hash = ?"
                     " WHERE id = ?",
                     (size, mtime_ns, content_hash, file_id),
+                )
+
+    def mark_files_to_reread(self, file_ids: Sequence[int]) -> None:
+        """Forget what is known of these files' contents, so that the next sync reads and
+        chunks them again (it rewrites them; chunks whose text is unchanged keep their ids)."""
+        with self.transaction() as db:
+            for part in _batches(list(file_ids), 500):
+                marks = ",".join("?" * len(part))
+                db.execute(
+                    "UPDATE files SET size = 0, mtime_ns = 0, content_hash = NULL"
+                    f" WHERE id IN ({marks}) AND state = 'indexed'",
+                    part,
                 )
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
@@ -410,7 +493,11 @@ class Catalog:
         return out
 
     def chunk_ids_matching(
-        self, languages: Sequence[str], root_ids: Sequence[int], path_regex: str | None
+        self,
+        languages: Sequence[str],
+        root_ids: Sequence[int],
+        path_regex: str | None,
+        path_exclude_regex: str | None = None,
     ) -> frozenset[int]:
         """Ids of live chunks passing a filter (the embedded vector store filters by them)."""
         sql = (
@@ -425,23 +512,33 @@ class Catalog:
             sql += f" AND f.root_id IN ({','.join('?' * len(root_ids))})"
             params += list(root_ids)
         rows = self._query(sql, params)
-        if path_regex is None:
-            return frozenset(r[0] for r in rows)
-        pattern = re.compile(path_regex)
-        return frozenset(r[0] for r in rows if pattern.fullmatch(r[1]))
+        wanted = _compiled(path_regex)
+        left_out = _compiled(path_exclude_regex)
+        return frozenset(
+            r[0]
+            for r in rows
+            if (wanted is None or wanted.fullmatch(r[1]))
+            and (left_out is None or not left_out.fullmatch(r[1]))
+        )
 
     def all_chunk_ids(self, *, vector_done: bool = False) -> set[int]:
+        """Live chunk ids; with `vector_done`, those the vector store holds (stored or done)."""
         sql = "SELECT id FROM chunks WHERE lexical_state != 'stale'"
         if vector_done:
-            sql += " AND vector_state = 'done'"
+            sql += " AND vector_state != 'pending'"
         return {r[0] for r in self._query(sql)}
 
-    def pending_vectors(self, limit: int) -> list[PendingChunk]:
+    def pending_vectors(self, limit: int, first_roots: Sequence[int] = ()) -> list[PendingChunk]:
+        """Chunks waiting for a vector, in the order to embed them: those of
+        `first_roots` (the folders the person works in), then the most recently changed
+        files, then the rest in the order they were added."""
+        focus = ",".join(str(int(r)) for r in first_roots) or "NULL"
         rows = self._query(
             "SELECT c.id, c.text, c.text_hash, f.root_id, f.rel_path, COALESCE(f.language, '')"
             " FROM chunks c JOIN files f ON f.id = c.file_id"
             " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
-            " AND f.state = 'indexed' ORDER BY c.id LIMIT ?",
+            f" AND f.state = 'indexed' ORDER BY f.root_id IN ({focus}) DESC,"
+            " f.mtime_ns DESC, c.id LIMIT ?",
             (limit,),
         )
         return [PendingChunk(*r) for r in rows]
@@ -455,6 +552,21 @@ class Catalog:
     def reset_all_vectors(self) -> None:
         with self._lock:
             self._db.execute("UPDATE chunks SET vector_state = 'pending'")
+
+    def vectors_saved(self) -> None:
+        """The vector store saved: every ``stored`` vector is durable now."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE chunks SET vector_state = 'done' WHERE vector_state = 'stored'"
+            )
+
+    def unsaved_vectors_to_pending(self) -> int:
+        """No save covered the ``stored`` vectors (a crash, a full disk): redo them."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE chunks SET vector_state = 'pending' WHERE vector_state = 'stored'"
+            )
+            return cur.rowcount
 
     # -- embedding cache ------------------------------------------------------------
 
@@ -497,7 +609,7 @@ class Catalog:
                 params,
             )[0]
             c = self._query(
-                "SELECT COUNT(*), COALESCE(SUM(c.vector_state = 'done'), 0) FROM chunks c"
+                "SELECT COUNT(*), COALESCE(SUM(c.vector_state != 'pending'), 0) FROM chunks c"
                 f" JOIN files f ON f.id = c.file_id {where}"
                 + (" AND" if where else " WHERE")
                 + " c.lexical_state = 'done'",
@@ -540,13 +652,24 @@ class Catalog:
         return {r[0]: r[1] for r in self._query(sql + " GROUP BY skip_reason", params)}
 
 
+def _compiled(regex: str | None) -> re.Pattern[str] | None:
+    return None if regex is None else re.compile(regex)
+
+
 def _batches(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
 def _root(r: tuple) -> RootRow:
-    return RootRow(id=r[0], path=Path(r[1]), added_at=r[2], last_indexed_at=r[3], error=r[4])
+    return RootRow(
+        id=r[0],
+        path=Path(r[1]),
+        added_at=r[2],
+        last_indexed_at=r[3],
+        error=r[4],
+        removing=bool(r[5]) if len(r) > 5 else False,
+    )
 
 
 def _file(r: tuple) -> FileRow:

@@ -292,6 +292,7 @@ class _Definition:
     last_row: int
     is_container: bool
     members: list[_Definition] = field(default_factory=list)
+    aliases: tuple[str, ...] = ()  # other names it defines (`a = b = function...`)
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ class _Piece:
     head_row: int | None = None
     # (row, name) of the declarations on this piece's rows (module and class pieces only).
     declared: tuple[tuple[int, str], ...] = ()
+    aliases: tuple[str, ...] = ()  # names it defines besides its own, on its head row
 
 
 def _last_row(node: Node) -> int:
@@ -427,6 +429,8 @@ class Chunker:
                 body = signature + "\n" + body
             first, last = window_rows[0], window_rows[-1]
             names = [own_name] if own_name and piece.head_row in window_rows else []
+            if piece.head_row in window_rows:
+                names += piece.aliases
             names += [n for r, n in piece.declared if first <= r <= last]
             return Chunk(
                 path=rel_path,
@@ -488,6 +492,8 @@ class _DefinitionFinder:
         self.lines = lines
         self.max_chars = max_chars
         self.namespace_names: set[str] = set()
+        # Other names a definition node binds (chained assignments), by node id.
+        self.aliases: dict[int, tuple[str, ...]] = {}
 
     def find(self, root: Node) -> list[_Definition]:
         found: list[_Definition] = []
@@ -534,7 +540,8 @@ class _DefinitionFinder:
             if kind == "function" and in_type:
                 kind = "method"
             symbol = ".".join((*qualifier, *parts)) if parts else None
-            return _Definition(symbol, kind, first_row, head_row, last_row, False)
+            aliases = self.aliases.get(node.id, ())
+            return _Definition(symbol, kind, first_row, head_row, last_row, False, aliases=aliases)
         if category == "namespace":
             symbol, kind, inner_qualifier, inner_in_type = name or None, "module", qualifier, False
             if name:
@@ -624,13 +631,22 @@ class _DefinitionFinder:
         return None
 
     def _recognise_assignment(self, node: Node) -> tuple[Node, str, str] | None:
-        """JS ``Widget.prototype.render = function () {...}``."""
-        if node.type != "assignment_expression":
-            return None
-        right = node.child_by_field_name("right")
-        if right is None or right.type not in _FUNCTION_VALUES:
-            return None
-        return node, "function", _text(node.child_by_field_name("left"))
+        """JS ``Widget.prototype.render = function () {...}``, also chained:
+        ``res.contentType = res.type = function () {...}`` defines both names; the
+        symbol is the one the function is assigned to (``res.type``), the others are
+        aliases the chunk defines too."""
+        lefts: list[str] = []
+        target = node
+        while target.type == "assignment_expression":
+            lefts.append(_text(target.child_by_field_name("left")))
+            right = target.child_by_field_name("right")
+            if right is None:
+                return None
+            if right.type in _FUNCTION_VALUES:
+                self.aliases[node.id] = tuple(n.rsplit(".", 1)[-1] for n in lefts[:-1])
+                return node, "function", lefts[-1]
+            target = right
+        return None
 
     @staticmethod
     def _go_type(spec: Node) -> bool:
@@ -692,7 +708,7 @@ class _DefinitionFinder:
         while (
             attached is not None
             and attached.type in self.syntax.attached
-            and _last_row(attached) >= first - 1
+            and _last_row(attached) >= first - 1 - self._gap_allowed(attached)
             and not _text(attached).startswith("#!")
         ):
             before = attached.prev_sibling
@@ -701,6 +717,15 @@ class _DefinitionFinder:
             first = attached.start_point.row
             attached = attached.prev_named_sibling
         return first
+
+    def _gap_allowed(self, comment: Node) -> int:
+        """Blank lines a comment may leave above its definition and still document it: a
+        doc block (``/** ... */``, as JSDoc and Javadoc write them) is often set off by
+        one; any other comment must touch the code."""
+        if not _text(comment).startswith("/**"):
+            return 0
+        below = _last_row(comment) + 1
+        return 1 if below < len(self.lines) and not self.lines[below].strip() else 0
 
     def _crowded(self, node: Node) -> bool:
         """True when a definition shares its lines with much more text than its own, as in
@@ -736,7 +761,13 @@ def _definition_pieces(definition: _Definition, lines: list[str]) -> Iterator[_P
     members were cut out, the blank lines around them are kept only once)."""
     if not definition.is_container:
         every_row = list(range(definition.first_row, definition.last_row + 1))
-        yield _Piece(every_row, definition.symbol, definition.kind, definition.head_row)
+        yield _Piece(
+            every_row,
+            definition.symbol,
+            definition.kind,
+            definition.head_row,
+            aliases=definition.aliases,
+        )
         return
     in_member: set[int] = set()
     for member in definition.members:

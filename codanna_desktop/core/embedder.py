@@ -15,9 +15,12 @@ never share an id. Vectors are float32 and L2-normalised, so a dot product is a 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import difflib
 import os
 import socket
+import sys
 import threading
 import urllib.request
 from collections.abc import Sequence
@@ -103,6 +106,16 @@ def load_embedder(settings: Settings, paths: AppPaths, *, network_timeout: float
         model = _load_named(name, cache_dir, threads, network_timeout)
         model_id = name
     return Embedder(model, model_id=model_id, dim=dim, batch_size=settings.embed_batch_size)
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by an unloaded model back to the system. glibc keeps freed heap
+    pages for reuse, so the resident size would not fall without malloc_trim; elsewhere
+    (musl, macOS, Windows) there is nothing to call and the allocator decides."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def supported_models() -> list[str]:

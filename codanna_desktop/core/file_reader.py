@@ -10,14 +10,18 @@ watcher's change set, are read on a thread: no process to start, no chunks to se
 across. Both paths run the same function, `read_and_chunk`.
 If the worker processes fail (killed, or they cannot start), their files are read on the
 thread instead, and so is every later run of this reader: slower, never lost.
+A worker exits as soon as its parent dies, however it dies: a killed parent's idle
+workers otherwise waited for work forever, and busy ones first chunked what was queued.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.process
 import os
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -151,6 +155,7 @@ _worker_chunker: Chunker | None = None
 
 def _start_worker(chunker: Chunker, max_file_size: int) -> None:
     global _worker_scanner, _worker_chunker
+    _exit_with_parent()
     # Ctrl+C in a terminal reaches the whole process group: the writer decides what stops
     # (it shuts the workers down), so a worker does not die with a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -161,3 +166,26 @@ def _start_worker(chunker: Chunker, max_file_size: int) -> None:
 def _read_in_worker(scanned: ScannedFile) -> FileRead:
     assert _worker_scanner is not None and _worker_chunker is not None
     return read_and_chunk(_worker_scanner, _worker_chunker, scanned)
+
+
+def _exit_with_parent() -> None:
+    """Exit this worker the moment its parent process is gone.
+
+    multiprocessing gives a spawned child a sentinel for its parent: the read end of a
+    pipe whose write end only the parent holds (on Windows, a handle to the parent
+    process). It becomes ready when the parent dies, SIGKILL and crashes included, so a
+    thread waiting on it needs no polling and works on every platform. (Linux's
+    PR_SET_PDEATHSIG was not used: it fires when the parent *thread* that started the
+    worker ends, not the process.)
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    threading.Thread(
+        target=_wait_then_exit, args=(parent,), name="codanna-parent-watch", daemon=True
+    ).start()
+
+
+def _wait_then_exit(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns once the parent is dead (already dead: at once)
+    os._exit(1)

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RRF_K = 60.0
+# The weakest real lexical match keeps this share of the side's weight. Per-query min-max
+# alone maps it to 0, which scores a chunk that contains the word as if it had none: with
+# two functions containing `frobnicate`, the second ranked below files without it.
+LEXICAL_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,10 @@ def fuse(
     """All candidates of both sides, best first. Inputs are (chunk id, raw score), best first."""
     normalise = NORMALISERS[rule]
     alpha = min(1.0, max(0.0, alpha))
-    lex = dict(zip((i for i, _ in lexical), normalise([s for _, s in lexical]), strict=True))
+    lexical_norms = [
+        LEXICAL_FLOOR + (1.0 - LEXICAL_FLOOR) * n for n in normalise([s for _, s in lexical])
+    ]
+    lex = dict(zip((i for i, _ in lexical), lexical_norms, strict=True))
     sem = dict(zip((i for i, _ in semantic), normalise([s for _, s in semantic]), strict=True))
     fused = []
     for chunk_id in lex.keys() | sem.keys():

@@ -3,8 +3,12 @@
 Chunk ids are used directly as hnswlib labels. Deleted vectors are only marked deleted;
 their slots are reused by later inserts (`replace_deleted`), and the index is rebuilt
 from its live vectors when too many slots are dead. A save writes a temporary file,
-fsyncs it and renames it over the old one, so a crash at any point leaves either the old
-or the new index on disk, never half of one.
+checks its size against what hnswlib meant to write (hnswlib does not report a full disk),
+fsyncs it, records its size and checksum (see verified_file.py) and renames it over the
+old one, so a crash or a full disk at any point leaves either the old or the new index
+on disk, never half of one. A file is verified before hnswlib reads it: a writer that
+finds its file damaged or missing starts empty and says why in `rebuild_reason`, so the
+caller refills it (the embedding cache holds every vector).
 
 One lock guards the index: the indexer writes from a worker thread while the UI searches.
 Another process may open the same file read-only (a CLI search while the app indexes)
@@ -13,6 +17,7 @@ and pick up new saves with `reload_if_changed()`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import struct
@@ -24,8 +29,12 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from codanna_desktop.core import verified_file
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
 from codanna_desktop.core.vector_store import VectorFilter, VectorMeta
+from codanna_desktop.core.verified_file import FileDigest, UnverifiedFileError
+
+log = logging.getLogger(__name__)
 
 # A filtered search over at most this many allowed vectors is answered exactly with numpy:
 # it is as fast as the graph search and never comes back short.
@@ -39,16 +48,20 @@ FETCH_BATCH = 8192
 _HEADER = struct.Struct("<6Q")  # hnswlib's file header starts with six size_t fields
 
 
-def dim_in_file(path: Path) -> int:
+def dim_in_file(path: Path | str) -> int:
     """The vector dimension an hnswlib index file was written with (from its header)."""
     with open(path, "rb") as fh:
         header = fh.read(_HEADER.size)
     if len(header) < _HEADER.size:
-        raise VectorStoreUnavailableError(
-            f"The vector index {path} is truncated. Delete it and reindex to rebuild it."
-        )
+        raise UnverifiedFileError("truncated")
     _offset0, _max, _count, _per_element, label_offset, offset_data = _HEADER.unpack(header)
     return (label_offset - offset_data) // 4  # float32 components
+
+
+def file_problem(path: Path) -> str | None:
+    """Why the index file at `path` cannot be used as saved (missing, damaged, without a
+    checksum); None if it is intact or was never saved. Reads the file, not the model."""
+    return verified_file.problem(path)
 
 
 class HnswStore:
@@ -81,10 +94,23 @@ class HnswStore:
         self._dirty = False
         self._closed = False
         self._file_signature: tuple[int, int, int] | None = None
+        self._saved: FileDigest | None = None  # what the file on disk holds, as verified
+        # Why a writer found its file unusable and started empty (the caller refills it).
+        self.rebuild_reason: str | None = None
         self._live: set[int] = set()
         self._index = self._new_index(self.initial_capacity)
-        if self.path.exists():
+        if not readonly:
+            self._remove_stale_temporaries()
+        try:
             self._load()
+        except FileNotFoundError:
+            pass  # never saved: an empty index
+        except UnverifiedFileError as exc:
+            if readonly:
+                raise VectorStoreUnavailableError(_unusable_message(self.path, exc.reason)) from exc
+            log.warning("vector index %s is %s; starting it empty", self.path, exc.reason)
+            verified_file.remove_with_sidecar(self.path)
+            self.rebuild_reason = exc.reason
 
     @classmethod
     def open_readonly(
@@ -172,10 +198,12 @@ class HnswStore:
         with self._lock:
             if self._closed:
                 return
-            self.flush()
-            self._closed = True
-            self._live = set()
-            self._index = self._new_index(1)  # release the memory of the big one
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._live = set()
+                self._index = self._new_index(1)  # release the memory of the big one
 
     # --- beyond the interface ------------------------------------------------------------
 
@@ -207,7 +235,12 @@ class HnswStore:
                 return False
             if signature == self._file_signature:
                 return False
-            self._load()
+            try:
+                self._load()
+            except (FileNotFoundError, UnverifiedFileError) as exc:
+                # Keep searching the last good copy; the writer's next save replaces it.
+                log.warning("vector index %s not reloaded: %s", self.path, exc)
+                return False
             return True
 
     # --- internals -------------------------------------------------------------------------
@@ -224,25 +257,32 @@ class HnswStore:
         return index
 
     def _load(self) -> None:
-        found = dim_in_file(self.path)
-        if found != self.dim:
-            raise VectorStoreUnavailableError(
-                f"The vector index {self.path} holds {found}-dimensional vectors but the "
-                f"embedding model gives {self.dim}. Delete the file and reindex."
-            )
-        signature = self._signature()
-        index = hnswlib.Index(space=self.space, dim=self.dim)
-        try:
-            index.load_index(str(self.path), max_elements=0, allow_replace_deleted=True)
-        except RuntimeError as exc:
-            raise VectorStoreUnavailableError(
-                f"The vector index {self.path} cannot be read ({exc}). Delete it and reindex."
-            ) from exc
+        """Load the file as its last save wrote it. FileNotFoundError: never saved;
+        UnverifiedFileError: missing, damaged or unreadable (hnswlib never saw it)."""
+        with verified_file.verified(self.path) as (name, st, digest):
+            found = dim_in_file(name)
+            if found != self.dim:
+                raise VectorStoreUnavailableError(
+                    f"The vector index {self.path} holds {found}-dimensional vectors but the "
+                    f"embedding model gives {self.dim}. Delete the file and reindex."
+                )
+            index = hnswlib.Index(space=self.space, dim=self.dim)
+            try:
+                index.load_index(name, max_elements=0, allow_replace_deleted=True)
+            except RuntimeError as exc:
+                raise UnverifiedFileError(f"unreadable ({exc})") from exc
         index.set_ef(self.ef_search)
         self._index = index
         self._live = _live_labels(index)
-        self._file_signature = signature
+        self._file_signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+        self._saved = digest
         self._dirty = False
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of saves that a crash cut short (the writer lock says no other
+        process is saving now)."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def _signature(self) -> tuple[int, int, int]:
         # os.replace gives the new file a new inode even if size and mtime collide.
@@ -353,8 +393,15 @@ class HnswStore:
         tmp = Path(tmp_name)
         try:
             self._index.save_index(tmp_name)
+            expected = int(self._index.index_file_size())
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+                written = verified_file.digest_of(fh)
+            if written.size != expected:
+                # hnswlib does not report a failed write (a full disk): the size does.
+                raise OSError(f"wrote {written.size:,} of {expected:,} bytes; is the disk full?")
+            previous = [self._saved] if self._saved is not None else []
+            verified_file.write_digests(self.path, [written, *previous])
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as exc:
             tmp.unlink(missing_ok=True)
@@ -363,8 +410,13 @@ class HnswStore:
                 "check the folder's permissions; the previously saved index is intact."
             ) from exc
         _fsync_directory(self.path.parent)
+        self._saved = written
         self._file_signature = self._signature()
         self._dirty = False
+        try:
+            verified_file.write_digests(self.path, [written])
+        except OSError as exc:  # the sidecar written above still lists the new file
+            log.warning("checksum of %s not tidied: %s", self.path, exc)
 
     def _require_open(self) -> None:
         if self._closed:
@@ -377,6 +429,13 @@ class HnswStore:
                 f"The vector index {self.path} was opened read-only (another process is "
                 "indexing); close that process to change the index from here."
             )
+
+
+def _unusable_message(path: Path, reason: str) -> str:
+    return (
+        f"The vector index {path} is {reason}. The next index run rebuilds it from the"
+        " embedding cache."
+    )
 
 
 def _live_labels(index: hnswlib.Index) -> set[int]:

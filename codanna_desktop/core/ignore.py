@@ -1,7 +1,10 @@
 """Which paths under a root are left out of the index: gitignore semantics, for one root.
 
 A path is ignored when any of its folders is named in ``excluded_dirs`` (``.git``,
-``node_modules``...), or when ignore rules say so. Rules come, from strongest to weakest:
+``node_modules``...: names that are never the project's own code), when a folder holds
+what marks it as generated (a virtualenv's ``pyvenv.cfg``, a ``CACHEDIR.TAG``), or when
+ignore rules say so; ``why_ignored`` says which, for the person. Rules come, from
+strongest to weakest:
 
 1. ``extra_patterns`` from the settings (root-relative): the user's word beats the repo's,
    both to ignore (``*.log``) and to re-include (``!generated/``);
@@ -20,6 +23,13 @@ watcher must watch besides the root's tree to see such changes.
 As in git, the first layer with a matching pattern decides (within a layer the last
 matching pattern wins, so ``!negation`` works), and nothing inside an ignored folder can
 be re-included, because git never looks inside it.
+
+No line in someone's repository may stop the indexer: pathspec turns a run of ``*`` into
+nested ``[^/]*``s that Python's regex engine backtracks through exponentially (twelve
+stars and a letter: over 20 s for one path). Runs of stars are read as git's wildmatch
+reads them, and the patterns are matched by RE2 (linear time) whenever RE2 takes every
+pattern of a file; only a file RE2 refuses (a line of non-UTF-8 bytes) falls back to
+Python's engine.
 """
 
 from __future__ import annotations
@@ -46,14 +56,73 @@ def compile_patterns(lines: Iterable[str]) -> GitIgnoreSpec | None:
     patterns: list[GitIgnoreSpecPattern] = []
     for line in lines:
         try:
-            pattern = GitIgnoreSpecPattern(line)
+            pattern = GitIgnoreSpecPattern(collapse_star_runs(line))
         except Exception:  # pathspec raises re.error, ValueError or its own error type
             continue
         if pattern.include is not None:  # None: blank line or comment
             patterns.append(pattern)
-    # pathspec picks RE2 by itself when google-re2 is installed (exact search needs it);
-    # its RE2 backend fails on a file's undecodable bytes, so ignore files keep Python's.
-    return GitIgnoreSpec(patterns, backend="simple") if patterns else None
+    return _spec(patterns) if patterns else None
+
+
+def _spec(patterns: list[GitIgnoreSpecPattern]) -> GitIgnoreSpec:
+    """RE2 matches in linear time; Python's re only for a set RE2 refuses (or when RE2
+    is not installed), whose star runs are collapsed at least."""
+    try:
+        return GitIgnoreSpec(patterns, backend="re2")
+    except Exception:  # no re2 module, re2.error, or a surrogate-escaped byte
+        return GitIgnoreSpec(patterns, backend="simple")
+
+
+def collapse_star_runs(line: str) -> str:
+    """The line with each run of two or more ``*`` as git's wildmatch reads it: ``**``
+    when the run is a whole path segment, else a single ``*`` (escaped stars stay)."""
+    if "**" not in line:
+        return line
+    start = 1 if line.startswith("!") else 0
+    out = [line[:start]]
+    i, n = start, len(line)
+    while i < n:
+        char = line[i]
+        if char == "\\":
+            out.append(line[i : i + 2])
+            i += 2
+            continue
+        if char != "*":
+            out.append(char)
+            i += 1
+            continue
+        end = i
+        while end < n and line[end] == "*":
+            end += 1
+        whole_segment = (i == start or line[i - 1] == "/") and (
+            end == n or line[end] == "/" or not line[end:].strip(" ")  # git drops trailing spaces
+        )
+        out.append("**" if whole_segment and end - i > 1 else "*")
+        i = end
+    return "".join(out)
+
+
+# The first line of a Cache Directory Tagging file (bford.info/cachedir): cargo's target/,
+# many build tools' output and caches carry one.
+_CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+
+
+def generated_folder_marker(folder: Path) -> str | None:
+    """Why a folder is recognised as holding no code of the project's own, by what it
+    holds rather than its name (a folder named ``build`` or ``env`` may be source): a
+    Python virtualenv (``pyvenv.cfg``), a conda environment (``conda-meta``), or a folder
+    tagged as a cache or build output (``CACHEDIR.TAG``). None otherwise."""
+    if (folder / "pyvenv.cfg").is_file():
+        return "a Python virtualenv (pyvenv.cfg)"
+    if (folder / "conda-meta").is_dir():
+        return "a conda environment (conda-meta)"
+    try:
+        with open(folder / "CACHEDIR.TAG", "rb") as tag:
+            if tag.read(len(_CACHEDIR_SIGNATURE)) == _CACHEDIR_SIGNATURE:
+                return "a cache or build output (CACHEDIR.TAG)"
+    except OSError:
+        pass
+    return None
 
 
 def _read_pattern_lines(path: Path) -> list[str]:
@@ -177,29 +246,49 @@ class IgnoreRules:
                 self._dir_ignored[parts] = ignored
         return ignored
 
+    def why_ignored(self, abs_path: Path, is_dir: bool) -> str | None:
+        """Why the path is left out, in words for the person; None if it is not."""
+        parts = self._relative_parts(abs_path)
+        if not parts:
+            return None
+        for depth in range(1, len(parts) + 1):
+            reason = self._reason(parts[:depth], is_dir=is_dir or depth < len(parts))
+            if reason is not None:
+                return reason
+        return None
+
     def _decide(self, parts: RelParts, is_dir: bool) -> bool:
         """The rules for this one path, its ancestors being known to be kept."""
+        return self._reason(parts, is_dir) is not None
+
+    def _reason(self, parts: RelParts, is_dir: bool) -> str | None:
+        """Why the rules leave this one path out (its ancestors being kept), or None."""
         if parts[-1] in self._excluded_dirs and is_dir:
-            return True
+            return f"a skipped folder name ({parts[-1]})"
         if not self._excluded_dirs.isdisjoint(parts[:-1]):
-            return True
+            return "inside a skipped folder"
+        if is_dir:
+            marker = generated_folder_marker(self.root.joinpath(*parts))
+            if marker is not None:
+                return marker
         suffix = "/" if is_dir else ""  # how pathspec tells a folder from a file
         verdict = self._check(self._extra, parts, suffix)
         if verdict is not None:
-            return verdict
+            return "the ignore patterns in the settings" if verdict else None
         for depth in range(len(parts) - 1, -1, -1):
             spec = self._folder_spec(parts[:depth])
             verdict = self._check(spec, parts[depth:], suffix)
             if verdict is not None:
-                return verdict
+                where = "/".join(parts[:depth])
+                return f"an ignore file in {where or 'the folder'}" if verdict else None
         verdict = self._check(self._git_exclude_spec(), parts, suffix)
         if verdict is not None:
-            return verdict
+            return ".git/info/exclude" if verdict else None
         for root_below, spec in self._above_root():
             verdict = self._check(spec, root_below + parts, suffix)
             if verdict is not None:
-                return verdict
-        return False
+                return "an ignore file above the folder" if verdict else None
+        return None
 
     @staticmethod
     def _check(spec: GitIgnoreSpec | None, parts: RelParts, suffix: str) -> bool | None:
@@ -283,5 +372,6 @@ def _keeping_folder(spec: GitIgnoreSpec | None, folder: str) -> GitIgnoreSpec | 
     """The spec without the patterns that ignore ``folder`` (and so all inside it)."""
     if spec is None:
         return None
-    kept = [p for p in spec.patterns if not (p.include and p.match_file(folder) is not None)]
-    return GitIgnoreSpec(kept, backend="simple") if kept else None
+    # One pattern at a time through _spec: a pattern's own match_file is Python's re.
+    kept = [p for p in spec.patterns if not (p.include and _spec([p]).check_file(folder).include)]
+    return _spec(kept) if kept else None

@@ -21,7 +21,12 @@ import numpy as np
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedding_model import EmbeddingModel
-from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
+from codanna_desktop.core.errors import (
+    DiskFullError,
+    RootNotFoundError,
+    VectorStoreUnavailableError,
+    known_error,
+)
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.file_reader import FileRead, FileReader
@@ -32,6 +37,7 @@ from codanna_desktop.core.scanner import (
     ScannedFile,
     Scanner,
     SkipReason,
+    outside_detail,
 )
 from codanna_desktop.core.vector_store import VectorMeta, VectorStore
 from codanna_desktop.core.watcher import ChangeSet
@@ -42,14 +48,18 @@ FILES_PER_BATCH = 200
 # Saving the embedded store rewrites its whole file and holds the GIL meanwhile (about
 # 4 ms per 1,000 vectors here): save on a timer and when the queue runs dry, not per batch.
 FLUSH_VECTORS_EVERY_S = 30.0
+# Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
+RE_ADD_BATCH = 2000
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
-    """The stat to record with a skipped file. A file skipped by a setting (its size) is
-    recorded without one, so that the first scan that finds it allowed (the limit raised)
-    reads it, changed or not; other skips keep theirs, so an unchanged file is not read again.
+    """The stat to record with a skipped file. A file skipped by a setting (its size, a
+    link out of the folder) is recorded without one, so that the first scan that finds it
+    allowed (the limit raised) reads it, changed or not; other skips keep theirs, so an
+    unchanged file is not read again.
     """
-    return (0, 0) if skip_reason == SkipReason.TOO_LARGE.value else (size, mtime_ns)
+    by_setting = (SkipReason.TOO_LARGE.value, SkipReason.LINK_OUTSIDE.value)
+    return (0, 0) if skip_reason in by_setting else (size, mtime_ns)
 
 
 @dataclass
@@ -115,6 +125,9 @@ class Indexer:
         self._vectors = vectors
         self._embedder = embedder
         self.embed_batch_size = embed_batch_size
+        # Folders whose chunks are embedded first (the one searched or open in the window);
+        # set from other threads: a tuple is replaced whole.
+        self.embedding_focus: tuple[int, ...] = ()
         self._reader = FileReader(scanner, chunker, threads=workers)
         self.content = content  # whole texts for exact search
         self._last_vector_flush = time.monotonic()
@@ -128,32 +141,79 @@ class Indexer:
         """Undo half-done writes. Returns how many files were rolled back.
 
         Files left ``indexing`` lose their rows and documents (the next sync reindexes them,
-        from the embedding cache). `thorough` (after an unclean shutdown) also compares
-        every store with the catalog: ghosts are deleted, missing entries redone.
+        from the embedding cache); removals of roots that began are finished.
+        `thorough` (after an unclean shutdown, or when the lexical index was rebuilt)
+        also compares the lexical index with the catalog: ghosts are deleted, chunks
+        it lacks are put back. The vector store is compared with the catalog
+        whenever a writer opens it (see reconcile_vectors).
         """
+        for root in self.catalog.roots_being_removed():
+            log.info("finishing the removal of %s", root.path)
+            self.remove_root(root)
         stuck = self.catalog.files_in_state("indexing")
         if stuck:
             self._drop_files(stuck)
         if thorough:
             known = self.catalog.all_chunk_ids()
-            ghosts = self.lexical.chunk_ids() - known
+            in_lexical = self.lexical.chunk_ids()
+            ghosts = in_lexical - known
             if ghosts:
                 self.lexical.delete_chunks(ghosts)
                 self.lexical.commit()
-            store = self._vectors()
-            if store is not None:
-                try:
-                    in_store = store.ids()
-                    extra = in_store - known
-                    if extra:
-                        store.delete(sorted(extra))
-                        store.flush()
-                    lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
-                    if lost:
-                        self.catalog.set_vector_state(sorted(lost), "pending")
-                except VectorStoreUnavailableError as exc:
-                    log.warning("vector store not reconciled: %s", exc)
+            self._re_add_lexical(known - in_lexical)
         return len(stuck)
+
+    def _re_add_lexical(self, chunk_ids: set[int]) -> int:
+        """Put chunks the catalog has as indexed back into tantivy, from the catalog's text.
+
+        Searchable at once, under the same ids (their vectors stay valid). The names a
+        chunk defines come from the chunker and are not kept in the catalog, so the files
+        are also marked to be read again by the next sync, which restores them.
+        """
+        ordered = sorted(chunk_ids)
+        added = 0
+        files: set[int] = set()
+        for start in range(0, len(ordered), RE_ADD_BATCH):  # a batch's texts at a time
+            rows = self.catalog.chunk_rows(ordered[start : start + RE_ADD_BATCH])
+            self.lexical.add(
+                LexicalDoc(
+                    chunk_id=row.id,
+                    file_id=row.file_id,
+                    root_id=row.root_id,
+                    path=row.rel_path,
+                    language=row.language,
+                    symbol=row.symbol,
+                    kind=row.kind,
+                    text=row.text,
+                )
+                for row in rows.values()
+            )
+            added += len(rows)
+            files.update(row.file_id for row in rows.values())
+        if added:
+            self.lexical.commit()
+            self.catalog.mark_files_to_reread(sorted(files))
+            log.info("re-added %d chunks the lexical index lacked", added)
+        return added
+
+    def reconcile_vectors(self, store: VectorStore) -> int:
+        """Make a just-opened store and the catalog agree; returns how many vectors the
+        catalog believed saved that the store lacks (they go pending, to be refilled).
+
+        Vectors no save covered (``stored``: a crash or a full disk stopped the save) are
+        redone; vectors of chunks the catalog no longer knows are deleted. Ids are never
+        reused, so a vector under a known id is that chunk's own.
+        """
+        self.catalog.unsaved_vectors_to_pending()
+        in_store = store.ids()
+        extra = in_store - self.catalog.all_chunk_ids()
+        if extra:
+            store.delete(sorted(extra))
+            self.flush_vectors(store)
+        lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
+        if lost:
+            self.catalog.set_vector_state(sorted(lost), "pending")
+        return len(lost)
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""
@@ -176,7 +236,7 @@ class Indexer:
         try:
             store.delete(chunk_ids)
         except VectorStoreUnavailableError as exc:
-            # Left behind as ghosts; recover(thorough=True) deletes them, and search never
+            # Left behind as ghosts; reconcile_vectors deletes them, and search never
             # shows a vector whose chunk the catalog does not know.
             log.warning("vectors not deleted now: %s", exc)
 
@@ -252,7 +312,30 @@ class Indexer:
         return report
 
     def remove_root(self, root: RootRow) -> None:
-        self._drop_files(list(self.catalog.files_of_root(root.id).values()))
+        """Remove a root from every store, then from the catalog. Crash-safe: the root is
+        marked ``removing`` first (hidden from then on), and recover() finishes a removal a
+        crash interrupted; before, a crash after tantivy's delete left the root listed and
+        its files ``indexed`` with nothing searchable."""
+        self.catalog.mark_root_removing(root.id)
+        files = list(self.catalog.files_of_root(root.id).values())
+        chunk_ids = self.catalog.chunk_ids_of_files([f.id for f in files])
+        # By root, not by file: a file whose row a crash lost still carries its root id.
+        try:
+            self.lexical.delete_roots([root.id])
+            self.lexical.commit()
+            exact_sync.drop_texts(self.content, [f.id for f in files])
+        except Exception as exc:
+            if not isinstance(known_error(exc), DiskFullError):
+                raise
+            # A full disk, and removing a folder is how a person frees space: its catalog
+            # rows go now (no result can show a chunk the catalog does not hold); the root
+            # stays marked, and the search index drops its entries at a start with room.
+            log.warning("the search index keeps %s's entries until there is room", root.path)
+            self._delete_vectors(chunk_ids)
+            self.catalog.delete_files([f.id for f in files])
+            return
+        self._delete_vectors(chunk_ids)
+        self._after_stores_written()
         self.catalog.delete_root(root.id)
 
     # -- files ----------------------------------------------------------------------
@@ -415,6 +498,14 @@ class Indexer:
                         st = path.stat()
                     except OSError:
                         continue
+                    outside = self.scanner.link_outside(root.path, path)
+                    if outside is not None:  # a link made since the scan: not followed
+                        self._drop_files(self.catalog.files_under(root.id, rel))
+                        reason = SkipReason.LINK_OUTSIDE.value
+                        detail = outside_detail(outside)
+                        self.catalog.mark_skipped(root.id, rel, reason, detail, 0, 0)
+                        report.skipped[reason] += 1
+                        continue
                     if st.st_size > self.scanner.max_file_size:
                         self._drop_files(self.catalog.files_under(root.id, rel))
                         reason = SkipReason.TOO_LARGE.value
@@ -439,10 +530,14 @@ class Indexer:
         progress: ProgressCallback = _no_progress,
         cancel: threading.Event | None = None,
         max_chunks: int | None = None,
+        report: IndexReport | None = None,
     ) -> IndexReport:
         """Give every pending chunk its vector: from the cache where its text was embedded
-        before, else from the model. Durable in small steps, so stopping loses little."""
-        report = IndexReport()
+        before, else from the model. Durable in small steps, so stopping loses little.
+
+        Counts go into `report` as they happen, so a caller that catches an error midway
+        (the vector store went away) still reports what was done before it."""
+        report = IndexReport() if report is None else report
         embedder, store = self._embedder(), self._vectors()
         if embedder is None or store is None:
             return report
@@ -456,7 +551,7 @@ class Indexer:
                 and report.chunks_embedded + report.chunks_from_cache >= max_chunks
             ):
                 break
-            pending = self.catalog.pending_vectors(step)
+            pending = self.catalog.pending_vectors(step, self.embedding_focus)
             if not pending:
                 break
             cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])
@@ -485,16 +580,18 @@ class Indexer:
                 VectorMeta(self.catalog.root_key(p.root_id), p.rel_path, p.language) for p in ready
             ]
             store.upsert([p.id for p in ready], matrix, meta)
-            self.catalog.set_vector_state([p.id for p in ready], "done")
+            self.catalog.set_vector_state([p.id for p in ready], "stored")
             done += len(ready)
             progress(Progress("embedding", None, done, max(total, done), "Embedding"))
             if time.monotonic() - self._last_vector_flush > FLUSH_VECTORS_EVERY_S:
-                self._flush_vectors(store)
+                self.flush_vectors(store)
         drained = not self.catalog.pending_vectors(1)
         if drained or (cancel is not None and cancel.is_set()):
-            self._flush_vectors(store)
+            self.flush_vectors(store)
         return report
 
-    def _flush_vectors(self, store: VectorStore) -> None:
+    def flush_vectors(self, store: VectorStore) -> None:
+        """Save the store; only then does the catalog count its new vectors as done."""
         store.flush()
+        self.catalog.vectors_saved()
         self._last_vector_flush = time.monotonic()

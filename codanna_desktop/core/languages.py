@@ -17,6 +17,8 @@ import re
 
 from tree_sitter import Language
 
+from codanna_desktop.core.errors import UnknownLanguageError
+
 log = logging.getLogger(__name__)
 
 # Whole file names (lower-cased) that say the language on their own.
@@ -260,3 +262,56 @@ def load_language(name: str) -> Language | None:
     except Exception as error:  # ImportError, or ValueError for an incompatible ABI
         log.warning("No %s grammar (%s): %s files are chunked by lines", name, error, name)
         return None
+
+
+# Names people type for a language filter, as ripgrep's `-t` knows them; a name that is a
+# language's own (python, rust) needs no entry. `ts` covers TSX, as ripgrep's does.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "py": ("python",),
+    "js": ("javascript",),
+    "jsx": ("javascript",),
+    "ts": ("typescript", "tsx"),
+    "rs": ("rust",),
+    "golang": ("go",),
+    "c++": ("cpp",),
+    "cxx": ("cpp",),
+    "cc": ("cpp",),
+    "cs": ("csharp",),
+    "c#": ("csharp",),
+    "rb": ("ruby",),
+    "sh": ("bash",),
+    "shell": ("bash",),
+    "md": ("markdown",),
+    "yml": ("yaml",),
+    "kt": ("kotlin",),
+    "pl": ("perl",),
+    "hs": ("haskell",),
+    "txt": ("text",),
+}
+
+
+def known_languages() -> list[str]:
+    """Every language name detection can give (what a filter can ask for)."""
+    return sorted({*_FILE_NAMES.values(), *_EXTENSIONS.values(), *_INTERPRETERS.values(), "text"})
+
+
+def resolve_languages(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The languages meant by what was typed (``py``, ``Python``, ``ts,js``). Raises
+    UnknownLanguageError, listing the known names, for a name that is none of them."""
+    known = set(known_languages())
+    out: list[str] = []
+    for typed in names:
+        for word in re.split(r"[,\s]+", typed.strip().lower()):
+            if not word:
+                continue
+            if word in known:
+                out.append(word)
+            elif word in _ALIASES:
+                out.extend(_ALIASES[word])
+            else:
+                aliases = ", ".join(sorted(_ALIASES))
+                raise UnknownLanguageError(
+                    f"Unknown language {word!r}. Known languages: "
+                    f"{', '.join(sorted(known))}; short names: {aliases}."
+                )
+    return tuple(dict.fromkeys(out))

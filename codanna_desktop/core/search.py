@@ -13,6 +13,7 @@ so for such queries the slider's weight is bent towards the lexical side (see
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, ChunkRow
 from codanna_desktop.core.embedding_model import EmbeddingModel
-from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.fusion import fuse
 from codanna_desktop.core.lexical import LexicalIndex, highlight_ranges
+from codanna_desktop.core.matching import Match, is_lookup, match_of
 from codanna_desktop.core.query_shape import is_identifier_query
 from codanna_desktop.core.vector_store import VectorFilter, VectorStore
 
@@ -38,10 +40,13 @@ SNIPPET_LINES = 6
 IDENTIFIER_ODDS = 1 / 36
 
 
-def query_weight(query: str, alpha: float) -> float:
-    """The weight a query is fused with when the slider is at `alpha`."""
+def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
+    """The weight a query is fused with when the slider is at `alpha`; `bend=False` (the
+    person's choice) takes the slider's weight as it is for lookups too."""
     alpha = min(1.0, max(0.0, alpha))
-    if alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0 or not is_identifier_query(query):
+    if not bend or alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0:
+        return alpha
+    if not is_identifier_query(query):
         return alpha
     odds = alpha / (1.0 - alpha) * IDENTIFIER_ODDS
     return odds / (1.0 + odds)
@@ -60,6 +65,7 @@ class SearchResult:
     snippet: str
     snippet_start_line: int
     highlights: list[tuple[int, int]]  # character ranges in `snippet`
+    match: Match  # what the chunk has of the query (the name, the text, every word)
     score: float  # fused, in [0, 1]
     lexical_part: float  # the share of `score` that comes from each side
     semantic_part: float
@@ -80,6 +86,7 @@ class SearchResult:
             "symbol": self.symbol,
             "kind": self.kind,
             "language": self.language,
+            "match": self.match.value,
             "snippet": self.snippet,
             "snippet_start_line": self.snippet_start_line,
             "highlights": self.highlights,
@@ -107,25 +114,67 @@ class SearchSession:
     # it. Kept apart from `notes`: the window shows the live share instead.
     coverage_note: str | None = None
 
-    def weight(self, alpha: float) -> float:
-        """The weight results(alpha) fuses with (the query may bend the slider's)."""
-        return query_weight(self.query, alpha) if self.semantic_available else 0.0
+    def weight(self, alpha: float, *, bend: bool = True) -> float:
+        """The weight results(alpha) fuses with (a lookup bends the slider's, unless
+        `bend` is off)."""
+        return query_weight(self.query, alpha, bend=bend) if self.semantic_available else 0.0
 
-    def results(self, alpha: float, k: int = 20) -> list[SearchResult]:
+    def weight_label(self, alpha: float, *, bend: bool = True) -> str:
+        """The weight as the person should read it: "lookup: 90% words" when bent."""
+        used = self.weight(alpha, bend=bend)
+        words = round((1.0 - used) * 100)
+        if not self.semantic_available:
+            return "exact words only (no search by meaning)"
+        if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
+            return f"lookup: {words}% words · {100 - words}% meaning"
+        if used <= 0.0:
+            return "exact words only"
+        if used >= 1.0:
+            return "meaning only"
+        return f"{words}% words · {100 - words}% meaning"
+
+    @property
+    def lookup(self) -> bool:
+        return is_lookup(self.query)
+
+    @functools.cached_property
+    def found_exactly(self) -> bool:
+        """Some candidate has the query: for a name, the name itself (defined or as
+        typed); for keywords, every word. Meaningful for lookups."""
+        wanted = {Match.NAME, Match.EXACT}
+        if len(self.query.split()) > 1:
+            wanted.add(Match.WORDS)
+        return any(match_of(self.query, r.text, r.symbol) in wanted for r in self.rows.values())
+
+    @property
+    def not_found_note(self) -> str | None:
+        """What to say first when a lookup has no real match: the rest is only similar."""
+        if not self.query.strip() or not self.lookup or self.found_exactly:
+            return None
+        return f"No code contains “{self.query.strip()}”; the results are only similar."
+
+    def results(self, alpha: float, k: int = 20, *, bend: bool = True) -> list[SearchResult]:
         lexical_raw = dict(self.lexical)
         semantic_raw = dict(self.semantic)
         semantic = self.semantic if self.semantic_available else []
-        alpha = self.weight(alpha)
+        alpha = self.weight(alpha, bend=bend)
         out: list[SearchResult] = []
+        shown: dict[tuple[Path, str, str | None], list[tuple[int, int]]] = {}
         for f in fuse(self.lexical, semantic, alpha, self.fusion):
             row = self.rows.get(f.chunk_id)
             if row is None:
+                continue
+            # Overlapping windows of one text (a long section, a long function) would show
+            # the same lines twice: the better-ranked window stands for them.
+            spans = shown.setdefault((row.root_path, row.rel_path, row.symbol), [])
+            if any(a <= row.end_line and row.start_line <= b for a, b in spans):
                 continue
             # At the ends of the slider only that side's candidates are results.
             if (alpha <= 0.0 and f.chunk_id not in lexical_raw) or (
                 alpha >= 1.0 and f.chunk_id not in semantic_raw
             ):
                 continue
+            spans.append((row.start_line, row.end_line))
             snippet, first_line = _snippet(row.text, self.query, row.start_line)
             out.append(
                 SearchResult(
@@ -140,6 +189,7 @@ class SearchSession:
                     snippet=snippet,
                     snippet_start_line=first_line,
                     highlights=highlight_ranges(self.query, snippet),
+                    match=match_of(self.query, row.text, row.symbol),
                     score=f.score,
                     lexical_part=f.lexical_part,
                     semantic_part=f.semantic_part,
@@ -184,28 +234,37 @@ class HybridSearcher:
         self.fusion = fusion
         self.candidates_per_side = candidates_per_side
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
-        filters = filters or SearchFilters()
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> SearchSession:
+        """`semantic=False` queries the lexical side only: no model, no vector store."""
+        filters = (filters or SearchFilters()).read_folder_names(
+            [(r.id, r.path.name) for r in self.catalog.roots()]
+        )
         depth = self.candidates_per_side
-        lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
         notes: list[str] = []
-        semantic: list[tuple[int, float]] = []
+        try:
+            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+        except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
+            lexical = []
+            notes.append(str(exc))
+        nearest: list[tuple[int, float]] = []
         semantic_available = False
         coverage: str | None = None
-        if query.strip():
+        if semantic and query.strip():
             try:
-                semantic, semantic_available = self._semantic(query, filters, depth, notes)
+                nearest, semantic_available = self._semantic(query, filters, depth, notes)
             except CodannaError as exc:
                 notes.append(f"Semantic search unavailable: {exc}")
         if semantic_available:
             coverage = self._coverage_note()
         rows = self.catalog.chunk_rows(
-            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in semantic]))
+            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
         return SearchSession(
             query=query,
             lexical=[(i, s) for i, s in lexical if i in rows],
-            semantic=[(i, s) for i, s in semantic if i in rows],
+            semantic=[(i, s) for i, s in nearest if i in rows],
             rows=rows,
             fusion=self.fusion,
             semantic_available=semantic_available,
@@ -240,12 +299,16 @@ class HybridSearcher:
         allowed = None
         if filters.active:
             allowed = self.catalog.chunk_ids_matching(
-                filters.languages, filters.root_ids, filters.path_regex
+                filters.languages,
+                filters.root_ids,
+                filters.path_regex,
+                filters.path_exclude_regex,
             )
         flt = VectorFilter(
             root_keys=root_keys,
             languages=filters.languages or None,
             path_regex=filters.path_regex,
+            path_exclude_regex=filters.path_exclude_regex,
             allowed_ids=allowed,
         )
         vector = embedder.embed_query(query)

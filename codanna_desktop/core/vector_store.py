@@ -30,11 +30,15 @@ class VectorFilter:
     root_keys: Sequence[str] | None = None
     languages: Sequence[str] | None = None
     path_regex: str | None = None  # POSIX/Rust-compatible regex over the relative path
+    path_exclude_regex: str | None = None  # paths matching it are left out
     allowed_ids: frozenset[int] | None = None
 
 
 class VectorStore(Protocol):
     dim: int
+    # Set when the store found its saved data damaged or missing on opening and started
+    # empty instead ("damaged (...)", "missing"): the caller refills it from the catalog.
+    rebuild_reason: str | None
 
     def upsert(self, ids: Sequence[int], vectors: np.ndarray, meta: Sequence[VectorMeta]) -> None:
         """Add or replace vectors. `vectors` is float32 of shape (len(ids), dim)."""

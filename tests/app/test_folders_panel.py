@@ -149,7 +149,7 @@ def state_of(panel: FoldersPanel, folder: Path) -> str:
 def test_panel_lists_an_added_folder_with_its_files_and_skips(
     qtbot: QtBot, panel: FoldersPanel, context: AppContext, project: Path
 ) -> None:
-    qtbot.waitUntil(lambda: panel.status is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.status.counts is not None, timeout=WAIT_MS)
     assert panel.empty.isVisible() and not panel.list.isVisible()
 
     context.add_folders([project])

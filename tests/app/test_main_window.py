@@ -253,7 +253,7 @@ def test_enter_opens_the_selected_result_in_the_editor_at_the_matching_line(
     ]
 
 
-def test_escape_clears_the_box_then_the_results(
+def test_escape_clears_the_box_and_its_results(
     qtbot: QtBot, window: MainWindow, project: Path
 ) -> None:
     index_folder(qtbot, window, project)
@@ -264,9 +264,6 @@ def test_escape_clears_the_box_then_the_results(
 
     qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
     assert window.search_box.text() == ""
-    assert window.model.rowCount() > 0  # the first Esc keeps the results
-
-    qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
     assert window.model.rowCount() == 0
     assert window.results_stack.currentWidget() is not window.results_view
     assert "Type to search" in window.empty_label.text()
@@ -551,3 +548,71 @@ def test_an_editor_that_cannot_start_is_reported_in_the_status_bar(
     assert "Could not start the editor 'no-such-editor-3e9x'" in (
         window.statusBar().currentMessage()
     )
+
+
+def test_picking_a_folder_in_the_panel_limits_the_search_to_it(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, project: Path
+) -> None:
+    other = write_tree(tmp_path / "other", {"lib/sorting.py": FILES["math/sorting.py"]})
+    index_folder(qtbot, window, project)
+    index_folder(qtbot, window, other)
+    search(qtbot, window, "bubble sort")
+    assert {r.root for r in window.model.results()} == {project, other.resolve()}
+
+    window.folders_panel.select_folder(other.resolve())
+    qtbot.waitUntil(lambda: window.scope_button.isVisible(), timeout=WAIT_MS)
+    assert window.scope_button.text() == "In other  ✕"
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {other.resolve()}, timeout=WAIT_MS
+    )
+    window.scope_button.click()
+    assert not window.scope_button.isVisible()
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {project, other.resolve()},
+        timeout=WAIT_MS,
+    )
+
+
+def test_the_results_menu_copies_path_and_line_and_the_snippet(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "bubble sort")
+    result = window.selected_result()
+    assert result is not None
+    menu = window.result_menu(result)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == [
+        "Open in editor",
+        "Copy path:line",
+        "Copy the snippet",
+        "Show in file manager",
+    ]
+    actions["Copy path:line"].trigger()
+    clipboard = QApplication.clipboard().text()
+    assert clipboard.startswith(f"{result.abs_path}:")
+    assert int(clipboard.rsplit(":", 1)[1]) >= result.start_line
+    actions["Copy the snippet"].trigger()
+    assert QApplication.clipboard().text() == result.snippet
+
+
+def test_find_in_the_preview_moves_through_the_file_and_says_when_nothing_matches(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "bubble sort")
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.loaded is not None, timeout=WAIT_MS)
+    preview.code.setFocus()
+    qtbot.keyClick(preview.code, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert preview.find_box.isVisible()
+    qtbot.keyClicks(preview.find_box, "def ")
+    first = preview.code.textCursor().selectionStart()
+    assert preview.code.textCursor().selectedText() == "def "
+    qtbot.keyClick(preview.find_box, Qt.Key.Key_Return)
+    assert preview.code.textCursor().selectionStart() != first
+    preview.find_box.setText("no_such_text_anywhere")
+    assert not preview.find_next(backwards=False)
+    assert preview.find_status.text() == "Not in this file"
+    qtbot.keyClick(preview.find_box, Qt.Key.Key_Escape)
+    assert not preview.find_box.isVisible()

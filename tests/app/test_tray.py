@@ -482,3 +482,13 @@ def test_folders_dropped_on_the_window_shown_from_the_tray_are_added(
     qtbot.waitUntil(
         lambda: [r.path for r in context.engine.roots()] == [folder.resolve()], timeout=60_000
     )
+
+
+def test_closing_the_window_says_once_that_indexing_goes_on_in_the_tray(
+    tray: TrayController,
+) -> None:
+    tray.window.hidden_to_tray.emit()  # type: ignore[attr-defined]
+    tray.window.hidden_to_tray.emit()  # type: ignore[attr-defined]
+    said = [n for n in tray.notifications if "keeps indexing" in n.title]
+    assert len(said) == 1
+    assert "system tray" in said[0].text

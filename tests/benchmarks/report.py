@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.settings import Settings
+from tests.benchmarks import fault_report
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"
@@ -46,6 +47,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
             "freshness",
             "watcher_load",
             "watcher_load_before",
+            "faults",
             "exact",
         )
     }
@@ -64,6 +66,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _freshness(data["freshness"]),
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
         _desktop(markdown),
+        fault_report.section(data["faults"]),
         _exact(data["exact"]),
         _findings(data),
     ]
@@ -265,6 +268,7 @@ def _header(data: dict[str, Any]) -> str:
                 "`.venv/bin/python -m tests.benchmarks.watcher_load`",
                 "watcher_load.json",
             ],
+            ["fault campaign", "`.venv/bin/python -m tests.benchmarks.faults`", "faults.json"],
             [
                 "exact search vs ripgrep",
                 "`.venv/bin/python -m tests.benchmarks.exact --mirror DIR --big 10`",
@@ -771,7 +775,7 @@ ripgrep (last column) because its search also matches the words of an identifier
 
 
 def _exact(e: dict[str, Any] | None) -> str:
-    title = "## 9. Exact search against ripgrep"
+    title = "## 11. Exact search against ripgrep"
     if e is None:
         return f"{title}\n\n" + _missing("exact", "python -m tests.benchmarks.exact")
     trees = list(e["per_tree"]) + ([e["big"]] if e.get("big") else [])

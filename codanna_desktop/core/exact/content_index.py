@@ -306,13 +306,16 @@ class ContentIndex:
         scopes: Sequence[Scope] = (),
         languages: Sequence[str] = (),
         path_regex: str | None = None,
+        exclude_regex: str | None = None,
     ) -> Iterator[StoredFile]:
         """Every stored file the trigram query and the filters allow, texts included."""
         clauses = [(tantivy.Occur.Must, _tantivy_query(query))]
-        if path_regex is not None:
-            clauses.append(
-                (tantivy.Occur.Must, tantivy.Query.regex_query(_SCHEMA, "path_raw", path_regex))
-            )
+        for occur, regex in (
+            (tantivy.Occur.Must, path_regex),
+            (tantivy.Occur.MustNot, exclude_regex),
+        ):
+            if regex is not None:
+                clauses.append((occur, tantivy.Query.regex_query(_SCHEMA, "path_raw", regex)))
         if languages:
             langs = sorted({lang.lower() for lang in languages})
             clauses.append(

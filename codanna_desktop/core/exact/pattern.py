@@ -54,6 +54,8 @@ class CaseMode(StrEnum):
 class PatternError(CodannaError):
     """The pattern is not a valid regular expression; `position` is where (0-based)."""
 
+    exit_code = 2  # bad usage, as ripgrep exits
+
     def __init__(self, pattern: str, position: int, reason: str) -> None:
         self.pattern = pattern
         self.position = position

@@ -18,7 +18,7 @@ from codanna_desktop.core.catalog import Catalog, RootRow
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, LineMatch, PatternOptions
-from codanna_desktop.core.filters import glob_to_regex
+from codanna_desktop.core.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.settings import AppPaths
 
@@ -28,13 +28,16 @@ CONTENT_DIR = "exact"
 class PathOutsideRootsError(CodannaError):
     """A PATH given to exact search is not inside any indexed folder."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class ExactRequest:
     options: PatternOptions
     paths: Sequence[Path] = ()  # only under these files or folders
-    path_glob: str | None = None  # as the ranked search's --path
+    path_glob: str | None = None  # as the ranked search's --path (several, `!` leaves out)
     languages: tuple[str, ...] = ()
+    root_ids: tuple[int, ...] = ()  # only these added folders
     keep_text: bool = False  # keep each file's text (for context lines)
 
 
@@ -118,7 +121,16 @@ class ExactSearcher:
         roots = {r.id: r for r in self.catalog.roots()}
         result = ExactResult(pattern)
         scopes = _scopes(request.paths, list(roots.values()))
-        glob_regex = glob_to_regex(request.path_glob) if request.path_glob else None
+        filters = SearchFilters(
+            languages=request.languages, root_ids=request.root_ids, path_glob=request.path_glob
+        ).read_folder_names([(r.id, r.path.name) for r in roots.values()])
+        if filters.root_ids:
+            chosen = set(filters.root_ids)
+            scopes = [s for s in scopes if s.root_id in chosen] or (
+                [] if request.paths else [Scope(i) for i in sorted(chosen)]
+            )
+            if request.paths and not scopes:
+                return result
         if pattern.needs_full_scan:
             result.notes.append(
                 "No literal text in the pattern narrows the files: every indexed file is "
@@ -132,7 +144,11 @@ class ExactSearcher:
             )
         found: list[FileMatches] = []
         for stored in self.content.candidates(
-            pattern.query, scopes=scopes, languages=request.languages, path_regex=glob_regex
+            pattern.query,
+            scopes=scopes,
+            languages=request.languages,
+            path_regex=filters.path_regex,
+            exclude_regex=filters.path_exclude_regex,
         ):
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
