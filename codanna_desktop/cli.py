@@ -28,7 +28,18 @@ from codanna_desktop.core.settings import AppPaths
 
 EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE = 0, 1, 2
 EXIT_ERROR = CodannaError.exit_code
-_COMMANDS = {"gui", "add", "remove", "index", "search", "status", "watch", "model", "repair"}
+_COMMANDS = {
+    "gui",
+    "add",
+    "remove",
+    "index",
+    "search",
+    "grep",
+    "status",
+    "watch",
+    "model",
+    "repair",
+}
 
 log = logging.getLogger("codanna_desktop.cli")
 
@@ -105,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
         help='run {"qid","query"} lines (- reads standard input); '
         'write {"qid","ranked":[paths]} lines',
     )
+
+    _grep_parser(sub)
 
     st = sub.add_parser("status", help="folders, counts, model and store")
     st.add_argument("--json", action="store_true")
@@ -462,6 +475,125 @@ def _read_batch(batch: Path) -> list[tuple[Any, str]]:
             raise _BadBatchLine(f"{batch}:{n}: the qid must be text or a number")
         queries.append((qid, str(query)))
     return queries
+
+
+def _grep_parser(sub: Any) -> None:
+    g = sub.add_parser(
+        "grep",
+        help="every line matching a regular expression, as ripgrep prints them",
+        description="Exact search over the indexed folders with ripgrep's syntax and "
+        "output. Exit status: 0 when something matched, 1 when nothing did, 2 on error.",
+    )
+    g.add_argument("args", nargs="*", metavar="PATTERN [PATH ...]")
+    g.add_argument("-e", "--regexp", action="append", default=[], metavar="PATTERN")
+    g.add_argument("-F", "--fixed-strings", action="store_true", help="literal text")
+    case = g.add_mutually_exclusive_group()
+    case.add_argument("-i", "--ignore-case", dest="case", action="store_const", const="ignore")
+    case.add_argument("-S", "--smart-case", dest="case", action="store_const", const="smart")
+    case.add_argument(
+        "-s", "--case-sensitive", dest="case", action="store_const", const="sensitive"
+    )
+    g.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
+    g.add_argument("-l", "--files-with-matches", action="store_true", help="paths only")
+    g.add_argument("-c", "--count", action="store_true", help="matching lines per file")
+    g.add_argument("-C", "--context", type=int, default=0, metavar="N")
+    g.add_argument("-A", "--after-context", type=int, default=0, metavar="N")
+    g.add_argument("-B", "--before-context", type=int, default=0, metavar="N")
+    g.add_argument("--vimgrep", action="store_true", help="path:line:column:text per match")
+    g.add_argument("--json", action="store_true", help="one JSON object per matching line")
+    g.add_argument("--heading", dest="heading", action="store_true", default=None)
+    g.add_argument("--no-heading", dest="heading", action="store_false")
+    g.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    g.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
+    g.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    g.add_argument("--stats", action="store_true", help="say what was searched, on stderr")
+
+
+def _cmd_grep(args: argparse.Namespace) -> int:
+    """ripgrep over the index: reads only the catalog and the content index (no model)."""
+    import time
+
+    from codanna_desktop.core.exact import output
+    from codanna_desktop.core.exact.matcher import PatternOptions
+    from codanna_desktop.core.exact.pattern import CaseMode, PatternError, alternation
+    from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher, PathOutsideRootsError
+
+    started = time.perf_counter()
+    positional = list(args.args)
+    patterns = list(args.regexp)
+    if not patterns:
+        if not positional:
+            print("codanna-desktop: grep needs a PATTERN", file=sys.stderr)
+            return EXIT_USAGE
+        patterns = [positional.pop(0)]
+    options = PatternOptions(
+        alternation(patterns, fixed=args.fixed_strings),
+        fixed=args.fixed_strings and len(patterns) == 1,
+        case=CaseMode(args.case or "sensitive"),
+        word=args.word_regexp,
+    )
+    from codanna_desktop.core.errors import UnknownLanguageError
+    from codanna_desktop.core.languages import resolve_languages
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    context = max(args.context, args.after_context, args.before_context)
+    request = ExactRequest(
+        options,
+        paths=[Path(p) for p in positional],
+        path_glob=args.path,
+        languages=languages,
+        keep_text=context > 0,
+    )
+    with ExactSearcher.open(AppPaths.default()) as searcher:
+        try:
+            result = searcher.search(request)
+        except PatternError as exc:
+            print(exc.pointed(), file=sys.stderr)
+            return EXIT_USAGE
+        except PathOutsideRootsError as exc:
+            print(f"codanna-desktop: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        tty = sys.stdout.isatty()
+        cwd = Path.cwd()
+        if args.json:
+            chunks = output.json_lines(result, cwd, searcher.enclosing_symbol)
+        elif args.files_with_matches:
+            chunks = output.files_only(result, cwd)
+        elif args.count:
+            chunks = output.counts(result, cwd)
+        elif args.vimgrep:
+            chunks = output.vimgrep(result, cwd)
+        else:
+            style = output.Style(
+                heading=tty if args.heading is None else args.heading,
+                color=args.color == "always" or (args.color == "auto" and tty),
+                context=args.context,
+                before=args.before_context,
+                after=args.after_context,
+            )
+            chunks = output.standard(result, cwd, style)
+        out = sys.stdout.buffer
+        try:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            sys.stderr.close()
+            return EXIT_OK if result.files else EXIT_NO_RESULTS
+        if args.stats:
+            print(
+                f"{result.match_count} matches, {result.line_count} matched lines, "
+                f"{len(result.files)} files contained matches, {result.candidates} files "
+                f"searched, {time.perf_counter() - started:.3f} seconds",
+                file=sys.stderr,
+            )
+    return EXIT_OK if result.files else EXIT_NO_RESULTS
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

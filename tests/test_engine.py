@@ -256,6 +256,7 @@ def test_crash_between_store_and_catalog_writes_is_repaired(
     # The process dies here: no close(), the writer lock goes with it.
     eng._release_lock()
     eng.lexical.close()
+    eng.content.close()
     eng.catalog.close()
 
     with Engine(embedder=embedder) as again:

@@ -89,6 +89,7 @@ def test_ghost_vectors_in_postgres_are_removed_after_an_unclean_stop(
     # Crash: no close(), so the catalog still says a writer is open.
     eng._release_lock()
     eng.lexical.close()
+    eng.content.close()
     with pg_engine(embedder, pg_url) as again:
         store2 = again._get_vectors()
         assert store2 is not None

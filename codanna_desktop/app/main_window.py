@@ -70,6 +70,7 @@ from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.drop import classify_drop
 from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
+from codanna_desktop.app.exact_search import ExactMode
 from codanna_desktop.app.folders_panel import FoldersPanel
 from codanna_desktop.app.preview import PreviewPane
 from codanna_desktop.app.result_delegate import ResultDelegate
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
         self._build_folders_dock()
         self._build_status_bar()
         self._build_menus()
+        self.exact = ExactMode(self)  # the exact mode's switch, toggles and results page
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.run_search)
@@ -263,7 +265,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.language_filter)
         top.addWidget(self.path_filter)
         top.addWidget(self.scope_button)
-        ranking = QHBoxLayout()
+        ranking = self.ranking_row = QHBoxLayout()
         ranking.setSpacing(8)
         ranking.addWidget(self.words_label)
         ranking.addWidget(self.alpha_slider)
@@ -273,7 +275,7 @@ class MainWindow(QMainWindow):
         ranking.addStretch(1)
         ranking.addWidget(self.result_count)
         self.search_area = QWidget()
-        layout = QVBoxLayout(self.search_area)
+        layout = self.search_layout = QVBoxLayout(self.search_area)
         layout.setContentsMargins(10, 10, 10, 4)
         layout.setSpacing(6)
         layout.addLayout(top)
@@ -538,6 +540,10 @@ class MainWindow(QMainWindow):
         self._debounce.stop()
         key = self.current_key()
         query, filters = key
+        if self.exact.search_if_exact(query, filters):
+            self.latest_request = -1  # a ranked search in flight is no longer wanted
+            self._requested = self.shown_key = key
+            return
         if not query:
             self.latest_request = -1  # whatever is in flight is no longer wanted
             self._requested = None
@@ -652,6 +658,9 @@ class MainWindow(QMainWindow):
             self.preview.show_result(result, query)
 
     def move_selection(self, delta: int) -> None:
+        if self.exact.active:
+            self.exact.move_selection(delta)
+            return
         rows = self.model.rowCount()
         if not rows:
             return
@@ -661,6 +670,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_selected(self) -> None:
+        if self.exact.active:
+            self.exact.open_selected()
+            return
         result = self.selected_result()
         if result is None:
             return
@@ -689,6 +701,7 @@ class MainWindow(QMainWindow):
         self._debounce.stop()
         self.latest_request = -1
         self.clear_results()
+        self.exact.clear()
         self.focus_search()
 
     def offer_restart(self) -> None:
@@ -770,6 +783,8 @@ class MainWindow(QMainWindow):
         return "\n".join(lines)
 
     def _update_empty_state(self) -> None:
+        if self.exact.active:
+            return  # exact mode shows its own page
         text = self.empty_state_text()
         # With nothing to preview, the message gets the whole width.
         self.preview.setVisible(text is None)

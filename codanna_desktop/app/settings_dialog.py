@@ -265,14 +265,14 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editor_edit = QLineEdit()
-        self.editor_edit.setPlaceholderText("code -g {path}:{line}")
+        self.editor_edit.setPlaceholderText("code -g {path}:{line}:{column}")
         self.start_hidden = QCheckBox("Start hidden in the system tray")
         self.start_at_login = QCheckBox("Start when I log in")
         form.addRow("Editor command", self.editor_edit)
         form.addRow(
             "",
             _note(
-                "{path} and {line} are filled in, e.g. code -g {path}:{line} or "
+                "{path}, {line} and {column} are filled in, e.g. code -g {path}:{line}:{column} or "
                 "subl {path}:{line}. Empty: the system's application for the file."
             ),
         )

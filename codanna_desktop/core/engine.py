@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from codanna_desktop.core.catalog import Catalog, RootRow
+from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
 from codanna_desktop.core.embedder import Embedder, load_embedder, release_freed_memory
 from codanna_desktop.core.errors import (
@@ -28,6 +28,9 @@ from codanna_desktop.core.errors import (
     VectorStoreUnavailableError,
     known_error,
 )
+from codanna_desktop.core.exact import sync as exact_sync
+from codanna_desktop.core.exact.content_index import ContentIndex
+from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore, file_problem
 from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
@@ -125,6 +128,7 @@ class Engine:
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
+            self.content = ContentIndex(self.paths.data_dir / CONTENT_DIR, writable=writer)
         except BaseException as exc:
             self._release_lock()
             known = known_error(exc, self.paths.data_dir) if isinstance(exc, Exception) else None
@@ -143,7 +147,10 @@ class Engine:
             self._get_vectors,
             self._get_embedder,
             embed_batch_size=self.settings.embed_batch_size,
+            content=self.content,
         )
+        self.exact = ExactSearcher(self.catalog, self.content)
+        self._texts_missing: list[FileRow] = []
         self.searcher = HybridSearcher(
             self.catalog,
             self.lexical,
@@ -176,6 +183,8 @@ class Engine:
             rolled_back = self.indexer.recover(thorough=True)
         if rebuilt:
             self._note_lexical_rebuilt()
+        # Also how an index folder made before exact search gets its texts: all missing.
+        self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
 
@@ -228,6 +237,7 @@ class Engine:
                     # index thoroughly, which is right; closing goes on.
                     log.info("the clean stop is not recorded: %s", exc)
             self.lexical.close()
+            self.content.close()
             self.catalog.close()
         finally:
             self._release_lock()
@@ -394,6 +404,7 @@ class Engine:
         """Lexical pass over the roots (searchable when it returns), then embeddings."""
         self.rebuild_damaged_lexical()
         report = IndexReport()
+        self.build_exact_index(progress=progress, cancel=cancel)
         for root in roots if roots is not None else self.catalog.roots():
             report.merge(
                 self.indexer.sync_root(root, full=full, progress=progress or _quiet, cancel=cancel)
@@ -401,6 +412,33 @@ class Engine:
         if embed:
             report.merge(self.embed_pending(progress=progress, cancel=cancel))
         return report
+
+    def build_exact_index(
+        self, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> int:
+        """Give the exact-search index the texts it lacks (from the files on disk)."""
+        todo, self._texts_missing = self._texts_missing, []
+        if not todo:
+            return 0
+        say = progress or _quiet
+        message = "Building the exact-search index"
+        log.info("%s: %d files", message, len(todo))
+        say(Progress("indexing", None, 0, len(todo), message))
+        stored = exact_sync.build_missing(
+            self.catalog,
+            self.content,
+            self.scanner,
+            todo,
+            progress=lambda done, total: say(Progress("indexing", None, done, total, message)),
+            cancel=cancel,
+        )
+        if cancel is not None and cancel.is_set():
+            self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
+        return stored
+
+    def grep(self, request: ExactRequest, *, cancel: threading.Event | None = None) -> ExactResult:
+        """Every line matching a pattern (see core/exact); raises PatternError."""
+        return self.exact.search(request, cancel=cancel)
 
     def embed_pending(
         self,

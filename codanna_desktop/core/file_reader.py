@@ -57,6 +57,7 @@ class FileRead:
     chunks: Sequence[Chunk] = ()
     skip_reason: str = ""
     skip_detail: str = ""
+    text: str = ""  # the whole text, for exact search (chunks need not cover every line)
 
 
 def read_and_chunk(scanner: Scanner, chunker: Chunker, scanned: ScannedFile) -> FileRead:
@@ -71,7 +72,7 @@ def read_and_chunk(scanner: Scanner, chunker: Chunker, scanned: ScannedFile) -> 
         return FileRead(scanned, None, skip_reason="chunking failed", skip_detail=str(exc))
     language = chunks[0].language if chunks else "text"
     stamp = ReadStamp(source.content_hash, source.size, source.mtime_ns)
-    return FileRead(scanned, stamp, language, chunks)
+    return FileRead(scanned, stamp, language, chunks, text=source.text)
 
 
 class FileReader:

@@ -28,6 +28,8 @@ from codanna_desktop.core.errors import (
     VectorStoreUnavailableError,
     known_error,
 )
+from codanna_desktop.core.exact import sync as exact_sync
+from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.file_reader import FileRead, FileReader
 from codanna_desktop.core.ignore import IgnoreRules
 from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
@@ -125,6 +127,7 @@ class Indexer:
         *,
         embed_batch_size: int = 4,
         workers: int = 2,
+        content: ContentIndex | None = None,
     ) -> None:
         self.catalog = catalog
         self.lexical = lexical
@@ -137,6 +140,7 @@ class Indexer:
         # set from other threads: a tuple is replaced whole.
         self.embedding_focus: tuple[int, ...] = ()
         self._reader = FileReader(scanner, chunker, threads=workers)
+        self.content = content  # whole texts for exact search
         self._last_vector_flush = time.monotonic()
 
     def close(self) -> None:
@@ -230,6 +234,7 @@ class Indexer:
         chunk_ids = self.catalog.chunk_ids_of_files(file_ids)
         self.lexical.delete_files(file_ids)
         self.lexical.commit()
+        exact_sync.drop_texts(self.content, file_ids)
         self._delete_vectors(chunk_ids)
         self.catalog.delete_files(file_ids)
 
@@ -329,6 +334,7 @@ class Indexer:
         try:
             self.lexical.delete_roots([root.id])
             self.lexical.commit()
+            exact_sync.drop_texts(self.content, [f.id for f in files])
         except Exception as exc:
             if not isinstance(known_error(exc), DiskFullError):
                 raise
@@ -437,6 +443,7 @@ class Indexer:
         self.lexical.delete_files([file_id for file_id, _, _ in begun])
         self.lexical.add(docs)
         self.lexical.commit()
+        exact_sync.store_texts(self.content, root.id, changed, [f for f, _, _ in begun])
         self._delete_vectors([i for _, old, _ in begun for i in old])
         self._after_stores_written()
         self.catalog.finish_file_updates(

@@ -125,7 +125,10 @@ class IndexingStatus:
             return f"Scanning {name}…" if name else "Scanning folders…"
         if self.state is Phase.INDEXING:
             counts = f" {p.done:,}/{p.total:,}" if p is not None and p.total else ""
-            return f"Indexing {name}{counts}" if name else f"Indexing{counts}"
+            if name:
+                return f"Indexing {name}{counts}"
+            # Work for every folder says what it is ("Building the exact-search index").
+            return f"{p.message if p is not None and p.message else 'Indexing'}{counts}"
         if self.state is Phase.EMBEDDING or self.embedding_left:
             if p is not None and p.total:
                 return f"Embedding {p.done:,}/{p.total:,} chunks"

@@ -146,7 +146,8 @@ class Settings:
     # A symbolic link inside an added folder that leads out of it (to /etc/passwd, to
     # another project) is not followed unless this is on, as ripgrep does by default.
     follow_links_outside: bool = False
-    # Command that opens a file at a line, with {path} and {line}; empty: the system handler.
+    # Command that opens a file at a line, with {path}, {line} and {column}; empty: the
+    # system handler.
     editor_command: str = ""
     start_hidden: bool = False
     # Start the app when the user logs in (core/autostart.py writes the XDG autostart
