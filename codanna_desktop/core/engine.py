@@ -33,7 +33,7 @@ from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore, file_problem
-from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
+from codanna_desktop.core.indexer import Indexer, IndexReport, Phase, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
 from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.roots_backup import save_roots_backup
@@ -423,13 +423,13 @@ class Engine:
         say = progress or _quiet
         message = "Building the exact-search index"
         log.info("%s: %d files", message, len(todo))
-        say(Progress("indexing", None, 0, len(todo), message))
+        say(Progress(Phase.INDEXING, None, 0, len(todo), message))
         stored = exact_sync.build_missing(
             self.catalog,
             self.content,
             self.scanner,
             todo,
-            progress=lambda done, total: say(Progress("indexing", None, done, total, message)),
+            progress=lambda done, total: say(Progress(Phase.INDEXING, None, done, total, message)),
             cancel=cancel,
         )
         if cancel is not None and cancel.is_set():
