@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +327,24 @@ def test_exit_codes_are_attributes_of_the_error_classes() -> None:
     assert isinstance(user_error(OSError(28, "No space left on device", "/")), DiskFullError)
     unexpected = user_error(RuntimeError("boom"))
     assert unexpected.exit_code == 4 and "boom" in str(unexpected)
+
+
+def test_a_zeroed_page_no_query_reads_is_found_before_an_index_pass(tmp_path: Path) -> None:
+    # Enough chunks that the catalog has pages a search never reads; zero the last one.
+    big = write_project(
+        tmp_path / "big",
+        {f"function_{i}": f"return value + {i}  # {'words ' * 40}" for i in range(300)},
+    )
+    run("add", "--no-embed", str(big), check=True)
+    path = catalog_file()
+    with sqlite3.connect(path) as db:  # a leaf page of the chunks' texts
+        page = db.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'chunks' AND pagetype = 'leaf'"
+            " ORDER BY pageno DESC LIMIT 1"
+        ).fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    with open(path, "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(b"\0" * page_size)
+    # Before, `index` went on with whatever the damaged page now says, silently.
+    assert_sentence(run("index", "--no-embed"), 4, "is damaged", "codanna-desktop repair")

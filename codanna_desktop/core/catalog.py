@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from codanna_desktop.core.catalog_connection import open_catalog_connection
 from codanna_desktop.core.chunks import Chunk
+from codanna_desktop.core.errors import CatalogDamagedError
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
@@ -230,6 +231,16 @@ class Catalog:
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
+
+    def check_pages(self) -> None:
+        """Read every page of the database and check its structure (SQLite's quick_check:
+        about 0.3 s for 70 MB here). A zeroed or garbled page that no query happened to
+        read would otherwise give wrong rows silently; it raises CatalogDamagedError,
+        which names the way out. Damage inside a well-formed row is not found this way."""
+        rows = self._query("PRAGMA quick_check(1)")
+        verdict = str(rows[0][0]) if rows else "no answer"
+        if verdict != "ok":
+            raise CatalogDamagedError(self.path, verdict)
 
     def close(self) -> None:
         with self._lock:

@@ -125,6 +125,7 @@ class Engine:
         self._vector_note_reported = False
         # Set when the lexical index had to be rebuilt: one sentence for the user.
         self.lexical_note: str | None = None
+        self._pages_checked = False
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
@@ -402,6 +403,11 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Lexical pass over the roots (searchable when it returns), then embeddings."""
+        if not self._pages_checked:
+            # Once per writer, before its first pass: a pass over every file is the moment
+            # to read every page too (the app's start, `index`, `add`).
+            self.catalog.check_pages()
+            self._pages_checked = True
         self.rebuild_damaged_lexical()
         report = IndexReport()
         self.build_exact_index(progress=progress, cancel=cancel)
