@@ -162,15 +162,18 @@ class AppContext(QObject):
 
     # -- searching and status, off the UI thread ------------------------------------
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> int:
-        """Start a search; search_finished(request id, session, error) follows."""
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> int:
+        """Start a search; search_finished(request id, session, error) follows.
+        `semantic=False` (exact words only) loads no model and opens no vector store."""
         self._search_seq += 1
         request = self._search_seq
 
         def done(session: Any, exc: BaseException | None) -> None:
             self.search_finished.emit(request, session, "" if exc is None else str(user_error(exc)))
 
-        self.pool.start(_Task(lambda: self.engine.search(query, filters), done))
+        self.pool.start(_Task(lambda: self.engine.search(query, filters, semantic=semantic), done))
         return request
 
     def search_now(self, query: str, filters: SearchFilters | None = None) -> SearchSession:

@@ -550,7 +550,9 @@ class MainWindow(QMainWindow):
             self.clear_results()
             return
         self._requested = key
-        self.latest_request = self.context.search(query, filters)
+        # At exact words only the semantic side is not asked (no model, no vector file);
+        # moving the slider off 0 runs the query again with it.
+        self.latest_request = self.context.search(query, filters, semantic=self.alpha > 0)
 
     @Slot()
     def _rerank_from_the_top(self) -> None:
@@ -643,7 +645,10 @@ class MainWindow(QMainWindow):
 
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))
-        if self.session is not None:
+        if self.session is not None and not self.session.semantic_asked and value > 0:
+            self._top_on_next_results = True
+            self.run_search()
+        elif self.session is not None:
             # A new weight is a new ranking: its first result is what to look at.
             self.rank_results(keep_selection=False)
 

@@ -113,6 +113,9 @@ class SearchSession:
     # How much of the index the semantic side covered when the query ran, if not all of
     # it. Kept apart from `notes`: the window shows the live share instead.
     coverage_note: str | None = None
+    # False when the query ran at exact words only (the slider at 0): the semantic side
+    # was not asked, and a weight above 0 needs the query run again with it.
+    semantic_asked: bool = True
 
     def weight(self, alpha: float, *, bend: bool = True) -> float:
         """The weight results(alpha) fuses with (a lookup bends the slider's, unless
@@ -123,6 +126,8 @@ class SearchSession:
         """The weight as the person should read it: "lookup: 90% words" when bent."""
         used = self.weight(alpha, bend=bend)
         words = round((1.0 - used) * 100)
+        if not self.semantic_asked:
+            return "exact words only"
         if not self.semantic_available:
             return "exact words only (no search by meaning)"
         if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
@@ -270,6 +275,7 @@ class HybridSearcher:
             semantic_available=semantic_available,
             notes=notes,
             coverage_note=coverage,
+            semantic_asked=semantic,
         )
 
     def _coverage_note(self) -> str | None:

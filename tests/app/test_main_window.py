@@ -79,9 +79,9 @@ def count_searches(context: AppContext, monkeypatch: Any) -> list[str]:
     calls: list[str] = []
     engine_search = context.engine.search
 
-    def counting_search(query: str, filters: Any = None) -> Any:
+    def counting_search(query: str, filters: Any = None, **kwargs: Any) -> Any:
         calls.append(query)
-        return engine_search(query, filters)
+        return engine_search(query, filters, **kwargs)
 
     monkeypatch.setattr(context.engine, "search", counting_search)
     return calls
@@ -627,3 +627,20 @@ def test_a_store_or_model_change_offers_restart_now(qtbot: QtBot, window: MainWi
     now = next(b for b in box.buttons() if b.text() == "Restart now")
     now.click()
     qtbot.waitUntil(lambda: asked == [True])
+
+
+def test_at_exact_words_only_the_semantic_side_is_not_asked_until_the_slider_moves(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
+) -> None:
+    index_folder(qtbot, window, project)
+    window.alpha_slider.setValue(0)
+    calls = count_searches(context, monkeypatch)
+    search(qtbot, window, "read file contents")
+    assert window.session is not None and not window.session.semantic_asked
+    assert window.alpha_value.text() == "exact words only"
+    window.alpha_slider.setValue(80)  # meaning is wanted now: the query runs again with it
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.semantic_asked, timeout=WAIT_MS
+    )
+    assert calls == ["read file contents", "read file contents"]
+    assert any(r.semantic_score is not None for r in window.model.results())

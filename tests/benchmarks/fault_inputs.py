@@ -220,10 +220,13 @@ def _index_and_check(
         outcomes = results["outcomes"]
         for token, (path, what) in expect.items():
             rel = os.path.relpath(path, root)
+            # A name that is not UTF-8 is listed with its bad bytes replaced (the catalog
+            # stores text): that is the same file, said to be skipped.
+            shown = os.fsencode(rel).decode("utf-8", "replace")
             if token not in lost:
                 outcomes[what] = "found"
-            elif rel in skipped:
-                outcomes[what] = f"skipped: {skipped[rel]}"
+            elif rel in skipped or shown in skipped:
+                outcomes[what] = f"skipped: {skipped.get(rel) or skipped[shown]}"
             else:
                 outcomes[what] = "silently missing"
                 tally.add("lost", example={"context": "bad input", "file": what})

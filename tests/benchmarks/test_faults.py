@@ -41,11 +41,6 @@ def test_quick_campaign_kills_corrupts_and_verifies_without_harness_errors(
     assert campaign["seed"] == 20261201
 
 
-@pytest.mark.xfail(
-    reason="main before the reliability fixes loses, ghosts or crashes on some faults;"
-    " make this strict once they are merged",
-    strict=False,
-)
 def test_quick_campaign_finds_no_lost_files_ghosts_wrong_vectors_or_crashes(
     campaign: dict[str, Any],
 ) -> None:
