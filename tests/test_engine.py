@@ -445,3 +445,30 @@ def test_the_folder_the_person_works_in_is_embedded_first(
         engine.embed_pending(max_chunks=1)  # one step
         by_root = {r.root.path.name: r.embedded for r in engine.status().roots}
         assert by_root["big"] == 0 and by_root["mine"] > 0
+
+
+def test_a_damaged_cached_vector_is_embedded_again_not_spread(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.py").write_text("def send_invoice(customer):\n    return customer.mail()\n")
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(root)
+        engine.index()
+        text_hash, text = engine.catalog._query("SELECT text_hash, text FROM chunks LIMIT 1")[0]
+        model_id = embedder.model_id
+        with sqlite3.connect(engine.catalog.path) as db:  # a page zeroed under the row
+            db.execute(
+                "UPDATE embeddings SET vector = zeroblob(length(vector)) WHERE text_hash = ?",
+                (text_hash,),
+            )
+        assert engine.catalog.cached_vectors(model_id, [text_hash]) == {}
+        engine.catalog.reset_all_vectors()
+        engine.embed_pending()
+        healed = engine.catalog.cached_vectors(model_id, [text_hash])[text_hash]
+        assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999

@@ -17,6 +17,7 @@ that starts finds ``stored`` rows from a crash and sets them pending again.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 # 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -585,6 +588,7 @@ class Catalog:
         import numpy as np
 
         out: dict[str, np.ndarray] = {}
+        damaged = 0
         for part in _batches(sorted(set(text_hashes)), 500):
             marks = ",".join("?" * len(part))
             rows = self._query(
@@ -593,7 +597,17 @@ class Catalog:
                 [model_id, *part],
             )
             for h, blob in rows:
-                out[h] = np.frombuffer(blob, dtype=np.float32)
+                vector = np.frombuffer(blob, dtype=np.float32)
+                # Every cached vector was stored unit-length: one that is not (a catalog
+                # page zeroed or garbled under a well-formed row) is embedded again, and
+                # the new vector replaces it, instead of spreading to the vector store.
+                norm = float(np.linalg.norm(vector)) if len(blob) % 4 == 0 else 0.0
+                if abs(norm - 1.0) < 1e-3:
+                    out[h] = vector
+                else:
+                    damaged += 1
+        if damaged:
+            log.warning("%d cached vectors were damaged; they are embedded again", damaged)
         return out
 
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
