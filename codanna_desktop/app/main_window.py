@@ -244,7 +244,8 @@ class MainWindow(QMainWindow):
         self.alpha_value = QLabel()
         self.alpha_value.setObjectName("notes")
         self.alpha_value.setMinimumWidth(
-            self.alpha_value.fontMetrics().horizontalAdvance(alpha_label(55)) + 8
+            # The longest words it shows: a lookup's bent weight.
+            self.alpha_value.fontMetrics().horizontalAdvance("lookup: 90% words · 10% meaning") + 8
         )
         self.result_count = QLabel()
         self.result_count.setObjectName("notes")

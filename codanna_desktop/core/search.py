@@ -131,7 +131,7 @@ class SearchSession:
         if not self.semantic_available:
             return "exact words only (no search by meaning)"
         if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
-            return f"lookup: {words}% words · {100 - words}% meaning"
+            return f"lookup: {words}% words"  # the rest is meaning: said by the slider
         if used <= 0.0:
             return "exact words only"
         if used >= 1.0:
