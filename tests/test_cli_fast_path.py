@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,7 +25,6 @@ from codanna_desktop.core.settings import AppPaths, Settings, save_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 CLI = [sys.executable, "-m", "codanna_desktop"]
 # What the handoff to a running app or `watch` must not load: the answer is made there.
@@ -195,3 +195,22 @@ def test_watch_takes_add_remove_and_index_from_another_shell(
     refused = run("remove", str(other))
     assert refused.returncode == 4
     assert "is not one of the indexed folders" in refused.stderr
+
+
+def test_a_server_killed_before_closing_leaves_no_folder_behind_the_next_one() -> None:
+    data_dir = AppPaths.default().data_dir
+    data_dir.mkdir(parents=True)
+    killed = app_link.LinkServer(data_dir, lambda request: {"ok": True, "message": "old"})
+    assert killed.start()
+    left = Path(killed.where).parent  # what a SIGKILL would leave: its folder and the note
+    assert left.is_dir()
+    server = app_link.LinkServer(data_dir, lambda request: {"ok": True, "message": "new"})
+    try:
+        assert server.start()
+        assert not left.exists()
+        assert app_link.send(data_dir, {"request": "index"})["message"] == "new"
+    finally:
+        server.close()
+        killed.close()
+    assert not Path(server.where).parent.exists()
+    assert not app_link.socket_note(data_dir).exists()

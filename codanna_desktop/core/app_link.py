@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SOCKET_NOTE = "app.socket"  # in the data folder: the path the app's server listens on
 CONNECT_TIMEOUT_S = 1.0
 MAX_REQUEST_BYTES = 1 << 20
+LINK_FOLDER_PREFIX = "codanna-link-"  # under the temporary folder, one per `watch`
 
 
 class AppNotAnswering(Exception):
@@ -117,8 +118,9 @@ class LinkServer:
         family = getattr(socket, "AF_UNIX", None)
         if family is None:
             return False
+        self._remove_stale_folder()
         try:
-            self._folder = Path(tempfile.mkdtemp(prefix="codanna-link-"))
+            self._folder = Path(tempfile.mkdtemp(prefix=LINK_FOLDER_PREFIX))
             self.where = str(self._folder / "s")
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.bind(self.where)
@@ -131,6 +133,16 @@ class LinkServer:
             return False
         threading.Thread(target=self._accept, name="app-link", daemon=True).start()
         return True
+
+    def _remove_stale_folder(self) -> None:
+        """A server killed before it could close left its folder behind: the caller holds
+        the index for writing, so no other server of this data folder is alive."""
+        try:
+            old = Path(socket_note(self.data_dir).read_text(encoding="utf-8").strip()).parent
+        except OSError:
+            return
+        if old.name.startswith(LINK_FOLDER_PREFIX) and old.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(old, ignore_errors=True)
 
     def _accept(self) -> None:
         sock = self._sock

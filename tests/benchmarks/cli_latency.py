@@ -6,7 +6,8 @@ What a person waits for at the shell: the interpreter starting, the imports, ope
 index, the search, printing. Each command runs as its own process (`python -m
 codanna_desktop ...`, as the installed `codanna-desktop` script does), N times,
 interleaved with the other commands of the same phase, after one warm-up run each.
-Three phases, one after the other:
+With `--before DIR` each command also runs with the code in DIR (the same servers answer
+both), interleaved. Three phases, one after the other:
 
 - no server: nothing else runs, the command line opens the index itself;
 - app: the desktop app runs (offscreen) and answers over its local socket;
@@ -16,7 +17,9 @@ The corpus is a copy of this repository's ``codanna_desktop/core`` (bench-work/c
 indexed and embedded once, kept between runs). For each command the modules it imports
 are counted from ``-X importtime`` and the heavy ones named, since what a process imports
 before it answers is most of its time. The load average is recorded with each phase: the
-machine is shared, so compare figures of one run, not across runs.
+machine is shared, so compare figures of one run, not across runs. Beside the wall time,
+the CPU time of the command's process and of the server meanwhile: on a loaded machine the
+wall time is mostly waiting for a turn, and their sum is about what an idle one takes.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -73,6 +78,7 @@ def prepare(work: Path) -> tuple[Path, dict[str, str]]:
     corpus, home = work / "corpus", work / "home"
     env = cli_env(home)
     env.pop("QT_QPA_PLATFORM", None)
+    env["PYTHONPATH"] = str(REPO_ROOT)
     if not corpus.exists():
         shutil.copytree(
             REPO_ROOT / "codanna_desktop" / "core",
@@ -97,13 +103,28 @@ def _status(env: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def run_once(args: list[str], env: dict[str, str]) -> float:
+def run_once(args: list[str], env: dict[str, str], server: int | None) -> tuple[float, ...]:
+    """Wall time, the process's CPU time and the server's CPU time meanwhile (seconds).
+    On a loaded machine the wall time waits for the other processes' turns; the CPU
+    times add up to about what an idle machine would take."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    served = server_cpu(server)
     started = time.perf_counter()
     proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RuntimeError(f"{args} exited {proc.returncode}: {proc.stderr.strip()}")
-    return elapsed
+    own = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, own, server_cpu(server) - served
+
+
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the server process has used (all its threads), from /proc."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def imports_of(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -130,22 +151,33 @@ def imported_modules(importtime_stderr: str) -> set[str]:
     return names
 
 
-def measure_phase(env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Every command N times, interleaved, after one warm-up run each."""
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for args in COMMANDS.values():
-        run_once(args, env)
+def measure_phase(
+    envs: dict[str, dict[str, str]], runs: int, server: int | None = None
+) -> dict[str, Any]:
+    """Every command with every code (`envs`: "after", and "before" when given) N times,
+    interleaved, after one warm-up run each."""
+    cases = [(f"{name} [{code}]", args, env) for name, args in COMMANDS.items()
+             for code, env in envs.items()]  # fmt: skip
+    times: dict[str, list[tuple[float, ...]]] = {label: [] for label, _, _ in cases}
+    for _, args, env in cases:
+        run_once(args, env, server)
     load_before = os.getloadavg()
     for _ in range(runs):
-        for name, args in COMMANDS.items():
-            times[name].append(run_once(args, env))
+        for label, args, env in cases:
+            times[label].append(run_once(args, env, server))
     load_after = os.getloadavg()
+    commands = {}
+    for label, args, env in cases:
+        wall, own, served = zip(*times[label], strict=True)
+        commands[label] = {
+            **latency_summary(wall),
+            "cpu_p50_ms": round(statistics.median(own) * 1000, 1),
+            "server_cpu_p50_ms": round(statistics.median(served) * 1000, 1),
+            **imports_of(args, env),
+        }
     return {
-        "load_average": [round(x, 2) for x in (*load_before[:1], *load_after[:1])],
-        "commands": {
-            name: {**latency_summary(values), **imports_of(COMMANDS[name], env)}
-            for name, values in times.items()
-        },
+        "load_average": [round(load_before[0], 2), round(load_after[0], 2)],
+        "commands": commands,
     }
 
 
@@ -186,9 +218,15 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def run(runs: int, work: Path) -> dict[str, Any]:
+def run(runs: int, work: Path, before: Path | None) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
+    # `python -m` looks in the working folder first: away from the checkout, PYTHONPATH
+    # alone says which code runs (this checkout's, not an editable install's).
+    os.chdir(work)
     _, env = prepare(work)
+    envs = {"after": env}
+    if before is not None:
+        envs["before"] = {**env, "PYTHONPATH": str(before)}
     status = _status(env)
     result: dict[str, Any] = {
         "machine": machine(),
@@ -196,7 +234,7 @@ def run(runs: int, work: Path) -> dict[str, Any]:
         "corpus": {"files": status["files"], "chunks": status["chunks"]},
         "phases": {},
     }
-    result["phases"]["no server"] = measure_phase(env, runs)
+    result["phases"]["no server"] = measure_phase(envs, runs)
     for kind in ("app", "watch"):
         try:
             proc = start_server(kind, env)
@@ -204,7 +242,7 @@ def run(runs: int, work: Path) -> dict[str, Any]:
             result["phases"][kind] = {"error": str(exc)}
             continue
         try:
-            result["phases"][kind] = measure_phase(env, runs)
+            result["phases"][kind] = measure_phase(envs, runs, proc.pid)
         finally:
             stop_server(proc)
     return result
@@ -213,7 +251,10 @@ def run(runs: int, work: Path) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     corpus = result["corpus"]
     print(f"corpus: {corpus['files']} files, {corpus['chunks']} chunks; {result['runs']} runs")
-    print(f"{'phase':10} {'command':18} {'p50 ms':>8} {'p95 ms':>8} {'modules':>8}  heavy imports")
+    print(
+        f"{'phase':10} {'command':18} {'p50 ms':>7} {'p95 ms':>7} {'cpu ms':>7} "
+        f"{'server':>7} {'modules':>7}  heavy imports"
+    )
     for phase, data in result["phases"].items():
         if "error" in data:
             print(f"{phase:10} {data['error']}")
@@ -221,8 +262,8 @@ def print_table(result: dict[str, Any]) -> None:
         for name, c in data["commands"].items():
             heavy = ", ".join(c["heavy"]) or "-"
             print(
-                f"{phase:10} {name:18} {c['p50_ms']:8.0f} {c['p95_ms']:8.0f} "
-                f"{c['modules']:8d}  {heavy}"
+                f"{phase:10} {name:27} {c['p50_ms']:7.0f} {c['p95_ms']:7.0f} "
+                f"{c['cpu_p50_ms']:7.0f} {c['server_cpu_p50_ms']:7.0f} {c['modules']:7d}  {heavy}"
             )
         print(f"{'':10} load average (1 min) before/after: {data['load_average']}")
 
@@ -233,11 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=WORK_DIR / "cli_latency")
     parser.add_argument("--out", type=Path, default=DOCS_DIR, help="where the JSON goes")
     parser.add_argument("--label", default="", help="a suffix for the JSON file's name")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of the code to compare with (`git archive REV | tar -x -C DIR`): "
+        "its command line runs interleaved with this one, against the same servers",
+    )
     args = parser.parse_args(argv)
-    result = run(args.runs, args.work)
+    out = args.out.resolve()
+    result = run(args.runs, args.work.resolve(), args.before and args.before.resolve())
     print_table(result)
     name = "cli_latency" + (f"_{args.label}" if args.label else "")
-    print(f"written {write_json(args.out, name, result)}", file=sys.stderr)
+    print(f"written {write_json(out, name, result)}", file=sys.stderr)
     return 0
 
 
