@@ -279,6 +279,8 @@ def _hand_to_app(request: dict[str, Any]) -> int | None:
         reply = app_link.send(AppPaths.default().data_dir, request)
     except app_link.AppNotAnswering:
         return None
+    if reply.get("declined"):  # `watch`: it searches, but the writing is not handed over
+        return None
     if not reply.get("ok"):
         print(f"codanna-desktop: {reply.get('error', 'the app refused')}", file=sys.stderr)
         return int(reply.get("exit_code", EXIT_ERROR))
@@ -738,10 +740,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             return EXIT_OK
         service = IndexingService(engine, listen, watch=True)
         service.start()
-        # As the desktop app does: `search`, `add`, `remove` and `index` from another shell
-        # are answered here (the index is open, the model loaded once).
+        # As the desktop app does: a `search` from another shell is answered here (the
+        # index is open, the model loaded once).
         link = app_link.LinkServer(
-            engine.paths.data_dir, lambda request: _watch_request(engine, service, request)
+            engine.paths.data_dir, lambda request: _watch_request(engine, request)
         )
         link.start()
         print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
@@ -756,36 +758,15 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _watch_request(engine: Any, service: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """A command from another shell while `watch` holds the index (core/app_link.py)."""
+def _watch_request(engine: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """A command from another shell while `watch` runs (core/app_link.py): it answers
+    searches; `add`, `remove` and `index` it declines, so they say who holds the index
+    (exit 3) or wait for it (`--wait`), as before."""
     from codanna_desktop.core import app_link
-    from codanna_desktop.core.errors import RootNotFoundError
 
-    def refused(sentence: str) -> dict[str, Any]:  # as the engine would say it
-        return {"ok": False, "error": sentence, "exit_code": RootNotFoundError.exit_code}
-
-    kind = request.get("request")
-    if kind == "search":
+    if request.get("request") == "search":
         return app_link.answer_search(engine, request)
-    if kind == "add":
-        folders = [Path(f) for f in request.get("folders") or [] if isinstance(f, str)]
-        for folder in folders:
-            if not folder.is_dir():
-                return refused(f"{folder} is not a folder.")
-        service.add_roots(folders)
-        return {"ok": True, "message": f"`codanna-desktop watch` adds and indexes "
-                f"{len(folders)} folder(s); it prints what it indexed."}  # fmt: skip
-    if kind == "remove":
-        folder = Path(str(request.get("folder", "")))
-        if engine.catalog.root_by_path(folder) is None:
-            return refused(f"{folder} is not one of the indexed folders.")
-        service.remove_root(folder)
-        return {"ok": True, "message": f"`codanna-desktop watch` removes {folder}."}
-    if kind == "index":
-        service.reindex(bool(request.get("full")))
-        return {"ok": True, "message": "`codanna-desktop watch` checks every folder against "
-                "the disk now."}  # fmt: skip
-    return {"ok": False, "error": f"unknown request {kind!r}", "exit_code": EXIT_USAGE}
+    return {"ok": False, "declined": True}
 
 
 def _report_says_something(report: Any) -> bool:
