@@ -50,6 +50,7 @@ from tests.benchmarks.workspace import (
 )
 
 CLI = [sys.executable, "-m", "codanna_desktop"]
+CORPUS = REPO_ROOT / "codanna_desktop" / "core"
 LEXICAL_QUERY = "resolve_languages"
 HYBRID_QUERY = "how the lexical and semantic scores are combined into one ranking"
 # What a fast path must not pay for; named in the report when a command imports them.
@@ -66,22 +67,28 @@ HEAVY = (
     "pygments",
     "codanna_desktop.core.engine",
 )
-COMMANDS: dict[str, list[str]] = {
-    "version": ["--version"],
-    "search --alpha 0": ["search", "--alpha", "0", LEXICAL_QUERY],
-    "search (hybrid)": ["search", HYBRID_QUERY],
-}
 
 
-def prepare(work: Path) -> tuple[Path, dict[str, str]]:
+def commands(lexical_query: str = LEXICAL_QUERY) -> dict[str, list[str]]:
+    return {
+        "version": ["--version"],
+        "search --alpha 0": ["search", "--alpha", "0", lexical_query],
+        "search (hybrid)": ["search", HYBRID_QUERY],
+    }
+
+
+def prepare(work: Path, source: Path = CORPUS) -> tuple[Path, dict[str, str]]:
     """The corpus and the environment of a CODANNA_HOME that has it indexed and embedded."""
     corpus, home = work / "corpus", work / "home"
     env = cli_env(home)
     env.pop("QT_QPA_PLATFORM", None)
+    # PYTHONPATH alone says which code runs (this checkout's, not an editable install's):
+    # PYTHONSAFEPATH keeps `python -m` from looking in the working folder first.
     env["PYTHONPATH"] = str(REPO_ROOT)
+    env["PYTHONSAFEPATH"] = "1"
     if not corpus.exists():
         shutil.copytree(
-            REPO_ROOT / "codanna_desktop" / "core",
+            source,
             corpus,
             ignore=shutil.ignore_patterns("__pycache__"),
         )
@@ -152,11 +159,14 @@ def imported_modules(importtime_stderr: str) -> set[str]:
 
 
 def measure_phase(
-    envs: dict[str, dict[str, str]], runs: int, server: int | None = None
+    envs: dict[str, dict[str, str]],
+    runs: int,
+    todo: dict[str, list[str]],
+    server: int | None = None,
 ) -> dict[str, Any]:
     """Every command with every code (`envs`: "after", and "before" when given) N times,
     interleaved, after one warm-up run each."""
-    cases = [(f"{name} [{code}]", args, env) for name, args in COMMANDS.items()
+    cases = [(f"{name} [{code}]", args, env) for name, args in todo.items()
              for code, env in envs.items()]  # fmt: skip
     times: dict[str, list[tuple[float, ...]]] = {label: [] for label, _, _ in cases}
     for _, args, env in cases:
@@ -218,12 +228,15 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def run(runs: int, work: Path, before: Path | None) -> dict[str, Any]:
+def run(
+    runs: int,
+    work: Path,
+    before: Path | None,
+    source: Path = CORPUS,
+    lexical_query: str = LEXICAL_QUERY,
+) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
-    # `python -m` looks in the working folder first: away from the checkout, PYTHONPATH
-    # alone says which code runs (this checkout's, not an editable install's).
-    os.chdir(work)
-    _, env = prepare(work)
+    _, env = prepare(work, source)
     envs = {"after": env}
     if before is not None:
         envs["before"] = {**env, "PYTHONPATH": str(before)}
@@ -234,7 +247,8 @@ def run(runs: int, work: Path, before: Path | None) -> dict[str, Any]:
         "corpus": {"files": status["files"], "chunks": status["chunks"]},
         "phases": {},
     }
-    result["phases"]["no server"] = measure_phase(envs, runs)
+    todo = commands(lexical_query)
+    result["phases"]["no server"] = measure_phase(envs, runs, todo)
     for kind in ("app", "watch"):
         try:
             proc = start_server(kind, env)
@@ -242,7 +256,7 @@ def run(runs: int, work: Path, before: Path | None) -> dict[str, Any]:
             result["phases"][kind] = {"error": str(exc)}
             continue
         try:
-            result["phases"][kind] = measure_phase(envs, runs, proc.pid)
+            result["phases"][kind] = measure_phase(envs, runs, todo, proc.pid)
         finally:
             stop_server(proc)
     return result
@@ -271,6 +285,9 @@ def print_table(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--corpus", type=Path, default=CORPUS, help="the folder copied and searched"
+    )
     parser.add_argument("--work", type=Path, default=WORK_DIR / "cli_latency")
     parser.add_argument("--out", type=Path, default=DOCS_DIR, help="where the JSON goes")
     parser.add_argument("--label", default="", help="a suffix for the JSON file's name")
@@ -282,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    result = run(args.runs, args.work.resolve(), args.before and args.before.resolve())
+    before = args.before and args.before.resolve()
+    result = run(args.runs, args.work.resolve(), before, args.corpus.resolve())
     print_table(result)
     name = "cli_latency" + (f"_{args.label}" if args.label else "")
     print(f"written {write_json(out, name, result)}", file=sys.stderr)
