@@ -22,11 +22,13 @@ from pathlib import Path
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.fusion import fuse
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
+from codanna_desktop.core.ranking.snippets import highlight_ranges
 from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
 from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
-from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -249,7 +251,8 @@ class HybridSearcher:
         depth = self.candidates_per_side
         notes: list[str] = []
         try:
-            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+            hits = self.lexical.search(build_query(query), depth, filters)
+            lexical = [(h.chunk_id, h.score) for h in hits]
         except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
             lexical = []
             notes.append(str(exc))
