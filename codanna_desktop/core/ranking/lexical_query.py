@@ -11,9 +11,8 @@ field; a lookup (query_shape) also scores the names a chunk defines.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tantivy
 
@@ -25,6 +24,9 @@ from codanna_desktop.core.storage.lexical.analysis import (
     split_tokens,
 )
 from codanna_desktop.core.storage.lexical.schema import SCHEMA
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # Boost per field for a query word; tuned by the benchmarks. The *_phrase entries reward
 # chunks where the words of a compound query word (``read_file_contents``,

@@ -17,9 +17,12 @@ highlighting). Their agreement is pinned by a test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import tantivy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # A letter that does not start a new word: anything but an ASCII capital.
 _LOWER = r"[^\W\d_A-Z]"

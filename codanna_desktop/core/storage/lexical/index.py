@@ -13,18 +13,21 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
-from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.storage.lexical.analysis import mark_acronym_ends
 from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
 from codanna_desktop.core.storage.lexical.schema import SCHEMA, register_analyzers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from codanna_desktop.core.files.filters import SearchFilters
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
     import fcntl
