@@ -825,7 +825,7 @@ class MainWindow(QMainWindow):
             self._show_notes(coverage)
 
     def _refresh_languages(self) -> None:
-        self.context.run_in_background(self.context.languages, self._got_languages)
+        self.context.run_in_background(self.context.languages, self._got_languages, owner=self)
 
     def _got_languages(self, languages: Any, exc: BaseException | None) -> None:
         if exc is not None or not isinstance(languages, list):

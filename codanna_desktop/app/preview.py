@@ -455,7 +455,7 @@ class PreviewPane(QWidget):
                 matches = query_matches(self.loaded.text, query, lines)
                 self.code.mark(result.start_line, result.end_line, matches)
 
-        self.context.run_in_background(read, done)
+        self.context.run_in_background(read, done, owner=self)
 
     def clear(self, message: str = "") -> None:
         self._request += 1
