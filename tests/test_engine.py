@@ -17,7 +17,7 @@ from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 FILES = {
     "net/http_client.py": '''

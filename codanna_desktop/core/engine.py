@@ -48,7 +48,7 @@ from codanna_desktop.core.storage.roots_backup import save_roots_backup
 from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
 from codanna_desktop.core.storage.vectors.store import VectorStore
 from codanna_desktop.core.storage.writer_lock import WriterLock
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
 from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 
