@@ -18,7 +18,7 @@ from watchdog.events import FileSystemEvent
 
 import codanna_desktop.core.watching.watcher as watcher_module
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watching.changes import ChangeSet
 from codanna_desktop.core.watching.rules import WatchRules

@@ -31,7 +31,7 @@ from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.indexing.indexer import (
     Indexer,
     IndexReport,

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
-from codanna_desktop.core.files.scanner import FileSkipped, Scanner
+from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.storage.catalog import Catalog, FileRow
 
 if TYPE_CHECKING:

@@ -30,7 +30,8 @@ from typing import NamedTuple
 
 from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.chunking.chunks import Chunk
-from codanna_desktop.core.files.scanner import FileSkipped, ScannedFile, Scanner
+from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.files.walk import ScannedFile, Scanner
 
 log = logging.getLogger(__name__)
 
