@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tree_sitter import Parser
 
@@ -56,6 +56,9 @@ from codanna_desktop.core.chunking.languages import (
     load_language,
 )
 from codanna_desktop.core.chunking.markdown import markdown_sections
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,12 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tree_sitter import Language, Node, Query, QueryCursor
 
-from codanna_desktop.core.chunking.languages import Definitions
+if TYPE_CHECKING:
+    from codanna_desktop.core.chunking.languages import Definitions
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,15 @@ import functools
 import importlib
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tree_sitter import Language
 
 from codanna_desktop.core.errors import UnknownLanguageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 

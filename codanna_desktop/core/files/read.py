@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.files.skips import (
     FileSkipped,
@@ -24,6 +24,9 @@ from codanna_desktop.core.files.skips import (
     os_reason,
     size_detail,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # A file whose stat changes while read is read again this many times, then given up on.
 MAX_REREADS = 3

@@ -14,9 +14,9 @@ import os
 import stat
 import threading
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
@@ -29,6 +29,9 @@ from codanna_desktop.core.files.skips import (
     size_detail,
 )
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 

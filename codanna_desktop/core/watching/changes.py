@@ -9,9 +9,12 @@ rule here is tested without a watcher, a timer or a disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 # Names editors give the temporary or backup copy of a file they save: f.tmp, f~, .f.swp,
 # .#f (Emacs), f___jb_tmp___ (JetBrains).

@@ -16,9 +16,9 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -39,7 +39,11 @@ from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root_path
 from codanna_desktop.core.watching.changes import ChangeCollector, ChangeSet, is_save_temp_of
 from codanna_desktop.core.watching.observer import make_observer
-from codanna_desktop.core.watching.rules import WatchRules
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from codanna_desktop.core.watching.rules import WatchRules
 
 logger = logging.getLogger(__name__)
 
