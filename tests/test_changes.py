@@ -10,7 +10,6 @@ import pytest
 from codanna_desktop.core.watching.changes import (
     ChangeCollector,
     ChangeSet,
-    is_save_temp_of,
     looks_like_save_temp,
 )
 
@@ -56,34 +55,50 @@ def test_modified_then_deleted_is_deleted() -> None:
     assert collect(("modified", "a.py"), ("deleted", "a.py")) == ChangeSet(deleted={p("a.py")})
 
 
-def test_moved_then_modified_keeps_the_move_and_the_change() -> None:
+def test_a_move_is_its_source_deleted_and_its_destination_modified() -> None:
+    # The destination may have replaced a file there: "modified", never "created".
+    changes = collect(("moved", "a.py", "b.py"))
+    assert changes == ChangeSet(deleted={p("a.py")}, modified={p("b.py")})
+
+
+def test_moved_then_modified_is_the_same_as_the_move() -> None:
     changes = collect(("moved", "a.py", "b.py"), ("modified", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")}, modified={p("b.py")})
+    assert changes == ChangeSet(deleted={p("a.py")}, modified={p("b.py")})
 
 
-def test_modified_then_moved_carries_the_change_to_the_new_path() -> None:
+def test_modified_then_moved_is_the_same_as_the_move() -> None:
     changes = collect(("modified", "a.py"), ("moved", "a.py", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")}, modified={p("b.py")})
+    assert changes == ChangeSet(deleted={p("a.py")}, modified={p("b.py")})
 
 
-def test_two_moves_chain_into_one() -> None:
+def test_two_moves_delete_every_path_but_the_last() -> None:
+    # b.py may have held a file of its own before a.py replaced it: it is gone too.
     changes = collect(("moved", "a.py", "b.py"), ("moved", "b.py", "c.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("c.py")})
+    assert changes == ChangeSet(deleted={p("a.py"), p("b.py")}, modified={p("c.py")})
 
 
 def test_the_same_move_reported_twice_is_one_move() -> None:
     # Nested roots report each event once per watch.
     changes = collect(("moved", "a.py", "b.py"), ("moved", "a.py", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")})
+    assert changes == ChangeSet(deleted={p("a.py")}, modified={p("b.py")})
 
 
-def test_moving_a_file_back_cancels_the_move() -> None:
-    assert collect(("moved", "a.py", "b.py"), ("moved", "b.py", "a.py")).is_empty()
+def test_a_file_moved_and_back_is_modified_in_place() -> None:
+    changes = collect(("moved", "a.py", "b.py"), ("moved", "b.py", "a.py"))
+    assert changes == ChangeSet(modified={p("a.py")}, deleted={p("b.py")})
 
 
-def test_a_new_file_that_is_renamed_is_created_under_its_new_name() -> None:
+def test_a_new_file_renamed_is_modified_under_its_new_name() -> None:
+    # Renamed onto a file that existed, it replaced it: the index must look there.
     changes = collect(("created", "draft.py"), ("moved", "draft.py", "final.py"))
-    assert changes == ChangeSet(created={p("final.py")})
+    assert changes == ChangeSet(modified={p("final.py")})
+
+
+def test_a_new_file_renamed_onto_another_and_deleted_deletes_that_path() -> None:
+    changes = collect(
+        ("created", "draft.py"), ("moved", "draft.py", "final.py"), ("deleted", "final.py")
+    )
+    assert changes == ChangeSet(deleted={p("final.py")})
 
 
 def test_moved_then_deleted_deletes_the_original() -> None:
@@ -118,7 +133,7 @@ def test_vim_backup_rename_is_a_modification_of_the_real_file() -> None:
         ("closed", "f.py"),
         ("deleted", "f.py~"),
     )
-    assert changes == ChangeSet(modified={p("f.py")})
+    assert changes == ChangeSet(modified={p("f.py")}, deleted={p("f.py~")})
 
 
 @pytest.mark.parametrize("kind", ["opened", "closed_no_write", "attrib"])
@@ -166,29 +181,28 @@ def test_a_moved_folder_swallows_the_moves_of_the_files_inside() -> None:
         ("moved", "d/x.py", "e/x.py"),
         ("moved", "d/sub/y.py", "e/sub/y.py"),
     )
-    assert changes == ChangeSet(moved={p("d"): p("e")})
+    assert changes == ChangeSet(deleted={p("d")}, modified={p("e")})
 
 
-def test_a_folder_moved_twice_is_one_move() -> None:
+def test_a_folder_moved_twice_deletes_both_earlier_paths() -> None:
     changes = collect(
         ("moved", "d", "e", True),
         ("moved", "d/x.py", "e/x.py"),
         ("moved", "e", "f", True),
         ("moved", "e/x.py", "f/x.py"),
     )
-    assert changes == ChangeSet(moved={p("d"): p("f")})
+    assert changes == ChangeSet(deleted={p("d"), p("e")}, modified={p("f")})
 
 
-def test_pending_changes_below_a_folder_follow_it_when_it_moves() -> None:
+def test_pending_changes_below_a_moved_folder_are_covered_by_its_new_path() -> None:
+    # The folder's new path stands for its whole subtree: the indexer compares it all.
     changes = collect(("modified", "d/x.py"), ("created", "d/y.py"), ("moved", "d", "e", True))
-    assert changes == ChangeSet(
-        moved={p("d"): p("e")}, modified={p("e/x.py")}, created={p("e/y.py")}
-    )
+    assert changes == ChangeSet(deleted={p("d")}, modified={p("e")})
 
 
-def test_a_file_moved_out_of_a_folder_that_is_then_deleted_is_created_at_its_new_path() -> None:
+def test_a_file_moved_out_of_a_folder_that_is_then_deleted_is_kept_at_its_new_path() -> None:
     changes = collect(("moved", "d/x.py", "x.py"), ("deleted", "d", None, True))
-    assert changes == ChangeSet(created={p("x.py")}, deleted={p("d")})
+    assert changes == ChangeSet(modified={p("x.py")}, deleted={p("d")})
 
 
 def test_ignore_file_edits_are_reported_like_any_file() -> None:
@@ -258,42 +272,41 @@ def test_events_that_cancel_out_deliver_nothing() -> None:
 
 
 def test_merge_applies_later_changes_over_earlier_ones() -> None:
-    changes = ChangeSet(created={p("new.py")}, deleted={p("gone.py")}, moved={p("a.py"): p("b.py")})
-    changes.merge(
-        ChangeSet(deleted={p("new.py")}, created={p("gone.py")}, moved={p("b.py"): p("c.py")})
-    )
-    assert changes == ChangeSet(modified={p("gone.py")}, moved={p("a.py"): p("c.py")})
+    changes = ChangeSet(created={p("new.py")}, deleted={p("gone.py")}, modified={p("b.py")})
+    changes.merge(ChangeSet(deleted={p("new.py"), p("b.py")}, created={p("gone.py")}))
+    assert changes == ChangeSet(modified={p("gone.py")}, deleted={p("b.py")})
 
 
 def test_merge_completes_a_vim_save_split_across_two_sets() -> None:
-    changes = ChangeSet(moved={p("f.py"): p("f.py~")}, created={p("f.py")})
-    changes.merge(ChangeSet(deleted={p("f.py~")}))
-    assert changes == ChangeSet(modified={p("f.py")})
+    first = collect(("moved", "f.py", "f.py~"), ("created", "f.py"))
+    first.merge(collect(("deleted", "f.py~")))
+    assert first == ChangeSet(modified={p("f.py")}, deleted={p("f.py~")})
 
 
-def test_paths_lists_every_path_touched_including_both_sides_of_moves() -> None:
-    changes = ChangeSet(
-        created={p("c.py")}, modified={p("m.py")}, deleted={p("d.py")}, moved={p("a"): p("b")}
-    )
-    assert changes.paths() == {p("c.py"), p("m.py"), p("d.py"), p("a"), p("b")}
+def test_merge_of_a_deleted_folder_swallows_what_was_pending_below_it() -> None:
+    changes = ChangeSet(created={p("d/new.py")}, modified={p("d/old.py"), p("keep.py")})
+    changes.merge(ChangeSet(deleted={p("d")}))
+    assert changes == ChangeSet(modified={p("keep.py")}, deleted={p("d")})
+
+
+def test_paths_lists_every_path_touched() -> None:
+    changes = ChangeSet(created={p("c.py")}, modified={p("m.py")}, deleted={p("d.py")})
+    assert changes.paths() == {p("c.py"), p("m.py"), p("d.py")}
 
 
 # Editors' temporary files
 
 
-@pytest.mark.parametrize(
-    "temp", ["f.py~", "f.py.tmp", "f.py.tmp.8731", ".f.py.swp", ".#f.py", "f.py___jb_tmp___"]
-)
-def test_an_editors_temporary_copy_is_recognised_as_the_files(temp: str) -> None:
-    assert is_save_temp_of(p(temp), p("f.py"))
-    assert looks_like_save_temp(p(temp)) or temp.startswith("f.py.tmp")
+@pytest.mark.parametrize("temp", ["f.py~", "f.py.tmp", ".f.py.swp", ".#f.py", "f.py___jb_tmp___"])
+def test_an_editors_temporary_file_is_recognised_by_its_name(temp: str) -> None:
+    assert looks_like_save_temp(p(temp))
 
 
-@pytest.mark.parametrize("other", ["g.py~", "sub/f.py~", "f.pyc", "f.py"])
-def test_other_names_are_not_a_temporary_copy(other: str) -> None:
-    assert not is_save_temp_of(p(other), p("f.py"))
+@pytest.mark.parametrize("other", ["f.py", "f.pyc", "tmp.py", "notes.txt"])
+def test_other_names_are_not_temporary_files(other: str) -> None:
+    assert not looks_like_save_temp(p(other))
 
 
-def test_a_file_moved_into_a_folder_that_moves_keeps_one_move_to_the_final_path() -> None:
+def test_a_file_moved_into_a_folder_that_moves_is_covered_by_the_folders_new_path() -> None:
     changes = collect(("moved", "a.py", "d/a.py"), ("moved", "d", "e", True))
-    assert changes == ChangeSet(moved={p("a.py"): p("e/a.py"), p("d"): p("e")})
+    assert changes == ChangeSet(deleted={p("a.py"), p("d")}, modified={p("e")})

@@ -158,7 +158,8 @@ def test_vim_style_backup_rename_reports_a_modification(
     os.rename(target, backup)
     target.write_text("new\n")
     backup.unlink()
-    recorder.wait_for(lambda: recorder.merged() == ChangeSet(modified={target}), "modified f.py")
+    expected = ChangeSet(modified={target}, deleted={backup})
+    recorder.wait_for(lambda: recorder.merged() == expected, "modified f.py")
 
 
 def test_deleting_a_file_reports_it_deleted(root: Path, make_watcher: MakeWatcher) -> None:
@@ -169,15 +170,17 @@ def test_deleting_a_file_reports_it_deleted(root: Path, make_watcher: MakeWatche
     assert recorder.merged() == ChangeSet(deleted={root / "a.py"})
 
 
-def test_renaming_a_file_reports_one_move(root: Path, make_watcher: MakeWatcher) -> None:
+def test_renaming_a_file_reports_the_old_path_deleted_and_the_new_modified(
+    root: Path, make_watcher: MakeWatcher
+) -> None:
     (root / "a.py").write_text("x = 1\n")
     _, recorder = make_watcher(root)
     os.rename(root / "a.py", root / "b.py")
     recorder.wait_for(lambda: not recorder.merged().is_empty(), "change")
-    assert recorder.merged() == ChangeSet(moved={root / "a.py": root / "b.py"})
+    assert recorder.merged() == ChangeSet(deleted={root / "a.py"}, modified={root / "b.py"})
 
 
-def test_moving_a_folder_reports_the_folder_move_only(
+def test_moving_a_folder_reports_the_two_folders_only(
     root: Path, make_watcher: MakeWatcher
 ) -> None:
     (root / "pkg" / "sub").mkdir(parents=True)
@@ -186,7 +189,7 @@ def test_moving_a_folder_reports_the_folder_move_only(
     _, recorder = make_watcher(root)
     os.rename(root / "pkg", root / "lib")
     recorder.wait_for(lambda: not recorder.merged().is_empty(), "change")
-    assert recorder.merged() == ChangeSet(moved={root / "pkg": root / "lib"})
+    assert recorder.merged() == ChangeSet(deleted={root / "pkg"}, modified={root / "lib"})
 
 
 def test_moving_files_in_and_out_of_a_root_reports_created_and_deleted(
@@ -199,6 +202,7 @@ def test_moving_files_in_and_out_of_a_root_reports_created_and_deleted(
     _, recorder = make_watcher(root)
     os.rename(outside / "incoming.py", root / "incoming.py")
     os.rename(root / "outgoing.py", outside / "outgoing.py")
+    # From outside every watched folder, watchdog reports a move in as a creation.
     expected = ChangeSet(created={root / "incoming.py"}, deleted={root / "outgoing.py"})
     recorder.wait_for(lambda: recorder.merged() == expected, "created and deleted")
 

@@ -21,18 +21,9 @@ if TYPE_CHECKING:
 _TEMP_SUFFIXES = ("~", ".tmp", ".swp", ".swx", ".swo", ".bak", "___jb_tmp___", "___jb_old___")
 
 
-def is_save_temp_of(temp: Path, real: Path) -> bool:
-    """True if ``temp`` is the name an editor gives a temporary or backup copy of ``real``."""
-    if temp.parent != real.parent:
-        return False
-    name, real_name = temp.name, real.name
-    if name == ".#" + real_name or name.startswith(real_name + ".tmp"):
-        return True
-    return any(name in (real_name + suffix, "." + real_name + suffix) for suffix in _TEMP_SUFFIXES)
-
-
 def looks_like_save_temp(path: Path) -> bool:
-    """True if ``path`` is named like an editor's temporary or backup file."""
+    """True if ``path`` is named like an editor's temporary or backup file (``f.py.tmp``,
+    ``f.py~``, ``.f.py.swp``, ``.#f.py``)."""
     return path.name.startswith(".#") or path.name.endswith(_TEMP_SUFFIXES)
 
 
@@ -43,34 +34,44 @@ def _inside(folder: Path) -> Callable[[Path], bool]:
     return lambda path: str(path).startswith(prefix)
 
 
-def _is_below(path: Path, folder: Path) -> bool:
-    return _inside(folder)(path)
-
-
 @dataclass
 class ChangeSet:
-    """What changed on disk since the last change set, already coalesced."""
+    """The paths whose state on disk may differ from the index since the last change set.
+
+    The contract, as the indexer (its only consumer) applies it: every path in
+    ``paths()`` is looked at on disk now, and the disk decides: a file there is indexed
+    (unchanged content costs a hash, moved content a re-read and re-chunk but never an
+    embedding: vectors are cached by text), a path that is gone has its rows, and every
+    row below it, dropped; a folder stands for its whole subtree (the root is compared
+    with the disk). So the three sets only keep a burst of events small and its outcome
+    right; which of them a path is in does not change what the indexer does:
+
+    - ``created``: did not exist when the set began, as a create event says (watchdog
+      reports a file moved in from outside the watched folders as created too);
+    - ``modified``: exists now and may have existed before, with other content: written
+      to, or the destination of a move (which may have replaced a file there);
+    - ``deleted``: existed before, is gone (or moved away) now.
+
+    A move is its source deleted and its destination modified. The set keeps no moves:
+    renaming catalog rows instead of re-reading the moved files was measured to save at
+    most the read and chunking (BENCHMARKS.md, folder moves), since the path is in every
+    store's rows and they are rewritten either way.
+    """
 
     created: set[Path] = field(default_factory=set)
     modified: set[Path] = field(default_factory=set)
     deleted: set[Path] = field(default_factory=set)
-    moved: dict[Path, Path] = field(default_factory=dict)  # old -> new, files or folders
 
     def is_empty(self) -> bool:
-        return not (self.created or self.modified or self.deleted or self.moved)
+        return not (self.created or self.modified or self.deleted)
 
     def paths(self) -> set[Path]:
-        """Every path touched, old and new sides of moves included."""
-        return (
-            self.created | self.modified | self.deleted | set(self.moved) | set(self.moved.values())
-        )
+        """Every path touched."""
+        return self.created | self.modified | self.deleted
 
     def merge(self, other: ChangeSet) -> None:
         """Fold ``other`` into this set as if its changes happened after ours."""
-        # Replayed in the order a change set is applied; sorted so a folder comes before
-        # the files in it.
-        for src, dest in list(other.moved.items()):
-            self._record_moved(src, dest)
+        # Sorted so a folder comes before the files in it.
         for path in sorted(other.deleted):
             self._record_deleted(path)
         for path in sorted(other.created):
@@ -104,106 +105,23 @@ class ChangeSet:
             self.created.discard(path)
             return
         self.modified.discard(path)
-        source = self._source_of(path)
-        if source is not None:
-            # Moved here and now deleted: the file that was at the source is gone.
-            del self.moved[source]
-            self._lose(source)
-            if is_save_temp_of(path, source):  # Vim: f -> f~, write f, delete f~
-                return
         self.deleted.add(path)
 
     def _record_moved(self, src: Path, dest: Path, is_dir: bool | None = None) -> None:
-        if src == dest or (self.moved.get(src) == dest and src not in self.created):
-            return  # the same move reported twice (nested roots)
-        if self._is_gone(src):
-            self._record_created(dest)
+        if src == dest:
             return
-        dest_was_created, dest_was_deleted = dest in self.created, dest in self.deleted
-        self._clear_for_overwrite(dest)
-        if is_dir is not False:
-            self._rebase_below(src, dest)
-        save_by_rename = is_save_temp_of(src, dest)
-        if src in self.created:  # a file new in this set just changes its name
-            self.created.discard(src)
-            if dest_was_created:
-                self.created.add(dest)
-            elif save_by_rename or dest_was_deleted:
-                self.modified.add(dest)
-            else:
-                self.created.add(dest)
-            return
-        origin = self._source_of(src) or src  # a -> b then b -> c is a -> c
-        carries_change = src in self.modified
-        self.modified.discard(src)
-        if save_by_rename:
-            # A temp file from an earlier change set replaces the real one.
-            self.moved.pop(origin, None)
-            self._lose(origin)
-            (self.created if dest_was_created else self.modified).add(dest)
-        elif origin == dest:  # moved back where it came from
-            del self.moved[origin]
-            if carries_change:
-                self.modified.add(dest)
-        else:
-            self.moved[origin] = dest
-            if carries_change:
-                self.modified.add(dest)
+        self._record_deleted(src, is_dir)
+        self._record_modified(dest)
 
     def _is_gone(self, path: Path) -> bool:
         """True if a folder above ``path`` was deleted or moved away (and not re-created):
         the event is stale, the folder's entry already covers it."""
-        for parent in path.parents:
-            if parent in self.deleted:
-                return True
-            if parent in self.moved and parent not in self.created and parent not in self.modified:
-                return True
-        return False
-
-    def _source_of(self, dest: Path) -> Path | None:
-        return next((src for src, new in self.moved.items() if new == dest), None)
-
-    def _lose(self, origin: Path) -> None:
-        """The file that was at ``origin`` when this set began exists nowhere any more."""
-        if origin in self.created:  # re-created after it was moved away: changed in place
-            self.created.discard(origin)
-            self.modified.add(origin)
-        elif origin not in self.modified:
-            self.deleted.add(origin)
-
-    def _clear_for_overwrite(self, dest: Path) -> None:
-        """A move lands on ``dest``: whatever was pending for it is replaced."""
-        self.created.discard(dest)
-        self.modified.discard(dest)
-        self.deleted.discard(dest)
-        source = self._source_of(dest)
-        if source is not None:
-            del self.moved[source]
-            self._lose(source)
+        return any(parent in self.deleted for parent in path.parents)
 
     def _collapse_into_deleted(self, folder: Path) -> None:
         inside = _inside(folder)
-        for src, dest in list(self.moved.items()):
-            if inside(dest):
-                del self.moved[src]
-                if not inside(src):
-                    self._lose(src)
-            elif inside(src):
-                del self.moved[src]
-                self.created.add(dest)
         for entries in (self.created, self.modified, self.deleted):
             entries.difference_update([path for path in entries if inside(path)])
-
-    def _rebase_below(self, src: Path, dest: Path) -> None:
-        """A folder moved: pending entries below it now live below its new path."""
-        inside = _inside(src)
-        for entries in (self.created, self.modified, self.deleted):
-            below = [path for path in entries if inside(path)]
-            entries.difference_update(below)
-            entries.update(dest / path.relative_to(src) for path in below)
-        for old, new in list(self.moved.items()):
-            if inside(new):
-                self.moved[old] = dest / new.relative_to(src)
 
 
 class ChangeCollector:
@@ -282,6 +200,6 @@ class ChangeCollector:
 
     def _is_inside_folder_move(self, src: Path, dest: Path) -> bool:
         return any(
-            _is_below(src, old) and dest == new / src.relative_to(old)
+            _inside(old)(src) and dest == new / src.relative_to(old)
             for old, new in self._folder_moves
         )

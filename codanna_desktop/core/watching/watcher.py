@@ -37,7 +37,7 @@ from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 from codanna_desktop.core.errors import CodannaError, RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root_path
-from codanna_desktop.core.watching.changes import ChangeCollector, ChangeSet, is_save_temp_of
+from codanna_desktop.core.watching.changes import ChangeCollector, ChangeSet
 from codanna_desktop.core.watching.observer import make_observer
 
 if TYPE_CHECKING:
@@ -306,8 +306,9 @@ class FolderWatcher:
         elif src_watched:  # moved out of the roots, or onto an ignored name
             self._add("deleted", src, None, is_dir)
         elif dest_watched:  # moved in, or an ignored temp file renamed onto the real one
-            saved = not is_dir and is_save_temp_of(src, dest)
-            self._add("modified" if saved else "created", dest, None, is_dir)
+            # A file "modified", not "created": it may have replaced one that was there (a
+            # folder can replace only an empty folder, which had nothing indexed).
+            self._add("created" if is_dir else "modified", dest, None, is_dir)
 
     def _add(self, kind: str, path: Path, dest: Path | None, is_dir: bool) -> None:
         with self._lock:
