@@ -17,7 +17,7 @@ from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 FILES = {
     "net/http_client.py": '''
@@ -230,7 +230,7 @@ def test_change_set_updates_only_what_changed(
     new.write_text("def compute_checksum(data):\n    return sum(data) % 255\n")
     (project / "docs/README.md").unlink()
     report = engine.apply_changes(
-        ChangeSet(created={new}, modified=set(), deleted={project / "docs/README.md"}, moved={})
+        ChangeSet(created={new}, modified=set(), deleted={project / "docs/README.md"})
     )
     assert report.files_indexed == 1 and report.files_deleted == 1
     engine.embed_pending()

@@ -30,7 +30,7 @@ from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.indexing.indexer import (
     Indexer,
     IndexReport,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from codanna_desktop.core.files.filters import SearchFilters
     from codanna_desktop.core.storage.vectors.store import VectorStore
-    from codanna_desktop.core.watching.watcher import ChangeSet
+    from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,8 @@ from codanna_desktop.core.errors import (
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.files.scanner import (
-    ScannedFile,
-    Scanner,
-    SkipReason,
-    outside_detail,
-)
+from codanna_desktop.core.files.skips import SkipReason
+from codanna_desktop.core.files.walk import ScannedFile, Scanner, outside_detail
 from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
 from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
@@ -45,7 +41,7 @@ if TYPE_CHECKING:
     from codanna_desktop.core.exact.content_index import ContentIndex
     from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
     from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
-    from codanna_desktop.core.watching.watcher import ChangeSet
+    from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 
