@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.fusion import fuse
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
-from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
 from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
-from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
+from codanna_desktop.core.storage.vectors.store import VectorFilter
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.semantic.side import SemanticSide
 
 log = logging.getLogger(__name__)
 
@@ -224,18 +227,14 @@ class HybridSearcher:
         self,
         catalog: Catalog,
         lexical: LexicalIndex,
-        vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], EmbeddingModel | None],
+        semantic: SemanticSide,
         *,
         fusion: str = "minmax",
         candidates_per_side: int = 200,
-        semantic_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.catalog = catalog
         self.lexical = lexical
-        self._vectors = vectors
-        self._embedder = embedder
-        self._semantic_problem = semantic_problem
+        self.semantic = semantic
         self.fusion = fusion
         self.candidates_per_side = candidates_per_side
 
@@ -291,10 +290,10 @@ class HybridSearcher:
     def _semantic(
         self, query: str, filters: SearchFilters, depth: int, notes: list[str]
     ) -> tuple[list[tuple[int, float]], bool]:
-        embedder = self._embedder()
-        store = self._vectors() if embedder is not None else None
+        embedder = self.semantic.model()
+        store = self.semantic.store() if embedder is not None else None
         if embedder is None or store is None:
-            problem = self._semantic_problem()
+            problem = self.semantic.problem
             notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
             return [], False
         root_keys: Sequence[str] = [
