@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codanna_desktop.core.chunking.chunker import Chunker
+from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.errors import (
     DiskFullError,
     RootNotFoundError,
@@ -116,6 +117,22 @@ def _no_progress(_: Progress) -> None:
     pass
 
 
+def lexical_doc(chunk: Chunk, chunk_id: int, file_id: int, root_id: int) -> LexicalDoc:
+    """The lexical index's document of a chunk stored under these ids (a chunk read back
+    from the catalog has no `names`: the next read of its file restores them)."""
+    return LexicalDoc(
+        chunk_id=chunk_id,
+        file_id=file_id,
+        root_id=root_id,
+        path=chunk.path,
+        language=chunk.language,
+        symbol=chunk.symbol,
+        kind=chunk.kind,
+        text=chunk.text,
+        names=chunk.names,
+    )
+
+
 class Indexer:
     """Writes to the index. Not thread-safe by itself: one writer thread drives it."""
 
@@ -190,17 +207,7 @@ class Indexer:
         for start in range(0, len(ordered), RE_ADD_BATCH):  # a batch's texts at a time
             rows = self.catalog.chunk_rows(ordered[start : start + RE_ADD_BATCH])
             self.lexical.add(
-                LexicalDoc(
-                    chunk_id=row.id,
-                    file_id=row.file_id,
-                    root_id=row.root_id,
-                    path=row.rel_path,
-                    language=row.language,
-                    symbol=row.symbol,
-                    kind=row.kind,
-                    text=row.text,
-                )
-                for row in rows.values()
+                lexical_doc(row, row.id, row.file_id, row.root_id) for row in rows.values()
             )
             added += len(rows)
             files.update(row.file_id for row in rows.values())
@@ -474,17 +481,7 @@ class Indexer:
             root.id, [(u.scanned.rel_path, u.language, u.chunks) for u in changed]
         )
         docs = [
-            LexicalDoc(
-                chunk_id=chunk_id,
-                file_id=file_id,
-                root_id=root.id,
-                path=c.path,
-                language=c.language,
-                symbol=c.symbol,
-                kind=c.kind,
-                text=c.text,
-                names=c.names,
-            )
+            lexical_doc(c, chunk_id, file_id, root.id)
             for u, (file_id, _, new_ids) in zip(changed, begun, strict=True)
             for c, chunk_id in zip(u.chunks, new_ids, strict=True)
         ]

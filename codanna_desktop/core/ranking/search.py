@@ -55,16 +55,10 @@ def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
     return odds / (1.0 + odds)
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    chunk_id: int
-    root: Path
-    path: str  # relative to root
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
+@dataclass(frozen=True, kw_only=True)
+class SearchResult(ChunkRow):
+    """A chunk found: the catalog's row, the lines to show of it, and how it scored."""
+
     snippet: str
     snippet_start_line: int
     highlights: list[tuple[int, int]]  # character ranges in `snippet`
@@ -76,8 +70,12 @@ class SearchResult:
     semantic_score: float | None  # raw cosine similarity, None when not a semantic candidate
 
     @property
-    def abs_path(self) -> Path:
-        return self.root / self.path
+    def chunk_id(self) -> int:
+        return self.id
+
+    @property
+    def root(self) -> Path:
+        return self.root_path
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -186,14 +184,7 @@ class SearchSession:
             snippet, first_line = _snippet(row.text, self.query, row.start_line)
             out.append(
                 SearchResult(
-                    chunk_id=row.id,
-                    root=row.root_path,
-                    path=row.rel_path,
-                    start_line=row.start_line,
-                    end_line=row.end_line,
-                    symbol=row.symbol,
-                    kind=row.kind,
-                    language=row.language,
+                    **row.field_values(),
                     snippet=snippet,
                     snippet_start_line=first_line,
                     highlights=highlight_ranges(self.query, snippet),
