@@ -23,7 +23,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -35,7 +34,10 @@ from codanna_desktop.core.storage.catalog_connection import open_catalog_connect
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
+    from collections.abc import Iterable, Iterator, Sequence
+
     import numpy as np
+
 
 # 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
 log = logging.getLogger(__name__)
