@@ -212,7 +212,7 @@ def test_edited_function_alone_is_re_embedded(
     ids_after = set(engine.catalog.chunk_ids_of_files([file_id]))
     assert len(ids_after - ids_before) == 1 and len(ids_before - ids_after) == 1
     assert report.chunks_from_cache == 0
-    store = engine._get_vectors()
+    store = engine.semantic.store()
     assert store is not None and store.ids() >= ids_after
 
 

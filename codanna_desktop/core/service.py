@@ -362,6 +362,9 @@ class IndexingService:
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:
             return
+        # A search may have opened the vector store since: the writer checks it against
+        # the catalog here, which may set vectors pending to refill.
+        self.engine.reconcile_vectors()
         counts = self.engine.catalog.counts()
         if counts["embedded"] >= counts["chunks"]:
             return

@@ -452,7 +452,7 @@ def pg_size(url: str, home: Path) -> dict[str, Any]:
     import psycopg
 
     with open_engine(home, Settings(database_url=url), writer=False) as engine:
-        store: Any = engine._get_vectors()
+        store: Any = engine.semantic.store()
         table = store.table
         catalog_id = engine.catalog.catalog_id
     with psycopg.connect(url) as conn:

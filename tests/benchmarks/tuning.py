@@ -349,7 +349,7 @@ def agreement_feedback(bench: Bench) -> dict[str, Any]:
     signal found (section 'When the two sides' first results differ'). As a control, the
     same feedback from the semantic first result alone (no lexical evidence)."""
     engine = bench.cosqa_engine
-    embedder, store = engine.load_model(), engine._get_vectors()
+    embedder, store = engine.load_model(), engine.semantic.store()
     if embedder is None or store is None:
         return {}
     depth = Settings().candidates_per_side
