@@ -1,5 +1,5 @@
 """The command line imports only what its answer needs: a process of its own pays for
-every import before it prints anything (BENCHMARKS.md §13).
+every import before it prints anything (BENCHMARKS.md §14).
 
 What a process imported is read from `python -X importtime` (standard error), so these
 are real processes on a real index; no timing is asserted.

@@ -1,6 +1,6 @@
 """The command line's latency benchmark (cli_latency.py), end to end on two small files:
 that it runs every phase and that each command imports what it should (no timing is
-asserted; the real run is BENCHMARKS.md §13). Beside test_smoke.py, in a file of its own."""
+asserted; the real run is BENCHMARKS.md §14). Beside test_smoke.py, in a file of its own."""
 
 from __future__ import annotations
 

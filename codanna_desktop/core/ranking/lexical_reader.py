@@ -9,7 +9,7 @@ the engine's own `HybridSearcher`, so its answers are the engine's (tests compar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from codanna_desktop.core.errors import known_error
 from codanna_desktop.core.ranking.search import HybridSearcher
@@ -19,6 +19,7 @@ from codanna_desktop.core.storage.lexical.index import LexicalIndex
 if TYPE_CHECKING:
     from codanna_desktop.core.files.filters import SearchFilters
     from codanna_desktop.core.ranking.search import SearchSession
+    from codanna_desktop.core.semantic.side import SemanticSide
     from codanna_desktop.core.settings import AppPaths, Settings
     from codanna_desktop.core.storage.catalog import RootRow
 
@@ -45,8 +46,7 @@ class LexicalReader:
         self.searcher = HybridSearcher(
             self.catalog,
             self.lexical,
-            lambda: None,
-            lambda: None,
+            cast("SemanticSide", _NoSemanticSide()),
             fusion=settings.fusion,
             candidates_per_side=settings.candidates_per_side,
         )
@@ -73,6 +73,19 @@ class LexicalReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _NoSemanticSide:
+    """Stands for `SemanticSide` (whose module brings numpy and the model's loader) in a
+    searcher that is only ever asked at exact words only; asked anyway, it has nothing."""
+
+    problem = "this search reads the word index only"
+
+    def model(self) -> None:
+        return None
+
+    def store(self) -> None:
+        return None
 
 
 def _raise_known(exc: Exception, paths: AppPaths) -> NoReturn:
