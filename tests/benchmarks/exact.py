@@ -213,7 +213,7 @@ def compare_tree(
         t0 = time.perf_counter()
         result = searcher.search(ExactRequest(options_for(pattern, flags), paths=[root]))
         app_s = time.perf_counter() - t0
-        found = {(f.rel_path, m.line) for f in result.files for m in f.lines}
+        found = {(f.rel_path, n) for f in result.files for n in f.lines.numbers.tolist()}
         diffs = [
             {
                 "file": f,

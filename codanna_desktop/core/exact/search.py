@@ -17,7 +17,7 @@ from pathlib import Path
 from codanna_desktop.core.catalog import Catalog, RootRow
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
-from codanna_desktop.core.exact.matcher import CompiledPattern, LineMatch, PatternOptions
+from codanna_desktop.core.exact.matcher import CompiledPattern, MatchedLines, PatternOptions
 from codanna_desktop.core.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.settings import AppPaths
@@ -47,7 +47,7 @@ class FileMatches:
     rel_path: str
     language: str
     file_id: int
-    lines: list[LineMatch]
+    lines: MatchedLines
     body: bytes | None = None
 
     @property
@@ -56,7 +56,7 @@ class FileMatches:
 
     @cached_property
     def match_count(self) -> int:
-        return sum(len(line.spans) for line in self.lines)
+        return self.lines.match_count()
 
 
 @dataclass
@@ -67,8 +67,8 @@ class ExactResult:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
 
-    # Counted once, by the search's own thread (search() asks for them): the window's thread
-    # only reads them, even for 300,000 matches.
+    # The line count is known at once; the match count needs every line's match ranges,
+    # so it is counted when asked (the window asks on the search's thread).
     @cached_property
     def line_count(self) -> int:
         return sum(len(f.lines) for f in self.files)
@@ -157,8 +157,8 @@ class ExactSearcher:
             if root is None:
                 continue
             result.candidates += 1
-            lines = pattern.match_lines(stored.body)
-            if lines:
+            lines = pattern.find_lines(stored.body)
+            if lines is not None:
                 found.append(
                     FileMatches(
                         root.path,
@@ -171,7 +171,6 @@ class ExactSearcher:
                 )
         found.sort(key=lambda f: (str(f.root_path), f.rel_path))
         result.files = found
-        _ = result.line_count, result.match_count
         return result
 
     def pending_files(self) -> int:
