@@ -12,9 +12,10 @@ pattern can hang the search (`(a+)+$` included).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 from re2 import Options, _re2
@@ -60,8 +61,18 @@ class LineMatch(NamedTuple):
     spans: tuple[tuple[int, int], ...]  # byte ranges of the matches inside the line
 
 
+@functools.lru_cache(maxsize=16)
+def compiled(options: PatternOptions) -> CompiledPattern:
+    """The compiled pattern of these options, compiled once (results sent from another
+    process name their pattern by its options)."""
+    return CompiledPattern(options)
+
+
 class CompiledPattern:
     """A pattern ready to match: the RE2 program and the trigram query of candidates."""
+
+    def __reduce__(self) -> tuple[Any, tuple[PatternOptions]]:
+        return compiled, (self.options,)  # RE2's programs are not pickled: compiled again
 
     def __init__(self, options: PatternOptions) -> None:
         self.options = options
@@ -235,7 +246,7 @@ class MatchedLines(Sequence[LineMatch]):
     lock the window's thread needs). A LineMatch, with its match ranges, is made when a
     line is asked for (painted, printed)."""
 
-    __slots__ = ("_lengths", "_pattern", "_text", "_text_at", "numbers", "offsets")
+    __slots__ = ("_count", "_lengths", "_pattern", "_text", "_text_at", "numbers", "offsets")
 
     def __init__(
         self,
@@ -251,6 +262,7 @@ class MatchedLines(Sequence[LineMatch]):
         self._lengths = lengths
         self._text = text  # the lines' texts, each followed by "\n"
         self._text_at = np.cumsum(lengths + 1) - (lengths + 1)
+        self._count: int | None = None
 
     @classmethod
     def of(cls, pattern: CompiledPattern, body: bytes, inside: list[int]) -> MatchedLines:
@@ -315,6 +327,9 @@ class MatchedLines(Sequence[LineMatch]):
             yield self[k]
 
     def match_count(self) -> int:
-        at = self._text_at.tolist()
-        ends = (self._text_at + self._lengths).tolist()
-        return self._pattern.count_in_lines(self._text, list(zip(at, ends, strict=True)))
+        if self._count is None:
+            at = self._text_at.tolist()
+            ends = (self._text_at + self._lengths).tolist()
+            bounds = list(zip(at, ends, strict=True))
+            self._count = self._pattern.count_in_lines(self._text, bounds)
+        return self._count

@@ -85,6 +85,9 @@ class PatternError(CodannaError):
         self.reason = reason
         super().__init__(f"regex parse error at character {position + 1}: {reason}")
 
+    def __reduce__(self) -> tuple[type[PatternError], tuple[str, int, str]]:
+        return PatternError, (self.pattern, self.position, self.reason)  # across processes
+
     def pointed(self) -> str:
         """The message as ripgrep prints it: the pattern with a caret under the place."""
         return (

@@ -8,11 +8,11 @@ from it in a fraction of a second.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
@@ -23,6 +23,12 @@ from codanna_desktop.core.settings import AppPaths
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
 
 CONTENT_DIR = "exact"
+
+
+class CancelFlag(Protocol):
+    """A threading.Event, or anything else that says when to stop."""
+
+    def is_set(self) -> bool: ...
 
 
 class PathOutsideRootsError(CodannaError):
@@ -54,7 +60,7 @@ class FileMatches:
     def abs_path(self) -> Path:
         return self.root_path / self.rel_path
 
-    @cached_property
+    @property
     def match_count(self) -> int:
         return self.lines.match_count()
 
@@ -111,9 +117,7 @@ class ExactSearcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def search(
-        self, request: ExactRequest, *, cancel: threading.Event | None = None
-    ) -> ExactResult:
+    def search(self, request: ExactRequest, *, cancel: CancelFlag | None = None) -> ExactResult:
         """Raises PatternError for a bad pattern, PathOutsideRootsError for a bad PATH."""
         pattern = CompiledPattern(request.options)
         if not self.content.writable:
