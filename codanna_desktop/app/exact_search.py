@@ -49,10 +49,10 @@ from codanna_desktop.core.exact.matcher import LineMatch, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode, PatternError
 from codanna_desktop.core.exact.search import ExactRequest, ExactResult, FileMatches
 from codanna_desktop.core.exact.worker import SearchProcess
-from codanna_desktop.core.files.filters import SearchFilters
 
 if TYPE_CHECKING:
     from codanna_desktop.app.main_window import MainWindow
+    from codanna_desktop.core.files.filters import SearchFilters
 
 log = logging.getLogger(__name__)
 

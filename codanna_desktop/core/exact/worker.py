@@ -21,9 +21,7 @@ import contextlib
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from codanna_desktop.core.errors import CodannaError
@@ -32,6 +30,9 @@ from codanna_desktop.core.exact.pattern import PatternError
 from codanna_desktop.core.exact.search import ExactRequest, ExactResult, ExactSearcher, FileMatches
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from multiprocessing.connection import Connection
+
     from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
