@@ -324,6 +324,21 @@ def window_stall(home: Path, queries: Sequence[str], root: Path) -> dict[str, An
     timer.timeout.connect(tick)
     timer.start()
 
+    # The window's own work on the answers (reading the search process's chunks, showing
+    # the result), per timer tick: wall time, and the CPU time of the window's thread
+    # (the part not spent waiting for a core on a loaded machine).
+    work: list[tuple[float, float]] = []
+    mode = window.exact
+    read_answers = mode._read_answers
+
+    def timed_read() -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        read_answers()
+        work.append(((time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000))
+
+    mode._drain.timeout.disconnect()
+    mode._drain.timeout.connect(timed_read)
+
     def spin(seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -343,6 +358,7 @@ def window_stall(home: Path, queries: Sequence[str], root: Path) -> dict[str, An
     per_query = []
     for query in queries:
         gaps.clear()
+        work.clear()
         last[0] = clock.elapsed()
         window.search_box.setText(query)
         window.run_search()
@@ -366,6 +382,8 @@ def window_stall(home: Path, queries: Sequence[str], root: Path) -> dict[str, An
                 "answer_s": round(answer_s, 2),
                 "longest_stall_ms": round(max(gaps, default=0.0), 1),
                 "stalls_over_100ms": sum(g > 100 for g in gaps),
+                "longest_tick_wall_ms": round(max((w for w, _ in work), default=0.0), 1),
+                "longest_tick_cpu_ms": round(max((c for _, c in work), default=0.0), 1),
             }
         )
         print("window", per_query[-1], flush=True)

@@ -196,13 +196,15 @@ class CompiledPattern:
             return ()
         first = spans[self._group]
         found = [(first[0] - a, first[1] - a)]
-        found += self._more_spans(regex, body, a, b, spans[0][1], spans[0][0] == spans[0][1])
+        found += self._more_spans(regex, body, a, b, first[1], first[0] == first[1])
         return tuple(found)
 
     def _more_spans(
         self, regex: _re2.RE2, body: bytes, line_start: int, line_end: int, pos: int, empty: bool
     ) -> list[tuple[int, int]]:
-        """The further matches in one line after the first, which ended at `pos`."""
+        """The further matches in one line after the first, which ended at `pos`. With
+        -w the next one is looked for from the end of the word, not of the character
+        after it: that character may be the one before the next word (``ab ab``)."""
         out: list[tuple[int, int]] = []
         while True:
             if empty:
@@ -212,13 +214,13 @@ class CompiledPattern:
             if pos > line_end:
                 return out
             spans = regex.Match(_UNANCHORED, body, pos, line_end)
-            start, end = spans[0]
+            start = spans[0][0]
             if start < 0:
                 return out
             inner = spans[self._group]
             out.append((inner[0] - line_start, inner[1] - line_start))
-            empty = start == end
-            pos = end
+            empty = inner[0] == inner[1]
+            pos = inner[1]
 
 
 def _compile(pattern: str, program: bytes, options: Options) -> _re2.RE2:
@@ -325,6 +327,14 @@ class MatchedLines(Sequence[LineMatch]):
     def __iter__(self) -> Iterator[LineMatch]:
         for k in range(len(self)):
             yield self[k]
+
+    def without_spans(self) -> Iterator[LineMatch]:
+        """The lines with no match ranges (spans ()): for output that shows none."""
+        text, at, lengths = self._text, self._text_at.tolist(), self._lengths.tolist()
+        for number, offset, a, n in zip(
+            self.numbers.tolist(), self.offsets.tolist(), at, lengths, strict=True
+        ):
+            yield LineMatch(number, offset, text[a : a + n], ())
 
     def match_count(self) -> int:
         if self._count is None:
