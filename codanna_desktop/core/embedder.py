@@ -1,8 +1,12 @@
 """Turns text into vectors with fastembed, from one of three sources.
 
-- The default model (``DEFAULT_MODEL``): all-MiniLM-L6-v2, int8 ONNX, provisioned offline
-  from PyPI by model_store. Model id ``sentence-transformers/all-MiniLM-L6-v2@int8``,
-  384 dimensions, mean pooling, 256-token truncation.
+- The default (``DEFAULT_MODEL``): two models provisioned offline from PyPI by model_store,
+  each int8 ONNX with integer kernels, whose vectors are fused into one
+  (`FusedEmbedder`, 768 dimensions: the mean of the two cosines ranks best on CoSQA,
+  BENCHMARKS.md):
+  all-MiniLM-L6-v2 (model id ``MINILM_ID``, mean pooling) and bge-small-en-v1.5 (``BGE_ID``,
+  CLS pooling), 384 dimensions each. ``settings.embedding_models = "fast"`` keeps
+  MiniLM alone (384 dimensions), for large folders on slow machines.
 - A local folder (``settings.model_path``) holding an ONNX model and its tokenizer files;
   ``settings.model`` names the fastembed architecture it follows (pooling, dimension).
   Model id ``<architecture>@local:<folder name>:<sha256 prefix of the ONNX file>``.
@@ -10,7 +14,9 @@
   Model id: the fastembed name (fastembed's own ONNX export of it).
 
 The model id is part of the embedding cache key, so two models (or two variants of one)
-never share an id. Vectors are float32 and L2-normalised, so a dot product is a cosine.
+never share an id; a fused model's cache entries are its parts', so switching between one
+model and both never embeds a cached text again. Vectors are float32 and L2-normalised,
+so a dot product is a cosine.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from codanna_desktop.core.embedding_model import fuse_parts
 from codanna_desktop.core.errors import ModelUnavailableError
 from codanna_desktop.core.model_store import (
+    BGE_SMALL,
     INSTALL_COMMAND,
-    default_model_dir,
-    default_model_status,
-    install_default_model,
+    MINILM,
+    ModelFolder,
+    install_model,
+    model_dir,
+    model_status,
     sha256_of_file,
 )
 from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
@@ -41,8 +51,18 @@ if TYPE_CHECKING:
     # fastembed takes most of a second to import: only loading a model pays for it.
     from fastembed import TextEmbedding
 
-DEFAULT_MODEL_ID = f"{DEFAULT_MODEL}@int8"
-DEFAULT_DIM = 384
+MINILM_ID = f"{DEFAULT_MODEL}@qint8"
+# The MiniLM file before integer kernels. Its cached vectors are taken for the new file's:
+# they agree at cosine 0.99+, and CoSQA ranks the same within noise (BENCHMARKS.md).
+LEGACY_MINILM_ID = f"{DEFAULT_MODEL}@int8"
+BGE_ID = "BAAI/bge-small-en-v1.5@int8"
+FAST_MODEL_ID = MINILM_ID
+DEFAULT_MODEL_ID = f"{MINILM_ID}+{BGE_ID}"
+DEFAULT_DIM = 768
+# Tokens per text, for both default models. fastembed would take 512 from the tokenizer
+# configs; all-MiniLM-L6-v2 was trained on 256 (sentence-transformers' max_seq_length)
+# and bge-small-en-v1.5 on 512. Measured on CoSQA and the pipeline (BENCHMARKS.md, §5).
+DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
 HUB_HOST = "huggingface.co"
 LIST_MODELS_HINT = (
     '`codanna-desktop model list` (or `python -c "from fastembed import TextEmbedding; '
@@ -57,15 +77,32 @@ class Embedder:
     """A loaded model. Thread-safe: one lock serialises use of the ONNX session, since the
     indexer embeds documents on a worker while the UI embeds queries."""
 
-    def __init__(self, model: TextEmbedding, *, model_id: str, dim: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: TextEmbedding,
+        *,
+        model_id: str,
+        dim: int,
+        batch_size: int,
+        cache_ids: Sequence[str] = (),
+    ) -> None:
         self.model_id = model_id
         self.dim = dim
         self.batch_size = batch_size
+        self._cache_ids = (model_id, *cache_ids)
         # Documents only: a query does not count, so tests of the embedding cache can
         # count how many chunks were (re-)embedded while searches run alongside.
         self.documents_embedded = 0
         self._model = model
         self._lock = threading.Lock()
+
+    @property
+    def parts(self) -> tuple[Embedder]:
+        return (self,)
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return self._cache_ids
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in the order of `texts`."""
@@ -84,25 +121,68 @@ class Embedder:
         return _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
 
 
-def load_embedder(settings: Settings, paths: AppPaths, *, network_timeout: float = 3.0) -> Embedder:
+class FusedEmbedder:
+    """Several models, one vector (`fuse_parts`): a dot product of two fused vectors is
+    the mean of the models' cosines. Each part keeps its own model id, so the embedding
+    cache holds each model's vector and a text cached for one part is embedded only by
+    the others."""
+
+    def __init__(self, parts: Sequence[Embedder]) -> None:
+        self._parts = tuple(parts)
+        self.model_id = "+".join(p.model_id for p in self._parts)
+        self.dim = sum(p.dim for p in self._parts)
+
+    @property
+    def parts(self) -> tuple[Embedder, ...]:
+        return self._parts
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return (self.model_id,)
+
+    @property
+    def documents_embedded(self) -> int:
+        """Texts the slowest-fed part embedded (a text counts once, not once per part)."""
+        return max(p.documents_embedded for p in self._parts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return fuse_parts([p.embed_documents(texts) for p in self._parts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return fuse_parts([p.embed_query(text) for p in self._parts])
+
+
+def load_embedder(
+    settings: Settings, paths: AppPaths, *, network_timeout: float = 3.0
+) -> Embedder | FusedEmbedder:
     """Load the model the settings name. Raises ModelUnavailableError, with what to do,
     when it is missing and cannot be fetched; never waits long on a missing network."""
     threads = settings.embed_threads or None  # 0: onnxruntime's own choice
     cache_dir = str(paths.models_dir / "fastembed")
     name = settings.model.strip() or DEFAULT_MODEL
+    batch = settings.embed_batch_size
     if settings.model_path:
         folder = Path(settings.model_path).expanduser()
         model, model_id = _load_local_folder(folder, name, cache_dir, threads)
         # A folder may hold a different export than its architecture's name suggests.
         dim = int(np.asarray(next(iter(model.embed(["dimension probe"])))).shape[-1])
     elif name.lower() == DEFAULT_MODEL.lower():
-        model = _load_default(paths, cache_dir, threads)
-        model_id, dim = DEFAULT_MODEL_ID, DEFAULT_DIM
+        minilm = Embedder(
+            _load_default(paths, MINILM, cache_dir, threads, DEFAULT_MAX_TOKENS[MINILM_ID]),
+            model_id=MINILM_ID,
+            dim=384,
+            batch_size=batch,
+            cache_ids=(LEGACY_MINILM_ID,),
+        )
+        if settings.embedding_models == "fast":
+            return minilm
+        bge = _load_default(paths, BGE_SMALL, cache_dir, threads, DEFAULT_MAX_TOKENS[BGE_ID])
+        return FusedEmbedder([minilm, Embedder(bge, model_id=BGE_ID, dim=384, batch_size=batch)])
     else:
         dim = _describe(name)["dim"]
         model = _load_named(name, cache_dir, threads, network_timeout)
         model_id = name
-    return Embedder(model, model_id=model_id, dim=dim, batch_size=settings.embed_batch_size)
+    return Embedder(model, model_id=model_id, dim=dim, batch_size=batch)
 
 
 def supported_models() -> list[str]:
@@ -126,26 +206,45 @@ def _describe(name: str) -> dict[str, Any]:
     )
 
 
-def _load_default(paths: AppPaths, cache_dir: str, threads: int | None) -> TextEmbedding:
-    if default_model_status(paths) is not None:
+def _load_default(
+    paths: AppPaths, folder: ModelFolder, cache_dir: str, threads: int | None, max_tokens: int
+) -> TextEmbedding:
+    if model_status(paths, folder) is not None:
         try:
-            install_default_model(paths, log=lambda message: None)
+            install_model(paths, folder, log=lambda message: None)
         except ModelUnavailableError as exc:
             raise ModelUnavailableError(
-                f"The default embedding model is not installed, and installing it failed: {exc}"
+                f"The embedding model {folder.name} is not installed, and installing it "
+                f"failed: {exc}"
             ) from exc
     from fastembed import TextEmbedding
 
-    folder = default_model_dir(paths)
+    path = model_dir(paths, folder)
     try:
-        return TextEmbedding(
-            DEFAULT_MODEL, cache_dir=cache_dir, threads=threads, specific_model_path=str(folder)
+        model = TextEmbedding(
+            folder.name, cache_dir=cache_dir, threads=threads, specific_model_path=str(path)
         )
     except Exception as exc:  # onnxruntime and tokenizers raise many kinds
         raise ModelUnavailableError(
-            f"The default embedding model in {folder} could not be loaded ({exc}). "
+            f"The embedding model in {path} could not be loaded ({exc}). "
             f"Run `{INSTALL_COMMAND}` to repair it."
         ) from exc
+    set_max_tokens(model, max_tokens)
+    return model
+
+
+def set_max_tokens(model: TextEmbedding, max_tokens: int) -> None:
+    """Set the token limit instead of taking the tokenizer config's (fastembed's default)."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        raise ModelUnavailableError(
+            "This fastembed version keeps its tokenizer elsewhere; the token limit could "
+            "not be set. Install fastembed 0.9."
+        )
+    truncation = tokenizer.truncation or {}
+    tokenizer.enable_truncation(
+        max_length=max_tokens, direction=truncation.get("direction", "right")
+    )
 
 
 def _load_local_folder(

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from codanna_desktop.core.catalog import Catalog, RootRow
 from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import Embedder, load_embedder
+from codanna_desktop.core.embedder import load_embedder
+from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
@@ -84,7 +85,7 @@ class Engine:
         settings: Settings | None = None,
         *,
         writer: bool = True,
-        embedder: Embedder | None = None,
+        embedder: EmbeddingModel | None = None,
         wait_for_lock: float = 0.0,
     ) -> None:
         self.paths = paths or AppPaths.default()
@@ -95,7 +96,7 @@ class Engine:
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
         self._model_lock = threading.Lock()
-        self._embedder: Embedder | None = embedder
+        self._embedder: EmbeddingModel | None = embedder
         self._model_problem: str | None = None
         self._model_tried = embedder is not None
         self._vectors: VectorStore | None = None
@@ -176,7 +177,7 @@ class Engine:
 
     # -- the model and the vector store, loaded on first use -------------------------
 
-    def _get_embedder(self) -> Embedder | None:
+    def _get_embedder(self) -> EmbeddingModel | None:
         with self._model_lock:
             if not self._model_tried:
                 self._model_tried = True
@@ -191,7 +192,7 @@ class Engine:
     def model_problem(self) -> str | None:
         return self._model_problem
 
-    def load_model(self) -> Embedder | None:
+    def load_model(self) -> EmbeddingModel | None:
         """Load the model now (otherwise it loads on first use)."""
         return self._get_embedder()
 
@@ -209,7 +210,9 @@ class Engine:
                     return None
             return self._vectors
 
-    def _open_vectors(self, embedder: Embedder) -> VectorStore:
+    def _open_vectors(self, embedder: EmbeddingModel) -> VectorStore:
+        # One store per model id and dimension: a fused model's 768-d vectors never mix
+        # with one model's 384-d ones.
         url = self.settings.effective_database_url()
         store: VectorStore
         if url:

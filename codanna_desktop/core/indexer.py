@@ -20,6 +20,7 @@ import numpy as np
 
 from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.chunker import Chunker
+from codanna_desktop.core.embedding_cache import EmbeddingCache
 from codanna_desktop.core.embedding_model import EmbeddingModel
 from codanna_desktop.core.errors import RootNotFoundError, VectorStoreUnavailableError
 from codanna_desktop.core.file_reader import FileRead, FileReader
@@ -440,6 +441,7 @@ class Indexer:
         embedder, store = self._embedder(), self._vectors()
         if embedder is None or store is None:
             return report
+        cache = EmbeddingCache(self.catalog, embedder)  # each model's vector, fused
         counts = self.catalog.counts()
         total = counts["chunks"]
         done = counts["embedded"]
@@ -453,7 +455,7 @@ class Indexer:
             pending = self.catalog.pending_vectors(step)
             if not pending:
                 break
-            cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])
+            cached = cache.ready([p.text_hash for p in pending])
             missing: dict[str, str] = {}
             for p in pending:
                 if p.text_hash not in cached:
@@ -463,11 +465,9 @@ class Indexer:
             hashes = sorted(missing, key=lambda h: len(missing[h]))
             for i in range(0, len(hashes), self.embed_batch_size):
                 part = hashes[i : i + self.embed_batch_size]
-                vectors = embedder.embed_documents([missing[h] for h in part])
-                fresh = dict(zip(part, vectors, strict=True))
-                self.catalog.cache_vectors(embedder.model_id, fresh)
+                fresh, computed = cache.embed({h: missing[h] for h in part})
                 cached.update(fresh)
-                report.chunks_embedded += len(part)
+                report.chunks_embedded += computed
                 if cancel and cancel.is_set():
                     break
             ready = [p for p in pending if p.text_hash in cached]
