@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.settings import Settings
+from tests.benchmarks import report_models
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"
@@ -46,6 +47,8 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
             "freshness",
             "watcher_load",
             "watcher_load_before",
+            "models",
+            "models_cost",
         )
     }
     plots = _plots(out_dir, data)
@@ -62,6 +65,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _queries(data["speed"]),
         _freshness(data["freshness"]),
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
+        report_models.section(data["models"], data["models_cost"]),
         _desktop(markdown),
         _findings(data),
     ]
@@ -1133,7 +1137,7 @@ def _desktop(markdown: Path) -> str:
         text = markdown.read_text(encoding="utf-8")
         if DESKTOP_BEGIN in text and DESKTOP_END in text:
             body = text.split(DESKTOP_BEGIN, 1)[1].split(DESKTOP_END, 1)[0].strip()
-    return f"## 8. Desktop\n\n{DESKTOP_BEGIN}\n{body}\n{DESKTOP_END}"
+    return f"## 9. Desktop\n\n{DESKTOP_BEGIN}\n{body}\n{DESKTOP_END}"
 
 
 def _batch_memory(m: dict[str, Any] | None) -> str:
