@@ -32,7 +32,14 @@ from codanna_desktop.core.lexical import LexicalIndex
 from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.scanner import Scanner
 from codanna_desktop.core.search import HybridSearcher, SearchSession
-from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
+from codanna_desktop.core.settings import (
+    DEFAULT_MODEL,
+    DEFAULT_SECOND_MODEL,
+    AppPaths,
+    Settings,
+    load_settings,
+    redact_url,
+)
 from codanna_desktop.core.vector_store import VectorStore
 from codanna_desktop.core.watcher import ChangeSet
 from codanna_desktop.core.writer_lock import WriterLock
@@ -363,6 +370,8 @@ class Engine:
             )
         total = self.catalog.counts()
         model = self.settings.model_path or self.settings.model
+        if model == DEFAULT_MODEL and self.settings.embedding_models == "both":
+            model = f"{DEFAULT_MODEL} + {DEFAULT_SECOND_MODEL}"
         return EngineStatus(
             roots=roots,
             files=total["files"],

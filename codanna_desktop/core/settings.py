@@ -22,6 +22,8 @@ from codanna_desktop.core.errors import SettingsError
 
 APP_NAME = "codanna-desktop"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Fused with DEFAULT_MODEL unless `embedding_models` is "fast" (core/embedder.py).
+DEFAULT_SECOND_MODEL = "BAAI/bge-small-en-v1.5"
 FUSION_RULES = ("minmax", "zscore", "rrf")
 # Which of the default models embed: "both" (MiniLM and bge-small, one fused vector) or
 # "fast" (MiniLM alone). See `Settings.embedding_models`.

@@ -58,7 +58,7 @@ BOOTSTRAP = 2000
 # sub-corpus only (every labelled answer and other functions up to SUB_CORPUS): the
 # machine's 2 cores would need hours for every variant over all 6,292 chunks.
 FULL_VARIANTS = ("minilm_q_512", "bge_512")
-SUB_CORPUS = 2000
+SUB_CORPUS = 1200
 
 
 def variants(paths: AppPaths) -> dict[str, tuple[str, Path, int]]:
