@@ -253,10 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A text of at most 256 tokens is not cut by either limit: reuse its vector.
             full = DiskCache(args.cache / f"{longer}.npz").vectors
             tokenizer = model.model.tokenizer
+            padding = tokenizer.padding
             tokenizer.no_truncation()
+            tokenizer.no_padding()  # counts of each text, not of the batch's longest
             hashes = list(texts)
             counts = [len(e.ids) for e in tokenizer.encode_batch([texts[h] for h in hashes])]
             set_max_tokens(model, max_tokens)
+            if padding:
+                tokenizer.enable_padding(**padding)
             for h, count in zip(hashes, counts, strict=True):
                 if count <= 256 and h in full:
                     cache.vectors.setdefault(h, full[h])
@@ -271,7 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         qs[name] = normalised(np.array(list(model.query_embed([q["query"] for q in queries]))))
         if name.endswith("_512"):
             tokenizer = model.model.tokenizer
+            padding = tokenizer.padding
+            tokenizer.no_padding()
             counts = [len(e.ids) for e in tokenizer.encode_batch(list(texts.values()))]
+            if padding:
+                tokenizer.enable_padding(**padding)
             tokens[name] = sum(1 for c in counts if c >= 512)
             tokens[name.replace("_512", "_over_256")] = sum(1 for c in counts if c > 256)
 
