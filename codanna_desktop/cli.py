@@ -2,7 +2,9 @@
 
 Exit codes a script can rely on:
   0 success; 1 a search found nothing; 2 bad usage; 3 the index is held by another writer;
-  4 any other error the message explains (missing folder, model, database, settings).
+  4 any other error the message explains (missing folder, model, database, settings, a
+  damaged catalog, a full disk). An error's exit code is its class's `exit_code`
+  (codanna_desktop.core.errors); this module only prints the sentence.
 """
 
 from __future__ import annotations
@@ -10,21 +12,35 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from codanna_desktop import __version__
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.settings import AppPaths
 
-EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE, EXIT_LOCKED, EXIT_ERROR = 0, 1, 2, 3, 4
-_COMMANDS = {"gui", "add", "remove", "index", "search", "status", "watch", "model"}
+EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE = 0, 1, 2
+EXIT_ERROR = CodannaError.exit_code
+_COMMANDS = {
+    "gui",
+    "add",
+    "remove",
+    "index",
+    "search",
+    "grep",
+    "status",
+    "watch",
+    "model",
+    "repair",
+}
+
+log = logging.getLogger("codanna_desktop.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,22 +79,57 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="0 = lexical only, 1 = semantic only (default from settings)",
     )
+    s.add_argument(
+        "--as-given",
+        action="store_true",
+        help="use --alpha as it is for lookups too (a name or a few keywords is otherwise "
+        "weighted towards exact words)",
+    )
     s.add_argument("-k", type=int, default=10, help="how many results (default 10)")
-    s.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
-    s.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    s.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="L",
+        help="only these languages (py, js, ts, rs, go, cpp... or full names; repeat or use ,)",
+    )
+    s.add_argument(
+        "--path",
+        default=None,
+        metavar="GLOBS",
+        help="only paths matching these globs ('src/**/*.py !tests/', 'ctx.py', 'flask/src')",
+    )
+    s.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="only this added folder (repeatable)",
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per result")
     s.add_argument(
         "--batch",
         type=Path,
         metavar="QUERIES.jsonl",
-        help='run {"qid","query"} lines; write {"qid","ranked":[paths]} lines',
+        help='run {"qid","query"} lines (- reads standard input); '
+        'write {"qid","ranked":[paths]} lines',
     )
+
+    _grep_parser(sub)
 
     st = sub.add_parser("status", help="folders, counts, model and store")
     st.add_argument("--json", action="store_true")
     st.add_argument("--skipped", action="store_true", help="list skipped files with reasons")
 
     sub.add_parser("watch", help="index, then keep the index live as files change (Ctrl+C stops)")
+
+    rp = sub.add_parser(
+        "repair",
+        help="set a damaged index aside and index the same folders again from the disk",
+    )
+    rp.add_argument("--no-embed", action="store_true", help="index lexically, embed later")
+    rp.add_argument("--wait", action="store_true", help="wait while another process writes")
 
     m = sub.add_parser("model", help="the embedding model")
     m.add_argument(
@@ -89,9 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # A frozen app (installers) starts its indexing worker processes through this entry.
-    multiprocessing.freeze_support()
+def main(
+    argv: Sequence[str] | None = None, run_gui: Callable[[list[str]], int] | None = None
+) -> int:
+    """Run a command. ``run_gui`` opens the window (the entry point, codanna_desktop.launch,
+    passes it: the command line does not import the desktop app)."""
     parser = _parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
     # `codanna-desktop ~/src/project` opens the app with that folder (as the desktop
@@ -105,29 +158,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command in (None, "gui"):
-        return _run_gui([str(p) for p in getattr(args, "paths", [])])
+        if run_gui is None:
+            print("codanna-desktop: the window is opened by the program itself", file=sys.stderr)
+            return EXIT_USAGE
+        return run_gui([str(p) for p in getattr(args, "paths", [])])
     try:
         handler = globals()[f"_cmd_{args.command}"]
-        return int(handler(args))
-    except IndexLockedError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        code = int(handler(args))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`search … | head -1`): it has what it wanted.
+        _stdout_to_devnull()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("codanna-desktop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        error = user_error(exc)
+        if error is not exc:
+            log.info("the error in full", exc_info=exc)
+        print(f"codanna-desktop: {error}", file=sys.stderr)
+        return error.exit_code
 
 
-def _run_gui(folders: list[str]) -> int:
-    try:
-        from codanna_desktop.app.main import run_app
-    except ImportError as exc:
-        print(f"codanna-desktop: the desktop app cannot start ({exc}).", file=sys.stderr)
-        _parser().print_help()
-        return EXIT_ERROR
-    return run_app(folders)
+def _stdout_to_devnull() -> None:
+    # Python flushes stdout once more at exit; on the closed pipe that would print a
+    # second BrokenPipeError, so what is left goes nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @contextmanager
@@ -208,7 +268,27 @@ def _index_with_progress(engine: Any, roots: Any, *, full: bool, embed: bool) ->
         bars.close()
 
 
+def _hand_to_app(request: dict[str, Any]) -> int | None:
+    """While the desktop app runs it holds the index: it does the command instead. None
+    when no app answers (the command then runs here, or says who holds the index)."""
+    from codanna_desktop.core import app_link
+
+    try:
+        reply = app_link.send(AppPaths.default().data_dir, request)
+    except app_link.AppNotAnswering:
+        return None
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error', 'the app refused')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    print(reply.get("message", "done by the running desktop app"))
+    return EXIT_OK
+
+
 def _cmd_add(args: argparse.Namespace) -> int:
+    folders = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    handed = _hand_to_app({"request": "add", "folders": folders})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         roots = [engine.add_root(path) for path in args.paths]
         for root in roots:
@@ -221,6 +301,10 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
+    folder = str(Path(args.path).expanduser().resolve())
+    handed = _hand_to_app({"request": "remove", "folder": folder})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         root = engine.remove_root(args.path)
         print(f"removed {root.path}")
@@ -228,6 +312,9 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    handed = _hand_to_app({"request": "index", "full": bool(args.full)})
+    if handed is not None:
+        return handed
     with _engine(writer=True, wait=args.wait) as engine:
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
@@ -239,7 +326,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from codanna_desktop.core.filters import SearchFilters
+    from codanna_desktop.core.files.filters import SearchFilters
 
     if args.batch is None and not args.query:
         print("codanna-desktop: search needs a QUERY (or --batch FILE)", file=sys.stderr)
@@ -250,57 +337,253 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    filters = SearchFilters(languages=tuple(args.lang), path_glob=args.path)
+    from codanna_desktop.core.chunking.languages import resolve_languages
+    from codanna_desktop.core.errors import UnknownLanguageError
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from codanna_desktop.core import app_link
+
+    request = {
+        "request": "search",
+        "query": args.query,
+        "alpha": args.alpha,
+        "k": args.k,
+        "languages": list(languages),
+        "roots": [str(p.expanduser().resolve()) for p in args.root],
+        "path_glob": args.path,
+        "bend": not args.as_given,
+    }
+    if args.batch is None:
+        # The running app answers at once: its engine is open and its model loaded.
+        try:
+            return _print_search(app_link.send(AppPaths.default().data_dir, request), args.json)
+        except app_link.AppNotAnswering:
+            pass
     with _engine(writer=False) as engine:
-        alpha = engine.settings.alpha if args.alpha is None else args.alpha
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_NO_RESULTS
         if args.batch is not None:
+            alpha = engine.settings.alpha if args.alpha is None else args.alpha
+            filters = SearchFilters(
+                languages=languages,
+                root_ids=tuple(
+                    r.id for r in engine.roots() if str(r.path) in set(request["roots"])
+                ),
+                path_glob=args.path,
+            )
             return _batch_search(engine, args.batch, alpha, args.k, filters)
-        session = engine.search(args.query, filters)
-        results = session.results(alpha, args.k)
-        for note in session.notes:
-            print(f"note: {note}", file=sys.stderr)
-        for r in results:
-            if args.json:
-                print(json.dumps(r.to_json(), ensure_ascii=False))
-            else:
-                where = f"{r.abs_path}:{r.start_line}-{r.end_line}"
-                symbol = f"  {r.symbol}" if r.symbol else ""
-                print(
-                    f"{where}{symbol}  [{r.language}] score {r.score:.3f}"
-                    f" (lexical {r.lexical_part:.2f} + semantic {r.semantic_part:.2f})"
-                )
-                for line in r.snippet.splitlines()[:3]:
-                    print(f"    {line}")
-        return EXIT_OK if results else EXIT_NO_RESULTS
+        return _print_search(app_link.answer_search(engine, request), args.json)
+
+
+def _print_search(reply: dict[str, Any], as_json: bool) -> int:
+    """Print a search's answer (from this process or the running app) and its exit code."""
+    from codanna_desktop.core.ranking.matching import Match
+
+    if not reply.get("ok"):
+        print(f"codanna-desktop: {reply.get('error')}", file=sys.stderr)
+        return int(reply.get("exit_code", EXIT_ERROR))
+    notes = list(reply.get("notes", []))  # "not found" first: the rest is only similar
+    if reply.get("weight_note"):
+        notes.append(f"ranked as a {reply['weight_note']} (--as-given uses --alpha as it is)")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    results = reply.get("results", [])
+    for r in results:
+        if as_json:
+            print(json.dumps(r, ensure_ascii=False))
+            continue
+        symbol = f"  {r['symbol']}" if r["symbol"] else ""
+        print(
+            f"{r['path']}:{r['start_line']}-{r['end_line']}{symbol}  [{r['language']}] "
+            f"{Match(r['match']).label()} · score {r['score']:.3f}"
+            f" (lexical {r['lexical_part']:.2f} + semantic {r['semantic_part']:.2f})"
+        )
+        for line in r["snippet"].splitlines()[:3]:
+            print(f"    {line}")
+    return EXIT_OK if results and not reply.get("not_found") else EXIT_NO_RESULTS
 
 
 def _batch_search(engine: Any, batch: Path, alpha: float, k: int, filters: Any) -> int:
     try:
-        lines = batch.read_text(encoding="utf-8").splitlines()
+        queries = _read_batch(batch)
+    except _BadBatchLine as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for qid, query in queries:
+        session = engine.search(query, filters, semantic=alpha > 0)
+        ranked = [str(r.abs_path) for r in session.results(alpha, k)]
+        print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
+    return EXIT_OK
+
+
+class _BadBatchLine(Exception):
+    pass
+
+
+def _read_batch(batch: Path) -> list[tuple[Any, str]]:
+    """Every (qid, query) of the file, read before the first search, so a bad line stops
+    the run before anything is written."""
+    try:
+        data = sys.stdin.buffer.read() if str(batch) == "-" else batch.read_bytes()
     except OSError as exc:
-        print(f"codanna-desktop: cannot read {batch}: {exc.strerror}", file=sys.stderr)
-        return EXIT_ERROR
-    for n, line in enumerate(lines, 1):
+        raise CodannaError(f"Cannot read {batch}: {exc.strerror}.") from exc
+    queries: list[tuple[Any, str]] = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _BadBatchLine(f"{batch}:{n}: not UTF-8 text") from None
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-            qid, query = item["qid"], str(item["query"])
+            qid, query = item["qid"], item["query"]
         except (ValueError, KeyError, TypeError):
-            print(f'codanna-desktop: {batch}:{n}: not a {{"qid", "query"}} line', file=sys.stderr)
+            raise _BadBatchLine(f'{batch}:{n}: not a {{"qid", "query"}} JSON line') from None
+        if isinstance(query, bool) or not isinstance(query, str | int | float):
+            raise _BadBatchLine(f"{batch}:{n}: the query must be text")
+        if isinstance(qid, dict | list):
+            raise _BadBatchLine(f"{batch}:{n}: the qid must be text or a number")
+        queries.append((qid, str(query)))
+    return queries
+
+
+def _grep_parser(sub: Any) -> None:
+    g = sub.add_parser(
+        "grep",
+        help="every line matching a regular expression, as ripgrep prints them",
+        description="Exact search over the indexed folders with ripgrep's syntax and "
+        "output. Exit status: 0 when something matched, 1 when nothing did, 2 on error.",
+    )
+    g.add_argument("args", nargs="*", metavar="PATTERN [PATH ...]")
+    g.add_argument("-e", "--regexp", action="append", default=[], metavar="PATTERN")
+    g.add_argument("-F", "--fixed-strings", action="store_true", help="literal text")
+    case = g.add_mutually_exclusive_group()
+    case.add_argument("-i", "--ignore-case", dest="case", action="store_const", const="ignore")
+    case.add_argument("-S", "--smart-case", dest="case", action="store_const", const="smart")
+    case.add_argument(
+        "-s", "--case-sensitive", dest="case", action="store_const", const="sensitive"
+    )
+    g.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
+    g.add_argument("-l", "--files-with-matches", action="store_true", help="paths only")
+    g.add_argument("-c", "--count", action="store_true", help="matching lines per file")
+    g.add_argument("-C", "--context", type=int, default=0, metavar="N")
+    g.add_argument("-A", "--after-context", type=int, default=0, metavar="N")
+    g.add_argument("-B", "--before-context", type=int, default=0, metavar="N")
+    g.add_argument("--vimgrep", action="store_true", help="path:line:column:text per match")
+    g.add_argument("--json", action="store_true", help="one JSON object per matching line")
+    g.add_argument("--heading", dest="heading", action="store_true", default=None)
+    g.add_argument("--no-heading", dest="heading", action="store_false")
+    g.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    g.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
+    g.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    g.add_argument("--stats", action="store_true", help="say what was searched, on stderr")
+
+
+def _cmd_grep(args: argparse.Namespace) -> int:
+    """ripgrep over the index: reads only the catalog and the content index (no model)."""
+    import time
+
+    from codanna_desktop.core.exact import output
+    from codanna_desktop.core.exact.matcher import PatternOptions
+    from codanna_desktop.core.exact.pattern import CaseMode, PatternError, alternation
+    from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher, PathOutsideRootsError
+
+    started = time.perf_counter()
+    positional = list(args.args)
+    patterns = list(args.regexp)
+    if not patterns:
+        if not positional:
+            print("codanna-desktop: grep needs a PATTERN", file=sys.stderr)
             return EXIT_USAGE
-        ranked = [str(r.abs_path) for r in engine.search(query, filters).results(alpha, k)]
-        print(json.dumps({"qid": qid, "ranked": ranked}, ensure_ascii=False))
-    return EXIT_OK
+        patterns = [positional.pop(0)]
+    options = PatternOptions(
+        alternation(patterns, fixed=args.fixed_strings),
+        fixed=args.fixed_strings and len(patterns) == 1,
+        case=CaseMode(args.case or "sensitive"),
+        word=args.word_regexp,
+    )
+    from codanna_desktop.core.chunking.languages import resolve_languages
+    from codanna_desktop.core.errors import UnknownLanguageError
+
+    try:
+        languages = resolve_languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    context = max(args.context, args.after_context, args.before_context)
+    request = ExactRequest(
+        options,
+        paths=[Path(p) for p in positional],
+        path_glob=args.path,
+        languages=languages,
+        keep_text=context > 0,
+    )
+    with ExactSearcher.open(AppPaths.default()) as searcher:
+        try:
+            result = searcher.search(request)
+        except PatternError as exc:
+            print(exc.pointed(), file=sys.stderr)
+            return EXIT_USAGE
+        except PathOutsideRootsError as exc:
+            print(f"codanna-desktop: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        tty = sys.stdout.isatty()
+        cwd = Path.cwd()
+        if args.json:
+            chunks = output.json_lines(result, cwd, searcher.enclosing_symbol)
+        elif args.files_with_matches:
+            chunks = output.files_only(result, cwd)
+        elif args.count:
+            chunks = output.counts(result, cwd)
+        elif args.vimgrep:
+            chunks = output.vimgrep(result, cwd)
+        else:
+            style = output.Style(
+                heading=tty if args.heading is None else args.heading,
+                color=args.color == "always" or (args.color == "auto" and tty),
+                context=args.context,
+                before=args.before_context,
+                after=args.after_context,
+            )
+            chunks = output.standard(result, cwd, style)
+        out = sys.stdout.buffer
+        try:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            sys.stderr.close()
+            return EXIT_OK if result.files else EXIT_NO_RESULTS
+        if args.stats:
+            print(
+                f"{result.match_count} matches, {result.line_count} matched lines, "
+                f"{len(result.files)} files contained matches, {result.candidates} files "
+                f"searched, {time.perf_counter() - started:.3f} seconds",
+                file=sys.stderr,
+            )
+    return EXIT_OK if result.files else EXIT_NO_RESULTS
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     with _engine(writer=False) as engine:
         status = engine.status()
         if args.json:
+            skipped_files = (
+                [
+                    {"path": str(Path(root) / rel), "reason": reason, "detail": detail}
+                    for root, rel, reason, detail in engine.catalog.skipped_files()
+                ]
+                if args.skipped
+                else None
+            )
             print(
                 json.dumps(
                     {
@@ -308,6 +591,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
                         "model": status.model,
                         "model_problem": status.model_problem,
                         "vector_store": status.vector_store,
+                        "vector_problem": status.vector_problem,
+                        "vector_note": status.vector_note,
+                        "lexical_note": status.lexical_note,
                         "files": status.files,
                         "chunks": status.chunks,
                         "embedded": status.embedded,
@@ -323,6 +609,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
                             }
                             for r in status.roots
                         ],
+                        **({"skipped_files": skipped_files} if args.skipped else {}),
                     },
                     indent=2,
                 )
@@ -331,6 +618,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"data: {status.data_dir}")
         print(f"model: {status.model}")
         print(f"vector store: {status.vector_store}")
+        for line in (status.vector_problem, status.vector_note, status.lexical_note):
+            if line:
+                print(f"note: {line}")
         if not status.roots:
             print("No folders yet: add one with `codanna-desktop add PATH`.")
         for r in status.roots:
@@ -352,6 +642,32 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if args.skipped:
             for root, rel, reason, detail in engine.catalog.skipped_files():
                 print(f"  {Path(root) / rel}: {reason}{f' ({detail})' if detail else ''}")
+    return EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from codanna_desktop.core.repair import start_new_catalog
+
+    aside = start_new_catalog(AppPaths.default(), wait_for_lock=-1 if args.wait else 0.0)
+    print(f"set the old index aside in {aside.folder} (delete it once the new one works)")
+    if aside.embeddings:
+        print(f"kept {aside.embeddings} cached embeddings")
+    with _engine(writer=True, wait=args.wait) as engine:
+        roots = engine.roots()
+        if not roots:
+            print(
+                "No folders were found to index again: add them with `codanna-desktop add PATH`.",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        for root in roots:
+            print(f"indexing {root.path} again")
+        _print_report(_index_with_progress(engine, None, full=True, embed=not args.no_embed))
+        for root in engine.roots():
+            if root.error:
+                print(f"warning: {root.path}: {root.error}", file=sys.stderr)
+        if engine.model_problem and not args.no_embed:
+            print(f"warning: {engine.model_problem}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -410,11 +726,11 @@ def _report_says_something(report: Any) -> bool:
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
-    from codanna_desktop.core import model_store
+    from codanna_desktop.core.semantic import model_store
 
     paths = AppPaths.default()
     if args.action == "list":
-        from codanna_desktop.core.embedder import supported_models
+        from codanna_desktop.core.semantic.embedder import supported_models
 
         print("\n".join(supported_models()))
         return EXIT_OK

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder, FusedEmbedder, load_embedder
-from codanna_desktop.core.model_store import install_default_models
+from codanna_desktop.core.semantic.embedder import Embedder, FusedEmbedder, load_embedder
+from codanna_desktop.core.semantic.model_store import install_default_models
 from codanna_desktop.core.settings import AppPaths, Settings
 
 

@@ -7,10 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from codanna_desktop.core import languages
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.chunks import Chunk
-from codanna_desktop.core.languages import GRAMMAR_LANGUAGES, detect_language, load_language
+from codanna_desktop.core.chunking import languages
+from codanna_desktop.core.chunking.chunker import Chunker
+from codanna_desktop.core.chunking.chunks import Chunk
+from codanna_desktop.core.chunking.languages import (
+    GRAMMAR_LANGUAGES,
+    detect_language,
+    load_language,
+)
 
 PYTHON = '''\
 """HTTP client."""
@@ -569,6 +573,56 @@ def test_javascript_functions_arrow_constants_classes_and_jsdoc() -> None:
     assert symbols["UserStore.add"].text.lstrip().startswith("/** Adds a user. */")
     store = symbols["UserStore"]
     assert "users = new Map();" in store.text and "this.users.set" not in store.text
+
+
+EXPRESS_STYLE = """\
+var res = module.exports = {};
+
+/**
+ * Set the HTTP status code.
+ *
+ * @public
+ */
+
+res.status = function status(code) {
+  this.statusCode = code;
+  return this;
+};
+
+/**
+ * Set the Content-Type header.
+ */
+
+res.contentType =
+res.type = function contentType(type) {
+  return this.set('Content-Type', type);
+};
+
+// A note about the next line, set apart.
+
+var unrelated = 1;
+"""
+
+
+def test_a_jsdoc_block_set_off_by_a_blank_line_still_documents_the_function() -> None:
+    chunks = Chunker().chunk("lib/response.js", EXPRESS_STYLE)
+    status = by_symbol(chunks)["res.status"]
+    assert status.start_line == line_of(EXPRESS_STYLE, "/**")
+    assert status.text.startswith("/**\n * Set the HTTP status code.")
+    # No chunk of its own for the doc block.
+    assert not any(c.text.strip().startswith("/**") and c.symbol is None for c in chunks)
+    # An ordinary comment must touch the code to belong to it.
+    assert all(
+        "A note about" not in c.text for c in chunks if c.symbol and c.symbol.startswith("res.")
+    )
+
+
+def test_a_chained_assignment_defines_every_name_it_binds() -> None:
+    chunks = Chunker().chunk("lib/response.js", EXPRESS_STYLE)
+    typed = by_symbol(chunks)["res.type"]
+    assert typed.kind == "function"
+    assert {"type", "contentType"} <= set(typed.names)
+    assert typed.start_line == line_of(EXPRESS_STYLE, "Set the Content-Type") - 1
 
 
 def test_typescript_interfaces_enums_decorated_classes_and_methods() -> None:

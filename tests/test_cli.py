@@ -182,3 +182,95 @@ def test_watch_indexes_edits_in_a_nested_folder_the_outer_gitignore_leaves_out(
         _, err = watcher.communicate(timeout=60)
     assert watcher.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_search_takes_language_aliases_roots_and_path_globs(tmp_path: Path, project: Path) -> None:
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib/render.js").write_text("function renderButtonOther(label) { return 1; }\n")
+    run("add", "--no-embed", str(project), str(other), check=True)
+
+    def paths(*args: str) -> set[str]:
+        out = run("search", "renderButton", "--alpha", "0", "--json", *args)
+        return {json.loads(line)["path"] for line in out.stdout.splitlines()}
+
+    both = {str(project / "src/ui.js"), str(other / "lib/render.js")}
+    assert paths("--lang", "js") == both
+    assert paths("--root", str(other)) == {str(other / "lib/render.js")}
+    assert paths("--path", "proj/src") == {str(project / "src/ui.js")}
+    assert paths("--path", "*.js !lib/") == {str(project / "src/ui.js")}
+
+    unknown = run("search", "renderButton", "--lang", "klingon")
+    assert unknown.returncode == 2
+    assert "Unknown language 'klingon'" in unknown.stderr and "javascript" in unknown.stderr
+    not_added = run("search", "renderButton", "--root", str(tmp_path))
+    assert not_added.returncode == 2
+    assert "is not an added folder" in not_added.stderr
+
+
+def test_a_setting_of_the_wrong_type_is_a_sentence_and_exit_4(codanna_home: Path) -> None:
+    (codanna_home / "config").mkdir(parents=True)
+    (codanna_home / "config/settings.toml").write_text('ignore_patterns = "*.py"\n')
+    proc = run("status")
+    assert proc.returncode == 4
+    assert "Traceback" not in proc.stderr
+    assert "The setting ignore_patterns must be a list of texts" in proc.stderr
+
+
+def test_status_skipped_names_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "own.py").write_text("x = 1\n")
+    (tmp_path / "secret.txt").write_text("password = hunter2\n")
+    (root / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    run("add", "--no-embed", str(root), check=True)
+    proc = run("status", "--skipped", check=True)
+    line = next(line for line in proc.stdout.splitlines() if "secret.txt" in line)
+    assert "link outside the folder" in line
+    assert str(tmp_path / "secret.txt") in line
+
+
+def test_a_lookup_nothing_contains_exits_1_and_says_so_first(project: Path) -> None:
+    run("add", "--no-embed", str(project), check=True)
+    # "save_user_nothing" shares words with save_user_record: similar results, no match.
+    out = run("search", "save_user_nothing", "--alpha", "0")
+    assert out.returncode == 1
+    first_note = next(line for line in out.stderr.splitlines() if line.startswith("note:"))
+    assert "No code contains “save_user_nothing”" in first_note
+    assert "similar" in out.stdout
+    found = run("search", "save_user_record", "--alpha", "0")
+    assert found.returncode == 0
+    assert "defines it" in found.stdout
+
+
+def test_batch_reads_standard_input_and_status_json_lists_skipped_files(
+    project: Path,
+) -> None:
+    (project / "blob.bin").write_bytes(b"\x00\x01\x02binary" * 50)
+    run("add", "--no-embed", str(project), check=True)
+    line = json.dumps({"qid": "a", "query": "parse_config_file"}) + "\n"
+    proc = subprocess.run(
+        [*CLI, "search", "--batch", "-", "--alpha", "0"],
+        input=line,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ranked"][0] == str(project / "src/store.py")
+    status = json.loads(run("status", "--json", "--skipped", check=True).stdout)
+    assert {"path": str(project / "blob.bin"), "reason": "binary"} in [
+        {k: f[k] for k in ("path", "reason")} for f in status["skipped_files"]
+    ]
+    assert "skipped_files" not in json.loads(run("status", "--json", check=True).stdout)
+
+
+def test_without_a_display_the_app_says_the_command_line_works_headless() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.run([*CLI], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 4
+    assert "There is no display here" in proc.stderr
+    assert "codanna-desktop search QUERY" in proc.stderr
+    assert "xcb" not in proc.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codanna_desktop.core.embedder import (
+from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL_ID,
@@ -24,7 +24,7 @@ from codanna_desktop.core.embedder import (
     load_embedder,
 )
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.model_store import (
+from codanna_desktop.core.semantic.model_store import (
     BGE_SMALL,
     DEFAULT_MODEL_FOLDERS,
     INSTALL_COMMAND,

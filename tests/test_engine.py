@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
-from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
-from codanna_desktop.core.watcher import ChangeSet
+from codanna_desktop.core.watching.watcher import ChangeSet
 
 FILES = {
     "net/http_client.py": '''
@@ -256,6 +256,7 @@ def test_crash_between_store_and_catalog_writes_is_repaired(
     # The process dies here: no close(), the writer lock goes with it.
     eng._release_lock()
     eng.lexical.close()
+    eng.content.close()
     eng.catalog.close()
 
     with Engine(embedder=embedder) as again:
@@ -396,3 +397,78 @@ def test_file_grown_too_large_is_indexed_once_the_limit_is_raised(tmp_path: Path
         assert eng.apply_file_rules(Settings(max_file_size=1024 * 1024))
         eng.index(embed=False)
         assert eng.search("grown_module").results(0.0, 1)[0].path == "grown.py"
+
+
+def test_a_link_out_of_a_folder_is_not_indexed_by_a_scan_nor_by_the_watcher(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "linked"
+    write_tree(root, {"own.py": "def own_function():\n    pass\n"})
+    outside = tmp_path / "elsewhere"
+    write_tree(outside, {"passwd": "root_account_line = 1\n", "later.py": "later_secret = 2\n"})
+    (root / "passwd").symlink_to(outside / "passwd")
+    with Engine(embedder=None) as eng:
+        eng.add_root(root)
+        eng.index(embed=False)
+        assert not eng.search("root_account_line").results(0.0, 5)
+        assert eng.status().skip_counts == {"link outside the folder": 1}
+        # A link made while the app runs, as the watcher hands it over:
+        (root / "later.py").symlink_to(outside / "later.py")
+        report = eng.apply_changes(ChangeSet(created={root / "later.py"}))
+        assert report.skipped["link outside the folder"] == 1
+        assert not eng.search("later_secret").results(0.0, 5)
+        skipped = {rel: (reason, detail) for _, rel, reason, detail in eng.catalog.skipped_files()}
+        assert skipped["later.py"][0] == "link outside the folder"
+        assert str(outside / "later.py") in skipped["later.py"][1]
+        # Allowed in the settings: both come in without having to change.
+        assert eng.apply_file_rules(Settings(follow_links_outside=True))
+        eng.index(embed=False)
+        assert eng.search("root_account_line").results(0.0, 1)[0].path == "passwd"
+        assert eng.search("later_secret").results(0.0, 1)[0].path == "later.py"
+
+
+def test_the_folder_the_person_works_in_is_embedded_first(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    roots = []
+    for name in ("big", "mine"):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(70):  # more than one embedding step (64 chunks)
+            (root / f"m{i}.py").write_text(f"def {name}_function_{i}():\n    return {i}\n")
+        roots.append(root)
+    with Engine(embedder=embedder) as engine:
+        rows = [engine.add_root(r) for r in roots]
+        engine.index(embed=False)
+        mine = rows[1].id
+        engine.focus_embedding([mine])
+        engine.embed_pending(max_chunks=1)  # one step
+        by_root = {r.root.path.name: r.embedded for r in engine.status().roots}
+        assert by_root["big"] == 0 and by_root["mine"] > 0
+
+
+def test_a_damaged_cached_vector_is_embedded_again_not_spread(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.py").write_text("def send_invoice(customer):\n    return customer.mail()\n")
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(root)
+        engine.index()
+        text_hash, text = engine.catalog._query("SELECT text_hash, text FROM chunks LIMIT 1")[0]
+        model_id = embedder.model_id
+        with sqlite3.connect(engine.catalog.path) as db:  # a page zeroed under the row
+            db.execute(
+                "UPDATE embeddings SET vector = zeroblob(length(vector)) WHERE text_hash = ?",
+                (text_hash,),
+            )
+        assert engine.catalog.cached_vectors(model_id, [text_hash]) == {}
+        engine.catalog.reset_all_vectors()
+        engine.embed_pending()
+        healed = engine.catalog.cached_vectors(model_id, [text_hash])[text_hash]
+        assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from tests.fixtures_pg import PgTestServer
 from tests.test_engine import FILES, write_tree
@@ -81,7 +81,7 @@ def test_ghost_vectors_in_postgres_are_removed_after_an_unclean_stop(
     ghost = max(known) + 1000
     import numpy as np
 
-    from codanna_desktop.core.vector_store import VectorMeta
+    from codanna_desktop.core.storage.vectors.store import VectorMeta
 
     vec = np.zeros((1, embedder.dim), dtype=np.float32)
     vec[0, 0] = 1.0
@@ -89,8 +89,77 @@ def test_ghost_vectors_in_postgres_are_removed_after_an_unclean_stop(
     # Crash: no close(), so the catalog still says a writer is open.
     eng._release_lock()
     eng.lexical.close()
+    eng.content.close()
     with pg_engine(embedder, pg_url) as again:
         store2 = again._get_vectors()
         assert store2 is not None
         assert ghost not in store2.ids()
         assert store2.ids() == again.catalog.all_chunk_ids(vector_done=True)
+
+
+def password_forms(pg_server: PgTestServer, pg_url: str) -> dict[str, str]:
+    """The same database as libpq's three ways to carry a password."""
+    dbname = pg_url.rsplit("/", 1)[1]
+    where = f"127.0.0.1:{pg_server.port}/{dbname}"
+    return {
+        "query parameter": f"postgresql://{pg_server.superuser}@{where}?password={pg_server.password}",
+        "conninfo": (
+            f"host=127.0.0.1 port={pg_server.port} dbname={dbname} "
+            f"user={pg_server.superuser} password='{pg_server.password}'"
+        ),
+    }
+
+
+@pytest.mark.parametrize("form", ["query parameter", "conninfo"])
+def test_a_password_in_any_form_is_never_shown_nor_stored_in_the_catalog(
+    embedder: Embedder,
+    project: Path,
+    pg_url: str,
+    pg_server: PgTestServer,
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = password_forms(pg_server, pg_url)[form]
+    # The settings accept postgresql:// URLs; a conninfo string comes from the environment.
+    monkeypatch.setenv("CODANNA_DATABASE_URL", url)
+    secret = pg_server.password
+    with Engine(AppPaths.default(), Settings(), embedder=embedder) as eng:
+        eng.add_root(project)
+        eng.index()
+        assert eng.status().embedded > 0  # the password worked
+        shown = [eng.vector_store_name, eng.status().vector_store]
+        shown.append(str(eng.catalog.get_meta("vector_store")))
+        pg_server.stop()
+        try:
+            (project / "net/new.py").write_text("def compress_payload(data):\n    return data\n")
+            shown += eng.index().errors
+            shown += eng.search("compress payload").notes
+        finally:
+            pg_server.start()
+    assert shown[2].startswith("pgvector:")
+    assert not [text for text in shown if secret in text]
+    catalog = AppPaths.default().data_dir / "catalog.sqlite"
+    assert secret.encode() not in b"".join(
+        p.read_bytes() for p in catalog.parent.glob("catalog.sqlite*")
+    )
+
+
+def test_the_command_line_never_prints_a_password_given_as_a_parameter(
+    project: Path, pg_url: str, pg_server: PgTestServer
+) -> None:
+    from tests.test_cli import run
+
+    url = password_forms(pg_server, pg_url)["query parameter"]
+    config = AppPaths.default().settings_file
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'database_url = "{url}"\n')
+    outputs = [run("add", str(project), check=True), run("index", check=True)]
+    outputs += [run("search", "sort values"), run("status"), run("status", "--json")]
+    pg_server.stop()
+    try:
+        outputs += [run("index"), run("search", "sort values"), run("status", "--json")]
+    finally:
+        pg_server.start()
+    assert "PostgreSQL" in outputs[3].stdout
+    for proc in outputs:
+        assert pg_server.password not in proc.stdout + proc.stderr

@@ -7,14 +7,20 @@ import logging
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import file_reader, indexer
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing import file_reader, indexer
+from codanna_desktop.core.indexing.indexer import Progress
 from codanna_desktop.core.settings import AppPaths
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_project(root: Path, files: int = 12) -> Path:
@@ -108,3 +114,65 @@ def test_worker_processes_that_cannot_start_leave_the_work_to_a_thread(
         report = eng.index(embed=False)
         assert report.files_indexed == 12 and report.skipped["binary"] == 1
     assert "reading files on a thread instead" in caplog.text
+
+
+# A writer process that starts a run in worker processes, says which they are, and is
+# SIGKILLed (by itself) while they have work queued.
+PARENT = """
+import multiprocessing, os, signal, sys
+from pathlib import Path
+from codanna_desktop.core.indexing import file_reader
+from codanna_desktop.core.indexing import indexer
+from codanna_desktop.core.engine import Engine
+
+
+def die_once_workers_run(progress):
+    workers = [child.pid for child in multiprocessing.active_children()]
+    if progress.phase == "indexing" and workers:
+        print(" ".join(map(str, workers)), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    file_reader.PROCESS_MIN_FILES = 2
+    indexer.FILES_PER_BATCH = 4
+    with Engine(embedder=None) as eng:
+        eng.add_root(Path(sys.argv[1]))
+        eng.index(embed=False, progress=die_once_workers_run)
+"""
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_worker_processes_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project", files=40)
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(PARENT))
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(root)],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert parent.stdout is not None
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert parent.wait(timeout=120) == -signal.SIGKILL
+    assert workers
+    # Before, they outlived it: busy ones chunked what was queued, then every one of
+    # them waited for more work forever. The deadline only keeps a failure from hanging.
+    deadline = time.monotonic() + 60
+    while any(map(is_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    still_running = [pid for pid in workers if is_running(pid)]
+    for pid in still_running:
+        os.kill(pid, signal.SIGKILL)
+    assert still_running == []

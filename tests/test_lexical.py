@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import lexical
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.lexical import (
+from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.storage.lexical import index as lexical
+from codanna_desktop.core.storage.lexical.index import (
     LexicalDoc,
     LexicalIndex,
     highlight_ranges,
@@ -444,7 +444,7 @@ def test_read_only_index_refuses_writes(tmp_path: Path) -> None:
 WRITER_PROCESS = """
 import sys
 from pathlib import Path
-from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 
 ix = LexicalIndex(Path(sys.argv[1]))
 print("open", flush=True)
@@ -576,6 +576,91 @@ def test_corrupt_segment_file_is_moved_aside_and_recreated(tmp_path: Path) -> No
         assert ix.recreated and ix.doc_count() == 0
 
 
+def damage(path: Path, how: str) -> None:
+    """Real damage to one file: bytes garbled in its middle (same size), cut in half, gone."""
+    data = path.read_bytes()
+    if how == "garbled":
+        middle = len(data) // 3
+        path.write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 16]))
+        with path.open("r+b") as handle:  # the rest as it was: the size does not change
+            handle.seek(middle + 16)
+            handle.write(data[middle + 16 :])
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.unlink()
+
+
+def two_segments_with_deletes(directory: Path) -> None:
+    with LexicalIndex(directory) as ix:
+        indexed(ix, *(doc(i, f"stored words number{i} " * 20) for i in range(1, 60)))
+        ix.delete_chunks([3, 4])
+        ix.commit()
+
+
+@pytest.mark.parametrize("how", ["garbled", "truncated", "missing"])
+@pytest.mark.parametrize("ext", ["idx", "term", "pos", "store", "fast", "fieldnorm", "del"])
+def test_damaged_segment_file_is_detected_at_open_and_moved_aside(
+    tmp_path: Path, ext: str, how: str
+) -> None:
+    directory = tmp_path / "lex"
+    two_segments_with_deletes(directory)
+    (target,) = directory.glob(f"*.{ext}")
+    damage(target, how)
+    with LexicalIndex(directory) as ix:
+        assert ix.recreated and ix.corrupt_backup is not None
+        assert ix.recreated_because is not None and target.name in ix.recreated_because
+        assert ix.doc_count() == 0
+        indexed(ix, doc(100, "fresh words"))
+        assert ids(ix, "words") == [100]
+
+
+def test_read_only_open_of_a_garbled_index_raises_a_sentence(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    two_segments_with_deletes(directory)
+    (target,) = directory.glob("*.term")
+    damage(target, "garbled")
+    with pytest.raises(CodannaError, match=r"cannot be read .*checksum"):
+        LexicalIndex(directory, writable=False)
+    assert list(tmp_path.glob("lex.corrupt-*")) == []
+
+
+def test_reader_that_finds_a_new_segment_damaged_answers_with_a_sentence(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    writer = LexicalIndex(directory)
+    try:
+        indexed(writer, doc(1, "first words"))
+        reader = LexicalIndex(directory, writable=False)
+        assert ids(reader, "words") == [1]
+        before = set(directory.glob("*.store"))
+        indexed(writer, doc(2, "second words"))
+        (new_store,) = set(directory.glob("*.store")) - before
+        damage(new_store, "garbled")
+        reader.reload()
+        for _ in range(2):  # and every search after, until the writer rebuilds it
+            with pytest.raises(LexicalIndexDamagedError, match="search index is damaged"):
+                reader.search("words", 10)
+        assert reader.damaged is not None and new_store.name in reader.damaged
+    finally:
+        writer.close()
+
+
+def test_rebuild_replaces_a_damaged_index_with_an_empty_one_and_keeps_the_old(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "lex"
+    with LexicalIndex(directory) as ix:
+        indexed(ix, doc(1, "old words"))
+        ix.damaged = "found damaged by a search"
+        ix.rebuild()
+        assert ix.recreated and ix.damaged is None and ix.doc_count() == 0
+        assert ix.corrupt_backup is not None and (ix.corrupt_backup / "meta.json").exists()
+        indexed(ix, doc(2, "new words"))
+        assert ids(ix, "words") == [2]
+    with LexicalIndex(directory) as again:
+        assert not again.recreated and again.chunk_ids() == {2}
+
+
 def test_read_only_open_of_a_corrupt_index_raises_and_leaves_it_alone(tmp_path: Path) -> None:
     directory = tmp_path / "lex"
     LexicalIndex(directory).close()
@@ -666,3 +751,27 @@ def test_indexing_and_query_speed_are_reported(index: LexicalIndex) -> None:
         f"\nlexical: indexed 2000 chunks in {indexing:.2f} s; query {per_query * 1000:.2f} ms,"
         f" filtered query {per_filtered * 1000:.2f} ms (top 100)"
     )
+
+
+def test_files_a_killed_commit_left_behind_do_not_block_later_commits(tmp_path: Path) -> None:
+    # A commit killed after it wrote its files but before meta.json names them leaves
+    # orphans; the next writer reuses the same opstamps, so the same file names, and
+    # tantivy refused every later commit (FileAlreadyExists on a .del file).
+    folder = tmp_path / "lexical"
+    ix = indexed(LexicalIndex(folder), *(doc(i, f"function number{i} here") for i in range(1, 40)))
+    ix.close()
+    # tantivy lists a file in .managed.json before it writes it; meta.json comes last.
+    before = {"meta.json": (folder / "meta.json").read_bytes()}
+    ix = LexicalIndex(folder)
+    ix.delete_chunks({3, 4})
+    ix.commit()
+    ix.close()
+    for name, data in before.items():  # the crash: meta.json never got the new files
+        (folder / name).write_bytes(data)
+    assert any(p.suffix == ".del" for p in folder.iterdir())
+
+    ix = LexicalIndex(folder)
+    ix.delete_chunks({3, 4})
+    ix.commit()  # raised before: the orphan had the name this commit writes
+    assert ids(ix, "function") and 3 not in ids(ix, "function", 50)
+    ix.close()

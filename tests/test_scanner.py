@@ -5,7 +5,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.ignore import IgnoreRules
-from codanna_desktop.core.scanner import (
+from codanna_desktop.core.files.ignore import IgnoreRules
+from codanna_desktop.core.files.scanner import (
     FileSkipped,
     Scanner,
     ScanResult,
@@ -135,7 +137,7 @@ def test_excluded_folder_names_match_at_any_depth_but_not_files(tmp_path: Path) 
 
     assert ignore.is_ignored(tmp_path / "node_modules", is_dir=True)
     assert ignore.is_ignored(tmp_path / "web/app/node_modules/react/index.js", is_dir=False)
-    assert ignore.is_ignored(tmp_path / ".venv/lib/site.py", is_dir=False)
+    assert ignore.is_ignored(tmp_path / "lib/__pycache__/site.pyc", is_dir=False)
     assert ignore.is_ignored(tmp_path / "a/.git", is_dir=True)
     assert not ignore.is_ignored(tmp_path / "scripts/build", is_dir=False)  # a file
     assert not ignore.is_ignored(tmp_path / "src/app.py", is_dir=False)
@@ -161,6 +163,60 @@ def test_malformed_lines_and_unreadable_ignore_files_are_skipped(tmp_path: Path)
     assert ignore.is_ignored(tmp_path / "sub/a.tmp", is_dir=False)
     assert ignore.is_ignored(tmp_path / "b.out", is_dir=False)
     assert not ignore.is_ignored(tmp_path / "sub/a.py", is_dir=False)
+
+
+@pytest.mark.timeout(120)  # before: 30 stars backtracked for longer than anyone waits
+def test_a_line_of_thirty_stars_and_a_letter_is_matched_without_hanging(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*" * 30 + "a\n")
+    name = "x" * 40 + ".py"
+    write(tmp_path, name)
+    write(tmp_path, "data")
+
+    assert scanned_paths(Scanner().scan(tmp_path)) == [".gitignore", name]
+
+
+@pytest.mark.timeout(120)
+def test_stars_between_letters_are_matched_in_linear_time(tmp_path: Path) -> None:
+    # No run of stars to collapse here: only a linear-time engine (RE2) keeps this fast.
+    write(tmp_path, ".gitignore", "*a" * 14 + "b\n")
+    write(tmp_path, "a" * 40 + ".py")
+
+    assert not rules(tmp_path).is_ignored(tmp_path / ("a" * 40 + ".py"), is_dir=False)
+
+
+@pytest.mark.timeout(120)
+def test_a_pathological_line_above_a_root_does_not_hang_adding_it(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, ".gitignore", "*" * 30 + "a\n")
+    root = tmp_path / ("x" * 40)
+    write(root, "code.py")
+
+    assert scanned_paths(Scanner().scan(root)) == ["code.py"]
+
+
+STAR_LINES = ["a/***/b", "***/deep.txt", "x***y", "x**y", "/***", "!***/keep.txt", "**a", "s**/"]
+STAR_PATHS = ["a/b", "a/m/b", "a/m/n/b", "q/deep.txt", "q/r/deep.txt", "xmy", "xy", "sa/f"]
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="git is not installed")
+@pytest.mark.parametrize("line", STAR_LINES)
+def test_runs_of_stars_mean_what_they_mean_to_git(tmp_path: Path, line: str) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write(tmp_path, ".gitignore", ("*\n" if line.startswith("!") else "") + line + "\n")
+    for rel in STAR_PATHS:
+        write(tmp_path, rel)
+    checked = subprocess.run(
+        ["git", "-C", str(tmp_path), "check-ignore", "--stdin"],
+        input="\n".join(STAR_PATHS),
+        capture_output=True,
+        text=True,
+    )
+    by_git = set(checked.stdout.split())
+    ignore = rules(tmp_path)
+
+    by_us = {rel for rel in STAR_PATHS if ignore.is_ignored(tmp_path / rel, is_dir=False)}
+
+    assert by_us == by_git
 
 
 def test_changed_ignore_file_counts_after_invalidate(tmp_path: Path) -> None:
@@ -219,7 +275,8 @@ def test_scan_applies_gitignore_and_never_enters_excluded_folders(tmp_path: Path
     write(tmp_path, "scripts/build", "#!/bin/sh\n")
     write(tmp_path, ".gitignore", "*.log\n")
     write(tmp_path, "debug.log", "noise\n")
-    for folder in ("node_modules/react", ".venv/lib", ".git/objects", "src/build"):
+    write(tmp_path, ".venv/pyvenv.cfg", "home = /usr/bin\n")
+    for folder in ("node_modules/react", ".venv/lib", ".git/objects"):
         write(tmp_path, f"{folder}/index.js")
         # Entering any of these folders would report the fifo as "not a regular file".
         os.mkfifo(tmp_path / folder / "pipe")
@@ -227,7 +284,43 @@ def test_scan_applies_gitignore_and_never_enters_excluded_folders(tmp_path: Path
     result = Scanner().scan(tmp_path)
 
     assert scanned_paths(result) == [".gitignore", "scripts/build", "src/app.py"]
-    assert result.skipped == []
+    # Each folder left out is said, with why (not what is inside it).
+    assert [(s.rel_path, s.reason, s.detail) for s in result.skipped] == [
+        (".git", SkipReason.FOLDER_LEFT_OUT, "a skipped folder name (.git)"),
+        (".venv", SkipReason.FOLDER_LEFT_OUT, "a Python virtualenv (pyvenv.cfg)"),
+        ("node_modules", SkipReason.FOLDER_LEFT_OUT, "a skipped folder name (node_modules)"),
+    ]
+
+
+def test_folders_named_build_env_target_or_vendor_are_source_unless_marked(
+    tmp_path: Path,
+) -> None:
+    for rel in ("src/build/compile_assets.py", "src/env/loader.py", "vendor/lib.py",
+                "dist/setup.py", "target/debug/app.d", "out/report.py"):  # fmt: skip
+        write(tmp_path, rel)
+    # What marks a folder as output is what it holds, not its name.
+    write(tmp_path, "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n")
+    write(tmp_path, "out/CACHEDIR.TAG", "not the signature\n")
+    write(tmp_path, "env2/pyvenv.cfg", "home = /usr\n")
+    write(tmp_path, "env2/lib/site.py")
+    write(tmp_path, ".gitignore", "dist/\n")
+
+    result = Scanner().scan(tmp_path)
+
+    assert scanned_paths(result) == [
+        ".gitignore",
+        "out/CACHEDIR.TAG",
+        "out/report.py",
+        "src/build/compile_assets.py",
+        "src/env/loader.py",
+        "vendor/lib.py",
+    ]
+    left_out = {s.rel_path: s.detail for s in result.skipped}
+    assert left_out == {
+        "dist": "an ignore file in the folder",
+        "env2": "a Python virtualenv (pyvenv.cfg)",
+        "target": "a cache or build output (CACHEDIR.TAG)",
+    }
 
 
 def test_scan_uses_extra_patterns_and_excluded_dirs_from_settings(tmp_path: Path) -> None:
@@ -262,11 +355,11 @@ def test_symlink_loops_are_reported_once_and_the_walk_ends(tmp_path: Path) -> No
     (root / "a/back").symlink_to("..")  # points at root: a loop
     (root / "up").symlink_to(tmp_path)  # points above root: would walk into root again
     (root / "self").symlink_to("self")  # a link to itself
-    (root / "shared").symlink_to(tmp_path / "outside")  # no loop: followed
+    (root / "shared").symlink_to(tmp_path / "outside")  # no loop: followed when allowed
     (root / "alias.py").symlink_to(root / "a/code.py")  # a link to a file: included
     (root / "dangling.py").symlink_to(root / "missing.py")
 
-    result = Scanner().scan(root)
+    result = Scanner(follow_links_outside=True).scan(root)
 
     assert scanned_paths(result) == ["a/code.py", "alias.py", "shared/lib.py"]
     assert skipped_reasons(result) == {
@@ -278,6 +371,46 @@ def test_symlink_loops_are_reported_once_and_the_walk_ends(tmp_path: Path) -> No
     assert len(result.skipped) == 4
     details = {skipped.rel_path: skipped.detail for skipped in result.skipped}
     assert "missing.py" in details["dangling.py"]
+
+
+def test_a_link_out_of_the_folder_is_not_followed_unless_the_settings_say_so(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    write(root, "a/code.py")
+    write(tmp_path, "outside/lib.py")
+    secret = write(tmp_path, "outside/passwd", "root:x:0:0\n")
+    (root / "passwd").symlink_to(secret)
+    (root / "shared").symlink_to(tmp_path / "outside")
+    (root / "alias.py").symlink_to("a/code.py")  # stays inside: followed
+    (root / "a/up.py").symlink_to("../a/code.py")
+
+    result = Scanner().scan(root)
+
+    assert scanned_paths(result) == ["a/code.py", "a/up.py", "alias.py"]
+    assert skipped_reasons(result) == {
+        "passwd": SkipReason.LINK_OUTSIDE,
+        "shared": SkipReason.LINK_OUTSIDE,
+    }
+    assert SkipReason.LINK_OUTSIDE.value == "link outside the folder"
+    assert str(secret) in {s.rel_path: s.detail for s in result.skipped}["passwd"]
+    followed = Scanner.from_settings(Settings(follow_links_outside=True)).scan(root)
+    assert scanned_paths(followed) == [
+        "a/code.py",
+        "a/up.py",
+        "alias.py",
+        "passwd",
+        "shared/lib.py",
+        "shared/passwd",
+    ]
+
+
+def test_a_root_reached_through_a_link_still_indexes_its_own_files(tmp_path: Path) -> None:
+    write(tmp_path, "real/code.py")
+    (tmp_path / "real/self.py").symlink_to(tmp_path / "real/code.py")
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+
+    assert scanned_paths(Scanner().scan(tmp_path / "via")) == ["code.py", "self.py"]
 
 
 def test_fifo_and_socket_are_reported_and_never_opened(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import watcher as watcher_module
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.service import IndexingService, ServiceEvent
-from codanna_desktop.core.watcher import FolderWatcher
+from codanna_desktop.core.watching import watcher as watcher_module
+from codanna_desktop.core.watching.watcher import FolderWatcher
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
@@ -266,3 +266,25 @@ def test_an_edit_in_a_nested_folder_the_outer_gitignore_leaves_out_is_indexed(
     (inner / "deep" / "two.py").write_text("def inner_function_added():\n    pass\n")
     assert wait_for(lambda: found(svc, "inner_function_after", "deep/one.py"))
     assert wait_for(lambda: found(svc, "inner_function_added", "deep/two.py"))
+
+
+def test_index_a_search_found_damaged_is_rebuilt_while_idle_and_said_once(
+    service: tuple[IndexingService, list[ServiceEvent]], tmp_path: Path
+) -> None:
+    svc, events = service
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "a.py").write_text("def steady_function():\n    return 1\n")
+    svc.add_roots([root])
+    assert wait_for(lambda: found(svc, "steady_function", "a.py"))
+    assert svc.wait_idle(120)
+    # What a search leaves behind when tantivy fails under it.
+    svc.engine.lexical.damaged = "tantivy failed: index out of bounds"
+
+    def said() -> list[str]:
+        return [e.message for e in events if e.kind == "error" and "rebuilt" in e.message]
+
+    assert wait_for(lambda: bool(said()))
+    assert wait_for(lambda: found(svc, "steady_function", "a.py"))
+    assert svc.wait_idle(120)
+    assert len(said()) == 1 and "index out of bounds" in said()[0]

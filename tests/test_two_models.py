@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codanna_desktop.core.embedder import (
+from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
     LEGACY_MINILM_ID,
     MINILM_ID,
     Embedder,
     FusedEmbedder,
 )
-from codanna_desktop.core.embedding_cache import EmbeddingCache
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.hnsw_store import dim_in_file
+from codanna_desktop.core.storage.vectors.hnsw import dim_in_file
 from codanna_desktop.core.settings import Settings
 
 FILES = {

@@ -13,12 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from codanna_desktop.core import hnsw_store, pgvector_store
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
-from codanna_desktop.core.filters import glob_to_regex
-from codanna_desktop.core.hnsw_store import HnswStore
-from codanna_desktop.core.pgvector_store import PgVectorStore, table_name
-from codanna_desktop.core.vector_store import VectorFilter, VectorMeta, VectorStore
+from codanna_desktop.core.files.filters import glob_to_regex
+from codanna_desktop.core.storage.vectors import hnsw as hnsw_store
+from codanna_desktop.core.storage.vectors import pgvector as pgvector_store
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore
+from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore, table_name
+from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta, VectorStore
 from tests.fixtures_pg import PgTestServer
 
 OpenStore = Callable[..., VectorStore]
@@ -283,7 +284,7 @@ def test_hnsw_failed_save_leaves_the_previous_file_intact(
 
     assert path.read_bytes() == saved
     assert HnswStore(path, 8).count() == 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.hnsw", "v.hnsw.check"]  # no temp
     store.flush()  # still dirty: the next save writes everything
     assert HnswStore(path, 8).count() == 150
 
@@ -516,6 +517,7 @@ def test_pg_filters_by_language_and_path_glob(pg_url: str) -> None:
     assert found(VectorFilter(path_regex=glob_to_regex("src"))) == {1, 2, 4}
     assert found(VectorFilter(path_regex=glob_to_regex("*.py"))) == {1, 3, 4}
     assert found(VectorFilter(path_regex=glob_to_regex("src/**/*.py"), root_keys=["root-1"])) == {1}
+    assert found(VectorFilter(path_exclude_regex=glob_to_regex("tests/"))) == {1, 2, 4}
     assert found(VectorFilter(allowed_ids=frozenset({3, 4}))) == {3, 4}
     assert found(VectorFilter(path_regex="(unclosed")) == set()
     store.close()

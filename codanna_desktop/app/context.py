@@ -13,10 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from codanna_desktop.core.engine import Engine, EngineStatus
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.indexer import IndexReport, Progress
-from codanna_desktop.core.search import SearchSession
+from codanna_desktop.app.indexing_status import IndexingStatusModel
+from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
+from codanna_desktop.core.errors import user_error
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.indexing.indexer import IndexReport, Progress
+from codanna_desktop.core.ranking.search import SearchSession
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 from codanna_desktop.core.settings import AppPaths, Settings
 
@@ -53,6 +55,7 @@ class AppContext(QObject):
     error = Signal(str)  # a message for the person
     roots_changed = Signal()
     index_changed = Signal()  # something new is searchable: re-run the visible query
+    fully_embedded = Signal()  # every chunk has its vector: the visible query ranks anew
     # (request id, SearchSession | None, error message or "")
     search_finished = Signal(int, object, str)
     status_ready = Signal(object)  # core.engine.EngineStatus
@@ -71,6 +74,8 @@ class AppContext(QObject):
         self.paths = self.engine.paths
         self.pool = pool or QThreadPool.globalInstance()
         self.service = IndexingService(self.engine, self._on_service_event, watch=watch)
+        # Before any widget connects: they all read the indexer's state from this one.
+        self.indexing_status = IndexingStatusModel(self)
         self._search_seq = 0
         self._relays: set[_Relay] = set()
         self._started = False
@@ -113,11 +118,28 @@ class AppContext(QObject):
         """Saved settings with new ignore rules or maximum size: applied at once."""
         self.service.apply_file_rules(settings)
 
+    @staticmethod
+    def test_database(url: str) -> str:
+        """Connect to a PostgreSQL server and say what it runs (raises with the reason)."""
+        return test_database_url(url)
+
+    def is_added_folder(self, folder: Path) -> bool:
+        return self.engine.catalog.root_by_path(folder) is not None
+
+    def languages(self) -> list[str]:
+        """The languages the index holds (for the language filter)."""
+        return self.engine.catalog.languages()
+
+    def focus_embedding(self, root_ids: tuple[int, ...]) -> None:
+        """The folders the person works in now: their chunks are embedded first."""
+        self.engine.focus_embedding(root_ids)
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.service.pause()
         else:
             self.service.resume()
+        self.indexing_status.refresh_paused()
 
     @property
     def paused(self) -> bool:
@@ -136,19 +158,22 @@ class AppContext(QObject):
         elif event.kind == "error":
             self.error.emit(event.message)
         elif event.kind == "embedded":
-            self.index_changed.emit()  # the visible query is ranked again, by meaning too
+            self.fully_embedded.emit()  # the visible query is ranked again, by meaning too
 
     # -- searching and status, off the UI thread ------------------------------------
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> int:
-        """Start a search; search_finished(request id, session, error) follows."""
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> int:
+        """Start a search; search_finished(request id, session, error) follows.
+        `semantic=False` (exact words only) loads no model and opens no vector store."""
         self._search_seq += 1
         request = self._search_seq
 
         def done(session: Any, exc: BaseException | None) -> None:
-            self.search_finished.emit(request, session, "" if exc is None else str(exc))
+            self.search_finished.emit(request, session, "" if exc is None else str(user_error(exc)))
 
-        self.pool.start(_Task(lambda: self.engine.search(query, filters), done))
+        self.pool.start(_Task(lambda: self.engine.search(query, filters, semantic=semantic), done))
         return request
 
     def search_now(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
@@ -160,7 +185,7 @@ class AppContext(QObject):
             if exc is None and isinstance(status, EngineStatus):
                 self.status_ready.emit(status)
             elif exc is not None:
-                self.error.emit(f"Status unavailable: {exc}")
+                self.error.emit(f"Status unavailable: {user_error(exc)}")
 
         self.pool.start(_Task(self.engine.status, done))
 

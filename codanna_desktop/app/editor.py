@@ -1,9 +1,10 @@
 """Opening a result in the person's editor.
 
-`settings.editor_command` is a command line with `{path}` and `{line}` placeholders, for
-example `code -g {path}:{line}` or `subl {path}:{line}`. It is split with shlex first and
-the placeholders are filled in each argument afterwards, so a path with spaces stays one
-argument and is never seen by a shell. The editor runs detached: closing Codanna Desktop
+`settings.editor_command` is a command line with `{path}`, `{line}` and (optionally)
+`{column}` placeholders, for example `code -g {path}:{line}:{column}` or
+`subl {path}:{line}`. It is split with shlex first and the placeholders are filled in
+each argument afterwards, so a path with spaces stays one argument and is never seen by
+a shell. The editor runs detached: closing Codanna Desktop
 does not close it. Without a command the system's handler for the file opens it (no line).
 """
 
@@ -23,18 +24,21 @@ class EditorLaunchError(CodannaError):
     """The editor command could not be started; the message says which and why."""
 
 
-def editor_argv(command: str, path: Path, line: int) -> list[str]:
-    """The argument vector for `command` with {path} and {line} filled in."""
+def editor_argv(command: str, path: Path, line: int, column: int = 1) -> list[str]:
+    """The argument vector for `command` with {path}, {line} and {column} filled in."""
     try:
         parts = shlex.split(command)
     except ValueError as exc:  # an unclosed quote
         raise EditorLaunchError(f"The editor command cannot be read: {exc}.") from exc
     if not parts:
         raise EditorLaunchError("The editor command is empty.")
-    return [p.replace("{path}", str(path)).replace("{line}", str(line)) for p in parts]
+    return [
+        p.replace("{path}", str(path)).replace("{line}", str(line)).replace("{column}", str(column))
+        for p in parts
+    ]
 
 
-def open_in_editor(command: str, path: Path, line: int) -> None:
+def open_in_editor(command: str, path: Path, line: int, column: int = 1) -> None:
     """Start the editor on `path` at `line`, or hand the file to the system's handler."""
     if not command.strip():
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
@@ -42,7 +46,7 @@ def open_in_editor(command: str, path: Path, line: int) -> None:
                 f"No application opens {path.name}. Set an editor command in Settings."
             )
         return
-    argv = editor_argv(command, path, line)
+    argv = editor_argv(command, path, line, column)
     program = shutil.which(argv[0]) or argv[0]
     started, _pid = QProcess.startDetached(program, argv[1:], str(path.parent))
     if not started:

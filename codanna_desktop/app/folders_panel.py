@@ -1,14 +1,14 @@
 """The folders panel: every indexed folder with what is happening to it, Add and Remove.
 
-The state line comes from two sources: the engine's status (files, chunks, embedded,
-skipped, error; refreshed by the window while work goes on) and the indexer's live
-progress (scanning, indexing n/m), which names the folder it works on. Embedding runs
-over all folders at once, so each folder shows its own embedded/chunks counts then.
+Each folder's line comes from the context's one indexing-status model, which the status
+bar and the tray read too: the engine's counts (files, chunks, embedded, skipped, error)
+with the indexer's live progress (scanning, indexing n/m), which names the folder it
+works on. Embedding runs over all folders at once, so each folder shows its own
+embedded/chunks counts then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -37,70 +37,13 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.engine import EngineStatus, RootStatus
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing_status import FolderLine, IndexingStatus
 
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-@dataclass(frozen=True)
-class FolderRow:
-    """What one line of the panel says about one folder."""
-
-    path: Path
-    state: str  # "Indexing 120/500", "Up to date · 42 files", "Error: …"
-    kind: str  # busy | ok | waiting | error
-    fraction: float | None  # progress for the small bar, None: no bar
-    tooltip: str
-
-
-def describe_folder(
-    root: RootStatus, progress: Progress | None, service_state: str, semantic_problem: str | None
-) -> FolderRow:
-    """The panel's line for one folder, from its counts and the indexer's latest progress."""
-    path = root.root.path
-    tooltip = folder_tooltip(root)
-    if root.root.error:
-        return FolderRow(path, f"Error: {root.root.error}", "error", None, tooltip)
-    here = progress is not None and progress.root == path and service_state != "idle"
-    if here and progress is not None and progress.phase == "scanning":
-        return FolderRow(path, "Scanning…", "busy", None, tooltip)
-    if here and progress is not None and progress.phase == "indexing" and progress.total:
-        fraction = progress.done / progress.total
-        return FolderRow(
-            path, f"Indexing {progress.done:,}/{progress.total:,}", "busy", fraction, tooltip
-        )
-    if root.root.last_indexed_at is None and not root.files:
-        waiting = "Paused" if service_state == "paused" else "Waiting to scan"
-        return FolderRow(path, waiting, "waiting", None, tooltip)
-    if root.embedded < root.chunks:
-        fraction = root.embedded / root.chunks
-        counts = f"{root.embedded:,}/{root.chunks:,}"
-        if semantic_problem:
-            tooltip += f"\nSearch by meaning is unavailable: {semantic_problem}"
-            return FolderRow(path, "Exact words only", "waiting", None, tooltip)
-        if service_state == "paused":
-            return FolderRow(path, f"Paused · embedded {counts}", "waiting", fraction, tooltip)
-        return FolderRow(path, f"Embedding {counts}", "busy", fraction, tooltip)
-    files = f"{root.files:,} file" + ("" if root.files == 1 else "s")
-    skipped = f", {root.skipped:,} skipped" if root.skipped else ""
-    return FolderRow(path, f"Up to date · {files}{skipped}", "ok", None, tooltip)
-
-
-def folder_tooltip(root: RootStatus) -> str:
-    lines = [
-        str(root.root.path),
-        f"{root.files:,} files indexed, {root.chunks:,} chunks, {root.embedded:,} embedded",
-    ]
-    if root.skip_counts:
-        lines.append(f"{root.skipped:,} files skipped:")
-        for reason, count in sorted(root.skip_counts.items(), key=lambda kv: -kv[1]):
-            lines.append(f"  {count:,} {reason}")  # reasons are worded for people already
-    else:
-        lines.append("No files skipped")
-    if root.root.error:
-        lines.append(f"Error: {root.root.error}")
-    return "\n".join(lines)
+# The panel draws the lines the one indexing-status model words (core/indexing_status.py).
+FolderRow = FolderLine
 
 
 class FolderDelegate(QStyledItemDelegate):
@@ -183,19 +126,20 @@ class FoldersPanel(QWidget):
     """Lists the roots; Add asks the window for a folder picker, Remove asks first."""
 
     add_requested = Signal()
+    # The folder the person picked (the search is limited to it), or None for all.
+    scope_changed = Signal(object)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.status: EngineStatus | None = None
-        self.progress: Progress | None = None
-        self.service_state = "idle"
         self.list = QListWidget()
         self.list.setObjectName("folders")
         self.list.setItemDelegate(FolderDelegate(self.list))
         self.list.setAcceptDrops(False)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self._scope: Path | None = None
         self.empty = QLabel("No folders yet.")
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -220,36 +164,17 @@ class FoldersPanel(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty, 1)
         layout.addLayout(buttons)
-        context.status_ready.connect(self.set_status)
-        context.progress.connect(self.set_progress)
-        context.state_changed.connect(self.set_service_state)
-        self._refresh()
-
-    # -- inputs -------------------------------------------------------------------------
-
-    def set_status(self, status: EngineStatus) -> None:
-        self.status = status
-        self._refresh()
-
-    def set_progress(self, progress: Progress) -> None:
-        self.progress = progress
-        if progress.phase in ("scanning", "indexing"):
-            self._refresh()
-
-    def set_service_state(self, state: str) -> None:
-        self.service_state = state
+        context.indexing_status.changed.connect(self._refresh)
         self._refresh()
 
     # -- what the panel shows -----------------------------------------------------------
 
+    @property
+    def status(self) -> IndexingStatus:
+        return self.context.indexing_status.status
+
     def rows(self) -> list[FolderRow]:
-        if self.status is None:
-            return []
-        problem = self.status.model_problem or self.status.vector_problem
-        return [
-            describe_folder(root, self.progress, self.service_state, problem)
-            for root in self.status.roots
-        ]
+        return self.status.folder_lines()
 
     def folders(self) -> list[Path]:
         return [row.path for row in self.rows()]
@@ -268,7 +193,7 @@ class FoldersPanel(QWidget):
             if isinstance(row, FolderRow) and row.path == path:
                 self.list.setCurrentRow(i)
 
-    def _refresh(self) -> None:
+    def _refresh(self, *_: object) -> None:
         rows = self.rows()
         selected = self.selected_folder()
         if [self._row_at(i) for i in range(self.list.count())] != rows:
@@ -280,7 +205,7 @@ class FoldersPanel(QWidget):
                 self.list.addItem(item)
             if selected is not None:
                 self.select_folder(selected)
-        known = self.status is not None
+        known = self.status.counts is not None
         self.list.setVisible(bool(rows) or not known)
         self.empty.setVisible(known and not rows)
         self._update_buttons()
@@ -291,6 +216,17 @@ class FoldersPanel(QWidget):
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(self.selected_folder() is not None)
+
+    def _selection_changed(self) -> None:
+        scope = self.selected_folder()
+        if scope != self._scope:
+            self._scope = scope
+            self.scope_changed.emit(scope)
+
+    def clear_scope(self) -> None:
+        """Search every folder again."""
+        self.list.clearSelection()
+        self.list.setCurrentRow(-1)
 
     # -- actions ------------------------------------------------------------------------
 

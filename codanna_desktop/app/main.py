@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,14 +26,16 @@ from codanna_desktop.app.icons import app_icon
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.single_instance import SingleInstance
 from codanna_desktop.app.tray import TrayController
-from codanna_desktop.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK
-from codanna_desktop.core.errors import CodannaError, IndexLockedError
+from codanna_desktop.core.app_link import answer_search
+from codanna_desktop.core.errors import CatalogDamagedError, CodannaError, user_error
+from codanna_desktop.core.repair import start_new_catalog
 from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "Codanna Desktop"
 ErrorPresenter = Callable[[str], None]
+RepairQuestion = Callable[[str], bool]  # the damaged-catalog sentence -> rebuild now?
 
 
 def configure_application(app: QApplication) -> None:
@@ -59,6 +63,8 @@ class DesktopApp(QObject):
         self.window.hide_on_close = self.tray is not None
         app.setQuitOnLastWindowClosed(self.tray is None)
         app.aboutToQuit.connect(self.shutdown)
+        self.restart = False  # set by "Restart now": run_app starts the app again at the end
+        self.window.restart_requested.connect(self._restart)
         app.installEventFilter(self)
         self._shut_down = False
 
@@ -105,6 +111,46 @@ class DesktopApp(QObject):
             if paths:
                 self.context.add_folders(paths)
 
+    def handle_request(self, request: dict[str, Any], answer: Callable[[dict], None]) -> None:
+        """A command from the shell while the app holds the index (core/app_link.py): the
+        app does it, so `add`, `remove`, `index` and `search` work beside the window."""
+        kind = request.get("request")
+        context = self.context
+        if kind == "add":
+            folders = [Path(f) for f in request.get("folders") or [] if isinstance(f, str)]
+            context.add_folders(folders)
+            answer({"ok": True, "message": f"The running app adds and indexes {len(folders)} "
+                    "folder(s); its window shows the progress."})  # fmt: skip
+        elif kind == "remove":
+            folder = Path(str(request.get("folder", "")))
+            if not context.is_added_folder(folder):
+                answer({"ok": False, "error": f"{folder} is not one of the indexed folders.",
+                        "exit_code": CodannaError.exit_code})  # fmt: skip
+                return
+            context.remove_folder(folder)
+            answer({"ok": True, "message": f"The running app removes {folder}."})
+        elif kind == "index":
+            context.reindex(bool(request.get("full")))
+            answer({"ok": True, "message": "The running app checks every folder against the "
+                    "disk now; its window shows the progress."})  # fmt: skip
+        elif kind == "search":
+
+            def done(reply: Any, exc: BaseException | None) -> None:
+                if exc is not None:
+                    error = user_error(exc)
+                    answer({"ok": False, "error": str(error), "exit_code": error.exit_code})
+                else:
+                    answer(reply)
+
+            context.run_in_background(lambda: answer_search(context.engine, request), done)
+        else:
+            answer({"ok": False, "error": f"unknown request {kind!r}", "exit_code": 2})
+
+    def _restart(self) -> None:
+        self.restart = True
+        self.window.hide_on_close = False
+        QApplication.quit()
+
     def shutdown(self) -> None:
         if self._shut_down:
             return
@@ -118,12 +164,14 @@ def run_app(
     argv: list[str],
     *,
     show_error: ErrorPresenter | None = None,
+    ask_repair: RepairQuestion | None = None,
     on_started: Callable[[DesktopApp], None] | None = None,
 ) -> int:
     """Run the desktop app until it quits; `argv` holds folders to add (and Qt options).
 
-    `show_error` replaces the message box and `on_started` runs once the app is up: both
-    for driver scripts and tests. Returns the process exit code."""
+    `show_error` replaces the message box, `ask_repair` the question whether to rebuild a
+    damaged index (without it, a given `show_error` means no), and `on_started` runs once
+    the app is up: all for driver scripts and tests. Returns the process exit code."""
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         app, args = existing, list(argv)
@@ -139,35 +187,33 @@ def run_app(
         paths = AppPaths.default()
         instance = SingleInstance(paths)
         primary = instance.try_become_primary()
-    except OSError as exc:
-        present(f"The data folder cannot be used: {exc}")
-        return EXIT_ERROR
+    except Exception as exc:
+        error = user_error(exc)
+        present(str(error))
+        return error.exit_code
     if not primary:
         if instance.send_to_primary({"activate": True, "folders": [str(f) for f in folders]}):
-            return EXIT_OK
+            return 0
         present(
             f"{APP_NAME} is already running for this index but does not answer. "
             "Close it (or end its process) and start again."
         )
-        return EXIT_ERROR
+        return CodannaError.exit_code
 
+    if ask_repair is None:
+        ask_repair = _ask_repair if show_error is None else (lambda _message: False)
     try:
-        desktop = _build(paths)
-    except IndexLockedError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_LOCKED
-    except CodannaError as exc:
-        instance.close()
-        present(str(exc))
-        return EXIT_ERROR
+        desktop = _build_or_repair(paths, ask_repair)
     except Exception as exc:  # a person never gets a traceback; the log keeps it
-        log.exception("startup failed")
+        error = user_error(exc)
+        if error is not exc:
+            log.error("startup failed", exc_info=exc)
         instance.close()
-        present(f"{APP_NAME} could not start: {exc}")
-        return EXIT_ERROR
+        present(str(error))
+        return error.exit_code
 
     instance.message_received.connect(desktop.handle_message)
+    instance.request_received.connect(desktop.handle_request)
     desktop.start(folders)
     if on_started is not None:
         QTimer.singleShot(0, lambda: on_started(desktop))
@@ -175,7 +221,15 @@ def run_app(
         code = app.exec()
     desktop.shutdown()  # already done by aboutToQuit; here for an exec that ended otherwise
     instance.close()
+    if desktop.restart:
+        # Only now: the index and the single-instance lock are free for the new process.
+        subprocess.Popen(restart_command(), start_new_session=True)
     return code
+
+
+def restart_command() -> list[str]:
+    """How this app was started (the interpreter and its options, or the frozen program)."""
+    return list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
 
 
 def _build(paths: AppPaths) -> DesktopApp:
@@ -187,6 +241,29 @@ def _build(paths: AppPaths) -> DesktopApp:
     except BaseException:
         context.shutdown()
         raise
+
+
+def _build_or_repair(paths: AppPaths, ask_repair: RepairQuestion) -> DesktopApp:
+    try:
+        return _build(paths)
+    except CatalogDamagedError as exc:
+        log.error("the catalog is damaged", exc_info=exc)
+        if not ask_repair(str(exc)):
+            raise
+    # As `codanna-desktop repair`: the damaged index moves aside with the folder list and
+    # the embedding cache carried over; the indexer's first sync indexes the folders again.
+    start_new_catalog(paths)
+    return _build(paths)
+
+
+def _ask_repair(message: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, "The index needs to be rebuilt.")
+    box.setInformativeText(message)
+    repair = box.addButton("Rebuild the index", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(repair)
+    box.exec()
+    return box.clickedButton() is repair
 
 
 def _message_box(message: str) -> None:

@@ -18,10 +18,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -31,6 +44,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -39,6 +53,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -49,19 +65,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from codanna_desktop import __version__
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.drop import classify_drop
 from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
+from codanna_desktop.app.exact_search import ExactMode
 from codanna_desktop.app.folders_panel import FoldersPanel
 from codanna_desktop.app.preview import PreviewPane
 from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
+from codanna_desktop.core.chunking.languages import resolve_languages
 from codanna_desktop.core.engine import EngineStatus
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.indexer import Progress
-from codanna_desktop.core.search import SearchResult, SearchSession
+from codanna_desktop.core.errors import UnknownLanguageError
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
 RESULT_LIMIT = 50
@@ -85,10 +104,18 @@ def window_settings(paths: AppPaths) -> QSettings:
 
 
 def parse_languages(text: str) -> tuple[str, ...]:
-    """Languages typed or picked in the filter: "python", "python, rust"; empty: all."""
+    """Languages typed or picked in the filter: "python", "py, rs"; empty: all. A name
+    no language has is kept as typed: it matches nothing, and the window says so."""
     if text.strip() in ("", ALL_LANGUAGES):
         return ()
-    return tuple(dict.fromkeys(w.lower() for w in re.split(r"[,\s]+", text) if w))
+    out: list[str] = []
+    for word in re.split(r"[,\s]+", text.lower()):
+        if word:
+            try:
+                out.extend(resolve_languages([word]))
+            except UnknownLanguageError:
+                out.append(word)
+    return tuple(dict.fromkeys(out))
 
 
 def target_line(result: SearchResult) -> int:
@@ -107,44 +134,24 @@ def alpha_label(value: int) -> str:
     return f"{100 - value}% words · {value}% meaning"
 
 
-def progress_text(progress: Progress) -> str:
-    """ "Indexing project 120/500", "Embedding 300/2,000", "Scanning project…"."""
-    name = f" {progress.root.name}" if progress.root is not None else ""
-    if progress.phase == "scanning":
-        return f"Scanning{name}…"
-    if progress.phase == "indexing":
-        return f"Indexing{name} {progress.done:,}/{progress.total:,}"
-    if progress.phase == "embedding":
-        return f"Embedding {progress.done:,}/{progress.total:,}"
-    return progress.message
-
-
-def status_summary(status: EngineStatus) -> str:
-    if not status.roots:
-        return "No folders yet"
-    folders = f"{len(status.roots)} folder" + ("" if len(status.roots) == 1 else "s")
-    summary = f"{folders} · {status.files:,} files · {status.chunks:,} chunks"
-    problem = status.model_problem or status.vector_problem
-    if problem:
-        return f"{summary} · exact words only ({problem})"
-    if status.chunks and status.embedded < status.chunks:
-        return f"{summary} · {status.embedded_fraction:.0%} embedded"
-    return f"{summary} · up to date"
-
-
 class MainWindow(QMainWindow):
+    # The window was closed into the tray (indexing goes on there).
+    hidden_to_tray = Signal()
+    # The person asked to restart the app (a new vector store or model takes effect).
+    restart_requested = Signal()
+
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
         self.hide_on_close = False
         self.session: SearchSession | None = None
-        self.status: EngineStatus | None = None
-        self.service_state = "idle"
+        self.status: EngineStatus | None = None  # the latest counts, for the empty states
         self.latest_request = 0  # responses with another id are stale
         self._requested: SearchKey | None = None
         self.shown_key: SearchKey | None = None  # what the visible results answer
         self.search_error = ""
         self.restart_needed = False
+        self._top_on_next_results = False
         self.ui_settings = window_settings(context.paths)
 
         self.setWindowTitle(APPLICATION)
@@ -156,6 +163,7 @@ class MainWindow(QMainWindow):
         self._build_folders_dock()
         self._build_status_bar()
         self._build_menus()
+        self.exact = ExactMode(self)  # the exact mode's switch, toggles and results page
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.run_search)
@@ -166,12 +174,12 @@ class MainWindow(QMainWindow):
 
         context.search_finished.connect(self._search_finished)
         context.status_ready.connect(self._status_ready)
-        context.progress.connect(self._progress)
-        context.state_changed.connect(self._state_changed)
+        context.indexing_status.changed.connect(self._show_indexing_status)
         context.error.connect(self.show_message)
         context.roots_changed.connect(context.request_status)
         context.roots_changed.connect(self._refresh_languages)
         context.index_changed.connect(self._refresh_timer.start)
+        context.fully_embedded.connect(self._rerank_from_the_top)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.aboutToQuit.connect(self.save_ui_state)
@@ -215,6 +223,11 @@ class MainWindow(QMainWindow):
         self.path_filter.setAcceptDrops(False)
         self.path_filter.setMinimumWidth(200)
         self.path_filter.textChanged.connect(self._query_edited)
+        # Clicking a folder in the panel limits the search to it; this says so and undoes it.
+        self.scope_folder: Path | None = None
+        self.scope_button = QToolButton()
+        self.scope_button.setObjectName("scope")
+        self.scope_button.setVisible(False)
 
         self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
         self.alpha_slider.setRange(0, 100)
@@ -231,10 +244,20 @@ class MainWindow(QMainWindow):
         self.alpha_value = QLabel()
         self.alpha_value.setObjectName("notes")
         self.alpha_value.setMinimumWidth(
-            self.alpha_value.fontMetrics().horizontalAdvance(alpha_label(55)) + 8
+            # The longest words it shows: a lookup's bent weight.
+            self.alpha_value.fontMetrics().horizontalAdvance("lookup: 90% words · 10% meaning") + 8
         )
         self.result_count = QLabel()
         self.result_count.setObjectName("notes")
+        # A name or a few keywords is a lookup: ranked mostly by exact words whatever the
+        # slider says, unless the person turns that off. The label says the weight used.
+        self.lookup_bias = QCheckBox("Names by words")
+        self.lookup_bias.setToolTip(
+            "A name or a few keywords is looked up: weighted towards exact words whatever "
+            "the slider says. Untick to use the slider's weight as it is."
+        )
+        self.lookup_bias.setChecked(True)
+        self.lookup_bias.toggled.connect(lambda _: self._alpha_moved(self.alpha_slider.value()))
         self._paint_slider_labels()
 
         top = QHBoxLayout()
@@ -242,16 +265,18 @@ class MainWindow(QMainWindow):
         top.addWidget(self.search_box, 1)
         top.addWidget(self.language_filter)
         top.addWidget(self.path_filter)
-        ranking = QHBoxLayout()
+        top.addWidget(self.scope_button)
+        ranking = self.ranking_row = QHBoxLayout()
         ranking.setSpacing(8)
         ranking.addWidget(self.words_label)
         ranking.addWidget(self.alpha_slider)
         ranking.addWidget(self.meaning_label)
         ranking.addWidget(self.alpha_value)
+        ranking.addWidget(self.lookup_bias)
         ranking.addStretch(1)
         ranking.addWidget(self.result_count)
         self.search_area = QWidget()
-        layout = QVBoxLayout(self.search_area)
+        layout = self.search_layout = QVBoxLayout(self.search_area)
         layout.setContentsMargins(10, 10, 10, 4)
         layout.setSpacing(6)
         layout.addLayout(top)
@@ -271,6 +296,8 @@ class MainWindow(QMainWindow):
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.installEventFilter(self)
         self.results_view.doubleClicked.connect(lambda _: self.open_selected())
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
         selection = self.results_view.selectionModel()
         selection.currentChanged.connect(self._current_changed)
 
@@ -328,6 +355,8 @@ class MainWindow(QMainWindow):
     def _build_folders_dock(self) -> None:
         self.folders_panel = FoldersPanel(self.context)
         self.folders_panel.add_requested.connect(self.add_folder_dialog)
+        self.folders_panel.scope_changed.connect(self._scope_changed)
+        self.scope_button.clicked.connect(self.folders_panel.clear_scope)
         self.folders_dock = QDockWidget("Folders", self)
         self.folders_dock.setObjectName("foldersDock")
         self.folders_dock.setWidget(self.folders_panel)
@@ -397,6 +426,27 @@ class MainWindow(QMainWindow):
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.folders_dock.toggleViewAction())
 
+        help_menu = menus.addMenu("&Help")
+        self.about_action = QAction("&About Codanna Desktop", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+
+    def show_about(self) -> QMessageBox:
+        """The version (from codanna_desktop.__version__, like --version and the packages)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("About Codanna Desktop")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setText(f"<b>Codanna Desktop {__version__}</b>")
+        box.setInformativeText(
+            "Code search on this machine, by exact name or by meaning.<br>"
+            f"Data: {self.context.paths.data_dir}<br>MIT licence."
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # window-modal, without a nested event loop
+        self.about_box = box
+        return box
+
     def _paint_slider_labels(self) -> None:
         palette = self.palette()
         words, meaning = theme.lexical_color(palette).name(), theme.semantic_color(palette).name()
@@ -443,7 +493,7 @@ class MainWindow(QMainWindow):
             self.context.set_paused(paused)
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Resume Indexing" if paused else "Pause Indexing")
-        self._show_idle_status()
+        self._show_indexing_status()
 
     def show_message(self, message: str, timeout_ms: int = 12_000) -> None:
         """A non-modal message in the status bar (errors, refused drops, hints)."""
@@ -459,8 +509,25 @@ class MainWindow(QMainWindow):
         glob = self.path_filter.text().strip()
         return SearchFilters(
             languages=parse_languages(self.language_filter.currentText()),
+            root_ids=self._scope_root_ids(),
             path_glob=glob or None,
         )
+
+    def _scope_root_ids(self) -> tuple[int, ...]:
+        """The folder picked in the panel, as the catalog names it (none: every folder)."""
+        scope = self.scope_folder
+        counts = self.context.indexing_status.status.counts
+        if scope is None or counts is None:
+            return ()
+        return tuple(r.root.id for r in counts.roots if r.root.path == scope)
+
+    def _scope_changed(self, folder: Path | None) -> None:
+        self.scope_folder = folder
+        self.scope_button.setVisible(folder is not None)
+        if folder is not None:
+            self.scope_button.setText(f"In {folder.name}  ✕")
+            self.scope_button.setToolTip(f"Searching only {folder}. Click to search every folder.")
+        self._query_edited()
 
     def current_key(self) -> SearchKey:
         return (self.search_box.text().strip(), self.current_filters())
@@ -474,13 +541,24 @@ class MainWindow(QMainWindow):
         self._debounce.stop()
         key = self.current_key()
         query, filters = key
+        if self.exact.search_if_exact(query, filters):
+            self.latest_request = -1  # a ranked search in flight is no longer wanted
+            self._requested = self.shown_key = key
+            return
         if not query:
             self.latest_request = -1  # whatever is in flight is no longer wanted
             self._requested = None
             self.clear_results()
             return
         self._requested = key
-        self.latest_request = self.context.search(query, filters)
+        # At exact words only the semantic side is not asked (no model, no vector file);
+        # moving the slider off 0 runs the query again with it.
+        self.latest_request = self.context.search(query, filters, semantic=self.alpha > 0)
+
+    @Slot()
+    def _rerank_from_the_top(self) -> None:
+        self._top_on_next_results = True
+        self._refresh_timer.start()
 
     @Slot()
     def refresh_search(self) -> None:
@@ -495,17 +573,43 @@ class MainWindow(QMainWindow):
         self.shown_key = self._requested
         self.search_error = error
         self.session = session if isinstance(session, SearchSession) else None
-        self.rank_results(keep_selection=same_query)
+        # A refresh for a saved file keeps the person's place; one because meaning now
+        # covers every chunk is a new ranking, shown from its top.
+        keep = same_query and not self._top_on_next_results
+        self._top_on_next_results = False
+        self.rank_results(keep_selection=keep)
+        self._focus_embedding()
+
+    def _focus_embedding(self) -> None:
+        """Embed first where the person is looking: the folder picked in the panel, else
+        the folders of the results shown."""
+        focus = self._scope_root_ids()
+        counts = self.context.indexing_status.status.counts
+        if not focus and counts is not None:
+            ids = {r.root.path: r.root.id for r in counts.roots}
+            shown = [ids.get(r.root) for r in self.model.results()[:10]]
+            focus = tuple(dict.fromkeys(i for i in shown if i is not None))
+        if focus:
+            self.context.focus_embedding(focus)
 
     def rank_results(self, keep_selection: bool = True) -> None:
-        """Fuse the cached candidates for the slider's weight and show them; the selected
-        result stays selected when it is still there (slider moves, refreshes)."""
+        """Fuse the cached candidates for the slider's weight and show them. With
+        `keep_selection` the selected result stays selected when it is still there (a
+        refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
-        results = self.session.results(self.alpha, RESULT_LIMIT) if self.session else []
+        bend = self.lookup_bias.isChecked()
+        results = self.session.results(self.alpha, RESULT_LIMIT, bend=bend) if self.session else []
+        self.alpha_value.setText(
+            self.session.weight_label(self.alpha, bend=bend)
+            if self.session is not None
+            else alpha_label(self.alpha_slider.value())
+        )
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
             self.results_view.setCurrentIndex(self.model.index(max(row, 0)))
+            if row < 0:
+                self.results_view.scrollToTop()
             self.results_view.scrollTo(self.results_view.currentIndex())
         else:
             self.preview.clear("")
@@ -515,10 +619,20 @@ class MainWindow(QMainWindow):
             if self.session is None
             else f"{count}{'+' if count >= RESULT_LIMIT else ''} result{'' if count == 1 else 's'}"
         )
-        notes = list(self.session.notes) if self.session is not None else []
-        self.notes.setText("\n".join(notes))
-        self.notes.setVisible(bool(notes) and bool(results))
+        self._show_notes(self.context.indexing_status.status.coverage_note())
         self._update_empty_state()
+
+    def _show_notes(self, coverage: str | None) -> None:
+        """The search's own notes, and how much semantic ranking covers as of now (not
+        as of the search: the folders panel shows the live count beside it)."""
+        notes = []
+        if self.session is not None:
+            # "Not found" first: everything below it is only similar.
+            notes = [n for n in (self.session.not_found_note, *self.session.notes) if n]
+        if coverage:
+            notes.append(coverage)
+        self.notes.setText("\n".join(notes))
+        self.notes.setVisible(bool(notes) and self.model.rowCount() > 0)
 
     def clear_results(self) -> None:
         self.session = None
@@ -532,8 +646,12 @@ class MainWindow(QMainWindow):
 
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))
-        if self.session is not None:
-            self.rank_results()
+        if self.session is not None and not self.session.semantic_asked and value > 0:
+            self._top_on_next_results = True
+            self.run_search()
+        elif self.session is not None:
+            # A new weight is a new ranking: its first result is what to look at.
+            self.rank_results(keep_selection=False)
 
     def selected_result(self) -> SearchResult | None:
         result = self.results_view.currentIndex().data(RESULT_ROLE)
@@ -546,6 +664,9 @@ class MainWindow(QMainWindow):
             self.preview.show_result(result, query)
 
     def move_selection(self, delta: int) -> None:
+        if self.exact.active:
+            self.exact.move_selection(delta)
+            return
         rows = self.model.rowCount()
         if not rows:
             return
@@ -555,6 +676,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_selected(self) -> None:
+        if self.exact.active:
+            self.exact.open_selected()
+            return
         result = self.selected_result()
         if result is None:
             return
@@ -575,16 +699,61 @@ class MainWindow(QMainWindow):
             self.open_selected()
 
     def escape(self) -> None:
-        """First Esc clears the box (the results stay); the next one clears the results."""
-        if self.search_box.text():
-            self.search_box.blockSignals(True)
-            self.search_box.clear()
-            self.search_box.blockSignals(False)
-            self._debounce.stop()
-        else:
-            self.latest_request = -1
-            self.clear_results()
+        """Esc starts over: the box and its results are cleared together (results left
+        under an empty box answered a question no longer asked)."""
+        self.search_box.blockSignals(True)
+        self.search_box.clear()
+        self.search_box.blockSignals(False)
+        self._debounce.stop()
+        self.latest_request = -1
+        self.clear_results()
+        self.exact.clear()
         self.focus_search()
+
+    def offer_restart(self) -> None:
+        """A new vector store or model applies after a restart: offer it now, not later."""
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            APPLICATION,
+            "The new vector store or embedding model takes effect when Codanna Desktop "
+            "starts again. Work in flight is finished first.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        now = box.addButton("Restart now", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(now)
+        box.finished.connect(
+            lambda _: self.restart_requested.emit() if box.clickedButton() is now else None
+        )
+        self.restart_box = box
+        box.open()
+
+    # -- the results' menu --------------------------------------------------------------
+
+    def _results_menu(self, point: QPoint) -> None:
+        index = self.results_view.indexAt(point)
+        if index.isValid():
+            self.results_view.setCurrentIndex(index)
+        result = self.selected_result()
+        if result is None:
+            return
+        menu = self.result_menu(result)
+        menu.exec(self.results_view.viewport().mapToGlobal(point))
+
+    def result_menu(self, result: SearchResult) -> QMenu:
+        """Open, copy path:line, copy the snippet, show the folder in the file manager."""
+        menu = QMenu(self)
+        where = f"{result.abs_path}:{target_line(result)}"
+        menu.addAction("Open in editor", self.open_selected)
+        menu.addSeparator()
+        menu.addAction("Copy path:line", lambda: QApplication.clipboard().setText(where))
+        menu.addAction("Copy the snippet", lambda: QApplication.clipboard().setText(result.snippet))
+        menu.addAction(
+            "Show in file manager",
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.abs_path.parent))),
+        )
+        return menu
 
     # -- empty states -------------------------------------------------------------------
 
@@ -620,6 +789,8 @@ class MainWindow(QMainWindow):
         return "\n".join(lines)
 
     def _update_empty_state(self) -> None:
+        if self.exact.active:
+            return  # exact mode shows its own page
         text = self.empty_state_text()
         # With nothing to preview, the message gets the whole width.
         self.preview.setVisible(text is None)
@@ -637,64 +808,35 @@ class MainWindow(QMainWindow):
         was_partial = self.status is not None and self.status.embedded < self.status.chunks
         self.status = status
         self._update_empty_state()
-        if self.service_state in ("idle", "paused"):
-            self._show_idle_status()
         if was_partial and status.embedded >= status.chunks and status.chunks:
             self.refresh_search()  # fully embedded now: meaning covers everything
 
-    def _progress(self, progress: Progress) -> None:
-        self.progress_label.setText(progress_text(progress))
-        if progress.phase == "scanning" or not progress.total:
-            self.progress_bar.setRange(0, 0)  # busy, total not known yet
-        else:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(progress.done)
-        self.progress_bar.setVisible(True)
-        if not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _state_changed(self, state: str) -> None:
-        self.service_state = state
-        if state in ("idle", "paused"):
-            self.context.request_status()
-            self._show_idle_status()
-        elif not self._status_timer.isActive():
-            self._status_timer.start()
-
-    def _show_idle_status(self) -> None:
-        if self.service_state not in ("idle", "paused"):
-            return
-        self.progress_bar.setVisible(False)
-        if self.context.paused:
-            counts = ""
-            if self.status is not None and self.status.embedded < self.status.chunks:
-                counts = f" · {self.status.embedded:,}/{self.status.chunks:,} embedded"
-            self.progress_label.setText(f"Indexing paused{counts}")
-        elif self.status is not None and self._embedding_continues(self.status):
-            # Between two embedding slices the indexer is briefly idle; the work is not.
-            self.progress_label.setText(
-                f"Embedding {self.status.embedded:,}/{self.status.chunks:,}"
-            )
-            self.progress_bar.setRange(0, self.status.chunks)
-            self.progress_bar.setValue(self.status.embedded)
-            self.progress_bar.setVisible(True)
+    def _show_indexing_status(self, *_: object) -> None:
+        """The status bar says what the folders panel and the tray say: one model."""
+        status = self.context.indexing_status.status
+        text = status.summary()
+        if self.restart_needed:
+            text += " · restart to apply the new settings"
+        self.progress_label.setText(text)
+        fraction = status.progress_fraction()
+        if status.busy:
+            if fraction is None:
+                self.progress_bar.setRange(0, 0)  # busy, the total not known yet
+            else:
+                self.progress_bar.setRange(0, 1000)
+                self.progress_bar.setValue(round(fraction * 1000))
+            # While work goes on, the counts behind the words are read again now and then.
             if not self._status_timer.isActive():
                 self._status_timer.start()
-        elif self.status is not None:
+        else:
             self._status_timer.stop()
-            self.progress_label.setText(status_summary(self.status))
-        if self.restart_needed:
-            self.progress_label.setText(
-                self.progress_label.text() + " · restart to apply the new settings"
-            )
-
-    @staticmethod
-    def _embedding_continues(status: EngineStatus) -> bool:
-        problem = status.model_problem or status.vector_problem
-        return status.embedded < status.chunks and not problem
+        self.progress_bar.setVisible(status.busy)
+        coverage = status.coverage_note()
+        if self.session is not None and self.model.rowCount():
+            self._show_notes(coverage)
 
     def _refresh_languages(self) -> None:
-        self.context.run_in_background(self.context.engine.catalog.languages, self._got_languages)
+        self.context.run_in_background(self.context.languages, self._got_languages)
 
     def _got_languages(self, languages: Any, exc: BaseException | None) -> None:
         if exc is not None or not isinstance(languages, list):
@@ -711,9 +853,10 @@ class MainWindow(QMainWindow):
         if dialog.restart_needed:
             self.restart_needed = True
             self.show_message("Settings saved. Restart Codanna Desktop to apply them.", 20_000)
+            self.offer_restart()
         else:
             self.show_message("Settings saved.", 4000)
-        self._show_idle_status()
+        self._show_indexing_status()
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -823,5 +966,6 @@ class MainWindow(QMainWindow):
         if self.hide_on_close:
             event.ignore()
             self.hide()
+            self.hidden_to_tray.emit()
         else:
             event.accept()

@@ -21,10 +21,11 @@ from pygments.lexers.special import TextLexer
 from pygments.styles import get_style_by_name
 from pygments.token import Token, _TokenType
 from pygments.util import ClassNotFound
-from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QKeyEvent,
     QPainter,
     QPaintEvent,
     QResizeEvent,
@@ -37,6 +38,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QStackedLayout,
     QTextEdit,
@@ -47,8 +49,8 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.lexical import highlight_ranges
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
+from codanna_desktop.core.storage.lexical.index import highlight_ranges
 
 MAX_PREVIEW_BYTES = 4 * 1024 * 1024  # a bigger file shows its beginning only
 HIGHLIGHT_LIMIT = 600_000  # characters; beyond that the text shows without colours
@@ -319,6 +321,18 @@ class PreviewPane(QWidget):
         self.note.setVisible(False)
         self.code = CodeView()
         self.code.setAcceptDrops(False)
+        # Find in the previewed file: Ctrl+F where the preview has focus, Enter for the
+        # next match, Shift+Enter the one before, Esc closes.
+        self.find_box = QLineEdit()
+        self.find_box.setPlaceholderText("Find in this file (Enter: next, Shift+Enter: previous)")
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.setVisible(False)
+        self.find_box.returnPressed.connect(lambda: self.find_next(backwards=False))
+        self.find_box.textEdited.connect(lambda _: self.find_next(backwards=False, again=True))
+        self.find_box.installEventFilter(self)
+        self.find_status = QLabel()
+        self.find_status.setObjectName("notes")
+        self.find_status.setVisible(False)
         self.highlighter = TokenHighlighter(self.code.document())
         self.placeholder = QLabel()
         self.placeholder.setObjectName("emptyState")
@@ -336,9 +350,77 @@ class PreviewPane(QWidget):
         code_layout.addLayout(head)
         code_layout.addWidget(self.note)
         code_layout.addWidget(self.code, 1)
+        find_row = QHBoxLayout()
+        find_row.setContentsMargins(4, 2, 4, 2)
+        find_row.addWidget(self.find_box, 1)
+        find_row.addWidget(self.find_status)
+        code_layout.addLayout(find_row)
+        self.code.installEventFilter(self)
         self.pages = QStackedLayout(self)
         self.pages.addWidget(self.placeholder)
         self.pages.addWidget(code_page)
+
+    # -- find in the file -----------------------------------------------------------------
+
+    def open_find(self) -> None:
+        self.find_box.setVisible(True)
+        self.find_status.setVisible(True)
+        selected = self.code.textCursor().selectedText()
+        if selected and "\u2029" not in selected:
+            self.find_box.setText(selected)
+        self.find_box.setFocus()
+        self.find_box.selectAll()
+
+    def close_find(self) -> None:
+        self.find_box.setVisible(False)
+        self.find_status.setVisible(False)
+        self.code.setFocus()
+
+    def find_next(self, *, backwards: bool, again: bool = False) -> bool:
+        """Move to the next (or previous) match of the find box's text, wrapping around;
+        False, and the box says so, when the file has none."""
+        needle = self.find_box.text()
+        if not needle:
+            self.find_status.clear()
+            return False
+        if again:  # typing: search from the start of the current match
+            cursor = self.code.textCursor()
+            cursor.setPosition(cursor.selectionStart())
+            self.code.setTextCursor(cursor)
+        flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
+        found = self.code.find(needle, flags)
+        if not found:  # wrap around
+            cursor = self.code.textCursor()
+            cursor.movePosition(
+                QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
+            )
+            self.code.setTextCursor(cursor)
+            found = self.code.find(needle, flags)
+        self.find_status.setText("" if found else "Not in this file")
+        return found
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_F
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            # In the preview, Ctrl+F finds in the file, not the window's search box.
+            event.accept()
+            return True
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key, mods = event.key(), event.modifiers()
+            if key == Qt.Key.Key_F and mods & Qt.KeyboardModifier.ControlModifier:
+                self.open_find()
+                return True
+            if watched is self.find_box and key == Qt.Key.Key_Escape:
+                self.close_find()
+                return True
+            if watched is self.find_box and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.find_next(backwards=bool(mods & Qt.KeyboardModifier.ShiftModifier))
+                return True
+        return super().eventFilter(watched, event)
 
     def show_result(self, result: SearchResult | None, query: str = "") -> None:
         """Show a result's file (read in the background) with its lines marked."""

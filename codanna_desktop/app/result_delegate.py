@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.results_model import RESULT_ROLE
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 
 SNIPPET_LINES_SHOWN = 4
 PAD_X = 12
@@ -213,7 +213,11 @@ class ResultDelegate(QStyledItemDelegate):
         self._paint_score_bar(painter, palette, result, bar)
         badge_right = int(bar.left()) - 10
         badge_w = self._paint_language(painter, palette, result.language, meta_font, badge_right, y)
-        symbol_room = badge_right - badge_w - 10 - left
+        # What the chunk has of the query: "exact match", or only "similar" (told apart
+        # so a merely similar chunk never passes for the answer).
+        match_right = badge_right - badge_w - 6
+        match_w = self._paint_match(painter, palette, result, meta_font, match_right, y)
+        symbol_room = match_right - match_w - 10 - left
         painter.setFont(meta_font)
         x = left
         if result.symbol:
@@ -252,6 +256,28 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setBrush(theme.lexical_color(palette))
         painter.drawRoundedRect(clip, BAR_HEIGHT / 2, BAR_HEIGHT / 2)
         painter.restore()
+
+    def _paint_match(
+        self,
+        painter: QPainter,
+        palette: QPalette,
+        result: SearchResult,
+        font: QFont,
+        right: int,
+        y: int,
+    ) -> int:
+        text = result.match.label()
+        fm = QFontMetrics(font)
+        width = fm.horizontalAdvance(text) + 12
+        box = QRectF(right - width, y + 1, width, fm.height() - 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        similar = not result.match.contains_query
+        painter.setBrush(theme.hairline(palette) if similar else theme.lexical_color(palette))
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setFont(font)
+        painter.setPen(theme.muted_text(palette) if similar else theme.base(palette))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        return width
 
     def _paint_language(
         self, painter: QPainter, palette: QPalette, language: str, font: QFont, right: int, y: int

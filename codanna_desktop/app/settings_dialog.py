@@ -10,7 +10,8 @@ password has its own masked field (a pasted URL with a password is split into th
 
 Settings the engine is built from (store, model, ignore rules, size limit) take effect
 when Codanna Desktop restarts; the dialog says so, and `restart_needed` tells the window.
-The editor command and "start hidden" apply at once.
+The editor command, "start hidden" and "start when I log in" apply at once (the last
+writes or removes the login item through core.autostart).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
+from codanna_desktop.core import autostart
+from codanna_desktop.core.autostart import AutostartError
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.settings import DEFAULT_MODEL, Settings, load_settings, save_settings
 
@@ -91,13 +94,22 @@ def format_size(size: int) -> str:
 
 
 def split_password(url: str) -> tuple[str, str]:
-    """(the URL without its password, the password) for a postgresql:// URL."""
+    """(the URL without its password, the password) for a postgresql:// URL, whether the
+    password is in its userinfo or a ``password`` parameter (which wins, as in libpq)."""
     parts = urlsplit(url.strip())
-    if parts.password is None:
+    password = None if parts.password is None else unquote(parts.password)
+    kept = []
+    for pair in parts.query.split("&") if parts.query else []:
+        key, eq, value = pair.partition("=")
+        if eq and unquote(key) == "password":
+            password = unquote(value)
+        else:
+            kept.append(pair)
+    if password is None:
         return url.strip(), ""
     host = parts.netloc.rsplit("@", 1)[-1]
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=user + host)), unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=user + host, query="&".join(kept))), password
 
 
 def join_password(url: str, password: str) -> str:
@@ -178,7 +190,9 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.store_embedded = QRadioButton("Built in, on this computer")
-        self.store_pg = QRadioButton("PostgreSQL with pgvector (one index shared by a team)")
+        self.store_pg = QRadioButton(
+            "PostgreSQL with pgvector (vectors on a server; each machine keeps its own rows)"
+        )
         self.store_embedded.toggled.connect(self._update_store_fields)
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("postgresql://user@host:5432/codanna")
@@ -269,16 +283,18 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editor_edit = QLineEdit()
-        self.editor_edit.setPlaceholderText("code -g {path}:{line}")
+        self.editor_edit.setPlaceholderText("code -g {path}:{line}:{column}")
         self.start_hidden = QCheckBox("Start hidden in the system tray")
+        self.start_at_login = QCheckBox("Start when I log in")
         form.addRow("Editor command", self.editor_edit)
         form.addRow(
             "",
             _note(
-                "{path} and {line} are filled in, e.g. code -g {path}:{line} or "
+                "{path}, {line} and {column} are filled in, e.g. code -g {path}:{line}:{column} or "
                 "subl {path}:{line}. Empty: the system's application for the file."
             ),
         )
+        form.addRow("", self.start_at_login)
         form.addRow("", self.start_hidden)
         return page
 
@@ -303,6 +319,7 @@ class SettingsDialog(QDialog):
         self.max_size_edit.setText(format_size(settings.max_file_size))
         self.editor_edit.setText(settings.editor_command)
         self.start_hidden.setChecked(settings.start_hidden)
+        self.start_at_login.setChecked(settings.start_at_login)
         self._update_store_fields()
         self._update_model_fields()
 
@@ -328,6 +345,7 @@ class SettingsDialog(QDialog):
             max_file_size=parse_size(self.max_size_edit.text()),
             editor_command=self.editor_edit.text().strip(),
             start_hidden=self.start_hidden.isChecked(),
+            start_at_login=self.start_at_login.isChecked(),
         )
 
     # -- reacting to edits --------------------------------------------------------------
@@ -417,12 +435,9 @@ class SettingsDialog(QDialog):
         self._set_testing(True)
         self._show_connection("Connecting…", ok=None)
 
-        def run() -> str:
-            from codanna_desktop.core.pgvector_store import test_connection
-
-            return test_connection(url)
-
-        self.context.run_in_background(run, lambda info, exc: self._tested(url, info, exc))
+        self.context.run_in_background(
+            lambda: self.context.test_database(url), lambda info, exc: self._tested(url, info, exc)
+        )
 
     def _tested(self, url: str, info: Any, exc: BaseException | None) -> None:
         self._set_testing(False)
@@ -493,8 +508,10 @@ class SettingsDialog(QDialog):
             self.test_connection()
             return
         try:
+            if settings.start_at_login != autostart.is_start_at_login():
+                autostart.set_start_at_login(settings.start_at_login)
             save_settings(settings, self.context.paths)
-        except (SettingsError, OSError) as exc:
+        except (SettingsError, AutostartError, OSError) as exc:
             self.show_error(f"Not saved: {exc}")
             return
         live = self.context.settings
@@ -504,6 +521,7 @@ class SettingsDialog(QDialog):
         # These two need no new engine: the window reads them when it uses them.
         live.editor_command = settings.editor_command
         live.start_hidden = settings.start_hidden
+        live.start_at_login = settings.start_at_login
         # The indexer takes new ignore rules or a new size limit at once (nothing if equal).
         self.context.apply_file_rules(settings)
         self.saved_settings = settings

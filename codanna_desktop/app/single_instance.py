@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from codanna_desktop.core.app_link import socket_note
 from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class SingleInstance(QObject):
     `send_to_primary(message)` and exits."""
 
     message_received = Signal(dict)
+    # A request from the command line (core/app_link.py): (request, answer) where
+    # answer(dict) sends the reply; it may be called later, from the UI thread.
+    request_received = Signal(dict, object)
 
     def __init__(self, paths: AppPaths, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,6 +57,7 @@ class SingleInstance(QObject):
         paths.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(paths.data_dir / "app-instance.lock"))
         self._server: QLocalServer | None = None
+        self._note = socket_note(paths.data_dir)
 
     @property
     def is_primary(self) -> bool:
@@ -71,9 +76,20 @@ class SingleInstance(QObject):
         if not server.listen(self.name):
             # Still the only instance (the lock says so); later starts just cannot reach it.
             log.warning("single instance: cannot listen on %s: %s", self.name, server.errorString())
+        else:
+            self._write_note(server.fullServerName())
         server.newConnection.connect(self._accept)
         self._server = server
         return True
+
+    def _write_note(self, where: str) -> None:
+        """Where the server listens, for the command line (app_link): written atomically."""
+        tmp = self._note.with_suffix(".tmp")
+        try:
+            tmp.write_text(where, encoding="utf-8")
+            os.replace(tmp, self._note)
+        except OSError as exc:
+            log.warning("single instance: the command line cannot find this app: %s", exc)
 
     def send_to_primary(self, message: dict[str, Any]) -> bool:
         """Deliver `message` to the primary and wait for its acknowledgement."""
@@ -100,6 +116,7 @@ class SingleInstance(QObject):
         if self._server is not None:
             self._server.close()
             self._server = None
+            self._note.unlink(missing_ok=True)
         if self._lock.is_locked:
             self._lock.release(force=True)
 
@@ -128,6 +145,9 @@ class SingleInstance(QObject):
             message = json.loads(raw)
         except ValueError:
             message = None
+        if isinstance(message, dict) and isinstance(message.get("request"), str):
+            self.request_received.emit(message, lambda reply: self._answer(socket, reply))
+            return
         if not isinstance(message, dict):
             log.warning("single instance: ignored a message that is not a JSON object")
             socket.write(b"bad\n")
@@ -137,3 +157,15 @@ class SingleInstance(QObject):
         socket.disconnectFromServer()
         if isinstance(message, dict):
             self.message_received.emit(message)
+
+    @staticmethod
+    def _answer(socket: QLocalSocket, reply: dict[str, Any]) -> None:
+        try:
+            connected = socket.state() == QLocalSocket.LocalSocketState.ConnectedState
+        except RuntimeError:  # already deleted: the command line went away
+            return
+        if not connected:
+            return  # the command line gave up waiting
+        socket.write(json.dumps(reply, ensure_ascii=False).encode("utf-8") + b"\n")
+        socket.flush()
+        socket.disconnectFromServer()

@@ -18,8 +18,9 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.icons import PROGRESS_STEPS, app_icon, state_icon
+from codanna_desktop.app.main_window import window_settings
 from codanna_desktop.core.engine import EngineStatus
-from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.indexing.indexer import IndexReport
 
 APP_TITLE = "Codanna Desktop"
 # The same message is not shown again within this time (the indexer retries a missing
@@ -60,9 +61,6 @@ class TrayController(QObject):
         self.context = context
         self.window = window
         self._clock = clock
-        self._phase = "idle"  # the indexer's state: idle | scanning | indexing | embedding
-        self._progress: Progress | None = None
-        self._status: EngineStatus | None = None
         self._attention: str | None = None  # an error the person has not looked at yet
         # Folders added from now on get a notification when their first index is done.
         self._since = time.time()
@@ -89,8 +87,10 @@ class TrayController(QObject):
         self.icon.activated.connect(self._activated)
         self.icon.messageClicked.connect(self.show_window)
 
-        context.state_changed.connect(self._state_changed)
-        context.progress.connect(self._progressed)
+        context.indexing_status.changed.connect(self._refresh)
+        window_closed = getattr(window, "hidden_to_tray", None)
+        if window_closed is not None:
+            window_closed.connect(self.say_indexing_goes_on)
         context.report.connect(self._reported)
         context.error.connect(self._errored)
         context.roots_changed.connect(context.request_status)
@@ -110,30 +110,12 @@ class TrayController(QObject):
             return "error"
         if self.context.paused:
             return "paused"
-        return "indexing" if self._phase in ("scanning", "indexing", "embedding") else "idle"
+        return "indexing" if self.context.indexing_status.status.busy else "idle"
 
     @property
     def status_text(self) -> str:
         """One line on what the indexer is doing, e.g. "Indexing project 120/500"."""
-        summary = self._summary()
-        if self.context.paused:
-            return "Indexing paused" + (f" — {summary}" if summary else "")
-        p = self._progress if self._progress and self._progress.phase == self._phase else None
-        name = p.root.name if p and p.root else ""
-        if self._phase == "scanning":
-            return f"Scanning {name}…" if name else "Scanning folders…"
-        if self._phase == "indexing":
-            counts = f" {p.done:,}/{p.total:,}" if p and p.total else ""
-            return f"Indexing {name}{counts}" if name else f"Indexing{counts}"
-        if self._phase == "embedding":
-            return f"Embedding {p.done:,}/{p.total:,} chunks" if p and p.total else "Embedding"
-        if self._status is None:
-            return "Starting…"
-        if not self._status.roots:
-            return "No folders yet — add one to start"
-        if self._status.embedded < self._status.chunks:
-            return f"Searchable — {summary}, {self._status.embedded:,} embedded"
-        return f"Up to date — {summary}"
+        return self.context.indexing_status.status.tray_line()
 
     @property
     def tooltip(self) -> str:
@@ -142,24 +124,18 @@ class TrayController(QObject):
             lines.append(f"Needs attention: {self._attention}")
         return "\n".join(lines)
 
-    def _summary(self) -> str:
-        if self._status is None or not self._status.roots:
-            return ""
-        chunks, folders = self._status.chunks, len(self._status.roots)
-        return f"{_count(chunks, 'chunk')} in {_count(folders, 'folder')}"
-
-    def _refresh(self) -> None:
+    def _refresh(self, *_: object) -> None:
         self.pause_action.setText("Resume indexing" if self.context.paused else "Pause indexing")
         self.icon.setToolTip(self.tooltip)
         look, step = self.look, None
-        p = self._progress
-        if look == "indexing" and p and p.phase == self._phase and p.total:
-            step = round(min(p.done / p.total, 1.0) * PROGRESS_STEPS)
+        fraction = self.context.indexing_status.status.progress_fraction()
+        if look == "indexing" and fraction is not None:
+            step = round(fraction * PROGRESS_STEPS)
         # Progress arrives for every file: repaint only when the icon would change.
         if (look, step) != self._icon_key:
             self._icon_key = (look, step)
-            fraction = None if step is None else step / PROGRESS_STEPS
-            self.icon.setIcon(app_icon() if look == "idle" else state_icon(look, fraction))
+            shown = None if step is None else step / PROGRESS_STEPS
+            self.icon.setIcon(app_icon() if look == "idle" else state_icon(look, shown))
 
     # -- menu and clicks ------------------------------------------------------------
 
@@ -185,8 +161,6 @@ class TrayController(QObject):
     @Slot()
     def toggle_pause(self) -> None:
         self.context.set_paused(not self.context.paused)
-        if not self.context.paused:
-            self._phase = "idle"
         self._refresh()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
@@ -194,6 +168,18 @@ class TrayController(QObject):
             self.toggle_window()
 
     # -- notifications ----------------------------------------------------------------
+
+    @Slot()
+    def say_indexing_goes_on(self) -> None:
+        """The first time the window is closed, say where the app went (once per user)."""
+        settings = window_settings(self.context.paths)
+        if settings.value("tray/close_explained", False, type=bool):
+            return
+        settings.setValue("tray/close_explained", True)
+        self.notify(
+            f"{APP_TITLE} keeps indexing",
+            "It runs on in the system tray. Click the icon to search; Quit is in its menu.",
+        )
 
     def notify(self, title: str, text: str, *, kind: str = "info") -> bool:
         """Show a notification unless the same one was shown lately or, for errors, any
@@ -216,18 +202,6 @@ class TrayController(QObject):
 
     # -- the indexer's signals ----------------------------------------------------------
 
-    def _state_changed(self, state: str) -> None:
-        if state != "paused":
-            self._phase = state
-        if state == "idle":
-            self.context.request_status()
-        self._refresh()
-
-    def _progressed(self, progress: Progress) -> None:
-        self._progress = progress
-        self._phase = progress.phase
-        self._refresh()
-
     def _reported(self, report: IndexReport) -> None:
         if not report.errors:
             self._attention = None
@@ -239,7 +213,6 @@ class TrayController(QObject):
         self._refresh()
 
     def _status_ready(self, status: EngineStatus) -> None:
-        self._status = status
         for r in status.roots:
             root = r.root
             fresh = root.added_at >= self._since and root.id not in self._announced
@@ -253,7 +226,3 @@ class TrayController(QObject):
         if embedded < chunks:
             text += " Semantic ranking fills in as embeddings finish."
         self.notify(f"{path.name or path} is indexed", text)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

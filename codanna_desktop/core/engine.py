@@ -7,31 +7,41 @@ in another process and sees its commits.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from codanna_desktop.core.catalog import Catalog, RootRow
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import load_embedder
-from codanna_desktop.core.embedding_model import EmbeddingModel
+from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
+    LexicalIndexDamagedError,
     RootNotFoundError,
     VectorStoreUnavailableError,
+    known_error,
 )
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.hnsw_store import HnswStore
-from codanna_desktop.core.indexer import Indexer, IndexReport, Progress, ProgressCallback
-from codanna_desktop.core.lexical import LexicalIndex
-from codanna_desktop.core.roots import owning_root
-from codanna_desktop.core.scanner import Scanner
-from codanna_desktop.core.search import HybridSearcher, SearchSession
+from codanna_desktop.core.exact import sync as exact_sync
+from codanna_desktop.core.exact.content_index import ContentIndex
+from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.files.roots import owning_root
+from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.indexing.indexer import (
+    Indexer,
+    IndexReport,
+    Phase,
+    Progress,
+    ProgressCallback,
+)
+from codanna_desktop.core.ranking.search import HybridSearcher, SearchSession
+from codanna_desktop.core.semantic.embedder import load_embedder, release_freed_memory
+from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
 from codanna_desktop.core.settings import (
     DEFAULT_MODEL,
     DEFAULT_SECOND_MODEL,
@@ -40,9 +50,13 @@ from codanna_desktop.core.settings import (
     load_settings,
     redact_url,
 )
-from codanna_desktop.core.vector_store import VectorStore
-from codanna_desktop.core.watcher import ChangeSet
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
+from codanna_desktop.core.storage.roots_backup import save_roots_backup
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
+from codanna_desktop.core.storage.vectors.store import VectorStore
+from codanna_desktop.core.storage.writer_lock import WriterLock
+from codanna_desktop.core.watching.watcher import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +84,10 @@ class EngineStatus:
     vector_problem: str | None
     data_dir: Path
     skip_counts: dict[str, int] = field(default_factory=dict)
+    # Semantic search works, but the vector store is being refilled, and why.
+    vector_note: str | None = None
+    # The lexical index was found damaged or missing and rebuilt by this engine, and why.
+    lexical_note: str | None = None
 
     @property
     def embedded_fraction(self) -> float:
@@ -82,7 +100,7 @@ def _slug(text: str) -> str:
 
 
 # Settings that decide which files are indexed; they apply without a new engine.
-FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size")
+FILE_RULE_FIELDS = ("excluded_dirs", "ignore_patterns", "max_file_size", "follow_links_outside")
 
 
 class Engine:
@@ -98,7 +116,13 @@ class Engine:
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            known = known_error(exc, self.paths.data_dir)
+            if known is None:
+                raise
+            raise known from exc
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
@@ -106,14 +130,28 @@ class Engine:
         self._embedder: EmbeddingModel | None = embedder
         self._model_problem: str | None = None
         self._model_tried = embedder is not None
+        # A model handed in (tests, benchmarks) belongs to the caller: never unloaded.
+        self._injected_embedder = embedder is not None
+        self._model_used_at = time.monotonic()
+        self.model_loads = 0  # how often the model was loaded (tests of unload/reload)
         self._vectors: VectorStore | None = None
         self._vector_problem: str | None = None
+        self._vector_note_reported = False
+        # Set when the lexical index had to be rebuilt: one sentence for the user.
+        self.lexical_note: str | None = None
+        self._pages_checked = False
         try:
             self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
-        except BaseException:
+            self.content = ContentIndex(self.paths.data_dir / CONTENT_DIR, writable=writer)
+        except BaseException as exc:
             self._release_lock()
+            known = known_error(exc, self.paths.data_dir) if isinstance(exc, Exception) else None
+            if known is not None and known is not exc:
+                raise known from exc
             raise
+        # After the stores made their files: they hold the text of the user's code.
+        self.paths.prepare_data_dir()
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
         self.indexer = Indexer(
@@ -124,7 +162,10 @@ class Engine:
             self._get_vectors,
             self._get_embedder,
             embed_batch_size=self.settings.embed_batch_size,
+            content=self.content,
         )
+        self.exact = ExactSearcher(self.catalog, self.content)
+        self._texts_missing: list[FileRow] = []
         self.searcher = HybridSearcher(
             self.catalog,
             self.lexical,
@@ -136,6 +177,7 @@ class Engine:
         )
         if writer:
             self._recover()
+            self._save_roots_backup()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -143,31 +185,74 @@ class Engine:
         # "open" stays 1 while a writer runs; finding it set means the last one crashed.
         unclean = self.catalog.get_meta("writer_open") == "1"
         self.catalog.set_meta("writer_open", "1")
-        if getattr(self.lexical, "recreated", False):
-            # The lexical index was lost or corrupt: every file is indexed again.
-            self.catalog.delete_files(
-                [
-                    f.id
-                    for r in self.catalog.roots()
-                    for f in self.catalog.files_of_root(r.id).values()
-                ]
-            )
-        rolled_back = self.indexer.recover(thorough=unclean)
+        # A lexical index found lost, damaged or in an old format was replaced by an empty
+        # one: the thorough pass refills it from the catalog.
+        rebuilt = self.lexical.recreated and (
+            self.lexical.corrupt_backup is not None or bool(self.catalog.all_chunk_ids())
+        )
+        try:
+            rolled_back = self.indexer.recover(thorough=unclean or rebuilt)
+        except LexicalIndexDamagedError:  # tantivy opened it, then failed reading it
+            self.lexical.rebuild()
+            rebuilt = True
+            rolled_back = self.indexer.recover(thorough=True)
+        if rebuilt:
+            self._note_lexical_rebuilt()
+        # Also how an index folder made before exact search gets its texts: all missing.
+        self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
         if rolled_back or unclean:
             log.info("recovered after an unclean stop (%d files rolled back)", rolled_back)
+
+    def _save_roots_backup(self) -> None:
+        save_roots_backup(self.paths.data_dir, [r.path for r in self.catalog.roots()])
+
+    def _note_lexical_rebuilt(self) -> None:
+        problem = self.lexical.recreated_because or "it was missing"
+        kept = (
+            f"; the damaged copy is kept in {self.lexical.corrupt_backup}"
+            if self.lexical.corrupt_backup
+            else ""
+        )
+        self.lexical_note = (
+            f"The search index could not be used ({problem}). It was rebuilt from the "
+            f"catalog ({self.lexical.doc_count()} chunks){kept}."
+        )
+        log.warning("%s", self.lexical_note)
+
+    def rebuild_damaged_lexical(self) -> bool:
+        """If a search found the lexical index damaged, rebuild it now from the catalog.
+        Runs on the writer's thread (index() and apply_changes() call it); True if it did."""
+        if not self.writer or self.lexical.damaged is None:
+            return False
+        self.lexical.rebuild()
+        self.indexer.recover(thorough=True)
+        self._note_lexical_rebuilt()
+        return True
 
     def close(self) -> None:
         try:
             if self._vectors is not None:
                 try:
-                    self._vectors.flush()
+                    if self.writer:
+                        self.indexer.flush_vectors(self._vectors)
                 except CodannaError as exc:
-                    log.warning("vectors not flushed: %s", exc)
-                self._vectors.close()
+                    log.warning("vectors not saved: %s", exc)
+                    # Say so now: the next writer refills them from the embedding cache.
+                    self.catalog.unsaved_vectors_to_pending()
+                try:
+                    self._vectors.close()
+                except CodannaError as exc:
+                    log.warning("vector store not closed cleanly: %s", exc)
             self.indexer.close()
             if self.writer:
-                self.catalog.set_meta("writer_open", "0")
+                try:
+                    self.catalog.set_meta("writer_open", "0")
+                except CodannaError as exc:
+                    # A full disk: the next writer takes this for a crash and checks the
+                    # index thoroughly, which is right; closing goes on.
+                    log.info("the clean stop is not recorded: %s", exc)
             self.lexical.close()
+            self.content.close()
             self.catalog.close()
         finally:
             self._release_lock()
@@ -190,10 +275,34 @@ class Engine:
                 self._model_tried = True
                 try:
                     self._embedder = load_embedder(self.settings, self.paths)
+                    self.model_loads += 1
                 except CodannaError as exc:
                     self._model_problem = str(exc)
                     log.warning("no embedding model: %s", exc)
+            self._model_used_at = time.monotonic()
             return self._embedder
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._embedder is not None
+
+    def model_idle_seconds(self) -> float:
+        """Seconds since the model was last asked for (by a search or the indexer)."""
+        return time.monotonic() - self._model_used_at
+
+    def unload_model(self) -> bool:
+        """Drop the loaded model (an idle tray indexer need not hold its ~100 MB); the next
+        search or embedding run loads it again. A model that failed to load stays failed.
+        A search holding the old embedder finishes with it. True when one was dropped."""
+        with self._model_lock:
+            if self._embedder is None or self._injected_embedder:
+                return False
+            self._embedder = None
+            self._model_tried = False
+        gc.collect()
+        release_freed_memory()
+        log.info("embedding model unloaded after %.0f s unused", self.model_idle_seconds())
+        return True
 
     @property
     def model_problem(self) -> str | None:
@@ -210,12 +319,35 @@ class Engine:
         with self._model_lock:
             if self._vectors is None:
                 try:
-                    self._vectors = self._open_vectors(embedder)
+                    store = self._open_vectors(embedder)
+                    if self.writer:
+                        self._reconcile_vectors(store)
+                    self._vectors = store
                     self._vector_problem = None
                 except VectorStoreUnavailableError as exc:
                     self._vector_problem = str(exc)
                     return None
             return self._vectors
+
+    def _reconcile_vectors(self, store: VectorStore) -> None:
+        """A writer trusts a store only once it agrees with the catalog; a store found
+        damaged, missing or short is refilled from the embedding cache (no model work)."""
+        note = None
+        if store.rebuild_reason is not None:
+            self.catalog.reset_all_vectors()
+            note = (
+                f"The vector index was {store.rebuild_reason} and is being rebuilt from the"
+                " embedding cache."
+            )
+        lost = self.indexer.reconcile_vectors(store)
+        if lost and note is None:
+            note = (
+                f"The vector index lacked {lost:,} vectors it had saved (was it deleted?);"
+                " they are being refilled from the embedding cache."
+            )
+        if note is not None:
+            log.warning("%s", note)
+            self.catalog.set_meta("vector_note", note)
 
     def _open_vectors(self, embedder: EmbeddingModel) -> VectorStore:
         # One store per model id and dimension: a fused model's 768-d vectors never mix
@@ -223,7 +355,7 @@ class Engine:
         url = self.settings.effective_database_url()
         store: VectorStore
         if url:
-            from codanna_desktop.core.pgvector_store import PgVectorStore
+            from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore
 
             store = PgVectorStore(url, embedder.model_id, embedder.dim, self.catalog.catalog_id)
             where = f"pgvector:{redact_url(url)}"
@@ -253,10 +385,15 @@ class Engine:
         folder = Path(path).expanduser().resolve()
         if not folder.is_dir():
             raise RootNotFoundError(f"{folder} is not a folder.")
+        unfinished = self.catalog.root_by_path(folder)
+        if unfinished is not None and unfinished.removing:
+            self.indexer.remove_root(unfinished)
         for root in self.catalog.roots():
             if root.path == folder:
                 return root
-        return self.catalog.add_root(folder)
+        added = self.catalog.add_root(folder)
+        self._save_roots_backup()
+        return added
 
     def remove_root(self, path: Path | str) -> RootRow:
         folder = Path(path).expanduser().resolve()
@@ -264,6 +401,7 @@ class Engine:
         if root is None:
             raise RootNotFoundError(f"{path} is not one of the indexed folders.")
         self.indexer.remove_root(root)
+        self._save_roots_backup()
         return root
 
     def roots(self) -> list[RootRow]:
@@ -281,7 +419,14 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Lexical pass over the roots (searchable when it returns), then embeddings."""
+        if not self._pages_checked:
+            # Once per writer, before its first pass: a pass over every file is the moment
+            # to read every page too (the app's start, `index`, `add`).
+            self.catalog.check_pages()
+            self._pages_checked = True
+        self.rebuild_damaged_lexical()
         report = IndexReport()
+        self.build_exact_index(progress=progress, cancel=cancel)
         for root in roots if roots is not None else self.catalog.roots():
             report.merge(
                 self.indexer.sync_root(root, full=full, progress=progress or _quiet, cancel=cancel)
@@ -290,6 +435,33 @@ class Engine:
             report.merge(self.embed_pending(progress=progress, cancel=cancel))
         return report
 
+    def build_exact_index(
+        self, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> int:
+        """Give the exact-search index the texts it lacks (from the files on disk)."""
+        todo, self._texts_missing = self._texts_missing, []
+        if not todo:
+            return 0
+        say = progress or _quiet
+        message = "Building the exact-search index"
+        log.info("%s: %d files", message, len(todo))
+        say(Progress(Phase.INDEXING, None, 0, len(todo), message))
+        stored = exact_sync.build_missing(
+            self.catalog,
+            self.content,
+            self.scanner,
+            todo,
+            progress=lambda done, total: say(Progress(Phase.INDEXING, None, done, total, message)),
+            cancel=cancel,
+        )
+        if cancel is not None and cancel.is_set():
+            self._texts_missing = exact_sync.reconcile(self.catalog, self.content)
+        return stored
+
+    def grep(self, request: ExactRequest, *, cancel: threading.Event | None = None) -> ExactResult:
+        """Every line matching a pattern (see core/exact); raises PatternError."""
+        return self.exact.search(request, cancel=cancel)
+
     def embed_pending(
         self,
         *,
@@ -297,15 +469,21 @@ class Engine:
         cancel: threading.Event | None = None,
         max_chunks: int | None = None,
     ) -> IndexReport:
+        report = IndexReport()
         try:
-            return self.indexer.embed_pending(
-                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks
+            self.indexer.embed_pending(
+                progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks, report=report
             )
         except VectorStoreUnavailableError as exc:
             self._vector_problem = str(exc)
-            report = IndexReport()
             report.errors.append(str(exc))
-            return report
+        note = self.catalog.get_meta("vector_note")
+        if note and not self._vector_note_reported:
+            self._vector_note_reported = True
+            report.errors.insert(0, note)
+        if note and self._vectors is not None and not self.catalog.pending_vectors(1):
+            self.catalog.set_meta("vector_note", "")  # refilled
+        return report
 
     def apply_changes(
         self,
@@ -314,6 +492,7 @@ class Engine:
         progress: ProgressCallback | None = None,
         on_new_rules: Callable[[Path], None] | None = None,
     ) -> IndexReport:
+        self.rebuild_damaged_lexical()
         return self.indexer.apply_changes(
             changes, self.catalog.roots(), progress=progress or _quiet, on_new_rules=on_new_rules
         )
@@ -331,6 +510,11 @@ class Engine:
             self.scanner.configure(self.settings)
         return changed
 
+    def focus_embedding(self, root_ids: Sequence[int]) -> None:
+        """Embed these folders' chunks before the others' (the folder the person searches
+        or works in); the rest follow, most recently changed files first."""
+        self.indexer.embedding_focus = tuple(root_ids)
+
     def folders_with_rules_outside(self, root: Path) -> list[Path]:
         """For the watcher: folders outside the root's tree whose ignore files apply to it."""
         return self.scanner.rules_for(root).folders_with_rules_outside()
@@ -344,13 +528,16 @@ class Engine:
 
     # -- search ---------------------------------------------------------------------
 
-    def search(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> SearchSession:
+        """`semantic=False` (the slider at 0) neither loads the model nor opens the store."""
         if not self.writer:
             self.lexical.reload()
             store = self._vectors
-            if store is not None and hasattr(store, "reload_if_changed"):
+            if semantic and store is not None and hasattr(store, "reload_if_changed"):
                 store.reload_if_changed()
-        return self.searcher.search(query, filters)
+        return self.searcher.search(query, filters, semantic=semantic)
 
     # -- status ---------------------------------------------------------------------
 
@@ -372,6 +559,11 @@ class Engine:
         model = self.settings.model_path or self.settings.model
         if model == DEFAULT_MODEL and self.settings.embedding_models == "both":
             model = f"{DEFAULT_MODEL} + {DEFAULT_SECOND_MODEL}"
+        problem = self._vector_problem or self._saved_vectors_problem(total["embedded"])
+        if problem is not None and self._vector_problem is None:
+            # The file cannot serve them: none of the chunks is semantically searchable.
+            total["embedded"] = 0
+            roots = [replace(r, embedded=0) for r in roots]
         return EngineStatus(
             roots=roots,
             files=total["files"],
@@ -381,9 +573,31 @@ class Engine:
             model=model,
             model_problem=self._model_problem,
             vector_store=self.vector_store_name,
-            vector_problem=self._vector_problem,
+            vector_problem=problem,
             data_dir=self.paths.data_dir,
             skip_counts=self.catalog.skip_counts(),
+            vector_note=self.catalog.get_meta("vector_note") or None,
+            lexical_note=self.lexical_note,
+        )
+
+    def _saved_vectors_problem(self, embedded: int) -> str | None:
+        """For a reader that has not opened the store: is the embedded store's file as
+        its last save wrote it? Checked from the file alone, without loading the model
+        (a writer checks it when it opens the store, and says so in `vector_note`)."""
+        if self.writer or self._vectors is not None or not embedded:
+            return None
+        if self.settings.effective_database_url():
+            return None
+        where = self.catalog.get_meta("vector_store") or ""
+        if not where.startswith("hnsw:"):
+            return None
+        path = self.paths.data_dir / "vectors" / where.removeprefix("hnsw:")
+        reason = file_problem(path) if path.exists() else "missing"
+        if reason is None:
+            return None
+        return (
+            f"The vector index {path} is {reason}. The next index run rebuilds it from the"
+            " embedding cache."
         )
 
 
@@ -391,4 +605,12 @@ def _quiet(_: Progress) -> None:
     pass
 
 
-__all__ = ["Engine", "EngineStatus", "IndexLockedError", "RootStatus"]
+def test_database_url(url: str) -> str:
+    """Connect to the PostgreSQL server at `url` and say what it runs (the settings'
+    *Test connection*); raises VectorStoreUnavailableError with the reason."""
+    from codanna_desktop.core.storage.vectors.pgvector import test_connection
+
+    return test_connection(url)
+
+
+__all__ = ["Engine", "EngineStatus", "IndexLockedError", "RootStatus", "test_database_url"]

@@ -9,6 +9,7 @@ not go through it: they run beside it on other threads.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -17,16 +18,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.errors import CodannaError
-from codanna_desktop.core.indexer import IndexReport, Progress
+from codanna_desktop.core.errors import CodannaError, user_error
+from codanna_desktop.core.indexing.indexer import IndexReport, Phase, Progress
 from codanna_desktop.core.settings import Settings
-from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
+from codanna_desktop.core.watching.watcher import ChangeSet, FolderWatcher
 
 log = logging.getLogger(__name__)
 
 EMBED_SLICE = 64  # chunks embedded between checks for new jobs
 RETRY_AFTER_S = 10.0  # after the vector store or model failed
 IDLE_POLL_S = 0.2  # how often an idle indexer looks for chunks left to embed
+# The model (about 100 MB resident with onnxruntime's buffers) is dropped after this long
+# unused and loaded again on the next search or embedding run (about 0.4 s): a tray
+# indexer idles most of the day. CODANNA_MODEL_IDLE_UNLOAD_S overrides it (measurements).
+MODEL_IDLE_UNLOAD_S = 600.0
+
+
+def model_idle_unload_seconds() -> float:
+    try:
+        return float(os.environ.get("CODANNA_MODEL_IDLE_UNLOAD_S", MODEL_IDLE_UNLOAD_S))
+    except ValueError:
+        return MODEL_IDLE_UNLOAD_S
 
 
 @dataclass(frozen=True)
@@ -43,18 +55,65 @@ class ServiceEvent:
 Listener = Callable[[ServiceEvent], None]
 
 
+# The jobs the writer thread runs, in the order they were queued.
+@dataclass(frozen=True)
+class AddFolders:
+    paths: list[Path]
+
+
+@dataclass(frozen=True)
+class RemoveFolder:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Sync:
+    """Compare every folder with the disk (`full`: read every file again)."""
+
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyFileRules:
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class ApplyChanges:
+    changes: ChangeSet
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+Job = AddFolders | RemoveFolder | Sync | ApplyFileRules | ApplyChanges | Stop
+
+
 class IndexingService:
-    def __init__(self, engine: Engine, listener: Listener, *, watch: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        listener: Listener,
+        *,
+        watch: bool = True,
+        unload_model_after: float | None = None,
+    ) -> None:
         self.engine = engine
+        self._unload_model_after = (
+            model_idle_unload_seconds() if unload_model_after is None else unload_model_after
+        )
         self._listener = listener
-        self._jobs: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._jobs: queue.Queue[Job] = queue.Queue()
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
         self._thread = threading.Thread(target=self._run, name="codanna-indexer", daemon=True)
-        self._state = "idle"
+        self._state = Phase.IDLE
         self._retry_at = 0.0
         self._last_embed_error = ""
+        self._last_lexical_note: str | None = None
         self._watcher = (
             FolderWatcher(
                 self.notify_changes,
@@ -72,7 +131,7 @@ class IndexingService:
 
     def start(self) -> None:
         self._thread.start()
-        self._jobs.put(("sync", None))
+        self._jobs.put(Sync())
 
     def _start_watching(self) -> None:
         # On the indexer thread: watchdog walks every folder to watch it (and the watcher
@@ -88,52 +147,52 @@ class IndexingService:
             self._watcher.stop()  # its last change sets are queued before "stop"
         self._stop.set()
         self._resume.set()
-        self._jobs.put(("stop", None))
+        self._jobs.put(Stop())
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._watcher is not None:
             self._watcher.stop()  # in case the indexer thread started it meanwhile
 
     def add_roots(self, paths: list[Path]) -> None:
-        self._jobs.put(("add", paths))
+        self._jobs.put(AddFolders(paths))
 
     def remove_root(self, path: Path) -> None:
-        self._jobs.put(("remove", path))
+        self._jobs.put(RemoveFolder(path))
 
     def reindex(self, full: bool = False) -> None:
-        self._jobs.put(("full" if full else "sync", None))
+        self._jobs.put(Sync(full=full))
 
     def apply_file_rules(self, settings: Settings) -> None:
         """New skipped folders, ignore patterns or maximum file size: every folder is
         checked against them (files they now leave out are dropped, those they let in
         are indexed)."""
-        self._jobs.put(("rules", settings))
+        self._jobs.put(ApplyFileRules(settings))
 
     def notify_changes(self, changes: ChangeSet) -> None:
-        self._jobs.put(("changes", changes))
+        self._jobs.put(ApplyChanges(changes))
 
     def pause(self) -> None:
         self._resume.clear()
-        self._set_state("paused")
+        self._set_state(Phase.PAUSED)
 
     def resume(self) -> None:
         self._resume.set()
-        self._set_state("idle")
-        self._jobs.put(("sync", None))
+        self._set_state(Phase.IDLE)
+        self._jobs.put(Sync())
 
     @property
     def paused(self) -> bool:
         return not self._resume.is_set()
 
     @property
-    def state(self) -> str:
+    def state(self) -> Phase:
         return self._state
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no job is queued and nothing is pending (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._jobs.unfinished_tasks == 0 and self._state == "idle":
+            if self._jobs.unfinished_tasks == 0 and self._state == Phase.IDLE:
                 counts = self.engine.catalog.counts()
                 model_missing = self.engine.model_problem is not None
                 if model_missing or counts["embedded"] >= counts["chunks"]:
@@ -149,7 +208,7 @@ class IndexingService:
         except Exception:  # a listener's bug must not stop indexing
             log.exception("service listener failed")
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: Phase) -> None:
         if state != self._state:
             self._state = state
             self._emit(ServiceEvent("state", state=state))
@@ -169,90 +228,133 @@ class IndexingService:
 
     def _run(self) -> None:
         self._start_watching()  # before the first sync, so no change falls in between
+        self._tell_lexical_note()
         wait = IDLE_POLL_S
         while not self._stop.is_set():
             self._resume.wait()
             try:
-                kind, arg = self._jobs.get(timeout=wait)
+                job = self._jobs.get(timeout=wait)
             except queue.Empty:
-                self._embed_slice()
+                try:
+                    self._rebuild_damaged_lexical()
+                    self._embed_slice()
+                    self._unload_idle_model()
+                except Exception as exc:  # a full disk, a damaged catalog: say it, go on
+                    log.info("embedding stopped", exc_info=exc)
+                    self._embedding_failed(str(user_error(exc)))
+                    self._set_state(Phase.IDLE)
                 wait = IDLE_POLL_S
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
             # later: that poll was 0.2 s of the time from a save to semantic results.
             wait = 0.0
             try:
-                if kind == "stop":
+                if isinstance(job, Stop):
                     return
-                self._do(kind, arg)
+                self._do(job)
             except CodannaError as exc:
                 self._emit(ServiceEvent("error", message=str(exc)))
             except Exception as exc:  # keep the indexer alive; the person sees the error
-                log.exception("indexing job %s failed", kind)
-                self._emit(ServiceEvent("error", message=f"Indexing failed: {exc}"))
+                log.exception("indexing job %s failed", type(job).__name__)
+                self._emit(ServiceEvent("error", message=f"Indexing failed: {user_error(exc)}"))
             finally:
                 self._jobs.task_done()
+                self._tell_lexical_note()
                 if self._jobs.empty() and not self.paused:
-                    self._set_state("idle")
+                    self._set_state(Phase.IDLE)
 
-    def _do(self, kind: str, arg: object) -> None:
+    def _rebuild_damaged_lexical(self) -> None:
+        """A search found the lexical index damaged: rebuild it now, not at the next job."""
+        if self.paused:
+            return
+        try:
+            self.engine.rebuild_damaged_lexical()
+        except CodannaError as exc:
+            self._emit(ServiceEvent("error", message=str(exc)))
+        self._tell_lexical_note()
+
+    def _tell_lexical_note(self) -> None:
+        """Say once that the lexical index was rebuilt (at start, or after a search found
+        it damaged)."""
+        note = self.engine.lexical_note
+        if note and note != self._last_lexical_note:
+            self._last_lexical_note = note
+            self._emit(ServiceEvent("error", message=note))
+
+    def _do(self, job: Job) -> None:
         engine = self.engine
-        if kind == "add":
-            assert isinstance(arg, list)
-            roots = []
-            for path in arg:
-                try:
-                    roots.append(engine.add_root(path))
-                except CodannaError as exc:
-                    self._emit(ServiceEvent("error", message=str(exc)))
-            for root in roots:
-                if self._watcher is not None:
-                    self._watcher.add_root(root.path)
-            self._report(
-                engine.index(roots, embed=False, progress=self._progress, cancel=self._stop)
-            )
-        elif kind == "remove":
-            assert isinstance(arg, Path)
-            root = engine.remove_root(arg)
-            if self._watcher is not None:
-                self._watcher.remove_root(root.path)
-            self._emit(ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}"))
-        elif kind == "rules":
-            assert isinstance(arg, Settings)
-            if engine.apply_file_rules(arg):
-                if self._watcher is not None:
-                    self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
-                self._report(engine.index(embed=False, progress=self._progress, cancel=self._stop))
-        elif kind in ("sync", "full"):
-            self._report(
-                engine.index(
-                    full=kind == "full", embed=False, progress=self._progress, cancel=self._stop
+        match job:
+            case AddFolders(paths):
+                roots = []
+                for path in paths:
+                    try:
+                        roots.append(engine.add_root(path))
+                    except CodannaError as exc:
+                        self._emit(ServiceEvent("error", message=str(exc)))
+                for root in roots:
+                    if self._watcher is not None:
+                        self._watcher.add_root(root.path)
+                self._report(
+                    engine.index(roots, embed=False, progress=self._progress, cancel=self._stop)
                 )
-            )
-        elif kind == "changes":
-            assert isinstance(arg, ChangeSet)
-            # Coalesce everything that queued up meanwhile into one pass.
-            while True:
-                try:
-                    k2, a2 = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if k2 == "changes" and isinstance(a2, ChangeSet):
-                    arg.merge(a2)
-                    self._jobs.task_done()
-                else:
-                    self._jobs.task_done()
-                    self._jobs.put((k2, a2))
-                    break
-            # A changed ignore file changes which folders need watches: the watcher walks
-            # that root again once the new rules are read, before the root meets the disk.
-            rewatch = self._watcher.rewatch if self._watcher is not None else None
-            self._report(engine.apply_changes(arg, progress=self._progress, on_new_rules=rewatch))
+            case RemoveFolder(path):
+                root = engine.remove_root(path)
+                if self._watcher is not None:
+                    self._watcher.remove_root(root.path)
+                self._emit(
+                    ServiceEvent("report", report=IndexReport(), message=f"Removed {root.path}")
+                )
+            case ApplyFileRules(settings):
+                if engine.apply_file_rules(settings):
+                    if self._watcher is not None:
+                        self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
+                    self._report(
+                        engine.index(embed=False, progress=self._progress, cancel=self._stop)
+                    )
+            case Sync(full):
+                self._report(
+                    engine.index(full=full, embed=False, progress=self._progress, cancel=self._stop)
+                )
+            case ApplyChanges(changes):
+                self._report(self._apply_changes(changes))
+
+    def _apply_changes(self, changes: ChangeSet) -> IndexReport:
+        # Coalesce every change set that queued up meanwhile into one pass.
+        while True:
+            try:
+                queued = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            self._jobs.task_done()
+            if isinstance(queued, ApplyChanges):
+                changes.merge(queued.changes)
+            else:
+                self._jobs.put(queued)
+                break
+        # A changed ignore file changes which folders need watches: the watcher walks
+        # that root again once the new rules are read, before the root meets the disk.
+        rewatch = self._watcher.rewatch if self._watcher is not None else None
+        return self.engine.apply_changes(changes, progress=self._progress, on_new_rules=rewatch)
 
     def _report(self, report: IndexReport) -> None:
         self._emit(ServiceEvent("report", report=report))
         for error in report.errors:
             self._emit(ServiceEvent("error", message=error))
+
+    def _embedding_failed(self, message: str) -> None:
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
+        if message != self._last_embed_error:  # say it once, not every retry
+            self._last_embed_error = message
+            self._emit(ServiceEvent("error", message=message))
+
+    def _unload_idle_model(self) -> None:
+        engine = self.engine
+        if (
+            self._state == Phase.IDLE
+            and engine.model_loaded
+            and engine.model_idle_seconds() >= self._unload_model_after
+        ):
+            engine.unload_model()
 
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:
@@ -261,17 +363,13 @@ class IndexingService:
         if counts["embedded"] >= counts["chunks"]:
             return
         # Say so before the model starts: its first progress comes only after a whole step.
-        self._set_state("embedding")
+        self._set_state(Phase.EMBEDDING)
         report = self.engine.embed_pending(
             progress=self._progress, cancel=self._stop, max_chunks=EMBED_SLICE
         )
         problem = self.engine.model_problem
         if report.errors or (problem and report.chunks_embedded == 0):
-            self._retry_at = time.monotonic() + RETRY_AFTER_S
-            message = "; ".join(report.errors) or problem or ""
-            if message != self._last_embed_error:  # say it once, not every retry
-                self._last_embed_error = message
-                self._emit(ServiceEvent("error", message=message))
+            self._embedding_failed("; ".join(report.errors) or problem or "")
         else:
             self._last_embed_error = ""
         stored = report.chunks_embedded + report.chunks_from_cache
@@ -280,4 +378,4 @@ class IndexingService:
             # Results shown while embedding ran ranked by meaning only what had a vector.
             self._emit(ServiceEvent("embedded"))
         if self._jobs.empty():
-            self._set_state("idle")
+            self._set_state(Phase.IDLE)

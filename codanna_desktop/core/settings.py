@@ -4,33 +4,51 @@ Settings live in a TOML file in the platformdirs config directory; indexes, the 
 and models live in the data directory. ``CODANNA_HOME`` moves both under one folder
 (tests, portable installs); ``CODANNA_DATABASE_URL`` overrides the PostgreSQL URL and
 ``CODANNA_MODELS_DIR`` the models folder.
+
+Every value is checked against its field's type and range when the file is read and
+before it is written; a wrong one is refused with the key, what it must be and an example,
+never applied. Only what the user set is written, so a later change of a default reaches
+everyone who never chose that value themselves.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import os
-import tempfile
+import stat
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import typing
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 import tomli_w
 
+from codanna_desktop.core.atomic_file import write_atomically
 from codanna_desktop.core.errors import SettingsError
+from codanna_desktop.core.redaction import redact_url as redact_url  # its old home
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "codanna-desktop"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# Fused with DEFAULT_MODEL unless `embedding_models` is "fast" (core/embedder.py).
+# Fused with DEFAULT_MODEL unless `embedding_models` is "fast" (core/semantic/embedder.py).
 DEFAULT_SECOND_MODEL = "BAAI/bge-small-en-v1.5"
 FUSION_RULES = ("minmax", "zscore", "rrf")
 # Which of the default models embed: "both" (MiniLM and bge-small, one fused vector) or
 # "fast" (MiniLM alone). See `Settings.embedding_models`.
 EMBEDDING_MODEL_CHOICES = ("both", "fast")
 
-# Folders that hold no code of the project's own: version control, dependencies, builds,
-# virtualenvs, caches. Shown and editable in the settings.
+# Folders skipped by name: only names that are never the project's own code (version
+# control, installed dependencies, tool caches). A name such as build, dist, out, env,
+# target or vendor may be source in one project and output in another: those are left to
+# the ignore files (as ripgrep does) and to what a folder holds (a virtualenv's
+# pyvenv.cfg, a CACHEDIR.TAG: see ignore.generated_folder_marker). Editable in the settings.
 DEFAULT_EXCLUDED_DIRS = [
     ".git",
     ".hg",
@@ -40,7 +58,6 @@ DEFAULT_EXCLUDED_DIRS = [
     ".jj",
     "node_modules",
     "bower_components",
-    "vendor",
     ".yarn",
     ".pnpm-store",
     "__pycache__",
@@ -49,25 +66,19 @@ DEFAULT_EXCLUDED_DIRS = [
     ".ruff_cache",
     ".tox",
     ".nox",
-    ".venv",
-    "venv",
-    ".env",
-    "env",
     "site-packages",
     ".eggs",
-    "build",
-    "dist",
-    "target",
-    "out",
     ".gradle",
     ".next",
     ".nuxt",
-    ".cache",
-    ".idea",
-    ".vscode",
-    "coverage",
-    "htmlcov",
 ]
+# The list before 2026-12: a settings file that holds exactly it was written by a save
+# of the defaults, not chosen, and gets today's defaults instead.
+PREVIOUS_DEFAULT_EXCLUDED_DIRS = [
+    *DEFAULT_EXCLUDED_DIRS[:8], "vendor", *DEFAULT_EXCLUDED_DIRS[8:16], ".venv", "venv",
+    ".env", "env", "site-packages", ".eggs", "build", "dist", "target", "out", ".gradle",
+    ".next", ".nuxt", ".cache", ".idea", ".vscode", "coverage", "htmlcov",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,33 @@ class AppPaths:
             data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
         )
 
+    def prepare_data_dir(self) -> None:
+        """Create the data folder private to its user (0700) and take group and other
+        access off what is already in it (files 0600): the catalog and the indexes hold the
+        text of every indexed file. The models folder is left as it is: it is not secret."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.name == "nt":  # a profile folder's ACL already keeps it to its user
+            return
+        models = self.data_dir / "models"
+        for folder, dirs, files in os.walk(self.data_dir):
+            here = Path(folder)
+            if here == models:
+                dirs.clear()
+                continue
+            _make_private(here, directory=True)
+            for name in files:
+                _make_private(here / name, directory=False)
+
+
+def _make_private(path: Path, *, directory: bool) -> None:
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode) or not info.st_mode & 0o077:
+            return
+        os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700 | (0o700 if directory else 0o600))
+    except OSError as exc:  # another user's file, or gone since the walk listed it
+        log.warning("cannot make %s private: %s", path, exc.strerror or exc)
+
 
 @dataclass
 class Settings:
@@ -116,12 +154,19 @@ class Settings:
     # Extra gitignore-style patterns applied to every root.
     ignore_patterns: list[str] = field(default_factory=list)
     max_file_size: int = 1024 * 1024
-    # Command that opens a file at a line, with {path} and {line}; empty: the system handler.
+    # A symbolic link inside an added folder that leads out of it (to /etc/passwd, to
+    # another project) is not followed unless this is on, as ripgrep does by default.
+    follow_links_outside: bool = False
+    # Command that opens a file at a line, with {path}, {line} and {column}; empty: the
+    # system handler.
     editor_command: str = ""
     start_hidden: bool = False
+    # Start the app when the user logs in (core/autostart.py writes the XDG autostart
+    # entry, the Windows Run value or the macOS LaunchAgent); start_hidden still applies.
+    start_at_login: bool = False
     # Chosen on the CoSQA and identifier benchmarks (BENCHMARKS.md): sentences do best
     # near the semantic end (0.8: CoSQA MRR@10, Recall@10 and nDCG@10 all a little above
-    # 0.9); identifier-shaped queries bend this weight towards lexical (core/search.py).
+    # 0.9); identifier-shaped queries bend this weight towards lexical (core/ranking/search.py).
     # Min-max fusion beat z-score and RRF on both; depths 50-400 were within noise and 100
     # fetches half the rows of 200.
     alpha: float = 0.8
@@ -134,81 +179,180 @@ class Settings:
     embed_threads: int = 2
 
     def validate(self) -> None:
-        """Raise SettingsError with a reason for the first invalid value."""
+        """Raise SettingsError naming the first value of the wrong type or out of range."""
+        for name, hint in _field_types().items():
+            _check_type(name, getattr(self, name), hint)
         if self.database_url:
             scheme = urlsplit(self.database_url).scheme
             if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-                raise SettingsError(
-                    f"The database URL must start with postgresql:// (got {scheme or 'no'} scheme)."
+                # The value itself is not shown: it may carry a password.
+                raise _refused(
+                    "database_url",
+                    "a postgresql:// URL",
+                    shown=f"a URL with {scheme or 'no'} scheme",
                 )
         if not self.model.strip() and not self.model_path:
-            raise SettingsError("The embedding model name is empty.")
+            raise _refused("model", "the name of an embedding model", self.model)
         if self.model_path and not Path(self.model_path).expanduser().is_dir():
-            raise SettingsError(f"The model folder {self.model_path} does not exist.")
+            raise _refused("model_path", "an existing folder", self.model_path)
         if self.embedding_models not in EMBEDDING_MODEL_CHOICES:
-            raise SettingsError(
-                f"Unknown embedding models choice {self.embedding_models!r}; use one of "
-                f"{EMBEDDING_MODEL_CHOICES}."
-            )
-        if not 1024 <= self.max_file_size <= 1024**3:
-            raise SettingsError("The maximum file size must be between 1 KiB and 1 GiB.")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise SettingsError("The lexical/semantic weight must be between 0 and 1.")
+            choices = " or ".join(f'"{c}"' for c in EMBEDDING_MODEL_CHOICES)
+            raise _refused("embedding_models", choices, self.embedding_models)
+        _check_range("max_file_size", self.max_file_size, 1024, 1024**3, "between 1 KiB and 1 GiB")
+        _check_range("alpha", self.alpha, 0.0, 1.0)
         if self.fusion not in FUSION_RULES:
-            raise SettingsError(f"Unknown fusion rule {self.fusion!r}; use one of {FUSION_RULES}.")
-        if not 10 <= self.candidates_per_side <= 5000:
-            raise SettingsError("Candidates per side must be between 10 and 5000.")
-        if not 1 <= self.embed_batch_size <= 256:
-            raise SettingsError("The embedding batch size must be between 1 and 256.")
-        if not 0 <= self.embed_threads <= 64:
-            raise SettingsError("Embedding threads must be between 0 (automatic) and 64.")
+            raise _refused("fusion", f"one of {', '.join(FUSION_RULES)}", self.fusion)
+        _check_range("candidates_per_side", self.candidates_per_side, 10, 5000)
+        _check_range("embed_batch_size", self.embed_batch_size, 1, 256)
+        _check_range("embed_threads", self.embed_threads, 0, 64, "between 0 (automatic) and 64")
         if self.editor_command and "{path}" not in self.editor_command:
-            raise SettingsError("The editor command must contain {path} (and may contain {line}).")
+            raise _refused("editor_command", "a command containing {path}", self.editor_command)
 
     def effective_database_url(self) -> str | None:
         return os.environ.get("CODANNA_DATABASE_URL") or self.database_url or None
 
 
-def redact_url(url: str | None) -> str:
-    """The URL with any password replaced, safe to print and log."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+# -- checking ----------------------------------------------------------------------------
+
+# What a value looks like in the file, for fields whose default shows nothing useful.
+_EXAMPLES: dict[str, object] = {
+    "database_url": "postgresql://me@db.example:5432/code",
+    "model_path": "~/models/minilm",
+    "excluded_dirs": ["node_modules", "build"],
+    "ignore_patterns": ["*.lock", "generated/"],
+    "editor_command": "code -g {path}:{line}",
+}
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a text"}
+
+
+@cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _check_type(name: str, value: object, hint: Any) -> None:
+    """Refuse a value that is not of the field's type (bool is no number, 2.5 no int)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return
+        hint = next(arg for arg in args if arg is not type(None))
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            raise _refused(name, f"a list of {_KIND_NAMES[item].removeprefix('a ')}s", value)
+        return
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise _refused(name, _KIND_NAMES[hint], value)
+
+
+def _check_range(name: str, value: float, low: float, high: float, says: str = "") -> None:
+    if not low <= value <= high:  # NaN is in no range
+        kind = "a number" if isinstance(low, float) else "a whole number"
+        raise _refused(name, f"{kind} {says or f'between {low:g} and {high:g}'}", value)
+
+
+def _refused(
+    name: str, expected: str, got: object = None, *, shown: str | None = None
+) -> SettingsError:
+    example = _EXAMPLES.get(name, getattr(Settings(), name))
+    return SettingsError(
+        f"The setting {name} must be {expected}, for example {name} = {_toml(example)}; "
+        f"got {shown or _describe(got)}."
+    )
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value[:3]) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string as well
+    return repr(value)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the text {json.dumps(shown, ensure_ascii=False)}" if value else "an empty text"
+    if isinstance(value, bool | int):
+        return _toml(value)
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    if isinstance(value, list):
+        odd = next((item for item in value if not isinstance(item, str)), None)
+        return f"a list holding {_describe(odd)}" if odd is not None else "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+# -- the file ----------------------------------------------------------------------------
 
 
 def load_settings(paths: AppPaths) -> Settings:
-    """Read the settings file; a missing file gives the defaults, unknown keys are ignored."""
-    try:
-        raw = paths.settings_file.read_bytes()
-    except FileNotFoundError:
+    """Read the settings file: a missing file gives the defaults; a value of the wrong
+    type or out of range is a SettingsError; an unknown key is ignored with a warning."""
+    data = _read_file(paths)
+    if data is None:
         return Settings()
+    if data.get("excluded_dirs") == PREVIOUS_DEFAULT_EXCLUDED_DIRS:
+        del data["excluded_dirs"]  # saved as the old default, not chosen: today's default
+    types = _field_types()
+    for key in data.keys() - types.keys():
+        log.warning(
+            "%s: the setting %r is unknown to this version and ignored", paths.settings_file, key
+        )
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{paths.settings_file} is not valid TOML: {exc}") from exc
-    known = {f.name for f in fields(Settings)}
-    settings = Settings(**{k: v for k, v in data.items() if k in known})
-    settings.validate()
+        for key in data.keys() & types.keys():
+            _check_type(key, data[key], types[key])
+        values: dict[str, Any] = {
+            key: float(value) if types[key] is float else value
+            for key, value in data.items()
+            if key in types
+        }
+        settings = Settings(**values)
+        settings.validate()
+    except SettingsError as exc:
+        raise SettingsError(f"{paths.settings_file}: {exc}") from exc
     return settings
 
 
 def save_settings(settings: Settings, paths: AppPaths) -> None:
-    """Validate, then replace the settings file atomically (never half-written)."""
+    """Validate, then replace the settings file atomically (never half-written).
+
+    Written are the keys the file has already (keys of other versions too) and the values
+    that differ from the defaults; a default the user never set stays unwritten.
+    """
     settings.validate()
-    data = {k: v for k, v in asdict(settings).items() if v is not None}
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=paths.config_dir, prefix=".settings-", suffix=".toml")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(tomli_w.dumps(data).encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, paths.settings_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        existing = _read_file(paths) or {}
+    except SettingsError:
+        existing = {}  # a broken file is replaced by what the user just chose
+    defaults = Settings()
+    data = {key: value for key, value in existing.items() if key not in _field_types()}
+    for name in _field_types():
+        value = getattr(settings, name)
+        if value is not None and (name in existing or value != getattr(defaults, name)):
+            data[name] = value
+    paths.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomically(paths.settings_file, tomli_w.dumps(data))
+
+
+def _read_file(paths: AppPaths) -> dict[str, Any] | None:
+    """The file's table, None when there is no file."""
+    try:
+        raw = paths.settings_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{paths.settings_file} is not valid TOML: {exc}") from exc

@@ -11,10 +11,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.app.folders_panel import FoldersPanel, describe_folder
-from codanna_desktop.core.catalog import RootRow
-from codanna_desktop.core.engine import RootStatus
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.app.folders_panel import FoldersPanel
+from codanna_desktop.core.engine import EngineStatus, RootStatus
+from codanna_desktop.core.indexing.indexer import Progress
+from codanna_desktop.core.indexing_status import FolderLine, IndexingStatus
+from codanna_desktop.core.storage.catalog import RootRow
 
 WAIT_MS = 120_000
 ROOT = Path("/work/project")
@@ -32,6 +33,28 @@ def root_status(
     skips = skip_counts or {}
     row = RootRow(1, ROOT, time.time(), time.time() if indexed else None, error)
     return RootStatus(row, files, sum(skips.values()), chunks, embedded, skips)
+
+
+def describe_folder(
+    root: RootStatus, progress: Progress | None, state: str, semantic_problem: str | None
+) -> FolderLine:
+    """The line the one indexing-status model gives this folder."""
+    counts = EngineStatus(
+        roots=[root],
+        files=root.files,
+        chunks=root.chunks,
+        embedded=root.embedded,
+        skipped=root.skipped,
+        model="a model",
+        model_problem=semantic_problem,
+        vector_problem=None,
+        vector_store="embedded (hnswlib)",
+        data_dir=Path("/data"),
+    )
+    status = IndexingStatus(counts=counts).with_state(state)
+    if progress is not None:
+        status = status.with_progress(progress)
+    return status.folder_line(root)
 
 
 # What a folder's line says
@@ -126,7 +149,7 @@ def state_of(panel: FoldersPanel, folder: Path) -> str:
 def test_panel_lists_an_added_folder_with_its_files_and_skips(
     qtbot: QtBot, panel: FoldersPanel, context: AppContext, project: Path
 ) -> None:
-    qtbot.waitUntil(lambda: panel.status is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.status.counts is not None, timeout=WAIT_MS)
     assert panel.empty.isVisible() and not panel.list.isVisible()
 
     context.add_folders([project])

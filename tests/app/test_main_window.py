@@ -23,8 +23,8 @@ from codanna_desktop.app.drop import classify_drop
 from codanna_desktop.app.editor import editor_argv
 from codanna_desktop.app.main_window import DEFAULT_SIZE, MainWindow
 from codanna_desktop.app.preview import token_spans
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.service import ServiceEvent
 from codanna_desktop.core.settings import AppPaths
 from tests.test_engine import FILES as ENGINE_FILES
@@ -79,9 +79,9 @@ def count_searches(context: AppContext, monkeypatch: Any) -> list[str]:
     calls: list[str] = []
     engine_search = context.engine.search
 
-    def counting_search(query: str, filters: Any = None) -> Any:
+    def counting_search(query: str, filters: Any = None, **kwargs: Any) -> Any:
         calls.append(query)
-        return engine_search(query, filters)
+        return engine_search(query, filters, **kwargs)
 
     monkeypatch.setattr(context.engine, "search", counting_search)
     return calls
@@ -146,6 +146,33 @@ def test_moving_the_slider_reorders_results_by_their_scores_without_a_new_query(
     assert lexical_order != semantic_order
     assert window.alpha_value.text() == "meaning only"
     assert calls == ["read file contents"]  # re-ranked from the cached session
+
+
+def test_moving_the_slider_selects_and_shows_the_new_first_result(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "read file contents")
+    window.alpha_slider.setValue(0)
+    window.move_selection(len(window.model.results()) - 1)  # the person looks at the last
+    assert window.results_view.currentIndex().row() > 0
+    window.alpha_slider.setValue(100)
+    assert window.results_view.currentIndex().row() == 0
+    assert window.preview.result == window.model.results()[0]
+    first = window.results_view.visualRect(window.model.index(0))
+    assert window.results_view.viewport().rect().intersects(first)
+
+
+def test_the_ranking_once_every_chunk_has_its_vector_is_shown_from_its_top(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "read file contents")
+    window.move_selection(len(window.model.results()) - 1)
+    request = window.latest_request
+    context._on_service_event(ServiceEvent("embedded"))
+    qtbot.waitUntil(lambda: window.latest_request != request, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 0, timeout=WAIT_MS)
 
 
 def test_the_visible_query_is_ranked_again_when_every_chunk_has_its_vector(
@@ -226,7 +253,7 @@ def test_enter_opens_the_selected_result_in_the_editor_at_the_matching_line(
     ]
 
 
-def test_escape_clears_the_box_then_the_results(
+def test_escape_clears_the_box_and_its_results(
     qtbot: QtBot, window: MainWindow, project: Path
 ) -> None:
     index_folder(qtbot, window, project)
@@ -237,9 +264,6 @@ def test_escape_clears_the_box_then_the_results(
 
     qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
     assert window.search_box.text() == ""
-    assert window.model.rowCount() > 0  # the first Esc keeps the results
-
-    qtbot.keyClick(window.search_box, Qt.Key.Key_Escape)
     assert window.model.rowCount() == 0
     assert window.results_stack.currentWidget() is not window.results_view
     assert "Type to search" in window.empty_label.text()
@@ -524,3 +548,99 @@ def test_an_editor_that_cannot_start_is_reported_in_the_status_bar(
     assert "Could not start the editor 'no-such-editor-3e9x'" in (
         window.statusBar().currentMessage()
     )
+
+
+def test_picking_a_folder_in_the_panel_limits_the_search_to_it(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, project: Path
+) -> None:
+    other = write_tree(tmp_path / "other", {"lib/sorting.py": FILES["math/sorting.py"]})
+    index_folder(qtbot, window, project)
+    index_folder(qtbot, window, other)
+    search(qtbot, window, "bubble sort")
+    assert {r.root for r in window.model.results()} == {project, other.resolve()}
+
+    window.folders_panel.select_folder(other.resolve())
+    qtbot.waitUntil(lambda: window.scope_button.isVisible(), timeout=WAIT_MS)
+    assert window.scope_button.text() == "In other  ✕"
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {other.resolve()}, timeout=WAIT_MS
+    )
+    window.scope_button.click()
+    assert not window.scope_button.isVisible()
+    qtbot.waitUntil(
+        lambda: {r.root for r in window.model.results()} == {project, other.resolve()},
+        timeout=WAIT_MS,
+    )
+
+
+def test_the_results_menu_copies_path_and_line_and_the_snippet(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "bubble sort")
+    result = window.selected_result()
+    assert result is not None
+    menu = window.result_menu(result)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == [
+        "Open in editor",
+        "Copy path:line",
+        "Copy the snippet",
+        "Show in file manager",
+    ]
+    actions["Copy path:line"].trigger()
+    clipboard = QApplication.clipboard().text()
+    assert clipboard.startswith(f"{result.abs_path}:")
+    assert int(clipboard.rsplit(":", 1)[1]) >= result.start_line
+    actions["Copy the snippet"].trigger()
+    assert QApplication.clipboard().text() == result.snippet
+
+
+def test_find_in_the_preview_moves_through_the_file_and_says_when_nothing_matches(
+    qtbot: QtBot, window: MainWindow, project: Path
+) -> None:
+    index_folder(qtbot, window, project)
+    search(qtbot, window, "bubble sort")
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.loaded is not None, timeout=WAIT_MS)
+    preview.code.setFocus()
+    qtbot.keyClick(preview.code, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert preview.find_box.isVisible()
+    qtbot.keyClicks(preview.find_box, "def ")
+    first = preview.code.textCursor().selectionStart()
+    assert preview.code.textCursor().selectedText() == "def "
+    qtbot.keyClick(preview.find_box, Qt.Key.Key_Return)
+    assert preview.code.textCursor().selectionStart() != first
+    preview.find_box.setText("no_such_text_anywhere")
+    assert not preview.find_next(backwards=False)
+    assert preview.find_status.text() == "Not in this file"
+    qtbot.keyClick(preview.find_box, Qt.Key.Key_Escape)
+    assert not preview.find_box.isVisible()
+
+
+def test_a_store_or_model_change_offers_restart_now(qtbot: QtBot, window: MainWindow) -> None:
+    asked: list[bool] = []
+    window.restart_requested.connect(lambda: asked.append(True))
+    window.offer_restart()
+    box = window.restart_box
+    qtbot.waitUntil(box.isVisible)
+    now = next(b for b in box.buttons() if b.text() == "Restart now")
+    now.click()
+    qtbot.waitUntil(lambda: asked == [True])
+
+
+def test_at_exact_words_only_the_semantic_side_is_not_asked_until_the_slider_moves(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
+) -> None:
+    index_folder(qtbot, window, project)
+    window.alpha_slider.setValue(0)
+    calls = count_searches(context, monkeypatch)
+    search(qtbot, window, "read file contents")
+    assert window.session is not None and not window.session.semantic_asked
+    assert window.alpha_value.text() == "exact words only"
+    window.alpha_slider.setValue(80)  # meaning is wanted now: the query runs again with it
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.semantic_asked, timeout=WAIT_MS
+    )
+    assert calls == ["read file contents", "read file contents"]
+    assert any(r.semantic_score is not None for r in window.model.results())

@@ -13,6 +13,7 @@ from codanna_desktop.app.settings_dialog import (
     DEFAULT_MODELS_TRADE_OFF,
     MODEL_NAMED,
     SettingsDialog,
+    join_password,
     parse_size,
     reembed_estimate,
     split_password,
@@ -205,6 +206,25 @@ def test_the_re_embedding_estimate_uses_twenty_chunks_a_second() -> None:
     assert "2,000 chunks, about 2 minutes" in reembed_estimate(2000)
     assert "100,000 chunks, about 83 minutes" in reembed_estimate(100_000)
     assert "200,000 chunks, about 2.8 hours" in reembed_estimate(200_000)
+
+
+def test_a_password_given_as_a_url_parameter_goes_to_the_masked_field(
+    qtbot: QtBot, context: AppContext
+) -> None:
+    url = "postgresql://me@db.example:5432/code?sslmode=require&password=p%40ss%2Fw"
+    assert split_password(url) == ("postgresql://me@db.example:5432/code?sslmode=require", "p@ss/w")
+    assert join_password(*split_password(url)) == (
+        "postgresql://me:p%40ss%2Fw@db.example:5432/code?sslmode=require"
+    )
+    context.paths.config_dir.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text(f'database_url = "{url}"\n')
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+    dialog.show()
+
+    assert dialog.password_edit.text() == "p@ss/w"
+    assert "p%40ss" not in dialog.url_edit.text() and "password" not in dialog.url_edit.text()
+    assert all("p%40ss" not in text and "p@ss" not in text for text in label_texts(dialog))
 
 
 def test_a_saved_password_is_never_shown_in_clear(

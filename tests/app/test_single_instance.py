@@ -18,10 +18,10 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.single_instance import SingleInstance, server_name
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.writer_lock import WriterLock
 
 DRIVER = Path(__file__).with_name("app_driver.py")
 
@@ -185,13 +185,12 @@ def test_server_name_is_short_enough_for_a_socket_path(tmp_path: Path) -> None:
 
 def test_index_held_by_another_writer_is_refused_with_a_message() -> None:
     from codanna_desktop.app.main import run_app
-    from codanna_desktop.cli import EXIT_LOCKED
 
     lock = WriterLock(AppPaths.default().data_dir)
     lock.acquire()
     shown: list[str] = []
     try:
-        assert run_app([], show_error=shown.append) == EXIT_LOCKED
+        assert run_app([], show_error=shown.append) == 3
     finally:
         lock.release()
     assert len(shown) == 1
@@ -204,12 +203,68 @@ def test_index_held_by_another_writer_is_refused_with_a_message() -> None:
 
 def test_invalid_settings_file_is_refused_with_a_message() -> None:
     from codanna_desktop.app.main import run_app
-    from codanna_desktop.cli import EXIT_ERROR
 
     paths = AppPaths.default()
     paths.config_dir.mkdir(parents=True)
     paths.settings_file.write_text("alpha = [unclosed\n", encoding="utf-8")
     shown: list[str] = []
-    assert run_app([], show_error=shown.append) == EXIT_ERROR
+    assert run_app([], show_error=shown.append) == 4
     assert len(shown) == 1
     assert "is not valid TOML" in shown[0]
+
+
+def test_the_command_line_hands_its_work_to_the_running_app(
+    qtbot: QtBot, qapp: QApplication, embedder: Embedder, tmp_path: Path
+) -> None:
+    from codanna_desktop.app.context import AppContext
+    from codanna_desktop.app.main import DesktopApp
+
+    context = AppContext(engine=Engine(embedder=embedder))
+    desktop = DesktopApp(context, tray=False)
+    qtbot.addWidget(desktop.window)
+    instance = SingleInstance(context.paths)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codanna_desktop", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=120_000)  # the app answers
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    try:
+        assert instance.try_become_primary()
+        instance.message_received.connect(desktop.handle_message)
+        instance.request_received.connect(desktop.handle_request)
+        desktop.start([])
+        folder = tmp_path / "project"
+        folder.mkdir()
+        (folder / "uploads.py").write_text("def retry_failed_upload():\n    return 3\n")
+
+        # The app holds the index: before, `add` exited 3 ("busy") and --wait waited forever.
+        added = cli("add", "--wait", str(folder))
+        assert added.returncode == 0, added.stderr
+        assert "running app" in added.stdout
+        qtbot.waitUntil(lambda: context.wait_idle(1), timeout=120_000)
+
+        found = cli("search", "retry_failed_upload", "--json")
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout.splitlines()[0])["symbol"] == "retry_failed_upload"
+        missing = cli("search", "zzqqxx_not_here")
+        assert missing.returncode == 1
+        assert "No code contains" in missing.stderr
+
+        assert cli("index").returncode == 0
+        removed = cli("remove", str(folder))
+        assert removed.returncode == 0, removed.stderr
+        qtbot.waitUntil(lambda: not context.engine.roots(), timeout=60_000)
+        assert cli("remove", str(folder)).returncode == 4
+    finally:
+        instance.close()
+        desktop.shutdown()
+        qapp.setQuitOnLastWindowClosed(True)
+    assert not (context.paths.data_dir / "app.socket").exists()

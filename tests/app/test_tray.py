@@ -25,11 +25,11 @@ from codanna_desktop.app.icons import ICON_SIZES, app_icon, state_icon
 from codanna_desktop.app.main import DesktopApp, configure_application
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.tray import ERROR_GAP_S, REPEAT_AFTER_S, TrayController
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings, save_settings
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.writer_lock import WriterLock
 
 DRIVER = Path(__file__).with_name("app_driver.py")
 
@@ -129,7 +129,8 @@ def test_desktop_entry_names_the_shipped_icon_and_the_window_class(qapp: QApplic
 def test_tooltip_says_up_to_date_with_chunk_and_folder_counts(
     qtbot: QtBot, context: AppContext, tray: TrayController, tmp_path: Path
 ) -> None:
-    assert tray.status_text == "Starting…"
+    # The window beside the tray may have read the counts already: the tray shares them.
+    assert tray.status_text in ("Starting…", "No folders yet — add one to start")
     context.start()
     tray.show()
     qtbot.waitUntil(lambda: tray.status_text == "No folders yet — add one to start", timeout=30_000)
@@ -481,3 +482,13 @@ def test_folders_dropped_on_the_window_shown_from_the_tray_are_added(
     qtbot.waitUntil(
         lambda: [r.path for r in context.engine.roots()] == [folder.resolve()], timeout=60_000
     )
+
+
+def test_closing_the_window_says_once_that_indexing_goes_on_in_the_tray(
+    tray: TrayController,
+) -> None:
+    tray.window.hidden_to_tray.emit()  # type: ignore[attr-defined]
+    tray.window.hidden_to_tray.emit()  # type: ignore[attr-defined]
+    said = [n for n in tray.notifications if "keeps indexing" in n.title]
+    assert len(said) == 1
+    assert "system tray" in said[0].text

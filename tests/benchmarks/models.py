@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from codanna_desktop.core.embedder import (
+from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
     LEGACY_MINILM_ID,
     MINILM_ID,
     set_max_tokens,
 )
-from codanna_desktop.core.model_store import (
+from codanna_desktop.core.semantic.model_store import (
     BGE_SMALL,
     LEGACY_MINILM_DIRNAME,
     MINILM,

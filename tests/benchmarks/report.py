@@ -16,6 +16,7 @@ from typing import Any
 
 from codanna_desktop.core.settings import Settings
 from tests.benchmarks import report_models
+from tests.benchmarks import fault_report
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"
@@ -49,6 +50,8 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
             "watcher_load_before",
             "models",
             "models_cost",
+            "faults",
+            "exact",
         )
     }
     plots = _plots(out_dir, data)
@@ -67,6 +70,8 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
         report_models.section(data["models"], data["models_cost"]),
         _desktop(markdown),
+        fault_report.section(data["faults"]),
+        _exact(data["exact"]),
         _findings(data),
     ]
     markdown.write_text("\n\n".join(p.strip() for p in parts if p) + "\n", encoding="utf-8")
@@ -267,6 +272,12 @@ def _header(data: dict[str, Any]) -> str:
                 "`.venv/bin/python -m tests.benchmarks.watcher_load`",
                 "watcher_load.json",
             ],
+            ["fault campaign", "`.venv/bin/python -m tests.benchmarks.faults`", "faults.json"],
+            [
+                "exact search vs ripgrep",
+                "`.venv/bin/python -m tests.benchmarks.exact --mirror DIR --big 10`",
+                "exact.json",
+            ],
             ["this file only", "`.venv/bin/python -m tests.benchmarks.report`", "BENCHMARKS.md"],
         ],
     )
@@ -464,7 +475,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
     out = []
     b = t["boosts"]
     out.append(
-        "### Kept: lexical field boosts (core/lexical.py FIELD_BOOSTS)\n\n"
+        "### Kept: lexical field boosts (core/storage/lexical/index.py FIELD_BOOSTS)\n\n"
         + _table(
             [
                 "boosts",
@@ -506,7 +517,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             ]
         )
     out.append(
-        "### Kept: a weight that reads the query (core/search.py `query_weight`)\n\n"
+        "### Kept: a weight that reads the query (core/ranking/search.py `query_weight`)\n\n"
         "A query of at most three words, or with a word shaped like code (`snake_case`, "
         "`dotted.name`, `camelCase`, `Cls::m`, `call(`), is a lookup: its semantic:lexical odds "
         f"are multiplied by {a['identifier_odds']:.4f} (at the slider's 0.8 it is fused at "
@@ -581,7 +592,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             if isinstance(r, dict) and "lexical_only" in r
         ]
         out.append(
-            "### Kept: chunks name what they define (core/chunker.py `Chunk.names`)\n\n"
+            "### Kept: chunks name what they define (core/chunking/chunker.py `Chunk.names`)\n\n"
             + _table(
                 [
                     "lexical side",
@@ -765,6 +776,96 @@ ripgrep (last column) because its search also matches the words of an identifier
 {_table(["name", "rg files", "found by the app", "app files", "missed"], rows)}
 
 </details>"""
+
+
+def _exact(e: dict[str, Any] | None) -> str:
+    title = "## 11. Exact search against ripgrep"
+    if e is None:
+        return f"{title}\n\n" + _missing("exact", "python -m tests.benchmarks.exact")
+    trees = list(e["per_tree"]) + ([e["big"]] if e.get("big") else [])
+    rows = [
+        [
+            t["tree"],
+            t.get("files", t.get("index", {}).get("files", "")),
+            len(t["patterns"]),
+            t["same_lines"],
+            t["differences"],
+            t["rg"]["p50_ms"],
+            t["rg"]["p95_ms"],
+            t["app_warm"]["p50_ms"],
+            t["app_warm"]["p95_ms"],
+            t["rg_over_app_median"],
+            t["per_pattern_ratio_p50"],
+            t["cli"]["p50_ms"],
+        ]
+        for t in trees
+    ]
+    reasons = "; ".join(f"{n} {why}" for why, n in e["differences_by_reason"].items()) or "none"
+    cost = e["cost"]
+    w, wo = cost["with_content_index"], cost["without"]
+    sizes = ", ".join(f"{k} {v} MB" for k, v in w["sizes_mb"].items())
+    kinds: dict[str, list[int]] = {}
+    for t in e["per_tree"]:
+        for r in t["patterns"]:
+            kinds.setdefault(r["kind"], [0, 0])
+            kinds[r["kind"]][0] += 1
+            kinds[r["kind"]][1] += r["difference_count"] == 0
+    kind_rows = [[k, n, same] for k, (n, same) in kinds.items()]
+    window = e.get("window") or {}
+    window_rows = [
+        [f"`{q['query']}`", q["matches"], q["files"], q["answer_s"], q["longest_stall_ms"],
+         q["stalls_over_100ms"]]
+        for q in window.get("queries", [])
+    ]  # fmt: skip
+    big = e.get("big")
+    big_line = (
+        f"The large tree (`--big`: copies of the standard library's indexed files, "
+        f"{big['index']['files']:,} files) indexed in {big['index']['seconds']} s; the same "
+        "patterns as the standard library's."
+        if big
+        else "No large tree in this run (`--big N`)."
+    )
+    load = e["machine"]["load_average_at_start"][0]
+    return f"""{title}
+
+Written {e["machine"]["date"]}, load average {load} then on the 2 cores (other work
+shared them throughout the run: every time below is slower than on a quiet machine, the ratios
+less so since both sides ran interleaved). `codanna-desktop grep` and the window's exact
+mode against `{e["rg"]}` on the same trees
+({", ".join(f"{k} `{v}`" for k, v in e["trees"].items())}), ripgrep run with the app's
+rules (`{e["rg_flags"]}`). Patterns per tree: identifiers sampled from its text (rare and
+common), the same with `-w`, `-i` and `-S`, literals with punctuation (`-F`), regular
+expressions and non-ASCII text. **{e["same_lines"]} of {e["patterns"]} patterns give exactly
+ripgrep's (file, line) pairs**; the {e["differences"]} differing pairs, by reason: {reasons}.
+
+{_table(["kind", "patterns", "same lines as rg"], kind_rows)}
+
+Time per pattern in one run, interleaved: `rg` on the tree (a process, reading every file)
+against the app warm (the searcher open in the process, as the window has it: trigram
+candidates from the index, then RE2 over their stored texts); `cli p50` is
+`codanna-desktop grep` as a process (start, imports, opening the index included), over the
+first {e["per_tree"][0]["cli"]["n"]} patterns. Milliseconds; the ratio columns are rg / app.
+
+{_table(["tree", "files", "patterns", "same lines", "differences", "rg p50", "rg p95",
+         "app p50", "app p95", "ratio of p50s", "median per-pattern ratio", "cli p50"], rows)}
+
+{big_line}
+
+Cost (the whole set of trees, lexical indexing, a fresh process each): with the content
+index {w["seconds"]} s and {w["peak_rss_mb"]} MB peak (writer process), without it
+{wo["seconds"]} s and {wo["peak_rss_mb"]} MB; sizes with it: {sizes}.
+
+The window in exact mode answering queries with thousands of matches (the desktop
+benchmark's stall measure: a 10 ms timer's late ticks, from the query through the answer
+to scrolling to the last line and back):
+
+{_table(["query", "matches", "files", "answer s", "longest stall ms", "stalls > 100 ms"],
+        window_rows)}
+
+The stalls fall while the search runs on its thread (it holds Python's lock in turns with
+the window's thread), not when the results arrive or scroll: the list is virtual (uniform
+rows painted on demand, laid out in batches) and the totals are counted on the search's
+thread. `python -m tests.benchmarks.exact --window-only` measures them again."""  # fmt: skip
 
 
 def _indexing(s: dict[str, Any] | None) -> str:

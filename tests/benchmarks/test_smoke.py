@@ -12,6 +12,7 @@ import pytest
 
 from tests.benchmarks import (
     cosqa,
+    exact,
     freshness,
     identifiers,
     report,
@@ -184,6 +185,22 @@ def test_lexical_search_finds_every_file_ripgrep_finds(
     assert result["names"] == 6
     assert result["rg_file_hits"] >= 6
     assert result["recall"] == 1.0
+
+
+def test_exact_search_gives_ripgrep_lines_on_a_tiny_tree(
+    out: Path, work: Path, tiny_stdlib: Path
+) -> None:
+    if shutil.which("rg") is None:
+        pytest.skip("ripgrep is not installed")
+    args = ["--root", str(tiny_stdlib), "--work", str(work / "exact"), "--cli-patterns", "2"]
+    assert exact.main([*args, "--out", str(out), "--no-report"]) == 0
+    result = load(out, "exact")
+    assert result["patterns"] >= 100
+    assert result["same_lines"] == result["patterns"], result["differences_by_reason"]
+    tree = result["per_tree"][0]
+    assert tree["app_warm"]["n"] == result["patterns"] and tree["cli"]["n"] == 2
+    assert result["cost"]["with_content_index"]["files"] == tree["files"]
+    assert all(q["answer_s"] < 120 for q in result["window"]["queries"])
 
 
 def test_speed_run_re_embeds_only_edited_chunks(out: Path, work: Path, tiny_stdlib: Path) -> None:

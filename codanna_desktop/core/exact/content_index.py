@@ -1,0 +1,389 @@
+"""Whole file texts with a trigram index over them: where exact search finds its candidates.
+
+Two parts in one folder (``data/exact``), one entry per indexed file, both keyed by the
+catalog's file id: a tantivy index (``trigrams/``) of every three-character window of the
+file's text, lowercased (document ids only), with the file's root, path and language for
+filters; and the texts themselves, uncompressed, in SQLite (``texts.sqlite``). A pattern's
+required trigrams (trigrams.py) select the files that may hold a match; the matcher reads
+their texts. The texts are kept out of tantivy's compressed document store because
+reading candidates is most of a search's time: a stored document came back at about
+50 MB/s on this machine, a SQLite blob at several hundred.
+
+Like the lexical index it is derived from the catalog: written before the catalog row is
+finished, deleted by file id before the row is, compared with the catalog on start
+(ContentSync), and rebuilt from the files on disk when it is missing or unreadable.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tantivy
+
+from codanna_desktop.core.errors import IndexLockedError
+from codanna_desktop.core.exact.trigrams import ALL, And, Gram, Or, Query
+
+log = logging.getLogger(__name__)
+
+# Three- and four-character windows: four-grams cut the candidates of a literal such as
+# `set_dict` from 195 files of the standard library to 21 (3 hold it).
+_TRIGRAMS = "ngram34_lower"
+_TEXTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS texts (
+    file_id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL,
+    rel_path TEXT NOT NULL,
+    language TEXT NOT NULL,
+    hash_prefix INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+"""
+_FETCH_BATCH = 64
+_WRITER_HEAP_BYTES = 64_000_000
+_WRITER_THREADS = 1
+
+
+def _build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_unsigned_field("file_id", stored=True, indexed=True, fast=True)
+    sb.add_unsigned_field("root_id", indexed=True)
+    sb.add_text_field("path_raw", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("language", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("grams", tokenizer_name=_TRIGRAMS, index_option="basic")
+    return sb.build()
+
+
+_SCHEMA = _build_schema()
+
+
+def _register(index: tantivy.Index) -> None:
+    analyzer = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.ngram(3, 4, False))
+        .filter(tantivy.Filter.lowercase())
+        .build()
+    )
+    index.register_tokenizer(_TRIGRAMS, analyzer)
+
+
+def hash_prefix(content_hash: str) -> int:
+    """The first 15 hex digits of a sha256 (fits SQLite's signed integers)."""
+    return int(content_hash[:15], 16)
+
+
+@dataclass(frozen=True)
+class ContentFile:
+    """A file as the indexer hands it over."""
+
+    file_id: int
+    rel_path: str
+    language: str
+    content_hash: str
+    text: str
+    # The file's own bytes when they are not valid UTF-8 (the text has U+FFFD for them):
+    # matched as they are, as ripgrep does; the trigrams still come from the text.
+    raw: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        return self.raw if self.raw is not None else self.text.encode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A candidate as the matcher gets it."""
+
+    file_id: int
+    root_id: int
+    rel_path: str
+    language: str
+    body: bytes  # the text as UTF-8 (what byte offsets and columns count in)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Part of one root: the whole root, or the files whose path matches `path_regex`."""
+
+    root_id: int
+    path_regex: str | None = None
+
+
+class ContentIndex:
+    """See the module docstring. Writable: holds tantivy's writer lock until close().
+    Read-only: a missing index is empty (`on_disk` False) until reload() finds one.
+    `recreated` is True when a writer found no usable index and made a new one."""
+
+    def __init__(self, directory: Path, *, writable: bool = True) -> None:
+        self.directory = Path(directory)
+        self.writable = writable
+        self.recreated = False
+        self.on_disk = False
+        self._lock = threading.Lock()
+        self._index = self._open()
+        self._texts = self._open_texts()
+        # Searches read through their own connection: they see committed texts only, and
+        # never share a statement with the writer's open transaction.
+        self._read = self._open_reader()
+        self._writer: tantivy.IndexWriter | None = None
+        if writable:
+            try:
+                self._writer = self._index.writer(
+                    heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS
+                )
+            except ValueError as exc:
+                if "LockBusy" in str(exc):
+                    raise IndexLockedError(
+                        f"Another Codanna Desktop process is updating {self.directory}."
+                    ) from exc
+                raise
+
+    @property
+    def _grams_dir(self) -> Path:
+        return self.directory / "trigrams"
+
+    def _open(self) -> tantivy.Index:
+        grams = self._grams_dir
+        exists = grams.is_dir() and tantivy.Index.exists(str(grams))
+        self.on_disk = exists or self.writable
+        if not self.on_disk:
+            index = tantivy.Index(_SCHEMA)
+        else:
+            grams.mkdir(parents=True, exist_ok=True)
+            self.recreated = not exists
+            try:
+                index = tantivy.Index(_SCHEMA, path=str(grams))
+            except ValueError as exc:
+                if not self.writable:
+                    # Made by another version: empty until the writer rebuilds it (the
+                    # search says the index is being built).
+                    log.info("exact-search index not readable yet (%s)", exc)
+                    self.on_disk = False
+                    index = tantivy.Index(_SCHEMA)
+                    _register(index)
+                    return index
+                # Everything in it can be read again from the files: start over.
+                log.warning("exact-search index unreadable (%s); rebuilding", exc)
+                shutil.rmtree(grams)
+                grams.mkdir(parents=True)
+                self.recreated = True
+                index = tantivy.Index(_SCHEMA, path=str(grams))
+        _register(index)
+        return index
+
+    def _open_reader(self) -> sqlite3.Connection | None:
+        path = self.directory / "texts.sqlite"
+        if not path.exists():
+            return None
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def _open_texts(self) -> sqlite3.Connection | None:
+        """The writer's connection (None when read-only), inside a transaction always."""
+        if not self.writable:
+            return None
+        path = self.directory / "texts.sqlite"
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_TEXTS_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            log.warning("exact-search texts unreadable (%s); rebuilding", exc)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_TEXTS_SCHEMA)
+        if self.recreated:
+            db.execute("DELETE FROM texts")  # texts without their trigrams are never found
+        db.execute("BEGIN")
+        return db
+
+    # -- writing ---------------------------------------------------------------------
+
+    def put(self, root_id: int, files: Sequence[ContentFile]) -> None:
+        """Add or replace files (by file id); visible after commit()."""
+        if not files:
+            return
+        with self._lock:
+            writer = self._require_writer()
+            ids = sorted({f.file_id for f in files})
+            writer.delete_documents_by_query(tantivy.Query.term_set_query(_SCHEMA, "file_id", ids))
+            texts = self._require_texts()
+            for f in files:
+                doc = tantivy.Document()
+                doc.add_unsigned("file_id", f.file_id)
+                doc.add_unsigned("root_id", root_id)
+                doc.add_text("path_raw", f.rel_path)
+                doc.add_text("language", f.language.lower())
+                doc.add_text("grams", f.text)
+                writer.add_document(doc)
+            texts.executemany(
+                "INSERT OR REPLACE INTO texts VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        f.file_id,
+                        root_id,
+                        f.rel_path,
+                        f.language.lower(),
+                        hash_prefix(f.content_hash),
+                        f.body,
+                    )
+                    for f in files
+                ],
+            )
+
+    def delete_files(self, file_ids: Iterable[int]) -> None:
+        ids = sorted(set(file_ids))
+        if not ids:
+            return
+        with self._lock:
+            query = tantivy.Query.term_set_query(_SCHEMA, "file_id", ids)
+            self._require_writer().delete_documents_by_query(query)
+            texts = self._require_texts()
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                texts.execute(
+                    f"DELETE FROM texts WHERE file_id IN ({','.join('?' * len(part))})", part
+                )
+
+    def commit(self) -> None:
+        """Texts first, then trigrams: a crash between them leaves texts no trigram finds
+        (deleted on the next start), never trigrams pointing at a missing text."""
+        with self._lock:
+            texts = self._require_texts()
+            texts.execute("COMMIT")
+            texts.execute("BEGIN")
+            self._require_writer().commit()
+            self._index.reload()
+
+    def _require_writer(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            raise RuntimeError(f"exact-search index {self.directory} is not open for writing")
+        return self._writer
+
+    def _require_texts(self) -> sqlite3.Connection:
+        if self._texts is None or not self.writable:
+            raise RuntimeError(f"exact-search texts in {self.directory} are not writable")
+        return self._texts
+
+    # -- reading ---------------------------------------------------------------------
+
+    def doc_count(self) -> int:
+        return int(self._index.searcher().num_docs)
+
+    def _ids(self, query: tantivy.Query) -> list[int]:
+        searcher = self._index.searcher()
+        if searcher.num_docs == 0:
+            return []
+        hits = searcher.search(query, searcher.num_docs, count=False).hits
+        ids = searcher.fast_field_values("file_id", [a for _, a in hits])
+        return [int(i) for i in ids if i is not None]
+
+    def stamps(self) -> tuple[dict[int, int], set[int]]:
+        """file id -> hash prefix of every file held whole (trigrams and text), and the
+        ids held by only one of the two (a crash between their commits)."""
+        in_grams = set(self._ids(tantivy.Query.all_query()))
+        rows = (
+            self._texts.execute("SELECT file_id, hash_prefix FROM texts").fetchall()
+            if (self._texts is not None)
+            else []
+        )
+        in_texts = {int(i): int(h) for i, h in rows}
+        whole = {i: h for i, h in in_texts.items() if i in in_grams}
+        return whole, (in_grams ^ set(in_texts))
+
+    def candidates(
+        self,
+        query: Query,
+        *,
+        scopes: Sequence[Scope] = (),
+        languages: Sequence[str] = (),
+        path_regex: str | None = None,
+        exclude_regex: str | None = None,
+    ) -> Iterator[StoredFile]:
+        """Every stored file the trigram query and the filters allow, texts included."""
+        clauses = [(tantivy.Occur.Must, _tantivy_query(query))]
+        for occur, regex in (
+            (tantivy.Occur.Must, path_regex),
+            (tantivy.Occur.MustNot, exclude_regex),
+        ):
+            if regex is not None:
+                clauses.append((occur, tantivy.Query.regex_query(_SCHEMA, "path_raw", regex)))
+        if languages:
+            langs = sorted({lang.lower() for lang in languages})
+            clauses.append(
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(_SCHEMA, "language", langs))
+            )
+        if scopes:
+            clauses.append((tantivy.Occur.Must, _scopes_query(scopes)))
+        ids = self._ids(tantivy.Query.boolean_query(clauses))
+        if self._read is None:
+            return
+        for i in range(0, len(ids), _FETCH_BATCH):
+            part = ids[i : i + _FETCH_BATCH]
+            rows = self._read.execute(
+                "SELECT file_id, root_id, rel_path, language, body FROM texts"
+                f" WHERE file_id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for file_id, root_id, rel_path, language, body in rows:
+                yield StoredFile(int(file_id), int(root_id), str(rel_path), str(language), body)
+
+    def reload(self) -> None:
+        """See commits made since, by this or another process."""
+        if self._read is None:
+            self._read = self._open_reader()
+        if not self.on_disk:
+            self._index = self._open()
+            return
+        try:
+            self._index.reload()
+        except ValueError:
+            time.sleep(0.05)  # a writer removed merged segments between two reads
+            self._index.reload()
+
+    def close(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.wait_merging_threads()
+            texts, self._texts = self._texts, None
+            if texts is not None:
+                if texts.in_transaction:
+                    texts.execute("ROLLBACK")  # changes not committed are dropped
+                texts.close()
+            reader, self._read = self._read, None
+            if reader is not None:
+                reader.close()
+
+
+def _tantivy_query(query: Query) -> tantivy.Query:
+    Q = tantivy.Query
+    if query is ALL:
+        return Q.all_query()
+    if isinstance(query, Gram):
+        return Q.term_query(_SCHEMA, "grams", query.text, index_option="basic")
+    if isinstance(query, And):
+        return Q.boolean_query([(tantivy.Occur.Must, _tantivy_query(q)) for q in query.items])
+    assert isinstance(query, Or)
+    return Q.boolean_query([(tantivy.Occur.Should, _tantivy_query(q)) for q in query.items])
+
+
+def _scopes_query(scopes: Sequence[Scope]) -> tantivy.Query:
+    Q = tantivy.Query
+    alternatives = []
+    for scope in scopes:
+        # A term set, not a term: the binding makes an int term i64, which a u64 field
+        # never matches.
+        parts = [(tantivy.Occur.Must, Q.term_set_query(_SCHEMA, "root_id", [scope.root_id]))]
+        if scope.path_regex is not None:
+            parts.append((tantivy.Occur.Must, Q.regex_query(_SCHEMA, "path_raw", scope.path_regex)))
+        alternatives.append((tantivy.Occur.Should, Q.boolean_query(parts)))
+    return Q.boolean_query(alternatives)

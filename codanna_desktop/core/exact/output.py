@@ -1,0 +1,169 @@
+"""ripgrep's output formats for exact-search results, as bytes (lines are printed as the
+file has them, whatever their encoding).
+
+- lines: ``path:line:text``; on a terminal grouped under a heading per file, in colour;
+  context lines (``-C``) use ``-`` instead of ``:`` and ``--`` separates groups;
+- ``--vimgrep``: ``path:line:column:text``, one line per match (1-based byte column);
+- ``--json``: ripgrep's ``match`` objects (path, lines, line_number, absolute_offset,
+  submatches with start and end), plus ``column`` and the enclosing ``symbol``; a
+  ``summary`` object closes the stream;
+- ``-l``: paths only; ``-c``: ``path:count`` of matching lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from codanna_desktop.core.exact.search import ExactResult, FileMatches
+
+_PATH, _LINE, _MATCH, _RESET = b"\x1b[35m", b"\x1b[32m", b"\x1b[1;31m", b"\x1b[0m"
+
+
+@dataclass(frozen=True)
+class Style:
+    heading: bool = False
+    color: bool = False
+    context: int = 0
+    before: int = 0
+    after: int = 0
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    """Relative to the working folder when inside it (as ripgrep prints with no PATH)."""
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _lines_of(body: bytes) -> list[bytes]:
+    lines = body.split(b"\n")
+    if body.endswith(b"\n"):
+        lines.pop()
+    return lines
+
+
+def standard(result: ExactResult, cwd: Path, style: Style) -> Iterator[bytes]:
+    before = max(style.before, style.context)
+    after = max(style.after, style.context)
+    for n, f in enumerate(result.files):
+        name = display_path(f.abs_path, cwd).encode()
+        if style.color:
+            name = _PATH + name + _RESET
+        if style.heading:
+            if n:
+                yield b"\n"
+            yield name + b"\n"
+        all_lines = _lines_of(f.body) if (before or after) and f.body is not None else None
+        last_printed = 0
+        for m in f.lines:
+            if all_lines is not None:
+                first = max(1, m.line - before, last_printed + 1)
+                if last_printed and first > last_printed + 1:
+                    yield b"--\n"
+                for k in range(first, m.line):
+                    yield _line(name, k, all_lines[k - 1], b"-", style, ())
+            yield _line(name, m.line, m.text, b":", style, m.spans)
+            last_printed = m.line
+            if all_lines is not None:
+                nxt = _next_match_line(f, m.line)
+                stop = min(len(all_lines), m.line + after, (nxt - 1) if nxt else len(all_lines))
+                for k in range(m.line + 1, stop + 1):
+                    yield _line(name, k, all_lines[k - 1], b"-", style, ())
+                    last_printed = k
+        if all_lines is not None and not style.heading and n + 1 < len(result.files):
+            yield b"--\n"
+
+
+def _next_match_line(f: FileMatches, line: int) -> int | None:
+    for m in f.lines:
+        if m.line > line:
+            return m.line
+    return None
+
+
+def _line(
+    name: bytes,
+    number: int,
+    text: bytes,
+    sep: bytes,
+    style: Style,
+    spans: tuple[tuple[int, int], ...],
+) -> bytes:
+    num = str(number).encode()
+    if style.color:
+        num = _LINE + num + _RESET
+        text = _highlight(text, spans)
+    prefix = num + sep if style.heading else name + sep + num + sep
+    return prefix + text + b"\n"
+
+
+def _highlight(text: bytes, spans: tuple[tuple[int, int], ...]) -> bytes:
+    out, at = [], 0
+    for start, end in spans:
+        if start < at or end <= start:
+            continue
+        out += [text[at:start], _MATCH, text[start:end], _RESET]
+        at = end
+    out.append(text[at:])
+    return b"".join(out)
+
+
+def vimgrep(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+    for f in result.files:
+        name = display_path(f.abs_path, cwd).encode()
+        for m in f.lines:
+            for start, _ in m.spans:
+                yield b"%s:%d:%d:%s\n" % (name, m.line, start + 1, m.text)
+
+
+def files_only(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+    for f in result.files:
+        yield display_path(f.abs_path, cwd).encode() + b"\n"
+
+
+def counts(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+    for f in result.files:
+        yield b"%s:%d\n" % (display_path(f.abs_path, cwd).encode(), len(f.lines))
+
+
+def json_lines(
+    result: ExactResult, cwd: Path, symbol_of: Callable[[int, int], str | None]
+) -> Iterator[bytes]:
+    for f in result.files:
+        path = display_path(f.abs_path, cwd)
+        for m in f.lines:
+            text = m.text.decode("utf-8", "replace")
+            data = {
+                "path": {"text": path},
+                "lines": {"text": text + "\n"},
+                "line_number": m.line,
+                "column": m.spans[0][0] + 1,
+                "absolute_offset": m.offset,
+                "submatches": [
+                    {
+                        "match": {"text": m.text[s:e].decode("utf-8", "replace")},
+                        "start": s,
+                        "end": e,
+                    }
+                    for s, e in m.spans
+                ],
+                "symbol": symbol_of(f.file_id, m.line),
+                "language": f.language,
+            }
+            yield json.dumps({"type": "match", "data": data}, ensure_ascii=False).encode() + b"\n"
+    summary = {
+        "type": "summary",
+        "data": {
+            "stats": {
+                "matches": result.match_count,
+                "matched_lines": result.line_count,
+                "files_with_matches": len(result.files),
+                "files_searched": result.candidates,
+            }
+        },
+    }
+    yield json.dumps(summary).encode() + b"\n"

@@ -1,0 +1,175 @@
+"""Search filters shared by the lexical side, both vector stores and the catalog.
+
+A path filter is one or more globs over the path relative to its root, separated by
+spaces or commas (``src/**/*.py, !tests/``); a glob starting with ``!`` leaves out what
+it matches. Each glob:
+- with no ``/`` matches a file or folder name anywhere (``ctx.py``, ``*.py``, ``tests``),
+  as ripgrep's ``-g`` does;
+- with no glob characters but a ``/`` is a prefix (``src/core`` matches everything under
+  it, ``src/core.py`` that file);
+- otherwise is matched against the whole relative path; ``**`` spans folders, ``*`` and
+  ``?`` stay within one, ``{a,b}`` is either.
+A glob may also start with an added folder's name, as results show paths
+(``flask/src``): that limits the search to the folder and matches the rest inside it.
+Globs are turned into regexes that Python, tantivy (Rust regex) and PostgreSQL (``~``)
+all read the same way: only ``.``, ``*``, ``[^/]``, groups, ``|`` and escaped literals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+_GLOB_CHARS = set("*?[{")
+# Characters with a meaning in any of the three regex dialects; escaped with a backslash.
+# Nothing else is escaped: Rust reads ``\<`` as a word boundary.
+_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+
+
+def _escape(ch: str) -> str:
+    return "\\" + ch if ch in _REGEX_SPECIAL else ch
+
+
+def glob_to_regex(glob: str) -> str:
+    """A full-match regex (no anchors: tantivy's regex query is anchored already)."""
+    glob = glob.strip().replace("\\", "/").lstrip("./") if glob.strip() != "." else ""
+    if not glob:
+        return ".*"
+    if not _GLOB_CHARS & set(glob):
+        prefix = "".join(_escape(c) for c in glob.rstrip("/"))
+        if "/" not in glob.rstrip("/"):
+            return f"(.*/)?{prefix}(/.*)?"  # a bare name: that file or folder anywhere
+        return f"{prefix}(/.*)?"
+    anywhere = "/" not in glob.rstrip("/")
+    out: list[str] = []
+    braces = 0  # open {a,b} groups: their commas are alternatives
+    i = 0
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "{" and glob.find("}", i) != -1:
+            out.append("(")
+            braces += 1
+            i += 1
+        elif ch == "," and braces:
+            out.append("|")
+            i += 1
+        elif ch == "}" and braces:
+            out.append(")")
+            braces -= 1
+            i += 1
+        elif glob.startswith("**/", i):
+            out.append("(.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif ch == "*":
+            out.append("[^/]*")
+            i += 1
+        elif ch == "?":
+            out.append("[^/]")
+            i += 1
+        elif ch == "[":
+            end = glob.find("]", i + 2)
+            if end == -1:
+                out.append(_escape(ch))
+                i += 1
+            else:
+                body = glob[i + 1 : end]
+                negate = body.startswith("!")
+                body = body[1:] if negate else body
+                body = "".join("\\" + c if c in "\\]^" else c for c in body)
+                out.append(f"[^/{body}]" if negate else f"[{body}]")
+                i = end + 1
+        else:
+            out.append(_escape(ch))
+            i += 1
+    regex = "".join(out)
+    if glob.endswith("/"):
+        regex = regex.rstrip("/") + "/.*"
+    if anywhere:
+        return f"(.*/)?{regex}(/.*)?"
+    return f"{regex}(/.*)?"
+
+
+def split_globs(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The globs to include and (after ``!``) to leave out, from what the person typed."""
+    words: list[str] = []
+    current, depth = "", 0
+    for ch in text or "":
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        if (ch.isspace() or ch == ",") and not depth:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += ch
+    if current:
+        words.append(current)
+    includes = tuple(w for w in words if not w.startswith("!"))
+    excludes = tuple(w[1:] for w in words if w.startswith("!") and len(w) > 1)
+    return includes, excludes
+
+
+def globs_to_regex(globs: Sequence[str]) -> str | None:
+    """One full-match regex for any of `globs`; None for none."""
+    if not globs:
+        return None
+    if len(globs) == 1:
+        return glob_to_regex(globs[0])
+    return "|".join(f"({glob_to_regex(g)})" for g in globs)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    languages: tuple[str, ...] = ()
+    root_ids: tuple[int, ...] = ()
+    path_glob: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.languages or self.root_ids or self.path_glob)
+
+    @property
+    def path_regex(self) -> str | None:
+        """What a path must match (None: any path)."""
+        return globs_to_regex(split_globs(self.path_glob)[0])
+
+    @property
+    def path_exclude_regex(self) -> str | None:
+        """What a path must not match (None: nothing is left out)."""
+        return globs_to_regex(split_globs(self.path_glob)[1])
+
+    def read_folder_names(self, roots: Sequence[tuple[int, str]]) -> SearchFilters:
+        """Read globs written as results show paths, from the folder's name
+        (``flask/src``): when every included glob starts with the name of an added folder
+        and a ``/``, the search is limited to those folders and the rest of each glob is
+        matched inside them. `roots` are (root id, folder name). Otherwise the globs are
+        paths inside the folders, as they are."""
+        includes, excludes = split_globs(self.path_glob)
+        names: dict[str, list[int]] = {}
+        for root_id, name in roots:
+            names.setdefault(name, []).append(root_id)
+        scoped: set[int] = set()
+        rest: list[str] = []
+        for glob in includes:
+            head, slash, tail = glob.lstrip("./").partition("/")
+            if head not in names or not slash:
+                return self
+            scoped.update(names[head])
+            rest.append(tail or "**")
+        if not scoped:
+            return self
+        if self.root_ids:
+            # A folder chosen in the panel and one named in the path: both must hold.
+            scoped &= set(self.root_ids)
+        root_ids = tuple(sorted(scoped)) or (NO_ROOT,)
+        words = [*rest, *(f"!{g}" for g in excludes)]
+        return replace(self, root_ids=root_ids, path_glob=" ".join(words) or None)
+
+
+# A root id no folder has: a scope that leaves no folder matches nothing.
+NO_ROOT = -1

@@ -1,0 +1,83 @@
+"""Fusing lexical and semantic candidate lists into one ranking.
+
+Each side's raw scores live on their own scale (BM25 is unbounded, cosine is in
+[-1, 1]), so each side is normalised per query before mixing with the weight `alpha`
+(0 = lexical only, 1 = semantic only). A candidate missing from one side gets that side's
+floor. Which rule is the default is measured, not chosen by taste (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+RRF_K = 60.0
+# The weakest real lexical match keeps this share of the side's weight. Per-query min-max
+# alone maps it to 0, which scores a chunk that contains the word as if it had none: with
+# two functions containing `frobnicate`, the second ranked below files without it.
+LEXICAL_FLOOR = 0.05
+
+
+@dataclass(frozen=True)
+class Fused:
+    chunk_id: int
+    score: float
+    lexical_part: float  # contribution of the lexical side to `score`
+    semantic_part: float
+    lexical_norm: float  # the side's normalised score in [0, 1] (0 when absent)
+    semantic_norm: float
+
+
+def _minmax(scores: Sequence[float]) -> list[float]:
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi - lo < 1e-12:
+        return [1.0] * len(scores)
+    return [(s - lo) / (hi - lo) for s in scores]
+
+
+def _zscore(scores: Sequence[float]) -> list[float]:
+    """z-scores squashed into (0, 1) with the logistic function, so parts stay comparable."""
+    if not scores:
+        return []
+    mean = sum(scores) / len(scores)
+    var = sum((s - mean) ** 2 for s in scores) / len(scores)
+    std = math.sqrt(var)
+    if std < 1e-12:
+        return [1.0] * len(scores)
+    return [1.0 / (1.0 + math.exp(-(s - mean) / std)) for s in scores]
+
+
+def _rrf(scores: Sequence[float]) -> list[float]:
+    """Reciprocal rank, scaled so rank 1 is 1.0 (scores arrive best first)."""
+    return [(RRF_K + 1.0) / (RRF_K + 1.0 + rank) for rank in range(len(scores))]
+
+
+NORMALISERS = {"minmax": _minmax, "zscore": _zscore, "rrf": _rrf}
+
+
+def fuse(
+    lexical: Sequence[tuple[int, float]],
+    semantic: Sequence[tuple[int, float]],
+    alpha: float,
+    rule: str = "minmax",
+) -> list[Fused]:
+    """All candidates of both sides, best first. Inputs are (chunk id, raw score), best first."""
+    normalise = NORMALISERS[rule]
+    alpha = min(1.0, max(0.0, alpha))
+    lexical_norms = [
+        LEXICAL_FLOOR + (1.0 - LEXICAL_FLOOR) * n for n in normalise([s for _, s in lexical])
+    ]
+    lex = dict(zip((i for i, _ in lexical), lexical_norms, strict=True))
+    sem = dict(zip((i for i, _ in semantic), normalise([s for _, s in semantic]), strict=True))
+    fused = []
+    for chunk_id in lex.keys() | sem.keys():
+        ln, sn = lex.get(chunk_id, 0.0), sem.get(chunk_id, 0.0)
+        lp, sp = (1.0 - alpha) * ln, alpha * sn
+        fused.append(Fused(chunk_id, lp + sp, lp, sp, ln, sn))
+    # Ties (common at alpha 0 or 1 for candidates from only the other side) are broken by
+    # the other side's score, then by id, so the order is stable.
+    fused.sort(key=lambda f: (-f.score, -(f.lexical_norm + f.semantic_norm), f.chunk_id))
+    return fused

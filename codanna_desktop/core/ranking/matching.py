@@ -1,0 +1,55 @@
+"""What a result has of the query: the name, the text as typed, every word, or none.
+
+A search tool that shows a merely similar chunk as if it were the answer is confidently
+wrong. Each result says how it matches, and a lookup (a name, a few keywords) that no
+chunk matches says so before anything merely similar.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
+from codanna_desktop.core.storage.lexical.index import split_words
+
+
+class Match(StrEnum):
+    NAME = "name"  # the chunk defines the name typed
+    EXACT = "exact"  # the chunk contains the query as typed (case aside)
+    WORDS = "words"  # the chunk contains every word of the query
+    SIMILAR = "similar"  # none of those: found by meaning, or by some of the words
+
+    @property
+    def contains_query(self) -> bool:
+        return self is not Match.SIMILAR
+
+    def label(self) -> str:
+        """How a result shows it."""
+        return {
+            Match.NAME: "defines it",
+            Match.EXACT: "exact match",
+            Match.WORDS: "all words",
+            Match.SIMILAR: "similar",
+        }[self]
+
+
+def match_of(query: str, text: str, symbol: str | None) -> Match:
+    typed = query.strip()
+    if not typed:
+        return Match.SIMILAR
+    lowered = typed.lower()
+    if symbol and (symbol.lower() == lowered or symbol.lower().endswith("." + lowered)):
+        return Match.NAME
+    if lowered in text.lower():
+        return Match.EXACT
+    words = split_words(typed)
+    if len(typed.split()) > 1 or not is_identifier_query(typed):
+        words = {w for w in words if w not in FUNCTION_WORDS} or words
+    if words and words <= split_words(text):
+        return Match.WORDS
+    return Match.SIMILAR
+
+
+def is_lookup(query: str) -> bool:
+    """A name or a few keywords: something a chunk either contains or does not."""
+    return is_identifier_query(query.strip())

@@ -1,0 +1,321 @@
+"""Hybrid search: lexical and semantic candidates, fused by a weight the user moves.
+
+A query runs once: `HybridSearcher.search` gathers the top candidates of each side
+(filtered on both sides before the cut) into a `SearchSession`. `SearchSession.results`
+fuses them for any `alpha` without querying again; that is what the slider calls on
+every move.
+
+The weight reads the query: a name (``urlsplit``, ``HTTPConnection.request``,
+``read_file_contents``) or a few keywords (``make archive``) is looked up, not described,
+so for such queries the slider's weight is bent towards the lexical side (see
+`query_weight`); a sentence uses the slider's weight as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.fusion import fuse
+from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
+from codanna_desktop.core.ranking.query_shape import is_identifier_query
+from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
+from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
+from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
+
+log = logging.getLogger(__name__)
+
+SNIPPET_LINES = 6
+
+# For identifier-shaped queries the slider's odds semantic:lexical are multiplied by this
+# factor: at the default weight 0.8 such a query is fused at 0.1 (0.9: 0.2), while 0 and 1
+# stay lexical only and semantic only. Measured on the identifier and CoSQA benchmarks
+# (BENCHMARKS.md): a fixed weight cannot serve both; 1.0 turns the bend off.
+IDENTIFIER_ODDS = 1 / 36
+
+
+def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
+    """The weight a query is fused with when the slider is at `alpha`; `bend=False` (the
+    person's choice) takes the slider's weight as it is for lookups too."""
+    alpha = min(1.0, max(0.0, alpha))
+    if not bend or alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0:
+        return alpha
+    if not is_identifier_query(query):
+        return alpha
+    odds = alpha / (1.0 - alpha) * IDENTIFIER_ODDS
+    return odds / (1.0 + odds)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk_id: int
+    root: Path
+    path: str  # relative to root
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    snippet: str
+    snippet_start_line: int
+    highlights: list[tuple[int, int]]  # character ranges in `snippet`
+    match: Match  # what the chunk has of the query (the name, the text, every word)
+    score: float  # fused, in [0, 1]
+    lexical_part: float  # the share of `score` that comes from each side
+    semantic_part: float
+    lexical_score: float | None  # raw BM25, None when not a lexical candidate
+    semantic_score: float | None  # raw cosine similarity, None when not a semantic candidate
+
+    @property
+    def abs_path(self) -> Path:
+        return self.root / self.path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.abs_path),
+            "root": str(self.root),
+            "rel_path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "language": self.language,
+            "match": self.match.value,
+            "snippet": self.snippet,
+            "snippet_start_line": self.snippet_start_line,
+            "highlights": self.highlights,
+            "score": round(self.score, 6),
+            "lexical_part": round(self.lexical_part, 6),
+            "semantic_part": round(self.semantic_part, 6),
+            "lexical_score": self.lexical_score,
+            "semantic_score": self.semantic_score,
+        }
+
+
+@dataclass
+class SearchSession:
+    """The candidates of one query; results() re-fuses them for any weight."""
+
+    query: str
+    lexical: list[tuple[int, float]]
+    semantic: list[tuple[int, float]]
+    rows: dict[int, ChunkRow]
+    fusion: str
+    semantic_available: bool
+    # Why the semantic side is missing, for the person.
+    notes: list[str] = field(default_factory=list)
+    # How much of the index the semantic side covered when the query ran, if not all of
+    # it. Kept apart from `notes`: the window shows the live share instead.
+    coverage_note: str | None = None
+    # False when the query ran at exact words only (the slider at 0): the semantic side
+    # was not asked, and a weight above 0 needs the query run again with it.
+    semantic_asked: bool = True
+
+    def weight(self, alpha: float, *, bend: bool = True) -> float:
+        """The weight results(alpha) fuses with (a lookup bends the slider's, unless
+        `bend` is off)."""
+        return query_weight(self.query, alpha, bend=bend) if self.semantic_available else 0.0
+
+    def weight_label(self, alpha: float, *, bend: bool = True) -> str:
+        """The weight as the person should read it: "lookup: 90% words" when bent."""
+        used = self.weight(alpha, bend=bend)
+        words = round((1.0 - used) * 100)
+        if not self.semantic_asked:
+            return "exact words only"
+        if not self.semantic_available:
+            return "exact words only (no search by meaning)"
+        if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
+            return f"lookup: {words}% words"  # the rest is meaning: said by the slider
+        if used <= 0.0:
+            return "exact words only"
+        if used >= 1.0:
+            return "meaning only"
+        return f"{words}% words · {100 - words}% meaning"
+
+    @property
+    def lookup(self) -> bool:
+        return is_lookup(self.query)
+
+    @functools.cached_property
+    def found_exactly(self) -> bool:
+        """Some candidate has the query: for a name, the name itself (defined or as
+        typed); for keywords, every word. Meaningful for lookups."""
+        wanted = {Match.NAME, Match.EXACT}
+        if len(self.query.split()) > 1:
+            wanted.add(Match.WORDS)
+        return any(match_of(self.query, r.text, r.symbol) in wanted for r in self.rows.values())
+
+    @property
+    def not_found_note(self) -> str | None:
+        """What to say first when a lookup has no real match: the rest is only similar."""
+        if not self.query.strip() or not self.lookup or self.found_exactly:
+            return None
+        return f"No code contains “{self.query.strip()}”; the results are only similar."
+
+    def results(self, alpha: float, k: int = 20, *, bend: bool = True) -> list[SearchResult]:
+        lexical_raw = dict(self.lexical)
+        semantic_raw = dict(self.semantic)
+        semantic = self.semantic if self.semantic_available else []
+        alpha = self.weight(alpha, bend=bend)
+        out: list[SearchResult] = []
+        shown: dict[tuple[Path, str, str | None], list[tuple[int, int]]] = {}
+        for f in fuse(self.lexical, semantic, alpha, self.fusion):
+            row = self.rows.get(f.chunk_id)
+            if row is None:
+                continue
+            # Overlapping windows of one text (a long section, a long function) would show
+            # the same lines twice: the better-ranked window stands for them.
+            spans = shown.setdefault((row.root_path, row.rel_path, row.symbol), [])
+            if any(a <= row.end_line and row.start_line <= b for a, b in spans):
+                continue
+            # At the ends of the slider only that side's candidates are results.
+            if (alpha <= 0.0 and f.chunk_id not in lexical_raw) or (
+                alpha >= 1.0 and f.chunk_id not in semantic_raw
+            ):
+                continue
+            spans.append((row.start_line, row.end_line))
+            snippet, first_line = _snippet(row.text, self.query, row.start_line)
+            out.append(
+                SearchResult(
+                    chunk_id=row.id,
+                    root=row.root_path,
+                    path=row.rel_path,
+                    start_line=row.start_line,
+                    end_line=row.end_line,
+                    symbol=row.symbol,
+                    kind=row.kind,
+                    language=row.language,
+                    snippet=snippet,
+                    snippet_start_line=first_line,
+                    highlights=highlight_ranges(self.query, snippet),
+                    match=match_of(self.query, row.text, row.symbol),
+                    score=f.score,
+                    lexical_part=f.lexical_part,
+                    semantic_part=f.semantic_part,
+                    lexical_score=lexical_raw.get(row.id),
+                    semantic_score=semantic_raw.get(row.id),
+                )
+            )
+            if len(out) >= k:
+                break
+        return out
+
+
+def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
+    """A few lines of the chunk, around the first line that matches the query."""
+    lines = text.splitlines()
+    best = 0
+    for i, line in enumerate(lines):
+        if highlight_ranges(query, line):
+            best = i
+            break
+    first = max(0, min(best - 1, len(lines) - SNIPPET_LINES))
+    return "\n".join(lines[first : first + SNIPPET_LINES]), start_line + first
+
+
+class HybridSearcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        lexical: LexicalIndex,
+        vectors: Callable[[], VectorStore | None],
+        embedder: Callable[[], EmbeddingModel | None],
+        *,
+        fusion: str = "minmax",
+        candidates_per_side: int = 200,
+        semantic_problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.catalog = catalog
+        self.lexical = lexical
+        self._vectors = vectors
+        self._embedder = embedder
+        self._semantic_problem = semantic_problem
+        self.fusion = fusion
+        self.candidates_per_side = candidates_per_side
+
+    def search(
+        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
+    ) -> SearchSession:
+        """`semantic=False` queries the lexical side only: no model, no vector store."""
+        filters = (filters or SearchFilters()).read_folder_names(
+            [(r.id, r.path.name) for r in self.catalog.roots()]
+        )
+        depth = self.candidates_per_side
+        notes: list[str] = []
+        try:
+            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+        except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
+            lexical = []
+            notes.append(str(exc))
+        nearest: list[tuple[int, float]] = []
+        semantic_available = False
+        coverage: str | None = None
+        if semantic and query.strip():
+            try:
+                nearest, semantic_available = self._semantic(query, filters, depth, notes)
+            except CodannaError as exc:
+                notes.append(f"Semantic search unavailable: {exc}")
+        if semantic_available:
+            coverage = self._coverage_note()
+        rows = self.catalog.chunk_rows(
+            list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
+        )
+        return SearchSession(
+            query=query,
+            lexical=[(i, s) for i, s in lexical if i in rows],
+            semantic=[(i, s) for i, s in nearest if i in rows],
+            rows=rows,
+            fusion=self.fusion,
+            semantic_available=semantic_available,
+            notes=notes,
+            coverage_note=coverage,
+            semantic_asked=semantic,
+        )
+
+    def _coverage_note(self) -> str | None:
+        counts = self.catalog.counts()
+        if not counts["chunks"] or counts["embedded"] >= counts["chunks"]:
+            return None
+        return (
+            f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
+            " so far; the running indexer (or the next `codanna-desktop index`) embeds"
+            " the rest."
+        )
+
+    def _semantic(
+        self, query: str, filters: SearchFilters, depth: int, notes: list[str]
+    ) -> tuple[list[tuple[int, float]], bool]:
+        embedder = self._embedder()
+        store = self._vectors() if embedder is not None else None
+        if embedder is None or store is None:
+            problem = self._semantic_problem()
+            notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
+            return [], False
+        root_keys: Sequence[str] = [
+            self.catalog.root_key(r.id)
+            for r in self.catalog.roots()
+            if not filters.root_ids or r.id in filters.root_ids
+        ]
+        allowed = None
+        if filters.active:
+            allowed = self.catalog.chunk_ids_matching(
+                filters.languages,
+                filters.root_ids,
+                filters.path_regex,
+                filters.path_exclude_regex,
+            )
+        flt = VectorFilter(
+            root_keys=root_keys,
+            languages=filters.languages or None,
+            path_regex=filters.path_regex,
+            path_exclude_regex=filters.path_exclude_regex,
+            allowed_ids=allowed,
+        )
+        vector = embedder.embed_query(query)
+        return store.search(vector, depth, flt), True

@@ -1,0 +1,416 @@
+"""Turns text into vectors with fastembed, from one of three sources.
+
+- The default (``DEFAULT_MODEL``): two models provisioned offline from PyPI by model_store,
+  each int8 ONNX with integer kernels, whose vectors are fused into one
+  (`FusedEmbedder`, 768 dimensions: the mean of the two cosines ranks best on CoSQA,
+  BENCHMARKS.md):
+  all-MiniLM-L6-v2 (model id ``MINILM_ID``, mean pooling) and bge-small-en-v1.5 (``BGE_ID``,
+  CLS pooling), 384 dimensions each. ``settings.embedding_models = "fast"`` keeps
+  MiniLM alone (384 dimensions), for large folders on slow machines.
+- A local folder (``settings.model_path``) holding an ONNX model and its tokenizer files;
+  ``settings.model`` names the fastembed architecture it follows (pooling, dimension).
+  Model id ``<architecture>@local:<folder name>:<sha256 prefix of the ONNX file>``.
+- Any other model fastembed supports, downloaded into ``models_dir/fastembed`` once.
+  Model id: the fastembed name (fastembed's own ONNX export of it).
+
+The model id is part of the embedding cache key, so two models (or two variants of one)
+never share an id; a fused model's cache entries are its parts', so switching between one
+model and both never embeds a cached text again. Vectors are float32 and L2-normalised,
+so a dot product is a cosine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import difflib
+import os
+import socket
+import sys
+import threading
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from codanna_desktop.core.semantic.embedding_model import fuse_parts
+from codanna_desktop.core.errors import ModelUnavailableError
+from codanna_desktop.core.semantic.model_store import (
+    BGE_SMALL,
+    INSTALL_COMMAND,
+    MINILM,
+    ModelFolder,
+    install_model,
+    model_dir,
+    model_status,
+    sha256_of_file,
+)
+from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
+
+if TYPE_CHECKING:
+    # fastembed takes most of a second to import: only loading a model pays for it.
+    from fastembed import TextEmbedding
+
+MINILM_ID = f"{DEFAULT_MODEL}@qint8"
+# The MiniLM file before integer kernels. Its cached vectors are taken for the new file's:
+# they agree at cosine 0.99+, and CoSQA ranked old documents with new queries at MRR@10
+# +0.003 (within noise) of the new file alone (BENCHMARKS.md §8).
+LEGACY_MINILM_ID = f"{DEFAULT_MODEL}@int8"
+BGE_ID = "BAAI/bge-small-en-v1.5@int8"
+FAST_MODEL_ID = MINILM_ID
+DEFAULT_MODEL_ID = f"{MINILM_ID}+{BGE_ID}"
+DEFAULT_DIM = 768
+# Tokens per text, set here rather than taken from the tokenizer configs (fastembed's
+# default, also 512; all-MiniLM-L6-v2 was trained on 256, bge-small-en-v1.5 on 512).
+# Measured on CoSQA (BENCHMARKS.md §8, sub-corpus): cutting at 256 changed MRR@10 by
+# +0.0008 (MiniLM) and -0.0002 (bge), both within noise, so the limit stays 512: it keeps
+# the vectors the cache already holds, and no text loses its tail. 256 would embed long
+# windows faster. Part of the vectors: changing it needs new model ids.
+DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
+HUB_HOST = "huggingface.co"
+LIST_MODELS_HINT = (
+    '`codanna-desktop model list` (or `python -c "from fastembed import TextEmbedding; '
+    "print([m['model'] for m in TextEmbedding.list_supported_models()])\"`)"
+)
+# Files fastembed's tokenizer loader cannot do without (config.json and the special-token
+# map are optional to it).
+REQUIRED_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+class Embedder:
+    """A loaded model. Thread-safe: one lock serialises use of the ONNX session, since the
+    indexer embeds documents on a worker while the UI embeds queries."""
+
+    def __init__(
+        self,
+        model: TextEmbedding,
+        *,
+        model_id: str,
+        dim: int,
+        batch_size: int,
+        cache_ids: Sequence[str] = (),
+    ) -> None:
+        self.model_id = model_id
+        self.dim = dim
+        self.batch_size = batch_size
+        self._cache_ids = (model_id, *cache_ids)
+        # Documents only: a query does not count, so tests of the embedding cache can
+        # count how many chunks were (re-)embedded while searches run alongside.
+        self.documents_embedded = 0
+        self._model = model
+        self._lock = threading.Lock()
+
+    @property
+    def parts(self) -> tuple[Embedder]:
+        return (self,)
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return self._cache_ids
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of shape (len(texts), dim), in the order of `texts`."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        clean = [_encodable(text) for text in texts]
+        with self._lock:
+            rows = list(self._model.passage_embed(clean, batch_size=self.batch_size))
+            self.documents_embedded += len(clean)
+        return _normalised(np.asarray(rows, dtype=np.float32).reshape(len(clean), self.dim))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A vector of shape (dim,). Uses the model's query form where it has one."""
+        with self._lock:
+            row = next(iter(self._model.query_embed([_encodable(text)])))
+        return _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
+
+
+class FusedEmbedder:
+    """Several models, one vector (`fuse_parts`): a dot product of two fused vectors is
+    the mean of the models' cosines. Each part keeps its own model id, so the embedding
+    cache holds each model's vector and a text cached for one part is embedded only by
+    the others."""
+
+    def __init__(self, parts: Sequence[Embedder]) -> None:
+        self._parts = tuple(parts)
+        self.model_id = "+".join(p.model_id for p in self._parts)
+        self.dim = sum(p.dim for p in self._parts)
+
+    @property
+    def parts(self) -> tuple[Embedder, ...]:
+        return self._parts
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return (self.model_id,)
+
+    @property
+    def documents_embedded(self) -> int:
+        """Texts the slowest-fed part embedded (a text counts once, not once per part)."""
+        return max(p.documents_embedded for p in self._parts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return fuse_parts([p.embed_documents(texts) for p in self._parts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return fuse_parts([p.embed_query(text) for p in self._parts])
+
+
+def load_embedder(
+    settings: Settings, paths: AppPaths, *, network_timeout: float = 3.0
+) -> Embedder | FusedEmbedder:
+    """Load the model the settings name. Raises ModelUnavailableError, with what to do,
+    when it is missing and cannot be fetched; never waits long on a missing network."""
+    threads = settings.embed_threads or None  # 0: onnxruntime's own choice
+    cache_dir = str(paths.models_dir / "fastembed")
+    name = settings.model.strip() or DEFAULT_MODEL
+    batch = settings.embed_batch_size
+    if settings.model_path:
+        folder = Path(settings.model_path).expanduser()
+        model, model_id = _load_local_folder(folder, name, cache_dir, threads)
+        # A folder may hold a different export than its architecture's name suggests.
+        dim = int(np.asarray(next(iter(model.embed(["dimension probe"])))).shape[-1])
+    elif name.lower() == DEFAULT_MODEL.lower():
+        minilm = Embedder(
+            _load_default(paths, MINILM, cache_dir, threads, DEFAULT_MAX_TOKENS[MINILM_ID]),
+            model_id=MINILM_ID,
+            dim=384,
+            batch_size=batch,
+            cache_ids=(LEGACY_MINILM_ID,),
+        )
+        if settings.embedding_models == "fast":
+            return minilm
+        bge = _load_default(paths, BGE_SMALL, cache_dir, threads, DEFAULT_MAX_TOKENS[BGE_ID])
+        # Two sessions with an arena each held the peak of both (950 MB against 728 MB for
+        # the previous single model); one arena shared by both holds one (BENCHMARKS.md §8).
+        _share_one_arena(
+            [
+                (minilm._model, model_dir(paths, MINILM) / MINILM.onnx_file),
+                (bge, model_dir(paths, BGE_SMALL) / BGE_SMALL.onnx_file),
+            ],
+            threads,
+        )
+        return FusedEmbedder([minilm, Embedder(bge, model_id=BGE_ID, dim=384, batch_size=batch)])
+    else:
+        dim = _describe(name)["dim"]
+        model = _load_named(name, cache_dir, threads, network_timeout)
+        model_id = name
+    return Embedder(model, model_id=model_id, dim=dim, batch_size=batch)
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by an unloaded model back to the system. glibc keeps freed heap
+    pages for reuse, so the resident size would not fall without malloc_trim; elsewhere
+    (musl, macOS, Windows) there is nothing to call and the allocator decides."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def supported_models() -> list[str]:
+    """Every model name fastembed can load (for `codanna-desktop model list`)."""
+    from fastembed import TextEmbedding
+
+    return sorted(str(m["model"]) for m in TextEmbedding.list_supported_models())
+
+
+def _describe(name: str) -> dict[str, Any]:
+    from fastembed import TextEmbedding
+
+    for description in TextEmbedding.list_supported_models():
+        if str(description["model"]).lower() == name.lower():
+            return description
+    close = difflib.get_close_matches(name, supported_models(), n=3, cutoff=0.5)
+    suggestion = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ModelUnavailableError(
+        f"Unknown embedding model {name!r}.{suggestion} See the supported names with "
+        f"{LIST_MODELS_HINT}, or choose a local model folder in Settings."
+    )
+
+
+def _load_default(
+    paths: AppPaths, folder: ModelFolder, cache_dir: str, threads: int | None, max_tokens: int
+) -> TextEmbedding:
+    if model_status(paths, folder) is not None:
+        try:
+            install_model(paths, folder, log=lambda message: None)
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(
+                f"The embedding model {folder.name} is not installed, and installing it "
+                f"failed: {exc}"
+            ) from exc
+    from fastembed import TextEmbedding
+
+    path = model_dir(paths, folder)
+    try:
+        model = TextEmbedding(
+            folder.name, cache_dir=cache_dir, threads=threads, specific_model_path=str(path)
+        )
+    except Exception as exc:  # onnxruntime and tokenizers raise many kinds
+        raise ModelUnavailableError(
+            f"The embedding model in {path} could not be loaded ({exc}). "
+            f"Run `{INSTALL_COMMAND}` to repair it."
+        ) from exc
+    set_max_tokens(model, max_tokens)
+    return model
+
+
+_ARENA_LOCK = threading.Lock()
+_arena_registered = False
+
+
+def _share_one_arena(models: Sequence[tuple[TextEmbedding, Path]], threads: int | None) -> None:
+    """Give each model a new ONNX session that allocates from one CPU arena registered in
+    onnxruntime's environment (``session.use_env_allocators``), instead of an arena of its
+    own: the arena keeps its high-water mark, and the models run one after the other."""
+    import onnxruntime as ort
+
+    global _arena_registered
+    with _ARENA_LOCK:
+        if not _arena_registered:
+            memory = ort.OrtMemoryInfo(
+                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+            )
+            ort.create_and_register_allocator(memory, ort.OrtArenaCfg({}))
+            _arena_registered = True
+    for model, onnx_file in models:
+        inner: Any = getattr(model, "model", None)
+        session = getattr(inner, "model", None)
+        if inner is None or session is None:
+            continue  # another fastembed layout: keep its own session
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = threads
+        options.add_session_config_entry("session.use_env_allocators", "1")
+        inner.model = ort.InferenceSession(
+            str(onnx_file), sess_options=options, providers=session.get_providers()
+        )
+
+
+def set_max_tokens(model: TextEmbedding, max_tokens: int) -> None:
+    """Set the token limit instead of taking the tokenizer config's (fastembed's default)."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        raise ModelUnavailableError(
+            "This fastembed version keeps its tokenizer elsewhere; the token limit could "
+            "not be set. Install fastembed 0.9."
+        )
+    truncation = tokenizer.truncation or {}
+    tokenizer.enable_truncation(
+        max_length=max_tokens, direction=truncation.get("direction", "right")
+    )
+
+
+def _load_local_folder(
+    folder: Path, architecture: str, cache_dir: str, threads: int | None
+) -> tuple[TextEmbedding, str]:
+    description = _describe(architecture)
+    if not folder.is_dir():
+        raise ModelUnavailableError(f"The model folder {folder} does not exist.")
+    model_file = str(description["model_file"])
+    needed = [model_file, *description["additional_files"], *REQUIRED_TOKENIZER_FILES]
+    for relative in needed:
+        if not (folder / relative).is_file():
+            raise ModelUnavailableError(
+                f"The model folder {folder} has no {relative}; a {architecture} model folder "
+                f"needs {', '.join(needed)}."
+            )
+    from fastembed import TextEmbedding
+
+    try:
+        model = TextEmbedding(
+            str(description["model"]),
+            cache_dir=cache_dir,
+            threads=threads,
+            specific_model_path=str(folder),
+        )
+    except Exception as exc:  # onnxruntime and tokenizers raise many kinds
+        raise ModelUnavailableError(
+            f"The model in {folder} could not be loaded as {architecture}: {exc}"
+        ) from exc
+    # By content, not mtime: a copy of the same model keeps its id and its cached vectors.
+    fingerprint = sha256_of_file(folder / model_file)[:12]
+    return model, f"{description['model']}@local:{folder.name}:{fingerprint}"
+
+
+def _load_named(name: str, cache_dir: str, threads: int | None, timeout: float) -> TextEmbedding:
+    cached = _load_from_cache(name, cache_dir, threads)
+    if cached is not None:
+        return cached
+    if not _hub_reachable(timeout):
+        # fastembed would retry for about 40 s before failing; fail now instead.
+        raise ModelUnavailableError(
+            f"no network to download {name}; connect, or copy a model folder and set it as a "
+            f"local folder in Settings, or use the default model ({DEFAULT_MODEL})."
+        )
+    from fastembed import TextEmbedding
+
+    try:
+        return TextEmbedding(name, cache_dir=cache_dir, threads=threads)
+    except Exception as exc:
+        raise ModelUnavailableError(
+            f"Downloading {name} failed: {str(exc).rstrip('.')}. Try again, or use the "
+            f"default model ({DEFAULT_MODEL})."
+        ) from exc
+
+
+def _load_from_cache(name: str, cache_dir: str, threads: int | None) -> TextEmbedding | None:
+    from fastembed import TextEmbedding
+    from loguru import logger as fastembed_logger
+
+    # A miss is expected here; fastembed would log it as an error.
+    fastembed_logger.disable("fastembed")
+    try:
+        return TextEmbedding(name, cache_dir=cache_dir, threads=threads, local_files_only=True)
+    except Exception:
+        return None
+    finally:
+        fastembed_logger.enable("fastembed")
+
+
+def _hub_reachable(timeout: float) -> bool:
+    """A TCP connect to the hub (HF_ENDPOINT if set), or to the HTTPS proxy if one is set.
+    Name resolution is not bounded by a socket timeout, so it runs in a thread we stop
+    waiting for."""
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or f"https://{HUB_HOST}")
+    host = endpoint.hostname or HUB_HOST
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    proxy = urllib.request.getproxies().get(endpoint.scheme or "https")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxy_url.hostname or host, proxy_url.port or 8080
+    finished = threading.Event()
+    outcome: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome.append(True)
+        except OSError:
+            outcome.append(False)
+        finally:
+            finished.set()
+
+    threading.Thread(target=connect, name="hub-reachability", daemon=True).start()
+    return finished.wait(timeout) and outcome == [True]
+
+
+def _encodable(text: str) -> str:
+    """The tokenizer rejects lone surrogates (from undecodable bytes); replace them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _normalised(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    # An all-zero row stays zero rather than becoming NaN.
+    return rows / np.where(norms == 0.0, 1.0, norms)

@@ -1,0 +1,342 @@
+"""Exact search (core/exact): the same (file, line) pairs as ripgrep on a small corpus,
+the trigram query, pattern errors, an index kept live, rebuilt and repaired."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.exact.matcher import CompiledPattern, PatternOptions
+from codanna_desktop.core.exact.pattern import CaseMode, PatternError, parse
+from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher
+from codanna_desktop.core.exact.trigrams import ALL, describe, required_query
+from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, AppPaths
+from codanna_desktop.core.watching.watcher import ChangeSet
+
+RG = shutil.which("rg")
+CLI = [sys.executable, "-m", "codanna_desktop"]
+
+CORPUS: dict[str, str | bytes] = {
+    "app/views.py": (
+        "from flask import url_for, redirect\n"
+        "\n"
+        "@app.route('/login')\n"
+        "def login():\n"
+        "    return redirect(url_for('index'))  # url_for again\n"
+        "\n"
+        "class LoginView:\n"
+        "    def get(self):\n"
+        "        URL_FOR = 'upper'\n"
+        "        return self.render(url_for_login=True)\n"
+    ),
+    "web/app.js": (
+        "const express = require('express');\n"
+        "const app = express();\n"
+        "app.route('/book')\n"
+        "  .get((req, res) => { if (a !== b) { res.send('x') } })\n"
+        "function cartTotal(cart) { return cart.items.reduce((s, i) => s + i.price, 0); }\n"
+    ),
+    "text/unicode.txt": (
+        "naïve café résumé\n"
+        "ΣΊΣΥΦΟΣ and σίσυφος\n"
+        "Straße STRASSE strasse\n"
+        "日本語のテキスト foo_bar\n"
+        "emoji 🎉 party\n"
+        "tab\there\n"
+    ),
+    "text/crlf.txt": "first line\r\nsecond url_for line\r\nthird\r\n",
+    "text/no_newline.txt": "last line without newline: foo(bar)",
+    "text/empty.txt": "",
+    "src/lib.rs": (
+        "pub fn parse_config(path: &str) -> Result<Config, Error> {\n"
+        "    let x = vec![1, 2, 3];\n"
+        '    if x.len() >= 3 && path != "" { return Ok(Config::default()); }\n'
+        '    Err(Error::new("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"))\n'
+        "}\n"
+    ),
+    "node_modules/dep/index.js": "module.exports = url_for;\n",
+    # Not UTF-8: matched as its bytes, as ripgrep does (its text has U+FFFD for them).
+    "text/latin1.txt": b"caf\xe9 au lait\nna\xefve url_for\n\xff\xfe odd\n",
+    ".hidden/config.py": "HIDDEN_SETTING = url_for\n",
+}
+
+# (pattern, ripgrep flags): identifiers, punctuation, regular expressions, case, words.
+PATTERNS: list[tuple[str, list[str]]] = [
+    ("url_for", []),
+    ("url_for", ["-w"]),
+    ("url_for", ["-i"]),
+    ("URL_FOR", ["-S"]),
+    ("url_for", ["-S"]),
+    ("@app.route", ["-F"]),
+    (r"@app\.route", []),
+    ("app.route", []),
+    ("!==", []),
+    ("!==", ["-F"]),
+    (">=", ["-F"]),
+    ("foo(bar)", ["-F"]),
+    (r"foo\(bar\)", []),
+    (r"\w+_for\b", []),
+    (r"^\s+return", []),
+    (r"^$", []),
+    (r"line$", []),
+    (r"(a+)+$", []),
+    (r"a{5,}b", []),
+    (r"[Cc]art[A-Z]\w*", []),
+    (r"def \w+\(", []),
+    (r"class|function", []),
+    (r"(?i)LOGIN", []),
+    ("café", []),
+    ("CAFÉ", ["-i"]),
+    ("σίσυφος", ["-i"]),
+    ("straße", ["-i"]),
+    (r"\p{Greek}+", []),
+    (r"日本", []),
+    (r"🎉", []),
+    (r"\d+", []),
+    (r"\t", []),
+    (r"[^\x00-\x7F]", []),
+    (".", []),
+    (r"\bx\b", []),
+    ("res", ["-w"]),
+    ("naïve", ["-w"]),
+    (r"Config::\w+", []),
+    (r"vec!\[", []),
+    ("zzz_not_there", []),
+    (r"colou?r|cart", ["-i"]),
+    (r"(?x) url _ for  # a comment", []),
+    (r"caf.", []),
+    (r"^.{3,8}$", []),
+    (r"\bodd\b", []),
+]
+
+
+def _rg_pairs(root: Path, pattern: str, flags: list[str]) -> set[tuple[str, int]]:
+    assert RG is not None
+    command = [RG, "-n", "--no-heading", "--with-filename", "--hidden", "--no-ignore", "-0", "-L"]
+    for folder in DEFAULT_EXCLUDED_DIRS:
+        command += ["--glob", f"!{folder}/"]
+    proc = subprocess.run(
+        [*command, *flags, "-e", pattern, "."], cwd=root, capture_output=True, check=False
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    pairs = set()
+    for line in proc.stdout.split(b"\n"):
+        if not line:
+            continue
+        path, _, rest = line.partition(b"\0")
+        pairs.add((path.decode().removeprefix("./"), int(rest.split(b":", 1)[0])))
+    return pairs
+
+
+def _options(pattern: str, flags: list[str]) -> PatternOptions:
+    case = CaseMode.SENSITIVE
+    if "-i" in flags:
+        case = CaseMode.IGNORE
+    if "-S" in flags:
+        case = CaseMode.SMART
+    return PatternOptions(pattern, fixed="-F" in flags, case=case, word="-w" in flags)
+
+
+def write_corpus(root: Path) -> None:
+    for rel, text in CORPUS.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode() if isinstance(text, str) else text)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    write_corpus(root)
+    return root
+
+
+@pytest.fixture
+def engine(corpus: Path) -> Engine:
+    eng = Engine()
+    eng.add_root(corpus)
+    eng.index(embed=False)
+    yield eng
+    eng.close()
+
+
+def _pairs(eng: Engine, options: PatternOptions, **kw: object) -> set[tuple[str, int]]:
+    result = eng.grep(ExactRequest(options, **kw))  # type: ignore[arg-type]
+    return {(f.rel_path, line.line) for f in result.files for line in f.lines}
+
+
+@pytest.mark.skipif(RG is None, reason="ripgrep is not installed (scripts/setup --dev)")
+@pytest.mark.parametrize(("pattern", "flags"), PATTERNS)
+def test_exact_search_finds_the_lines_ripgrep_finds(
+    engine: Engine, corpus: Path, pattern: str, flags: list[str]
+) -> None:
+    assert _pairs(engine, _options(pattern, flags)) == _rg_pairs(corpus, pattern, flags)
+
+
+def test_literals_choose_the_candidates_and_a_pattern_without_one_scans() -> None:
+    def query(pattern: str, fold: bool = False) -> str:
+        parsed = parse(pattern, fold=fold)
+        return describe(required_query(parsed.tree, fold=parsed.folds))
+
+    assert query("url_for") == "'url_' & 'rl_f' & 'l_fo' & '_for'"
+    assert query(r"foo|barbaz") == "('barb' & 'arba' & 'rbaz') | 'foo'"
+    assert query(r"def \w+_for\(") == "'def ' & '_for' & 'for('"
+    assert query(r"[Ff]oo") == "'foo'"
+    assert "'lass' | 'lasſ'" in query("class", fold=True)  # "ſ" matches "s" ignoring case
+    for pattern in (r"\w+", ".*", r"(a+)+$", "ab", r"x?yz"):
+        assert required_query(parse(pattern).tree, fold=False) is ALL
+
+
+def test_a_bad_pattern_says_where_and_why() -> None:
+    cases = {
+        "a(": (1, "unclosed group"),
+        "a)": (1, "unopened group"),
+        r"(a)\1": (3, "backreferences are not supported"),
+        r"[a[b]]": (2, "nested character classes"),
+        r"x\n": (1, "the literal '\\n' is not allowed"),
+        "*a": (0, "repetition operator missing expression"),
+        r"\q": (0, "unrecognized escape sequence"),
+        "[abc": (0, "unclosed character class"),
+    }
+    for pattern, (position, reason) in cases.items():
+        with pytest.raises(PatternError) as caught:
+            CompiledPattern(PatternOptions(pattern))
+        assert caught.value.position == position, pattern
+        assert reason in caught.value.reason, pattern
+        assert caught.value.pointed().splitlines()[2] == "    " + " " * position + "^"
+
+
+def test_catastrophic_pattern_runs_in_linear_time() -> None:
+    text = b"a" * 200_000 + b"!\n" + b"aaab\n"
+    lines = CompiledPattern(PatternOptions(r"(a+)+b")).match_lines(text)
+    assert [m.line for m in lines] == [2]
+
+
+def test_paths_languages_and_globs_limit_the_search(engine: Engine, corpus: Path) -> None:
+    options = PatternOptions("url_for")
+    assert {p for p, _ in _pairs(engine, options, paths=[corpus / "app"])} == {"app/views.py"}
+    assert {p for p, _ in _pairs(engine, options, paths=[corpus / "text/crlf.txt"])} == {
+        "text/crlf.txt"
+    }
+    assert {p for p, _ in _pairs(engine, options, path_glob="*.txt")} == {
+        "text/crlf.txt",
+        "text/latin1.txt",
+    }
+    assert {p for p, _ in _pairs(engine, options, languages=("python",))} == {
+        "app/views.py",
+        ".hidden/config.py",
+    }
+
+
+def test_edits_and_deletes_reach_exact_search(engine: Engine, corpus: Path) -> None:
+    views = corpus / "app/views.py"
+    views.write_text("def renamed():\n    return reverse_url('index')\n")
+    (corpus / "web/app.js").unlink()
+    engine.apply_changes(ChangeSet(modified={views}, deleted={corpus / "web/app.js"}))
+    assert not {p for p, _ in _pairs(engine, PatternOptions("url_for"))} & {"app/views.py"}
+    assert _pairs(engine, PatternOptions("reverse_url")) == {("app/views.py", 2)}
+    assert not _pairs(engine, PatternOptions("express"))
+
+
+def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Path) -> None:
+    with Engine() as eng:
+        eng.add_root(corpus)
+        eng.index(embed=False)
+    shutil.rmtree(AppPaths.default().data_dir / "exact")  # as a version before exact search
+    with ExactSearcher.open(AppPaths.default()) as reader:
+        result = reader.search(ExactRequest(PatternOptions("url_for")))
+        assert not result.files and "being built" in " ".join(result.notes)
+    with Engine() as eng:
+        said: list[str] = []
+        eng.index(embed=False, progress=lambda p: said.append(p.message))
+        assert "Building the exact-search index" in said
+        result = eng.grep(ExactRequest(PatternOptions("url_for")))
+        assert {f.rel_path for f in result.files} == {
+            "app/views.py",
+            "text/crlf.txt",
+            "text/latin1.txt",
+            ".hidden/config.py",
+        }
+        assert not result.notes
+
+
+def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = Engine()
+    eng.add_root(corpus)
+    eng.index(embed=False)
+    views = corpus / "app/views.py"
+    views.write_text("def ghost_function():\n    pass\n")
+
+    def crash() -> None:
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(eng.indexer, "_after_stores_written", crash)
+    with pytest.raises(RuntimeError):
+        eng.index(embed=False)
+    eng._release_lock()  # the process dies here: no close()
+    eng.lexical.close()
+    eng.content.close()
+    eng.catalog.close()
+
+    with Engine() as again:
+        # The half-written text is gone with the catalog rows it never got.
+        assert not _pairs(again, PatternOptions("ghost_function"))
+        again.index(embed=False)
+        assert _pairs(again, PatternOptions("ghost_function")) == {("app/views.py", 1)}
+
+
+def _grep(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, "grep", *args], cwd=cwd, capture_output=True, env=os.environ.copy(), check=False
+    )
+
+
+def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> None:
+    with Engine() as eng:
+        eng.add_root(corpus)
+        eng.index(embed=False)
+    plain = _grep("url_for", "app", cwd=corpus)
+    assert plain.returncode == 0
+    assert plain.stdout.decode().splitlines() == [
+        "app/views.py:1:from flask import url_for, redirect",
+        "app/views.py:5:    return redirect(url_for('index'))  # url_for again",
+        "app/views.py:10:        return self.render(url_for_login=True)",
+    ]
+    vim = _grep("--vimgrep", "url_for", "app/views.py", cwd=corpus).stdout.decode()
+    assert vim.splitlines()[:3] == [
+        "app/views.py:1:19:from flask import url_for, redirect",
+        "app/views.py:5:21:    return redirect(url_for('index'))  # url_for again",
+        "app/views.py:5:42:    return redirect(url_for('index'))  # url_for again",
+    ]
+    printed = _grep("--json", "-w", "URL_FOR", cwd=corpus).stdout
+    objects = [json.loads(line) for line in printed.splitlines()]
+    match = objects[0]["data"]
+    assert match["line_number"] == 9 and match["symbol"] == "LoginView.get"
+    assert match["submatches"] == [{"match": {"text": "URL_FOR"}, "start": 8, "end": 15}]
+    assert objects[-1]["type"] == "summary"
+    assert _grep("-l", "url_for", cwd=corpus).stdout.decode().splitlines() == [
+        ".hidden/config.py",
+        "app/views.py",
+        "text/crlf.txt",
+        "text/latin1.txt",
+    ]
+    assert _grep("-c", "url_for", "app", cwd=corpus).stdout == b"app/views.py:3\n"
+    context = _grep("-C", "1", "LoginView", cwd=corpus).stdout.decode().splitlines()
+    assert context == [
+        "app/views.py-6-",
+        "app/views.py:7:class LoginView:",
+        "app/views.py-8-    def get(self):",
+    ]
+    assert _grep("zzz_nothing", cwd=corpus).returncode == 1
+    bad = _grep("a(", cwd=corpus)
+    assert bad.returncode == 2 and b"unclosed group" in bad.stderr
+    assert _grep("x", "/", cwd=corpus).returncode in (0, 1)

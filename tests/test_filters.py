@@ -1,0 +1,134 @@
+"""Path and language filters as people type them: several globs, `!` to leave out,
+`{a,b}`, a bare file name, the folder's name as results show it, language aliases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core.chunking.languages import resolve_languages
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.errors import UnknownLanguageError
+from codanna_desktop.core.files.filters import NO_ROOT, SearchFilters, glob_to_regex, split_globs
+from codanna_desktop.core.semantic.embedder import Embedder
+
+PATHS = [
+    "ctx.py",
+    "src/flask/ctx.py",
+    "src/core/x.py",
+    "src/app/m.py",
+    "src/lib/m.py",
+    "src/lib/m.js",
+    "tests/t.py",
+    "docs/tests/page.md",
+    "README.md",
+]
+
+
+def matching(glob_text: str) -> list[str]:
+    flt = SearchFilters(path_glob=glob_text)
+    wanted, left_out = flt.path_regex, flt.path_exclude_regex
+    return [
+        p
+        for p in PATHS
+        if (wanted is None or re.fullmatch(wanted, p))
+        and (left_out is None or not re.fullmatch(left_out, p))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("ctx.py", ["ctx.py", "src/flask/ctx.py"]),  # a bare name: anywhere
+        ("src/core", ["src/core/x.py"]),  # a path without wildcards: a prefix
+        ("src/**/*.js", ["src/lib/m.js"]),
+        ("src/{app,lib}/*.py", ["src/app/m.py", "src/lib/m.py"]),
+        ("*.md", ["docs/tests/page.md", "README.md"]),
+        ("tests/", ["tests/t.py", "docs/tests/page.md"]),  # a folder name anywhere
+        ("src/lib, *.md", ["src/lib/m.py", "src/lib/m.js", "docs/tests/page.md", "README.md"]),
+        ("*.py !tests/", ["ctx.py", "src/flask/ctx.py", "src/core/x.py", "src/app/m.py",
+                          "src/lib/m.py"]),
+        ("!*.py", ["src/lib/m.js", "docs/tests/page.md", "README.md"]),
+    ],
+)  # fmt: skip
+def test_globs_people_type_match_what_they_mean(typed: str, expected: list[str]) -> None:
+    assert matching(typed) == expected
+
+
+def test_commas_inside_braces_do_not_split_globs() -> None:
+    assert split_globs("src/{a,b}/*.py, !tests/ docs") == (("src/{a,b}/*.py", "docs"), ("tests/",))
+
+
+def test_regexes_use_only_what_rust_python_and_postgres_read_alike() -> None:
+    regex = glob_to_regex("src/{app,lib}/**/[a-c]?.py")
+    assert "(?" not in regex and "\\d" not in regex  # no look-around, no classes
+    assert re.fullmatch(regex, "src/app/deep/b1.py")
+
+
+def test_a_glob_starting_with_an_added_folders_name_searches_in_that_folder() -> None:
+    roots = [(1, "flask"), (2, "express")]
+    scoped = SearchFilters(path_glob="flask/src !tests/").read_folder_names(roots)
+    assert scoped.root_ids == (1,)
+    assert scoped.path_glob == "src !tests/"
+    # A path inside the folders stays one.
+    assert SearchFilters(path_glob="src/flask").read_folder_names(roots).root_ids == ()
+    whole = SearchFilters(path_glob="express/").read_folder_names(roots)
+    assert whole.root_ids == (2,)
+    assert whole.path_regex is not None and re.fullmatch(whole.path_regex, "lib/router.js")
+
+
+def test_a_folder_named_in_the_path_and_another_chosen_in_the_panel_match_nothing() -> None:
+    roots = [(1, "flask"), (2, "express")]
+    both = SearchFilters(root_ids=(2,), path_glob="flask/src").read_folder_names(roots)
+    assert both.root_ids == (NO_ROOT,)
+
+
+def test_language_aliases_are_those_ripgrep_knows() -> None:
+    assert resolve_languages(["py"]) == ("python",)
+    assert resolve_languages(["ts,js", "Rust"]) == ("typescript", "tsx", "javascript", "rust")
+    with pytest.raises(UnknownLanguageError) as raised:
+        resolve_languages(["klingon"])
+    assert "Unknown language 'klingon'" in str(raised.value)
+    assert "python" in str(raised.value) and "py" in str(raised.value)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_the_engine_applies_exclusions_and_folder_names_on_both_sides(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    flask = write(
+        tmp_path / "flask",
+        {
+            "src/flask/ctx.py": "def push_context_frobnicate():\n    pass\n",
+            "tests/test_ctx.py": "def test_frobnicate_context():\n    pass\n",
+        },
+    )
+    express = write(tmp_path / "express", {"lib/ctx.js": "function frobnicate() {}\n"})
+    with Engine(embedder=embedder) as engine:
+        for root in (flask, express):
+            engine.add_root(root)
+        engine.index()
+
+        def found(path_glob: str, alpha: float) -> set[str]:
+            session = engine.search("frobnicate", SearchFilters(path_glob=path_glob))
+            return {f"{r.root.name}/{r.path}" for r in session.results(alpha, 10)}
+
+        for alpha in (0.0, 1.0):  # the lexical side and the vector store alike
+            assert found("!tests/", alpha) == {"flask/src/flask/ctx.py", "express/lib/ctx.js"}
+            assert found("flask/src", alpha) == {"flask/src/flask/ctx.py"}
+            assert found("ctx.py", alpha) == {"flask/src/flask/ctx.py"}
+            assert found("flask/ !tests/", alpha) == {"flask/src/flask/ctx.py"}
+        # A folder picked in the panel and another named in the path: nothing, no error.
+        express_id = next(r.id for r in engine.roots() if r.path.name == "express")
+        scoped = SearchFilters(root_ids=(express_id,), path_glob="flask/src")
+        for alpha in (0.0, 1.0):
+            assert engine.search("frobnicate", scoped).results(alpha, 10) == []
+        assert engine.lexical.damaged is None  # the index was not taken for damaged

@@ -1,0 +1,248 @@
+"""Crashes and damage, for real: a writer process SIGKILLs itself at a precise point, or
+a file of the index is garbled on disk, and the next engine to open the data folder
+finds a consistent index and search never fails with a traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
+from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+FILES = {
+    "net/client.py": "def retry_failed_upload(upload):\n    return upload.send()\n",
+    "math/sorting.py": "def bubble_sort(items):\n    return sorted(items)\n",
+    "web/app.js": "function cartTotal(cart) {\n  return cart.total;\n}\n",
+}
+
+# Runs in its own process (CODANNA_HOME comes from the test's environment): indexes the
+# project, then does one more thing and kills itself right after tantivy committed.
+WRITER = """
+import os, signal, sys
+from pathlib import Path
+from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.engine import Engine
+
+project, action = Path(sys.argv[1]), sys.argv[2]
+eng = Engine(embedder=None)
+eng.add_root(project)
+eng.index(embed=False)
+commit = eng.lexical.commit
+
+
+def commit_then_die():
+    commit()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def mark_then_die(root_id):
+    mark(root_id)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if action == "remove":
+    eng.lexical.commit = commit_then_die
+    eng.remove_root(project)
+elif action == "remove, killed once marked":
+    mark = eng.catalog.mark_root_removing
+    eng.catalog.mark_root_removing = mark_then_die
+    eng.remove_root(project)
+print("survived", flush=True)
+"""
+
+
+def write_project(root: Path) -> Path:
+    for rel, text in FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def run_writer_until_killed(project: Path, action: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(WRITER), str(project), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "survived" not in done.stdout
+
+
+@pytest.mark.parametrize("action", ["remove", "remove, killed once marked"])
+def test_kill_during_remove_is_finished_by_the_next_start(tmp_path: Path, action: str) -> None:
+    """Killed right after tantivy committed the delete (before, the folder stayed listed
+    with every file `indexed` and nothing searchable, and `index` said "unchanged"), or
+    right after the removal began."""
+    project = write_project(tmp_path / "project")
+    run_writer_until_killed(project, action)
+    with Engine(embedder=None) as eng:
+        assert eng.roots() == []
+        assert eng.status().files == 0 and eng.status().chunks == 0
+        assert not eng.search("bubble_sort").results(0.0, 5)
+        # Adding the folder again indexes it from scratch: nothing is "unchanged".
+        eng.add_root(project)
+        report = eng.index(embed=False)
+        assert report.files_indexed == 3 and report.files_unchanged == 0
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+
+
+def test_unclean_stop_re_adds_chunks_the_lexical_index_lost(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as eng:
+        eng.add_root(project)
+        eng.index(embed=False)
+        data_dir = eng.paths.data_dir
+        sorting = eng.catalog.files_of_root(eng.roots()[0].id)["math/sorting.py"]
+    # A writer that stopped without closing, and whose tantivy lost one file's chunks
+    # (a committed delete whose catalog delete never happened).
+    with LexicalIndex(data_dir / "lexical") as lexical:
+        lexical.delete_files([sorting.id])
+        lexical.commit()
+    catalog = Catalog(data_dir / "catalog.sqlite")
+    catalog.set_meta("writer_open", "1")
+    catalog.close()
+    with Engine(embedder=None) as eng:
+        top = eng.search("bubble_sort").results(0.0, 1)
+        assert top and top[0].path == "math/sorting.py"
+        # The next pass reads the file again (restoring what only the chunker knows).
+        report = eng.index(embed=False)
+        assert report.files_indexed == 1 and report.files_unchanged == 2
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+
+
+def garble(path: Path) -> None:
+    """Flip bytes in the middle of a file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 16] = bytes(b ^ 0x5A for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+
+
+def test_garbled_lexical_index_is_rebuilt_from_the_catalog_with_one_warning(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=embedder) as eng:
+        eng.add_root(project)
+        eng.index()
+        data_dir = eng.paths.data_dir
+        chunk_ids = eng.catalog.all_chunk_ids()
+        vector_ids = eng._get_vectors().ids()  # type: ignore[union-attr]
+    assert vector_ids == chunk_ids
+    (term,) = (data_dir / "lexical").glob("*.term")
+    garble(term)
+    with caplog.at_level(logging.WARNING), Engine(embedder=embedder) as eng:
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "rebuilt from the catalog" in warnings[0]
+        notes = [m for m in warnings if term.name in m]
+        assert eng.lexical_note == notes[0] == eng.status().lexical_note
+        assert list(data_dir.glob("lexical.corrupt-*"))
+        # Searchable at once, before any file is read again, under the same chunk ids.
+        assert eng.lexical.chunk_ids() == chunk_ids
+        top = eng.search("bubble_sort").results(0.0, 1)
+        assert top[0].path == "math/sorting.py"
+        # The next pass reads the files again; chunks whose text is the same keep their
+        # ids and their vectors, so nothing is embedded again.
+        before = embedder.documents_embedded
+        report = eng.index()
+        assert report.files_indexed == 3 and report.chunks_embedded == 0
+        assert embedder.documents_embedded == before
+        assert eng.catalog.all_chunk_ids() == chunk_ids
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+        assert eng.search("bubble_sort").results(1.0, 1)[0].path == "math/sorting.py"
+
+
+def test_search_beside_a_writer_says_the_index_is_damaged_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    project = write_project(tmp_path / "project")
+    writer = Engine(embedder=None)
+    try:
+        writer.add_root(project)
+        writer.index(embed=False)
+        with Engine(writer=False, embedder=None) as reader:
+            assert reader.search("bubble_sort").results(0.0, 1)
+            lexical_dir = writer.lexical.directory
+            before = set(lexical_dir.glob("*.idx"))
+            (project / "extra.py").write_text("def quick_sort(items):\n    return items\n")
+            writer.index(embed=False)
+            (new_postings,) = set(lexical_dir.glob("*.idx")) - before
+            garble(new_postings)
+            session = reader.search("quick_sort")
+            assert session.results(0.0, 5) == []
+            assert any("search index is damaged" in note for note in session.notes)
+            # The next writer to start rebuilds it; the reader then finds results again.
+            writer.close()
+            writer = Engine(embedder=None)
+            assert writer.lexical_note is not None
+            session = reader.search("quick_sort")
+            assert not any("damaged" in note for note in session.notes)
+            assert session.results(0.0, 1)[0].path == "extra.py"
+    finally:
+        writer.close()
+
+
+def test_deleted_lexical_folder_is_refilled_from_the_catalog(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as eng:
+        eng.add_root(project)
+        eng.index(embed=False)
+        lexical_dir = eng.lexical.directory
+        chunk_ids = eng.catalog.all_chunk_ids()
+    shutil.rmtree(lexical_dir)
+    with Engine(embedder=None) as eng:
+        assert eng.lexical_note is not None and "missing" in eng.lexical_note
+        assert eng.lexical.chunk_ids() == chunk_ids
+        assert eng.search("cartTotal").results(0.0, 1)[0].path == "web/app.js"
+
+
+def test_index_found_damaged_by_a_search_is_rebuilt_at_the_next_pass(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project")
+    with Engine(embedder=None) as eng:
+        eng.add_root(project)
+        eng.index(embed=False)
+        # What a search leaves behind when tantivy fails under it.
+        eng.lexical.damaged = "tantivy failed: index out of bounds"
+        session = eng.search("bubble_sort")
+        assert session.results(0.0, 5) == []
+        assert any("being rebuilt" in note for note in session.notes)
+        eng.index(embed=False)
+        assert eng.lexical_note is not None and "index out of bounds" in eng.lexical_note
+        assert eng.lexical.damaged is None
+        assert eng.lexical.chunk_ids() == eng.catalog.all_chunk_ids()
+        assert eng.search("bubble_sort").results(0.0, 1)[0].path == "math/sorting.py"
+
+
+def test_catalog_from_before_root_removal_marks_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+            " added_at REAL NOT NULL, last_indexed_at REAL, error TEXT)"
+        )
+        db.execute("INSERT INTO roots(path, added_at) VALUES ('/old/project', 1.0)")
+    db.close()
+    catalog = Catalog(path)
+    try:
+        (root,) = catalog.roots()
+        assert root.path == Path("/old/project") and not root.removing
+        catalog.mark_root_removing(root.id)
+        assert catalog.roots() == [] and catalog.roots_being_removed()[0].id == root.id
+    finally:
+        catalog.close()
