@@ -63,6 +63,7 @@ BUNDLED_MODELS = [
     ),
 ]
 
+
 def main(argv: list[str]) -> int:
     models_dir = Path(argv[1]).resolve()
     # CODANNA_MODELS_DIR points the provisioning code at the build's folder, not ~/.local.

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
     LEGACY_MINILM_ID,
@@ -15,10 +17,8 @@ from codanna_desktop.core.semantic.embedder import (
     Embedder,
     FusedEmbedder,
 )
-from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
-from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.storage.vectors.hnsw import dim_in_file
 from codanna_desktop.core.settings import Settings
+from codanna_desktop.core.storage.vectors.hnsw import dim_in_file
 
 FILES = {
     "sorting.py": "def bubble_sort(items):\n    return sorted(items)\n",

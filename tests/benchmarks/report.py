@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.settings import Settings
-from tests.benchmarks import report_models
-from tests.benchmarks import fault_report
+from tests.benchmarks import fault_report, report_models
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"

@@ -107,7 +107,7 @@ def _quality(m: dict[str, Any]) -> str:
             "fused vector padded with zeros therefore sinks a chunk that has only MiniLM's "
             "vector; padded with the corpus's mean bge vector it ranks as MiniLM alone would "
             "(rows above). The code stores no partial vector: such a chunk stays pending "
-            "(core/embedding_cache.py), ranks on its lexical score, and only the missing "
+            "(core/indexing/embedding_cache.py), ranks on its lexical score, and only the missing "
             "model embeds it (tests/test_two_models.py).",
         ]
     tokens = m.get("texts_at_512_tokens_or_more")

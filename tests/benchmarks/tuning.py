@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.ranking import search
 from codanna_desktop.core.ranking.fusion import fuse
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from codanna_desktop.core.storage.catalog import Catalog
 from codanna_desktop.core.semantic.embedding_model import EmbeddingModel, fuse_parts
+from codanna_desktop.core.storage.catalog import Catalog
 
 
 class EmbeddingCache:
@@ -43,19 +43,19 @@ class EmbeddingCache:
         """Fused vectors for `texts` (text hash -> text), each part computing only what it
         has not cached, and caching it. Also returns how many texts a model ran on."""
         hashes = list(texts)
+        per_part = [self._cached(part, hashes) for part in self.model.parts]
+        lacking = [[h for h in hashes if h not in vectors] for vectors in per_part]
         computed: set[str] = set()
-        per_part = []
-        for part in self.model.parts:
-            vectors = self._cached(part, hashes)
-            lacking = [h for h in hashes if h not in vectors]
-            if lacking:
-                fresh = dict(
-                    zip(lacking, part.embed_documents([texts[h] for h in lacking]), strict=True)
-                )
-                self.catalog.cache_vectors(part.model_id, fresh)
-                vectors.update(fresh)
-                computed.update(lacking)
-            per_part.append(vectors)
+        if any(lacking):
+            fresh = self.model.embed_parts([[texts[h] for h in part] for part in lacking])
+            for part, vectors, missing, rows in zip(
+                self.model.parts, per_part, lacking, fresh, strict=True
+            ):
+                if missing:
+                    new = dict(zip(missing, rows, strict=True))
+                    self.catalog.cache_vectors(part.model_id, new)
+                    vectors.update(new)
+                    computed.update(missing)
         fused = {h: fuse_parts([vectors[h] for vectors in per_part]) for h in hashes}
         return fused, len(computed)
 

@@ -30,13 +30,13 @@ from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.files.scanner import (
     ScannedFile,
     Scanner,
     SkipReason,
     outside_detail,
 )
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
 from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
 from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
@@ -50,6 +50,9 @@ FILES_PER_BATCH = 200
 # Saving the embedded store rewrites its whole file and holds the GIL meanwhile (about
 # 4 ms per 1,000 vectors here): save on a timer and when the queue runs dry, not per batch.
 FLUSH_VECTORS_EVERY_S = 30.0
+# Texts handed to the model at a time: enough batches for every worker (eight of four
+# texts), few enough that a cancel is seen within seconds.
+EMBED_SLICE = 32
 # Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
 RE_ADD_BATCH = 2000
 
@@ -574,9 +577,11 @@ class Indexer:
                     missing.setdefault(p.text_hash, p.text)
             # Batches of similar length pad less: bare fastembed ran 2.0x faster on the same
             # texts sorted in steps of 64 (BENCHMARKS.md, speed), and this pipeline 1.7x.
+            # The model cuts each slice into batches by token count and runs them on its
+            # workers; a slice is what stopping may have to wait for.
             hashes = sorted(missing, key=lambda h: len(missing[h]))
-            for i in range(0, len(hashes), self.embed_batch_size):
-                part = hashes[i : i + self.embed_batch_size]
+            for i in range(0, len(hashes), EMBED_SLICE):
+                part = hashes[i : i + EMBED_SLICE]
                 fresh, computed = cache.embed({h: missing[h] for h in part})
                 cached.update(fresh)
                 report.chunks_embedded += computed

@@ -30,14 +30,16 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from codanna_desktop.core.semantic.embedding_model import fuse_parts
 from codanna_desktop.core.errors import ModelUnavailableError
+from codanna_desktop.core.semantic.batch_runner import BatchRunner
+from codanna_desktop.core.semantic.embedding_model import fuse_parts
 from codanna_desktop.core.semantic.model_store import (
     BGE_SMALL,
     INSTALL_COMMAND,
@@ -53,6 +55,7 @@ from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
 if TYPE_CHECKING:
     # fastembed takes most of a second to import: only loading a model pays for it.
     from fastembed import TextEmbedding
+    from tokenizers import Tokenizer
 
 MINILM_ID = f"{DEFAULT_MODEL}@qint8"
 # The MiniLM file before integer kernels. Its cached vectors are taken for the new file's:
@@ -81,8 +84,8 @@ REQUIRED_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 class Embedder:
-    """A loaded model. Thread-safe: one lock serialises use of the ONNX session, since the
-    indexer embeds documents on a worker while the UI embeds queries."""
+    """A loaded model. Thread-safe: onnxruntime runs a session from several threads at
+    once (the indexer's batches on the runner's workers, the window's queries)."""
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class Embedder:
         dim: int,
         batch_size: int,
         cache_ids: Sequence[str] = (),
+        runner: BatchRunner | None = None,
     ) -> None:
         self.model_id = model_id
         self.dim = dim
@@ -101,7 +105,9 @@ class Embedder:
         # count how many chunks were (re-)embedded while searches run alongside.
         self.documents_embedded = 0
         self._model = model
-        self._lock = threading.Lock()
+        self._runner = runner or BatchRunner(1)
+        self._count_lock = threading.Lock()
+        self._counter = _token_counter(model)
 
     @property
     def parts(self) -> tuple[Embedder]:
@@ -113,29 +119,40 @@ class Embedder:
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in the order of `texts`."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        clean = [_encodable(text) for text in texts]
-        with self._lock:
-            rows = list(self._model.passage_embed(clean, batch_size=self.batch_size))
-            self.documents_embedded += len(clean)
-        return _normalised(np.asarray(rows, dtype=np.float32).reshape(len(clean), self.dim))
+        return self._runner.run([(self, texts)])[0]
+
+    def embed_parts(self, texts_per_part: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return [self.embed_documents(texts_per_part[0])]
 
     def embed_query(self, text: str) -> np.ndarray:
         """A vector of shape (dim,). Uses the model's query form where it has one."""
-        with self._lock:
-            row = next(iter(self._model.query_embed([_encodable(text)])))
+        row = next(iter(self._model.query_embed([_encodable(text)])))
         return _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text after truncation, as a batch would hold it unpadded."""
+        if self._counter is None:  # another fastembed layout: about 4 characters a token
+            return [len(text) // 4 + 2 for text in texts]
+        return [len(e.ids) for e in self._counter.encode_batch([_encodable(t) for t in texts])]
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """One model call for `texts` (the runner chooses them)."""
+        clean = [_encodable(text) for text in texts]
+        rows = list(self._model.passage_embed(clean, batch_size=max(1, len(clean))))
+        with self._count_lock:
+            self.documents_embedded += len(clean)
+        return _normalised(np.asarray(rows, dtype=np.float32).reshape(len(clean), self.dim))
 
 
 class FusedEmbedder:
     """Several models, one vector (`fuse_parts`): a dot product of two fused vectors is
     the mean of the models' cosines. Each part keeps its own model id, so the embedding
     cache holds each model's vector and a text cached for one part is embedded only by
-    the others."""
+    the others. The parts' batches share one `BatchRunner`, so both cores stay busy."""
 
-    def __init__(self, parts: Sequence[Embedder]) -> None:
+    def __init__(self, parts: Sequence[Embedder], runner: BatchRunner | None = None) -> None:
         self._parts = tuple(parts)
+        self._runner = runner or BatchRunner(1)
         self.model_id = "+".join(p.model_id for p in self._parts)
         self.dim = sum(p.dim for p in self._parts)
 
@@ -153,10 +170,15 @@ class FusedEmbedder:
         return max(p.documents_embedded for p in self._parts)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return fuse_parts([p.embed_documents(texts) for p in self._parts])
+        return fuse_parts(self.embed_parts([texts] * len(self._parts)))
+
+    def embed_parts(self, texts_per_part: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Each part's vectors for its own texts (what the cache lacks for it)."""
+        return self._runner.run(list(zip(self._parts, texts_per_part, strict=True)))
 
     def embed_query(self, text: str) -> np.ndarray:
-        return fuse_parts([p.embed_query(text) for p in self._parts])
+        # The parts at once: each session runs on one thread.
+        return fuse_parts(self._runner.each([partial(p.embed_query, text) for p in self._parts]))
 
 
 def load_embedder(
@@ -174,31 +196,36 @@ def load_embedder(
         # A folder may hold a different export than its architecture's name suggests.
         dim = int(np.asarray(next(iter(model.embed(["dimension probe"])))).shape[-1])
     elif name.lower() == DEFAULT_MODEL.lower():
-        minilm = Embedder(
-            _load_default(paths, MINILM, cache_dir, threads, DEFAULT_MAX_TOKENS[MINILM_ID]),
-            model_id=MINILM_ID,
-            dim=384,
-            batch_size=batch,
-            cache_ids=(LEGACY_MINILM_ID,),
-        )
-        if settings.embedding_models == "fast":
-            return minilm
-        bge = _load_default(paths, BGE_SMALL, cache_dir, threads, DEFAULT_MAX_TOKENS[BGE_ID])
-        # Two sessions with an arena each held the peak of both (950 MB against 728 MB for
-        # the previous single model); one arena shared by both holds one (BENCHMARKS.md §8).
-        _share_one_arena(
-            [
-                (minilm._model, model_dir(paths, MINILM) / MINILM.onnx_file),
-                (bge, model_dir(paths, BGE_SMALL) / BGE_SMALL.onnx_file),
-            ],
-            threads,
-        )
-        return FusedEmbedder([minilm, Embedder(bge, model_id=BGE_ID, dim=384, batch_size=batch)])
+        return _load_defaults(settings, paths, cache_dir)
     else:
         dim = _describe(name)["dim"]
         model = _load_named(name, cache_dir, threads, network_timeout)
         model_id = name
     return Embedder(model, model_id=model_id, dim=dim, batch_size=batch)
+
+
+def _load_defaults(settings: Settings, paths: AppPaths, cache_dir: str) -> Embedder | FusedEmbedder:
+    """The default model(s), their sessions on one thread each, their batches on one
+    worker per core (`BatchRunner`)."""
+    folders = [MINILM] if settings.embedding_models == "fast" else [MINILM, BGE_SMALL]
+    runner = BatchRunner(settings.embed_threads or os.cpu_count() or 1)
+    ids = {MINILM.name: MINILM_ID, BGE_SMALL.name: BGE_ID}
+    parts = []
+    for folder in folders:
+        model_id = ids[folder.name]
+        model = _load_default(paths, folder, cache_dir, 1, DEFAULT_MAX_TOKENS[model_id])
+        _one_thread_session_on_shared_arena(model, model_dir(paths, folder) / folder.onnx_file)
+        parts.append(
+            Embedder(
+                model,
+                model_id=model_id,
+                dim=384,
+                batch_size=settings.embed_batch_size,
+                cache_ids=(LEGACY_MINILM_ID,) if folder is MINILM else (),
+                runner=runner,
+            )
+        )
+    return parts[0] if len(parts) == 1 else FusedEmbedder(parts, runner)
 
 
 def release_freed_memory() -> None:
@@ -263,10 +290,13 @@ _ARENA_LOCK = threading.Lock()
 _arena_registered = False
 
 
-def _share_one_arena(models: Sequence[tuple[TextEmbedding, Path]], threads: int | None) -> None:
-    """Give each model a new ONNX session that allocates from one CPU arena registered in
-    onnxruntime's environment (``session.use_env_allocators``), instead of an arena of its
-    own: the arena keeps its high-water mark, and the models run one after the other."""
+def _one_thread_session_on_shared_arena(model: TextEmbedding, onnx_file: Path) -> None:
+    """Give the model a new ONNX session that runs on the calling thread (the runner's
+    workers give the parallelism) and allocates from one CPU arena registered in
+    onnxruntime's environment (``session.use_env_allocators``) instead of an arena of its
+    own: an arena keeps its high-water mark, so two models with an arena each held the
+    peak of both (the pipeline's peak RSS was 950 MB against 728 MB for the previous
+    model alone, BENCHMARKS.md §8)."""
     import onnxruntime as ort
 
     global _arena_registered
@@ -277,20 +307,31 @@ def _share_one_arena(models: Sequence[tuple[TextEmbedding, Path]], threads: int 
             )
             ort.create_and_register_allocator(memory, ort.OrtArenaCfg({}))
             _arena_registered = True
-    for model, onnx_file in models:
-        inner: Any = getattr(model, "model", None)
-        session = getattr(inner, "model", None)
-        if inner is None or session is None:
-            continue  # another fastembed layout: keep its own session
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = threads
-        options.add_session_config_entry("session.use_env_allocators", "1")
-        inner.model = ort.InferenceSession(
-            str(onnx_file), sess_options=options, providers=session.get_providers()
-        )
+    inner: Any = getattr(model, "model", None)
+    session = getattr(inner, "model", None)
+    if inner is None or session is None:
+        return  # another fastembed layout: keep its own session
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    inner.model = ort.InferenceSession(
+        str(onnx_file), sess_options=options, providers=session.get_providers()
+    )
+
+
+def _token_counter(model: TextEmbedding) -> Tokenizer | None:
+    """A copy of the model's tokenizer that truncates as it does but never pads, to count
+    each text's tokens for the batches."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(tokenizer.to_str())
+    counter.no_padding()
+    return counter
 
 
 def set_max_tokens(model: TextEmbedding, max_tokens: int) -> None:

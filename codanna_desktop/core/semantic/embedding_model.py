@@ -35,6 +35,11 @@ class EmbeddingModel(Protocol):
         """L2-normalised float32 vectors of shape (len(texts), dim), in order."""
         ...
 
+    def embed_parts(self, texts_per_part: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Each part's vectors for its own texts (the embedding cache asks each part for
+        what it lacks), computed together so that the parts share the cores."""
+        ...
+
     def embed_query(self, text: str) -> np.ndarray:
         """An L2-normalised float32 vector of shape (dim,)."""
         ...

