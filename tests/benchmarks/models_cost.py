@@ -121,6 +121,7 @@ def today_tree(work: Path, ref: str) -> Path:
 def pipeline(
     work: Path, chunks: int, reps: int, today_ref: str, configs: Sequence[str] = CONFIGS
 ) -> dict[str, Any]:
+    started = machine()
     tree, total = embed_tree(work, chunks)
     code = {"today": today_tree(work, today_ref)}
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
@@ -138,7 +139,14 @@ def pipeline(
             )
             runs[config].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"pipeline {config}: {runs[config][-1]}", flush=True)
-    out: dict[str, Any] = {"chunks": total, "reps": reps, "today_ref": today_ref, "runs": runs}
+    out: dict[str, Any] = {
+        "chunks": total,
+        "reps": reps,
+        "today_ref": today_ref,
+        "date": started["date"],
+        "load_average_at_start": started["load_average_at_start"],
+        "runs": runs,
+    }
     for config, items in runs.items():
         seconds = median([r["seconds"] for r in items])
         out[config] = {

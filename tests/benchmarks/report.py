@@ -67,10 +67,10 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _queries(data["speed"]),
         _freshness(data["freshness"]),
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
-        report_models.section(data["models"], data["models_cost"]),
         _desktop(markdown),
         fault_report.section(data["faults"]),
         _exact(data["exact"]),
+        report_models.section(data["models"], data["models_cost"]),
         _findings(data),
     ]
     markdown.write_text("\n\n".join(p.strip() for p in parts if p) + "\n", encoding="utf-8")
