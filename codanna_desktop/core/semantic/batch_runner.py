@@ -9,7 +9,7 @@
   cores stay busy until the last batch, instead of two intra-op threads per call
   waiting on each other between operators. onnxruntime sessions may be run from several
   threads at once. Measured with both default models on 150 standard-library chunks
-  (BENCHMARKS.md §8): the same batches took about half the time this way than one call
+  (BENCHMARKS.md §13): the same batches took about half the time this way than one call
   after the other on two intra-op threads each.
 """
 

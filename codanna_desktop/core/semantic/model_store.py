@@ -340,7 +340,14 @@ def _quantise_minilm(destination: Path, tokenizer_json: Path) -> dict[str, objec
             f"Quantising the default model needs the onnx package ({exc}). Reinstall "
             f"Codanna Desktop, then run `{INSTALL_COMMAND}`."
         ) from exc
-    quantise_stored_int8(source, destination)
+    try:
+        quantise_stored_int8(source, destination)
+    except ImportError as exc:  # onnxruntime.quantization imports more than onnxruntime
+        raise ModelUnavailableError(
+            f"Quantising the default model needs onnxruntime's quantisation tools, which "
+            f"could not be imported ({exc}). Reinstall Codanna Desktop, then run "
+            f"`{INSTALL_COMMAND}`."
+        ) from exc
     cosine = agreement(source, destination, tokenizer_json)
     source.unlink()
     versions = f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}"
