@@ -20,12 +20,16 @@ keep per catalog and a second upsert per chunk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.semantic.embedding_model import EmbeddingModel, fuse_parts
-from codanna_desktop.core.storage.catalog import Catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy as np
+
+    from codanna_desktop.core.storage.catalog import Catalog
 
 
 class EmbeddingCache:

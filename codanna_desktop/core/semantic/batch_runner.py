@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 # Padded tokens per call: four texts at the 256 tokens most chunks stay under, or two
 # windows at 512. Two calls in flight (two workers) allocate about what one call of the

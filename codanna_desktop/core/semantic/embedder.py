@@ -29,7 +29,6 @@ import socket
 import sys
 import threading
 import urllib.request
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,8 @@ from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
 
 if TYPE_CHECKING:
     # fastembed takes most of a second to import: only loading a model pays for it.
+    from collections.abc import Sequence
+
     from fastembed import TextEmbedding
     from tokenizers import Tokenizer
 

@@ -37,11 +37,14 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.settings import AppPaths
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.settings import AppPaths
 
 MANIFEST_NAME = "manifest.json"
 INSTALL_COMMAND = "codanna-desktop model install"
