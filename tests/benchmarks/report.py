@@ -474,7 +474,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
     out = []
     b = t["boosts"]
     out.append(
-        "### Kept: lexical field boosts (core/storage/lexical/index.py FIELD_BOOSTS)\n\n"
+        "### Kept: lexical field boosts (core/ranking/lexical_query.py FIELD_BOOSTS)\n\n"
         + _table(
             [
                 "boosts",

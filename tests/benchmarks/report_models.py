@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Numbered after the hand-kept sections (8 desktop ... 12), which others refer to by number.
-TITLE = "## 13. The default embedding models"
+# Numbered after the hand-kept sections (8 desktop ... 13), which others refer to by number.
+TITLE = "## 14. The default embedding models"
 
 LABELS = {
     "minilm_old_512": "all-MiniLM-L6-v2, the previous file (int8 storage, fp32 kernels)",

@@ -11,7 +11,7 @@ others were still being computed when indexing stopped, or a second model was ju
 switched on) is not stored with a vector from those parts alone: it stays pending until
 the missing parts are embedded (only those), and meanwhile ranks on its lexical score,
 like any chunk not yet embedded. Measured on CoSQA with half the files given MiniLM's
-vector only (BENCHMARKS.md §13): padding the missing half with zeros sinks them (MRR@10
+vector only (BENCHMARKS.md §14): padding the missing half with zeros sinks them (MRR@10
 0.34 against 0.53 for MiniLM alone: the two models' cosines sit on different scales),
 padding it with the mean bge-small vector of the corpus ranks them as MiniLM alone would
 (0.526); that would be the way to store partial vectors, at the price of a vector to

@@ -9,7 +9,7 @@
   cores stay busy until the last batch, instead of two intra-op threads per call
   spinning while they wait on each other between operators. onnxruntime sessions may be
   run from several threads at once. Measured with both default models on 150
-  standard-library chunks (BENCHMARKS.md §13): the same batches took half the time this
+  standard-library chunks (BENCHMARKS.md §14): the same batches took half the time this
   way (20.2 s against 40.6 s) as one call after the other on two intra-op threads each.
 """
 

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 MINILM_ID = f"{DEFAULT_MODEL}@qint8"
 # The MiniLM file before integer kernels. Its cached vectors are taken for the new file's:
 # they agree at cosine 0.99+, and CoSQA ranked old documents with new queries at MRR@10
-# +0.003 (within noise) of the new file alone (BENCHMARKS.md §13).
+# +0.003 (within noise) of the new file alone (BENCHMARKS.md §14).
 LEGACY_MINILM_ID = f"{DEFAULT_MODEL}@int8"
 BGE_ID = "BAAI/bge-small-en-v1.5@int8"
 FAST_MODEL_ID = MINILM_ID
@@ -69,7 +69,7 @@ DEFAULT_MODEL_ID = f"{MINILM_ID}+{BGE_ID}"
 DEFAULT_DIM = 768
 # Tokens per text, set here rather than taken from the tokenizer configs (fastembed's
 # default, also 512; all-MiniLM-L6-v2 was trained on 256, bge-small-en-v1.5 on 512).
-# Measured on CoSQA (BENCHMARKS.md §13, sub-corpus): cutting at 256 changed MRR@10 by
+# Measured on CoSQA (BENCHMARKS.md §14, sub-corpus): cutting at 256 changed MRR@10 by
 # +0.0008 (MiniLM) and -0.0002 (bge), both within noise, so the limit stays 512: it keeps
 # the vectors the cache already holds, and no text loses its tail. 256 would embed long
 # windows faster. Part of the vectors: changing it needs new model ids.
@@ -297,7 +297,7 @@ def _one_thread_session_on_shared_arena(model: TextEmbedding, onnx_file: Path) -
     onnxruntime's environment (``session.use_env_allocators``) instead of an arena of its
     own: an arena keeps its high-water mark, so two models with an arena each held the
     peak of both (the pipeline's peak RSS was 950 MB against 728 MB for the previous
-    model alone, BENCHMARKS.md §13)."""
+    model alone, BENCHMARKS.md §14)."""
     import onnxruntime as ort
 
     global _arena_registered
