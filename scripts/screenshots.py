@@ -111,7 +111,7 @@ def main() -> int:
     from codanna_desktop.app.main_window import MainWindow
     from codanna_desktop.app.settings_dialog import SettingsDialog
     from codanna_desktop.core.indexing.indexer import Progress
-    from codanna_desktop.core.semantic.model_store import install_default_model
+    from codanna_desktop.core.semantic.model_store import install_default_models
     from codanna_desktop.core.settings import AppPaths
 
     app = QApplication([sys.argv[0]])
@@ -120,7 +120,7 @@ def main() -> int:
     app.setApplicationName("Codanna Desktop")
     if args.dark:
         app.setPalette(dark_palette())  # type: ignore[arg-type]
-    install_default_model(AppPaths.default(), log=lambda message: None)
+    install_default_models(AppPaths.default(), log=lambda message: None)
 
     context = AppContext()
     try:

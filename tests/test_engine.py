@@ -15,6 +15,7 @@ import pytest
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
 from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from codanna_desktop.core.watching.changes import ChangeSet
@@ -461,14 +462,14 @@ def test_a_damaged_cached_vector_is_embedded_again_not_spread(
         engine.add_root(root)
         engine.index()
         text_hash, text = engine.catalog._query("SELECT text_hash, text FROM chunks LIMIT 1")[0]
-        model_id = embedder.model_id
-        with sqlite3.connect(engine.catalog.path) as db:  # a page zeroed under the row
+        cache = EmbeddingCache(engine.catalog, embedder)  # each model's vector, fused
+        with sqlite3.connect(engine.catalog.path) as db:  # a page zeroed under the rows
             db.execute(
                 "UPDATE embeddings SET vector = zeroblob(length(vector)) WHERE text_hash = ?",
                 (text_hash,),
             )
-        assert engine.catalog.cached_vectors(model_id, [text_hash]) == {}
+        assert cache.ready([text_hash]) == {}
         engine.catalog.reset_all_vectors()
         engine.embed_pending()
-        healed = engine.catalog.cached_vectors(model_id, [text_hash])[text_hash]
+        healed = cache.ready([text_hash])[text_hash]
         assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999

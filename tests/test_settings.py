@@ -45,6 +45,7 @@ def test_saved_settings_round_trip_as_readable_toml() -> None:
         Settings(database_url="mysql://x@y/z"),
         Settings(editor_command="code -g"),
         Settings(model_path="/no/such/folder"),
+        Settings(embedding_models="all"),
     ],
 )
 def test_invalid_values_are_refused_and_nothing_is_written(bad: Settings) -> None:

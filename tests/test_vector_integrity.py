@@ -23,6 +23,7 @@ import pytest
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import VectorStoreUnavailableError
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from codanna_desktop.core.storage.catalog import SCHEMA_VERSION
@@ -179,15 +180,15 @@ def test_a_crash_before_the_save_never_leaves_a_deleted_files_vector_under_a_new
         hit = eng.search("rotate_matrix").results(0.0, 1)[0]
         assert hit.path == "matrix.py"
         row = eng.catalog.chunk_rows([hit.chunk_id])[hit.chunk_id]
-        own = eng.catalog.cached_vectors(embedder.model_id, [row.text_hash])[row.text_hash]
+        # The fused vector the store holds, from each model's cached part.
+        own = EmbeddingCache(eng.catalog, embedder).ready([row.text_hash])[row.text_hash]
         store = eng.semantic.store()
         assert store is not None
         best_id, similarity = store.search(own, 1)[0]
         # The store holds the new chunk's own vector under its id, not the deleted one's.
         assert best_id == hit.chunk_id and similarity > 0.999
-        deleted_text = eng.catalog.cached_vectors(
-            embedder.model_id,
-            [h for h in _all_cached_hashes(eng) if h != row.text_hash],
+        deleted_text = EmbeddingCache(eng.catalog, embedder).ready(
+            sorted({h for h in _all_cached_hashes(eng) if h != row.text_hash})
         )
         for vector in deleted_text.values():
             found = store.search(vector, 1)

@@ -58,8 +58,20 @@ RESTART_NOTE = (
     "is checked again."
 )
 # Settings the engine is built from: changing one needs a restart.
-ENGINE_FIELDS = ("database_url", "model", "model_path")
+ENGINE_FIELDS = ("database_url", "model", "model_path", "embedding_models")
 MODEL_DEFAULT, MODEL_NAMED, MODEL_FOLDER = 0, 1, 2
+# The default model's two ways, in the order of `Settings.embedding_models` choices; the
+# figures are BENCHMARKS.md's (CoSQA dev MRR@10, pipeline throughput, 2 cores).
+DEFAULT_MODELS_ITEMS = (
+    ("both", "Both models: all-MiniLM-L6-v2 + bge-small-en-v1.5 (best results)"),
+    ("fast", "Fast: all-MiniLM-L6-v2 alone (large folders, slow machines)"),
+)
+DEFAULT_MODELS_TRADE_OFF = (
+    "Both models find the right function first more often (CoSQA: MRR@10 0.55 against "
+    "0.53 for MiniLM alone) but embed about half as fast as MiniLM alone and store vectors "
+    "twice as large (768 numbers instead of 384). Switching either way embeds nothing "
+    "twice: each model's vectors are kept."
+)
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -237,7 +249,13 @@ class SettingsDialog(QDialog):
         self.model_warning = QLabel()
         self.model_warning.setWordWrap(True)
         self.model_warning.setVisible(False)
+        self.default_models_choice = QComboBox()
+        for _, label in DEFAULT_MODELS_ITEMS:
+            self.default_models_choice.addItem(label)
+        self.default_models_choice.currentIndexChanged.connect(self._update_model_fields)
         form.addRow("Embedding model", self.model_choice)
+        form.addRow("Default model", self.default_models_choice)
+        form.addRow("", _note(DEFAULT_MODELS_TRADE_OFF))
         form.addRow("Model name", self.model_name_edit)
         form.addRow("Model folder", folder_row)
         form.addRow("", self.model_warning)
@@ -294,6 +312,8 @@ class SettingsDialog(QDialog):
             self.model_choice.setCurrentIndex(MODEL_NAMED)
         else:
             self.model_choice.setCurrentIndex(MODEL_DEFAULT)
+        choices = [key for key, _ in DEFAULT_MODELS_ITEMS]
+        self.default_models_choice.setCurrentIndex(choices.index(settings.embedding_models))
         self.model_name_edit.setText(settings.model if settings.model != DEFAULT_MODEL else "")
         self.model_path_edit.setText(settings.model_path or "")
         self.ignore_edit.setPlainText("\n".join(settings.ignore_patterns))
@@ -321,6 +341,7 @@ class SettingsDialog(QDialog):
             database_url=url if self.store_pg.isChecked() and url else None,
             model=model,
             model_path=model_path or None,
+            embedding_models=self._default_models(),
             ignore_patterns=_lines(self.ignore_edit.toPlainText()),
             excluded_dirs=_lines(self.excluded_edit.toPlainText()),
             max_file_size=parse_size(self.max_size_edit.text()),
@@ -355,8 +376,21 @@ class SettingsDialog(QDialog):
         self.model_name_edit.setEnabled(choice == MODEL_NAMED)
         self.model_path_edit.setEnabled(choice == MODEL_FOLDER)
         self.model_browse.setEnabled(choice == MODEL_FOLDER)
+        self.default_models_choice.setEnabled(choice == MODEL_DEFAULT)
         changed = self._model_fields() != (self.original.model, self.original.model_path or "")
-        if changed:
+        models_changed = (
+            choice == MODEL_DEFAULT and self._default_models() != self.original.embedding_models
+        )
+        if models_changed and not changed:
+            # The cache keeps each model's vectors: only what the other model never saw.
+            self.model_warning.setText(
+                "Chunks already embedded by both models keep their vectors; bge-small "
+                "embeds the others, at about half the speed of MiniLM alone."
+                if self._default_models() == "both"
+                else "MiniLM's vectors are all kept: nothing is embedded again."
+            )
+            self.model_warning.setStyleSheet("")
+        elif changed:
             chunks = self.chunk_count
             self.model_warning.setText(
                 reembed_estimate(chunks)
@@ -365,7 +399,10 @@ class SettingsDialog(QDialog):
             )
             colour = theme.error_color(self.palette()).name()
             self.model_warning.setStyleSheet(f"color: {colour};")
-        self.model_warning.setVisible(changed)
+        self.model_warning.setVisible(changed or models_changed)
+
+    def _default_models(self) -> str:
+        return DEFAULT_MODELS_ITEMS[self.default_models_choice.currentIndex()][0]
 
     def _model_fields(self) -> tuple[str, str]:
         choice = self.model_choice.currentIndex()

@@ -37,9 +37,16 @@ from codanna_desktop.core.indexing.indexer import (
     ProgressCallback,
 )
 from codanna_desktop.core.ranking.search import HybridSearcher, SearchSession
-from codanna_desktop.core.semantic.embedder import Embedder, load_embedder
+from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.semantic.side import OpenedStore, SemanticSide
-from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
+from codanna_desktop.core.settings import (
+    DEFAULT_MODEL,
+    DEFAULT_SECOND_MODEL,
+    AppPaths,
+    Settings,
+    load_settings,
+    redact_url,
+)
 from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex
 from codanna_desktop.core.storage.roots_backup import save_roots_backup
@@ -106,7 +113,7 @@ class Engine:
         settings: Settings | None = None,
         *,
         writer: bool = True,
-        embedder: Embedder | None = None,
+        embedder: EmbeddingModel | None = None,
         wait_for_lock: float = 0.0,
     ) -> None:
         self.paths = paths or AppPaths.default()
@@ -472,6 +479,8 @@ class Engine:
             )
         total = self.catalog.counts()
         model = self.settings.model_path or self.settings.model
+        if model == DEFAULT_MODEL and self.settings.embedding_models == "both":
+            model = f"{DEFAULT_MODEL} + {DEFAULT_SECOND_MODEL}"
         opening_problem = self.semantic.store_problem
         problem = opening_problem or self._saved_vectors_problem(total["embedded"])
         if problem is not None and opening_problem is None:
@@ -523,7 +532,8 @@ def open_vector_store(
     settings: Settings, paths: AppPaths, catalog: Catalog, writer: bool, model: EmbeddingModel
 ) -> OpenedStore:
     """The store the settings name, for the model's vectors (a writer's may be written);
-    raises VectorStoreUnavailableError."""
+    raises VectorStoreUnavailableError. One store per model id and dimension: a fused
+    model's 768-d vectors never mix with one model's 384-d ones."""
     url = settings.effective_database_url()
     if url:
         from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore

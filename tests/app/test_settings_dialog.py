@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.settings_dialog import (
+    DEFAULT_MODELS_TRADE_OFF,
     MODEL_NAMED,
     SettingsDialog,
     join_password,
@@ -249,3 +250,30 @@ def test_sizes_read_the_way_people_write_them() -> None:
     assert parse_size("2048") == 2048
     with pytest.raises(SettingsError):
         parse_size("a lot")
+
+
+def test_the_fast_single_model_is_offered_with_its_trade_off(
+    qtbot: QtBot, dialog: SettingsDialog
+) -> None:
+    assert dialog.default_models_choice.currentIndex() == 0  # both, the default
+    assert DEFAULT_MODELS_TRADE_OFF in label_texts(dialog)
+    assert "MRR@10" in DEFAULT_MODELS_TRADE_OFF
+
+    dialog.default_models_choice.setCurrentIndex(1)
+
+    assert dialog.settings_from_fields().embedding_models == "fast"
+    assert dialog.model_warning.isVisible()
+    assert "nothing is embedded again" in dialog.model_warning.text()
+    dialog.model_choice.setCurrentIndex(MODEL_NAMED)
+    assert not dialog.default_models_choice.isEnabled()
+
+
+def test_a_saved_fast_choice_is_shown_and_kept(qtbot: QtBot, context: AppContext) -> None:
+    context.paths.config_dir.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text('embedding_models = "fast"\n')
+    dialog = SettingsDialog(context)
+    qtbot.addWidget(dialog)
+
+    assert dialog.default_models_choice.currentIndex() == 1
+    assert dialog.settings_from_fields().embedding_models == "fast"
+    assert not dialog.model_warning.isVisible()

@@ -55,7 +55,7 @@ _PROBE = """
 import json, sys, time
 from pathlib import Path
 from fastembed import TextEmbedding
-from codanna_desktop.core.semantic.model_store import default_model_dir
+from codanna_desktop.core.semantic.model_store import MINILM, model_dir
 from codanna_desktop.core.settings import AppPaths
 from tests.benchmarks.workspace import peak_rss_mb
 texts = json.loads(Path(sys.argv[1]).read_text())
@@ -65,7 +65,7 @@ if order == "by length":
 model = TextEmbedding(
     "sentence-transformers/all-MiniLM-L6-v2",
     threads=2,
-    specific_model_path=str(default_model_dir(AppPaths.default())),
+    specific_model_path=str(model_dir(AppPaths.default(), MINILM)),
 )
 loaded = peak_rss_mb()
 list(model.passage_embed(texts, batch_size=batch))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.settings import Settings
-from tests.benchmarks import fault_report
+from tests.benchmarks import fault_report, report_models
 from tests.benchmarks.workspace import DOCS_DIR, REPO_ROOT, read_json
 
 DESKTOP_BEGIN = "<!-- desktop:begin -->"
@@ -47,6 +47,8 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
             "freshness",
             "watcher_load",
             "watcher_load_before",
+            "models",
+            "models_cost",
             "faults",
             "exact",
         )
@@ -68,6 +70,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _desktop(markdown),
         fault_report.section(data["faults"]),
         _exact(data["exact"]),
+        report_models.section(data["models"], data["models_cost"]),
         _findings(data),
     ]
     markdown.write_text("\n\n".join(p.strip() for p in parts if p) + "\n", encoding="utf-8")
@@ -1243,7 +1246,7 @@ def _desktop(markdown: Path) -> str:
         text = markdown.read_text(encoding="utf-8")
         if DESKTOP_BEGIN in text and DESKTOP_END in text:
             body = text.split(DESKTOP_BEGIN, 1)[1].split(DESKTOP_END, 1)[0].strip()
-    return f"## 8. Desktop\n\n{DESKTOP_BEGIN}\n{body}\n{DESKTOP_END}"
+    return f"## 9. Desktop\n\n{DESKTOP_BEGIN}\n{body}\n{DESKTOP_END}"
 
 
 def _batch_memory(m: dict[str, Any] | None) -> str:

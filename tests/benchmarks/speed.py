@@ -102,12 +102,17 @@ def seed_cache(engine: Engine, root: Path, seed_catalog: Path) -> int:
         for c in chunker.chunk(p.relative_to(root).as_posix(), p.read_text(errors="replace"))
     ]
     seed = Catalog(seed_catalog, readonly=True)
+    copied = 0
     try:
-        vectors = seed.cached_vectors(embedder.model_id, hashes)
+        # The cache is kept per model: a fused model's vectors are its parts'.
+        for part in embedder.parts:
+            for model_id in part.cache_ids:
+                vectors = seed.cached_vectors(model_id, hashes)
+                engine.catalog.cache_vectors(model_id, vectors)
+                copied += len(vectors)
     finally:
         seed.close()
-    engine.catalog.cache_vectors(embedder.model_id, vectors)
-    return len(vectors)
+    return copied
 
 
 def embedded_tree(
@@ -188,7 +193,7 @@ def embedding_throughput(
     measured apart as `pipeline_cold_s`), and the order alternates between repetitions."""
     from fastembed import TextEmbedding
 
-    from codanna_desktop.core.semantic.model_store import default_model_dir
+    from codanna_desktop.core.semantic.model_store import MINILM, model_dir
 
     root = work / "embed-tree"
     chunker = Chunker()
@@ -200,14 +205,15 @@ def embedding_throughput(
         picked.append(p)
         total += len(chunker.chunk(p.name, p.read_text(errors="replace")))
     copy_tree(picked, stdlib, root)
-    settings = Settings()
+    # One model, the one the bare run loads (the two models' cost: models_cost.py).
+    settings = Settings(embedding_models="fast")
     paths = home_paths(work / "embed-home-model")
     share_models_folder()
     embedder = load_embedder(settings, paths)
     bare = TextEmbedding(
         "sentence-transformers/all-MiniLM-L6-v2",
         threads=settings.embed_threads,
-        specific_model_path=str(default_model_dir(paths)),
+        specific_model_path=str(model_dir(paths, MINILM)),
     )
     batch = settings.embed_batch_size
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.ranking import lexical_query as lexical
 from codanna_desktop.core.ranking import search
 from codanna_desktop.core.ranking.fusion import fuse
@@ -451,7 +452,7 @@ def _cached_vectors(engine: Engine, chunk_ids: Sequence[int]) -> np.ndarray:
     assert embedder is not None
     rows = engine.catalog.chunk_rows(list(chunk_ids))
     hashes = [rows[i].text_hash for i in chunk_ids if i in rows]
-    cached = engine.catalog.cached_vectors(embedder.model_id, hashes)
+    cached = EmbeddingCache(engine.catalog, embedder).ready(hashes)
     return np.stack([cached[h] for h in hashes if h in cached])
 
 
@@ -496,7 +497,7 @@ def embedding_variants(bench: Bench) -> dict[str, Any]:
         if id_of[row.rel_path] in keep
     ]
     ids = [cid for cid, _ in chunks]
-    cached = engine.catalog.cached_vectors(embedder.model_id, [r.text_hash for _, r in chunks])
+    cached = EmbeddingCache(engine.catalog, embedder).ready([r.text_hash for _, r in chunks])
     words = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
     ident = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
     define = re.compile(r"(?:def|class)\s+([A-Za-z_]\w*)")

@@ -29,6 +29,7 @@ from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.files.skips import SkipReason
 from codanna_desktop.core.files.walk import ScannedFile, Scanner, outside_detail
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
 from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
@@ -50,6 +51,9 @@ FILES_PER_BATCH = 200
 # Saving the embedded store rewrites its whole file and holds the GIL meanwhile (about
 # 4 ms per 1,000 vectors here): save on a timer and when the queue runs dry, not per batch.
 FLUSH_VECTORS_EVERY_S = 30.0
+# Texts handed to the model at a time: enough batches for every worker (eight of four
+# texts), few enough that a cancel is seen within seconds.
+EMBED_SLICE = 32
 # Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
 RE_ADD_BATCH = 2000
 
@@ -594,6 +598,7 @@ class Indexer:
         embedder, store = self.semantic.model(), self._store()
         if embedder is None or store is None:
             return report
+        cache = EmbeddingCache(self.catalog, embedder)  # each model's vector, fused
         counts = self.catalog.counts()
         total = counts["chunks"]
         done = counts["embedded"]
@@ -607,21 +612,21 @@ class Indexer:
             pending = self.catalog.pending_vectors(step, self.embedding_focus)
             if not pending:
                 break
-            cached = self.catalog.cached_vectors(embedder.model_id, [p.text_hash for p in pending])
+            cached = cache.ready([p.text_hash for p in pending])
             missing: dict[str, str] = {}
             for p in pending:
                 if p.text_hash not in cached:
                     missing.setdefault(p.text_hash, p.text)
             # Batches of similar length pad less: bare fastembed ran 2.0x faster on the same
             # texts sorted in steps of 64 (BENCHMARKS.md, speed), and this pipeline 1.7x.
+            # The model cuts each slice into batches by token count and runs them on its
+            # workers; a slice is what stopping may have to wait for.
             hashes = sorted(missing, key=lambda h: len(missing[h]))
-            for i in range(0, len(hashes), self.embed_batch_size):
-                part = hashes[i : i + self.embed_batch_size]
-                vectors = embedder.embed_documents([missing[h] for h in part])
-                fresh = dict(zip(part, vectors, strict=True))
-                self.catalog.cache_vectors(embedder.model_id, fresh)
+            for i in range(0, len(hashes), EMBED_SLICE):
+                part = hashes[i : i + EMBED_SLICE]
+                fresh, computed = cache.embed({h: missing[h] for h in part})
                 cached.update(fresh)
-                report.chunks_embedded += len(part)
+                report.chunks_embedded += computed
                 if cancel and cancel.is_set():
                     break
             ready = [p for p in pending if p.text_hash in cached]

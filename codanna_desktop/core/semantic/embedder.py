@@ -1,8 +1,12 @@
 """Turns text into vectors with fastembed, from one of three sources.
 
-- The default model (``DEFAULT_MODEL``): all-MiniLM-L6-v2, int8 ONNX, provisioned offline
-  from PyPI by model_store. Model id ``sentence-transformers/all-MiniLM-L6-v2@int8``,
-  384 dimensions, mean pooling, 256-token truncation.
+- The default (``DEFAULT_MODEL``): two models provisioned offline from PyPI by model_store,
+  each int8 ONNX with integer kernels, whose vectors are fused into one
+  (`FusedEmbedder`, 768 dimensions: the mean of the two cosines ranks best on CoSQA,
+  BENCHMARKS.md):
+  all-MiniLM-L6-v2 (model id ``MINILM_ID``, mean pooling) and bge-small-en-v1.5 (``BGE_ID``,
+  CLS pooling), 384 dimensions each. ``settings.embedding_models = "fast"`` keeps
+  MiniLM alone (384 dimensions), for large folders on slow machines.
 - A local folder (``settings.model_path``) holding an ONNX model and its tokenizer files;
   ``settings.model`` names the fastembed architecture it follows (pooling, dimension).
   Model id ``<architecture>@local:<folder name>:<sha256 prefix of the ONNX file>``.
@@ -10,7 +14,9 @@
   Model id: the fastembed name (fastembed's own ONNX export of it).
 
 The model id is part of the embedding cache key, so two models (or two variants of one)
-never share an id. Vectors are float32 and L2-normalised, so a dot product is a cosine.
+never share an id; a fused model's cache entries are its parts', so switching between one
+model and both never embeds a cached text again. Vectors are float32 and L2-normalised,
+so a dot product is a cosine.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import socket
 import sys
 import threading
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,11 +37,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from codanna_desktop.core.errors import ModelUnavailableError
+from codanna_desktop.core.semantic.batch_runner import BatchRunner
+from codanna_desktop.core.semantic.embedding_model import fuse_parts
 from codanna_desktop.core.semantic.model_store import (
+    BGE_SMALL,
     INSTALL_COMMAND,
-    default_model_dir,
-    default_model_status,
-    install_default_model,
+    MINILM,
+    ModelFolder,
+    install_model,
+    model_dir,
+    model_status,
     sha256_of_file,
 )
 from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
@@ -44,9 +56,24 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fastembed import TextEmbedding
+    from tokenizers import Tokenizer
 
-DEFAULT_MODEL_ID = f"{DEFAULT_MODEL}@int8"
-DEFAULT_DIM = 384
+MINILM_ID = f"{DEFAULT_MODEL}@qint8"
+# The MiniLM file before integer kernels. Its cached vectors are taken for the new file's:
+# they agree at cosine 0.99+, and CoSQA ranked old documents with new queries at MRR@10
+# +0.003 (within noise) of the new file alone (BENCHMARKS.md §15).
+LEGACY_MINILM_ID = f"{DEFAULT_MODEL}@int8"
+BGE_ID = "BAAI/bge-small-en-v1.5@int8"
+FAST_MODEL_ID = MINILM_ID
+DEFAULT_MODEL_ID = f"{MINILM_ID}+{BGE_ID}"
+DEFAULT_DIM = 768
+# Tokens per text, set here rather than taken from the tokenizer configs (fastembed's
+# default, also 512; all-MiniLM-L6-v2 was trained on 256, bge-small-en-v1.5 on 512).
+# Measured on CoSQA (BENCHMARKS.md §15, sub-corpus): cutting at 256 changed MRR@10 by
+# +0.0008 (MiniLM) and -0.0002 (bge), both within noise, so the limit stays 512: it keeps
+# the vectors the cache already holds, and no text loses its tail. 256 would embed long
+# windows faster. Part of the vectors: changing it needs new model ids.
+DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
 HUB_HOST = "huggingface.co"
 LIST_MODELS_HINT = (
     '`codanna-desktop model list` (or `python -c "from fastembed import TextEmbedding; '
@@ -58,55 +85,148 @@ REQUIRED_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 class Embedder:
-    """A loaded model. Thread-safe: one lock serialises use of the ONNX session, since the
-    indexer embeds documents on a worker while the UI embeds queries."""
+    """A loaded model. Thread-safe: onnxruntime runs a session from several threads at
+    once (the indexer's batches on the runner's workers, the window's queries)."""
 
-    def __init__(self, model: TextEmbedding, *, model_id: str, dim: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: TextEmbedding,
+        *,
+        model_id: str,
+        dim: int,
+        batch_size: int,
+        cache_ids: Sequence[str] = (),
+        runner: BatchRunner | None = None,
+    ) -> None:
         self.model_id = model_id
         self.dim = dim
         self.batch_size = batch_size
+        self._cache_ids = (model_id, *cache_ids)
         # Documents only: a query does not count, so tests of the embedding cache can
         # count how many chunks were (re-)embedded while searches run alongside.
         self.documents_embedded = 0
         self._model = model
-        self._lock = threading.Lock()
+        self._runner = runner or BatchRunner(1)
+        self._count_lock = threading.Lock()
+        self._counter = _token_counter(model)
+
+    @property
+    def parts(self) -> tuple[Embedder]:
+        return (self,)
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return self._cache_ids
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in the order of `texts`."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        clean = [_encodable(text) for text in texts]
-        with self._lock:
-            rows = list(self._model.passage_embed(clean, batch_size=self.batch_size))
-            self.documents_embedded += len(clean)
-        return _normalised(np.asarray(rows, dtype=np.float32).reshape(len(clean), self.dim))
+        return self._runner.run([(self, texts)])[0]
+
+    def embed_parts(self, texts_per_part: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return [self.embed_documents(texts_per_part[0])]
 
     def embed_query(self, text: str) -> np.ndarray:
         """A vector of shape (dim,). Uses the model's query form where it has one."""
-        with self._lock:
-            row = next(iter(self._model.query_embed([_encodable(text)])))
+        row = next(iter(self._model.query_embed([_encodable(text)])))
         return _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text after truncation, as a batch would hold it unpadded."""
+        if self._counter is None:  # another fastembed layout: about 4 characters a token
+            return [len(text) // 4 + 2 for text in texts]
+        return [len(e.ids) for e in self._counter.encode_batch([_encodable(t) for t in texts])]
 
-def load_embedder(settings: Settings, paths: AppPaths, *, network_timeout: float = 3.0) -> Embedder:
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """One model call for `texts` (the runner chooses them)."""
+        clean = [_encodable(text) for text in texts]
+        rows = list(self._model.passage_embed(clean, batch_size=max(1, len(clean))))
+        with self._count_lock:
+            self.documents_embedded += len(clean)
+        return _normalised(np.asarray(rows, dtype=np.float32).reshape(len(clean), self.dim))
+
+
+class FusedEmbedder:
+    """Several models, one vector (`fuse_parts`): a dot product of two fused vectors is
+    the mean of the models' cosines. Each part keeps its own model id, so the embedding
+    cache holds each model's vector and a text cached for one part is embedded only by
+    the others. The parts' batches share one `BatchRunner`, so both cores stay busy."""
+
+    def __init__(self, parts: Sequence[Embedder], runner: BatchRunner | None = None) -> None:
+        self._parts = tuple(parts)
+        self._runner = runner or BatchRunner(1)
+        self.model_id = "+".join(p.model_id for p in self._parts)
+        self.dim = sum(p.dim for p in self._parts)
+
+    @property
+    def parts(self) -> tuple[Embedder, ...]:
+        return self._parts
+
+    @property
+    def cache_ids(self) -> tuple[str, ...]:
+        return (self.model_id,)
+
+    @property
+    def documents_embedded(self) -> int:
+        """Texts the slowest-fed part embedded (a text counts once, not once per part)."""
+        return max(p.documents_embedded for p in self._parts)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return fuse_parts(self.embed_parts([texts] * len(self._parts)))
+
+    def embed_parts(self, texts_per_part: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Each part's vectors for its own texts (what the cache lacks for it)."""
+        return self._runner.run(list(zip(self._parts, texts_per_part, strict=True)))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        # The parts at once: each session runs on one thread.
+        return fuse_parts(self._runner.each([partial(p.embed_query, text) for p in self._parts]))
+
+
+def load_embedder(
+    settings: Settings, paths: AppPaths, *, network_timeout: float = 3.0
+) -> Embedder | FusedEmbedder:
     """Load the model the settings name. Raises ModelUnavailableError, with what to do,
     when it is missing and cannot be fetched; never waits long on a missing network."""
     threads = settings.embed_threads or None  # 0: onnxruntime's own choice
     cache_dir = str(paths.models_dir / "fastembed")
     name = settings.model.strip() or DEFAULT_MODEL
+    batch = settings.embed_batch_size
     if settings.model_path:
         folder = Path(settings.model_path).expanduser()
         model, model_id = _load_local_folder(folder, name, cache_dir, threads)
         # A folder may hold a different export than its architecture's name suggests.
         dim = int(np.asarray(next(iter(model.embed(["dimension probe"])))).shape[-1])
     elif name.lower() == DEFAULT_MODEL.lower():
-        model = _load_default(paths, cache_dir, threads)
-        model_id, dim = DEFAULT_MODEL_ID, DEFAULT_DIM
+        return _load_defaults(settings, paths, cache_dir)
     else:
         dim = _describe(name)["dim"]
         model = _load_named(name, cache_dir, threads, network_timeout)
         model_id = name
-    return Embedder(model, model_id=model_id, dim=dim, batch_size=settings.embed_batch_size)
+    return Embedder(model, model_id=model_id, dim=dim, batch_size=batch)
+
+
+def _load_defaults(settings: Settings, paths: AppPaths, cache_dir: str) -> Embedder | FusedEmbedder:
+    """The default model(s), their sessions on one thread each, their batches on one
+    worker per core (`BatchRunner`)."""
+    folders = [MINILM] if settings.embedding_models == "fast" else [MINILM, BGE_SMALL]
+    runner = BatchRunner(settings.embed_threads or os.cpu_count() or 1)
+    ids = {MINILM.name: MINILM_ID, BGE_SMALL.name: BGE_ID}
+    parts = []
+    for folder in folders:
+        model_id = ids[folder.name]
+        model = _load_default(paths, folder, cache_dir, 1, DEFAULT_MAX_TOKENS[model_id])
+        _one_thread_session_on_shared_arena(model, model_dir(paths, folder) / folder.onnx_file)
+        parts.append(
+            Embedder(
+                model,
+                model_id=model_id,
+                dim=384,
+                batch_size=settings.embed_batch_size,
+                cache_ids=(LEGACY_MINILM_ID,) if folder is MINILM else (),
+                runner=runner,
+            )
+        )
+    return parts[0] if len(parts) == 1 else FusedEmbedder(parts, runner)
 
 
 def release_freed_memory() -> None:
@@ -140,26 +260,93 @@ def _describe(name: str) -> dict[str, Any]:
     )
 
 
-def _load_default(paths: AppPaths, cache_dir: str, threads: int | None) -> TextEmbedding:
-    if default_model_status(paths) is not None:
+def _load_default(
+    paths: AppPaths, folder: ModelFolder, cache_dir: str, threads: int | None, max_tokens: int
+) -> TextEmbedding:
+    if model_status(paths, folder) is not None:
         try:
-            install_default_model(paths, log=lambda message: None)
+            install_model(paths, folder, log=lambda message: None)
         except ModelUnavailableError as exc:
             raise ModelUnavailableError(
-                f"The default embedding model is not installed, and installing it failed: {exc}"
+                f"The embedding model {folder.name} is not installed, and installing it "
+                f"failed: {exc}"
             ) from exc
     from fastembed import TextEmbedding
 
-    folder = default_model_dir(paths)
+    path = model_dir(paths, folder)
     try:
-        return TextEmbedding(
-            DEFAULT_MODEL, cache_dir=cache_dir, threads=threads, specific_model_path=str(folder)
+        model = TextEmbedding(
+            folder.name, cache_dir=cache_dir, threads=threads, specific_model_path=str(path)
         )
     except Exception as exc:  # onnxruntime and tokenizers raise many kinds
         raise ModelUnavailableError(
-            f"The default embedding model in {folder} could not be loaded ({exc}). "
+            f"The embedding model in {path} could not be loaded ({exc}). "
             f"Run `{INSTALL_COMMAND}` to repair it."
         ) from exc
+    set_max_tokens(model, max_tokens)
+    return model
+
+
+_ARENA_LOCK = threading.Lock()
+_arena_registered = False
+
+
+def _one_thread_session_on_shared_arena(model: TextEmbedding, onnx_file: Path) -> None:
+    """Give the model a new ONNX session that runs on the calling thread (the runner's
+    workers give the parallelism) and allocates from one CPU arena registered in
+    onnxruntime's environment (``session.use_env_allocators``) instead of an arena of its
+    own: an arena keeps its high-water mark, so two models with an arena each held the
+    peak of both (the pipeline's peak RSS was 950 MB against 728 MB for the previous
+    model alone, BENCHMARKS.md §15)."""
+    import onnxruntime as ort
+
+    global _arena_registered
+    with _ARENA_LOCK:
+        if not _arena_registered:
+            memory = ort.OrtMemoryInfo(
+                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+            )
+            ort.create_and_register_allocator(memory, ort.OrtArenaCfg({}))
+            _arena_registered = True
+    inner: Any = getattr(model, "model", None)
+    session = getattr(inner, "model", None)
+    if inner is None or session is None:
+        return  # another fastembed layout: keep its own session
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    inner.model = ort.InferenceSession(
+        str(onnx_file), sess_options=options, providers=session.get_providers()
+    )
+
+
+def _token_counter(model: TextEmbedding) -> Tokenizer | None:
+    """A copy of the model's tokenizer that truncates as it does but never pads, to count
+    each text's tokens for the batches."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(tokenizer.to_str())
+    counter.no_padding()
+    return counter
+
+
+def set_max_tokens(model: TextEmbedding, max_tokens: int) -> None:
+    """Set the token limit instead of taking the tokenizer config's (fastembed's default)."""
+    tokenizer = getattr(getattr(model, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        raise ModelUnavailableError(
+            "This fastembed version keeps its tokenizer elsewhere; the token limit could "
+            "not be set. Install fastembed 0.9."
+        )
+    truncation = tokenizer.truncation or {}
+    tokenizer.enable_truncation(
+        max_length=max_tokens, direction=truncation.get("direction", "right")
+    )
 
 
 def _load_local_folder(
