@@ -44,12 +44,17 @@ def indexed_rows(
     with Engine(paths, embedder=None) as eng:
         eng.add_root(root)
         saw_workers: list[bool] = []
+        # Children other tests of this session left running (a window's search process)
+        # are not this run's workers.
+        before = set(multiprocessing.active_children())
         original = file_reader.PROCESS_MIN_FILES
         file_reader.PROCESS_MIN_FILES = process_min_files
         try:
             report = eng.index(
                 embed=False,
-                progress=lambda p: saw_workers.append(bool(multiprocessing.active_children())),
+                progress=lambda p: saw_workers.append(
+                    bool(set(multiprocessing.active_children()) - before)
+                ),
             )
         finally:
             file_reader.PROCESS_MIN_FILES = original

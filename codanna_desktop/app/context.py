@@ -102,7 +102,10 @@ class AppContext(QObject):
         return test_database_url(url)
 
     def is_added_folder(self, folder: Path) -> bool:
-        return self.engine.catalog.root_by_path(folder) is not None
+        # A folder whose removal has begun is no longer added (the catalog keeps its row
+        # until the removal finishes, so a second `remove` must not be told it works).
+        root = self.engine.catalog.root_by_path(folder)
+        return root is not None and not root.removing
 
     def languages(self) -> list[str]:
         """The languages the index holds (for the language filter)."""
