@@ -34,3 +34,19 @@ def test_importing_core_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_module_of_the_package_imports_itself_round_a_cycle() -> None:
+    # import-linter's layers keep the groups apart; this covers every module, lazy imports
+    # inside functions included (a type hint's import is no dependency at run time).
+    import grimp
+
+    graph = grimp.build_graph("codanna_desktop", exclude_type_checking_imports=True)
+    cycles = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("codanna_desktop") and graph.find_shortest_chain(
+                importer=imported, imported=module
+            ):
+                cycles.add(tuple(sorted((module, imported))))
+    assert not cycles
