@@ -35,6 +35,7 @@ from codanna_desktop.core.filters import SearchFilters
 from codanna_desktop.core.hnsw_store import HnswStore, file_problem
 from codanna_desktop.core.indexer import Indexer, IndexReport, Phase, Progress, ProgressCallback
 from codanna_desktop.core.lexical import LexicalIndex
+from codanna_desktop.core.model_process import ModelProcess
 from codanna_desktop.core.roots import owning_root
 from codanna_desktop.core.roots_backup import save_roots_backup
 from codanna_desktop.core.scanner import Scanner
@@ -98,7 +99,10 @@ class Engine:
         writer: bool = True,
         embedder: Embedder | None = None,
         wait_for_lock: float = 0.0,
+        model_process: bool = False,
     ) -> None:
+        """`model_process`: load the model in a child process (core/model_process.py), so
+        that unloading it gives all its memory back; for a program that stays running."""
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
@@ -113,7 +117,8 @@ class Engine:
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
         self._model_lock = threading.Lock()
-        self._embedder: Embedder | None = embedder
+        self._embedder: Embedder | ModelProcess | None = embedder
+        self._model_process = model_process
         self._model_problem: str | None = None
         self._model_tried = embedder is not None
         # A model handed in (tests, benchmarks) belongs to the caller: never unloaded.
@@ -217,6 +222,8 @@ class Engine:
 
     def close(self) -> None:
         try:
+            if isinstance(self._embedder, ModelProcess):
+                self._embedder.close()
             if self._vectors is not None:
                 try:
                     if self.writer:
@@ -255,12 +262,16 @@ class Engine:
 
     # -- the model and the vector store, loaded on first use -------------------------
 
-    def _get_embedder(self) -> Embedder | None:
+    def _get_embedder(self) -> Embedder | ModelProcess | None:
         with self._model_lock:
             if not self._model_tried:
                 self._model_tried = True
                 try:
-                    self._embedder = load_embedder(self.settings, self.paths)
+                    self._embedder = (
+                        ModelProcess(self.settings, self.paths)
+                        if self._model_process
+                        else load_embedder(self.settings, self.paths)
+                    )
                     self.model_loads += 1
                 except CodannaError as exc:
                     self._model_problem = str(exc)
@@ -276,25 +287,36 @@ class Engine:
         """Seconds since the model was last asked for (by a search or the indexer)."""
         return time.monotonic() - self._model_used_at
 
-    def unload_model(self) -> bool:
-        """Drop the loaded model (an idle tray indexer need not hold its ~100 MB); the next
-        search or embedding run loads it again. A model that failed to load stays failed.
-        A search holding the old embedder finishes with it. True when one was dropped."""
+    def unload_model(self, idle_for: float = 0.0) -> bool:
+        """Drop the loaded model if nothing asked for it in the last `idle_for` seconds (an
+        idle tray indexer need not hold its ~170 MB); the next search or embedding run
+        loads it again. A model that failed to load stays failed. In-process, a search
+        holding the old embedder finishes with it; a model process ends once the request
+        in flight has its answer. True when one was dropped."""
         with self._model_lock:
-            if self._embedder is None or self._injected_embedder:
+            # Checked under the lock: a search that just took the model keeps it.
+            if (
+                self._embedder is None
+                or self._injected_embedder
+                or self.model_idle_seconds() < idle_for
+            ):
                 return False
-            self._embedder = None
+            dropped, self._embedder = self._embedder, None
             self._model_tried = False
+        idle = self.model_idle_seconds()
+        if isinstance(dropped, ModelProcess):
+            dropped.close()
+        del dropped
         gc.collect()
         release_freed_memory()
-        log.info("embedding model unloaded after %.0f s unused", self.model_idle_seconds())
+        log.info("embedding model unloaded after %.0f s unused", idle)
         return True
 
     @property
     def model_problem(self) -> str | None:
         return self._model_problem
 
-    def load_model(self) -> Embedder | None:
+    def load_model(self) -> Embedder | ModelProcess | None:
         """Load the model now (otherwise it loads on first use)."""
         return self._get_embedder()
 
@@ -335,7 +357,7 @@ class Engine:
             log.warning("%s", note)
             self.catalog.set_meta("vector_note", note)
 
-    def _open_vectors(self, embedder: Embedder) -> VectorStore:
+    def _open_vectors(self, embedder: Embedder | ModelProcess) -> VectorStore:
         url = self.settings.effective_database_url()
         store: VectorStore
         if url:
