@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,9 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # A frozen app (installers) starts its indexing worker processes through this entry.
-    multiprocessing.freeze_support()
+def main(
+    argv: Sequence[str] | None = None, run_gui: Callable[[list[str]], int] | None = None
+) -> int:
+    """Run a command. ``run_gui`` opens the window (the entry point, codanna_desktop.launch,
+    passes it: the command line does not import the desktop app)."""
     parser = _parser()
     args_in = list(sys.argv[1:] if argv is None else argv)
     # `codanna-desktop ~/src/project` opens the app with that folder (as the desktop
@@ -157,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command in (None, "gui"):
-        return _run_gui([str(p) for p in getattr(args, "paths", [])])
+        if run_gui is None:
+            print("codanna-desktop: the window is opened by the program itself", file=sys.stderr)
+            return EXIT_USAGE
+        return run_gui([str(p) for p in getattr(args, "paths", [])])
     try:
         handler = globals()[f"_cmd_{args.command}"]
         code = int(handler(args))
@@ -184,34 +188,6 @@ def _stdout_to_devnull() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def _no_display() -> str | None:
-    """Why the window cannot open here, or None. Without a display Qt aborts the process
-    with a message about xcb plugins that sends people looking for missing libraries."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
-    return (
-        "There is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so the "
-        "window cannot open. The command line works without one: `codanna-desktop add "
-        "PATH`, `codanna-desktop search QUERY`, `codanna-desktop watch` (see --help)."
-    )
-
-
-def _run_gui(folders: list[str]) -> int:
-    problem = _no_display()
-    if problem is not None:
-        print(f"codanna-desktop: {problem}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        from codanna_desktop.app.main import run_app
-    except ImportError as exc:
-        print(f"codanna-desktop: the desktop app cannot start ({exc}).", file=sys.stderr)
-        _parser().print_help()
-        return EXIT_ERROR
-    return run_app(folders)
 
 
 @contextmanager
@@ -350,7 +326,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from codanna_desktop.core.filters import SearchFilters
+    from codanna_desktop.core.files.filters import SearchFilters
 
     if args.batch is None and not args.query:
         print("codanna-desktop: search needs a QUERY (or --batch FILE)", file=sys.stderr)
@@ -361,8 +337,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    from codanna_desktop.core.chunking.languages import resolve_languages
     from codanna_desktop.core.errors import UnknownLanguageError
-    from codanna_desktop.core.languages import resolve_languages
 
     try:
         languages = resolve_languages(args.lang)
@@ -406,7 +382,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _print_search(reply: dict[str, Any], as_json: bool) -> int:
     """Print a search's answer (from this process or the running app) and its exit code."""
-    from codanna_desktop.core.matching import Match
+    from codanna_desktop.core.ranking.matching import Match
 
     if not reply.get("ok"):
         print(f"codanna-desktop: {reply.get('error')}", file=sys.stderr)
@@ -532,8 +508,8 @@ def _cmd_grep(args: argparse.Namespace) -> int:
         case=CaseMode(args.case or "sensitive"),
         word=args.word_regexp,
     )
+    from codanna_desktop.core.chunking.languages import resolve_languages
     from codanna_desktop.core.errors import UnknownLanguageError
-    from codanna_desktop.core.languages import resolve_languages
 
     try:
         languages = resolve_languages(args.lang)
@@ -750,11 +726,11 @@ def _report_says_something(report: Any) -> bool:
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
-    from codanna_desktop.core import model_store
+    from codanna_desktop.core.semantic import model_store
 
     paths = AppPaths.default()
     if args.action == "list":
-        from codanna_desktop.core.embedder import supported_models
+        from codanna_desktop.core.semantic.embedder import supported_models
 
         print("\n".join(supported_models()))
         return EXIT_OK

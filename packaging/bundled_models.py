@@ -2,7 +2,7 @@
 
 Each entry is provisioned into a models folder at build time (with the same code the app
 uses on first start) and copied into the bundle's ``models`` folder, where
-``codanna_desktop.core.model_store.bundled_model_dir`` finds it before the user's data
+``codanna_desktop.core.semantic.model_store.bundled_model_dir`` finds it before the user's data
 folder. A second model is one more entry here.
 
 Run by packaging/build-linux with the build virtualenv's Python:
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codanna_desktop.core import model_store
+from codanna_desktop.core.semantic import model_store
 from codanna_desktop.core.settings import AppPaths
 
 

@@ -110,8 +110,8 @@ def main() -> int:
     from codanna_desktop.app.context import AppContext
     from codanna_desktop.app.main_window import MainWindow
     from codanna_desktop.app.settings_dialog import SettingsDialog
-    from codanna_desktop.core.indexer import Progress
-    from codanna_desktop.core.model_store import install_default_model
+    from codanna_desktop.core.indexing.indexer import Progress
+    from codanna_desktop.core.semantic.model_store import install_default_model
     from codanna_desktop.core.settings import AppPaths
 
     app = QApplication([sys.argv[0]])

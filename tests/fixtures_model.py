@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder, load_embedder
-from codanna_desktop.core.model_store import install_default_model
+from codanna_desktop.core.semantic.embedder import Embedder, load_embedder
+from codanna_desktop.core.semantic.model_store import install_default_model
 from codanna_desktop.core.settings import AppPaths, Settings
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
-from codanna_desktop.core.model_store import (
+from codanna_desktop.core.semantic.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
+from codanna_desktop.core.semantic.model_store import (
     DEFAULT_MODEL_DIRNAME,
     ONNX_FILE,
     bundled_model_dir,

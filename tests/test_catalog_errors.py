@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.catalog import Catalog
 from codanna_desktop.core.errors import CatalogDamagedError, IndexLockedError
+from codanna_desktop.core.storage.catalog import Catalog
 
 
 def test_damage_met_midway_through_a_query_is_a_catalog_damaged_error(tmp_path: Path) -> None:

@@ -7,10 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from codanna_desktop.core import languages
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.chunks import Chunk
-from codanna_desktop.core.languages import GRAMMAR_LANGUAGES, detect_language, load_language
+from codanna_desktop.core.chunking import languages
+from codanna_desktop.core.chunking.chunker import Chunker
+from codanna_desktop.core.chunking.chunks import Chunk
+from codanna_desktop.core.chunking.languages import (
+    GRAMMAR_LANGUAGES,
+    detect_language,
+    load_language,
+)
 
 PYTHON = '''\
 """HTTP client."""

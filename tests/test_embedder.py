@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codanna_desktop.core.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.model_store import (
+from codanna_desktop.core.semantic.embedder import DEFAULT_MODEL_ID, Embedder, load_embedder
+from codanna_desktop.core.semantic.model_store import (
     DEFAULT_MODEL_DIRNAME,
     INSTALL_COMMAND,
     ONNX_SHA256,

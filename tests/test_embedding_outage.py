@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from tests.fixtures_pg import PgTestServer
 

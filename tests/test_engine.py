@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
-from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
-from codanna_desktop.core.watcher import ChangeSet
+from codanna_desktop.core.watching.watcher import ChangeSet
 
 FILES = {
     "net/http_client.py": '''

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from tests.fixtures_pg import PgTestServer
 from tests.test_engine import FILES, write_tree
@@ -81,7 +81,7 @@ def test_ghost_vectors_in_postgres_are_removed_after_an_unclean_stop(
     ghost = max(known) + 1000
     import numpy as np
 
-    from codanna_desktop.core.vector_store import VectorMeta
+    from codanna_desktop.core.storage.vectors.store import VectorMeta
 
     vec = np.zeros((1, embedder.dim), dtype=np.float32)
     vec[0, 0] = 1.0

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import file_reader, indexer
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing import file_reader, indexer
+from codanna_desktop.core.indexing.indexer import Progress
 from codanna_desktop.core.settings import AppPaths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,8 @@ def test_worker_processes_that_cannot_start_leave_the_work_to_a_thread(
 PARENT = """
 import multiprocessing, os, signal, sys
 from pathlib import Path
-from codanna_desktop.core import file_reader, indexer
+from codanna_desktop.core.indexing import file_reader
+from codanna_desktop.core.indexing import indexer
 from codanna_desktop.core.engine import Engine
 
 

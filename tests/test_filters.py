@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
+from codanna_desktop.core.chunking.languages import resolve_languages
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import UnknownLanguageError
-from codanna_desktop.core.filters import NO_ROOT, SearchFilters, glob_to_regex, split_globs
-from codanna_desktop.core.languages import resolve_languages
+from codanna_desktop.core.files.filters import NO_ROOT, SearchFilters, glob_to_regex, split_globs
+from codanna_desktop.core.semantic.embedder import Embedder
 
 PATHS = [
     "ctx.py",

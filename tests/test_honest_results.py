@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.fusion import fuse
-from codanna_desktop.core.matching import Match, match_of
-from codanna_desktop.core.search import query_weight
+from codanna_desktop.core.ranking.fusion import fuse
+from codanna_desktop.core.ranking.matching import Match, match_of
+from codanna_desktop.core.ranking.search import query_weight
+from codanna_desktop.core.semantic.embedder import Embedder
 
 FILES = {
     "src/alpha.py": "def frobnicate(items):\n    return sorted(items)\n",

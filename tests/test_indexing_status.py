@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from codanna_desktop.core.catalog import RootRow
 from codanna_desktop.core.engine import EngineStatus, RootStatus
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
 from codanna_desktop.core.indexing_status import IndexingStatus
+from codanna_desktop.core.storage.catalog import RootRow
 
 FLASK = Path("/src/flask")
 EXPRESS = Path("/src/express")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import lexical
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.lexical import (
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.storage.lexical import index as lexical
+from codanna_desktop.core.storage.lexical.index import (
     LexicalDoc,
     LexicalIndex,
     highlight_ranges,
@@ -444,7 +444,7 @@ def test_read_only_index_refuses_writes(tmp_path: Path) -> None:
 WRITER_PROCESS = """
 import sys
 from pathlib import Path
-from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
+from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 
 ix = LexicalIndex(Path(sys.argv[1]))
 print("open", flush=True)

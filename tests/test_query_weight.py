@@ -1,4 +1,4 @@
-"""The search behaviours the benchmarks chose (core/search.py query_weight, the lexical
+"""The search behaviours the benchmarks chose (core/ranking/search.py query_weight, the lexical
 boosts), pinned on small real indexes."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.query_shape import is_identifier_query
-from codanna_desktop.core.search import query_weight
+from codanna_desktop.core.ranking.query_shape import is_identifier_query
+from codanna_desktop.core.ranking.search import query_weight
+from codanna_desktop.core.semantic.embedder import Embedder
 
 
 @pytest.mark.parametrize(

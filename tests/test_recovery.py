@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.catalog import Catalog
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.lexical import LexicalIndex
+from codanna_desktop.core.semantic.embedder import Embedder
+from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ FILES = {
 WRITER = """
 import os, signal, sys
 from pathlib import Path
-from codanna_desktop.core.catalog import Catalog
+from codanna_desktop.core.storage.catalog import Catalog
 from codanna_desktop.core.engine import Engine
 
 project, action = Path(sys.argv[1]), sys.argv[2]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.ignore import IgnoreRules
-from codanna_desktop.core.scanner import (
+from codanna_desktop.core.files.ignore import IgnoreRules
+from codanna_desktop.core.files.scanner import (
     FileSkipped,
     Scanner,
     ScanResult,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core import watcher as watcher_module
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.service import IndexingService, ServiceEvent
-from codanna_desktop.core.watcher import FolderWatcher
+from codanna_desktop.core.watching import watcher as watcher_module
+from codanna_desktop.core.watching.watcher import FolderWatcher
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:

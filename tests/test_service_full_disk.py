@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 from tests.test_service import wait_for
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codanna_desktop.core.catalog import SCHEMA_VERSION
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import VectorStoreUnavailableError
-from codanna_desktop.core.hnsw_store import HnswStore
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
+from codanna_desktop.core.storage.catalog import SCHEMA_VERSION
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore
 from tests.test_engine import FILES, write_tree
 
 CLI = [sys.executable, "-m", "codanna_desktop"]
@@ -135,7 +135,7 @@ def garble_links(path: Path) -> None:
 PAUSE_ONCE_VECTORS_ARE_MARKED = r"""
 import sys, time
 from pathlib import Path
-from codanna_desktop.core.catalog import Catalog
+from codanna_desktop.core.storage.catalog import Catalog
 from codanna_desktop.core.engine import Engine
 
 marker = Path(sys.argv[1])
@@ -406,7 +406,7 @@ KILL_DURING_SAVE = r"""
 import os, sys, time
 from pathlib import Path
 import numpy as np
-from codanna_desktop.core.hnsw_store import HnswStore
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore
 
 marker, path = Path(sys.argv[1]), Path(sys.argv[2])
 vectors = np.eye(8, dtype=np.float32)

@@ -13,12 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from codanna_desktop.core import hnsw_store, pgvector_store
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
-from codanna_desktop.core.filters import glob_to_regex
-from codanna_desktop.core.hnsw_store import HnswStore
-from codanna_desktop.core.pgvector_store import PgVectorStore, table_name
-from codanna_desktop.core.vector_store import VectorFilter, VectorMeta, VectorStore
+from codanna_desktop.core.files.filters import glob_to_regex
+from codanna_desktop.core.storage.vectors import hnsw as hnsw_store
+from codanna_desktop.core.storage.vectors import pgvector as pgvector_store
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore
+from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore, table_name
+from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta, VectorStore
 from tests.fixtures_pg import PgTestServer
 
 OpenStore = Callable[..., VectorStore]

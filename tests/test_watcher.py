@@ -16,9 +16,9 @@ import pytest
 import watchdog.observers.inotify_c as watchdog_inotify_c
 from watchdog.events import FileSystemEvent
 
-import codanna_desktop.core.watcher as watcher_module
+import codanna_desktop.core.watching.watcher as watcher_module
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.watcher import ChangeCollector, ChangeSet, FolderWatcher
+from codanna_desktop.core.watching.watcher import ChangeCollector, ChangeSet, FolderWatcher
 
 ROOT = Path("/project")
 

@@ -16,9 +16,9 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
 from codanna_desktop.core.errors import user_error
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.indexer import IndexReport, Progress
-from codanna_desktop.core.search import SearchSession
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.indexing.indexer import IndexReport, Progress
+from codanna_desktop.core.ranking.search import SearchSession
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 from codanna_desktop.core.settings import AppPaths, Settings
 

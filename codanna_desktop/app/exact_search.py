@@ -45,7 +45,7 @@ from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
 from codanna_desktop.core.exact.matcher import LineMatch, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode, PatternError
 from codanna_desktop.core.exact.search import ExactRequest, ExactResult, FileMatches
-from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.files.filters import SearchFilters
 
 if TYPE_CHECKING:
     from codanna_desktop.app.main_window import MainWindow

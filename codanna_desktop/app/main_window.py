@@ -76,11 +76,11 @@ from codanna_desktop.app.preview import PreviewPane
 from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
+from codanna_desktop.core.chunking.languages import resolve_languages
 from codanna_desktop.core.engine import EngineStatus
 from codanna_desktop.core.errors import UnknownLanguageError
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.languages import resolve_languages
-from codanna_desktop.core.search import SearchResult, SearchSession
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.search import SearchResult, SearchSession
 from codanna_desktop.core.settings import AppPaths
 
 RESULT_LIMIT = 50

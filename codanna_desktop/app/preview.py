@@ -49,8 +49,8 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.lexical import highlight_ranges
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
+from codanna_desktop.core.storage.lexical.index import highlight_ranges
 
 MAX_PREVIEW_BYTES = 4 * 1024 * 1024  # a bigger file shows its beginning only
 HIGHLIGHT_LIMIT = 600_000  # characters; beyond that the text shows without colours

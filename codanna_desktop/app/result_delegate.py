@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.results_model import RESULT_ROLE
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 
 SNIPPET_LINES_SHOWN = 4
 PAD_X = 12

@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 

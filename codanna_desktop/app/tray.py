@@ -20,7 +20,7 @@ from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.icons import PROGRESS_STEPS, app_icon, state_icon
 from codanna_desktop.app.main_window import window_settings
 from codanna_desktop.core.engine import EngineStatus
-from codanna_desktop.core.indexer import IndexReport
+from codanna_desktop.core.indexing.indexer import IndexReport
 
 APP_TITLE = "Codanna Desktop"
 # The same message is not shown again within this time (the indexer retries a missing

@@ -70,7 +70,7 @@ def _read_line(conn: socket.socket) -> bytes:
 def answer_search(engine: Any, request: dict[str, Any]) -> dict[str, Any]:
     """What the running app answers a `search` request with (run off the UI thread): the
     results as `SearchResult.to_json` gives them, and the notes to print first."""
-    from codanna_desktop.core.filters import SearchFilters
+    from codanna_desktop.core.files.filters import SearchFilters
 
     if not engine.roots():
         return {

@@ -17,9 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import Embedder, load_embedder, release_freed_memory
+from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
@@ -31,19 +29,27 @@ from codanna_desktop.core.errors import (
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.hnsw_store import HnswStore, file_problem
-from codanna_desktop.core.indexer import Indexer, IndexReport, Phase, Progress, ProgressCallback
-from codanna_desktop.core.lexical import LexicalIndex
-from codanna_desktop.core.model_process import ModelProcess
-from codanna_desktop.core.roots import owning_root
-from codanna_desktop.core.roots_backup import save_roots_backup
-from codanna_desktop.core.scanner import Scanner
-from codanna_desktop.core.search import HybridSearcher, SearchSession
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.files.roots import owning_root
+from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.indexing.indexer import (
+    Indexer,
+    IndexReport,
+    Phase,
+    Progress,
+    ProgressCallback,
+)
+from codanna_desktop.core.ranking.search import HybridSearcher, SearchSession
+from codanna_desktop.core.semantic.embedder import Embedder, load_embedder, release_freed_memory
+from codanna_desktop.core.semantic.model_process import ModelProcess
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
-from codanna_desktop.core.vector_store import VectorStore
-from codanna_desktop.core.watcher import ChangeSet
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
+from codanna_desktop.core.storage.roots_backup import save_roots_backup
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
+from codanna_desktop.core.storage.vectors.store import VectorStore
+from codanna_desktop.core.storage.writer_lock import WriterLock
+from codanna_desktop.core.watching.watcher import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +270,12 @@ class Engine:
 
     def _get_embedder(self) -> Embedder | ModelProcess | None:
         with self._model_lock:
+            gone = self._embedder
+            if isinstance(gone, ModelProcess) and not gone.alive:
+                # Killed from outside (the OOM killer, a person): start a new one.
+                log.warning("the embedding model's process ended; starting it again")
+                gone.close()
+                self._embedder, self._model_tried = None, False
             if not self._model_tried:
                 self._model_tried = True
                 try:
@@ -361,7 +373,7 @@ class Engine:
         url = self.settings.effective_database_url()
         store: VectorStore
         if url:
-            from codanna_desktop.core.pgvector_store import PgVectorStore
+            from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore
 
             store = PgVectorStore(url, embedder.model_id, embedder.dim, self.catalog.catalog_id)
             where = f"pgvector:{redact_url(url)}"
@@ -612,7 +624,7 @@ def _quiet(_: Progress) -> None:
 def test_database_url(url: str) -> str:
     """Connect to the PostgreSQL server at `url` and say what it runs (the settings'
     *Test connection*); raises VectorStoreUnavailableError with the reason."""
-    from codanna_desktop.core.pgvector_store import test_connection
+    from codanna_desktop.core.storage.vectors.pgvector import test_connection
 
     return test_connection(url)
 

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from codanna_desktop.core.engine import EngineStatus, RootStatus
-from codanna_desktop.core.indexer import Phase, Progress
+from codanna_desktop.core.indexing.indexer import Phase, Progress
 
 
 class FolderKind(StrEnum):

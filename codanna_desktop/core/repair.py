@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codanna_desktop.core.catalog import Catalog
 from codanna_desktop.core.errors import user_error
-from codanna_desktop.core.roots_backup import load_roots_backup
 from codanna_desktop.core.settings import AppPaths
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.storage.roots_backup import load_roots_backup
+from codanna_desktop.core.storage.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError, user_error
-from codanna_desktop.core.indexer import IndexReport, Phase, Progress
+from codanna_desktop.core.indexing.indexer import IndexReport, Phase, Progress
 from codanna_desktop.core.settings import Settings
-from codanna_desktop.core.watcher import ChangeSet, FolderWatcher
+from codanna_desktop.core.watching.watcher import ChangeSet, FolderWatcher
 
 log = logging.getLogger(__name__)
 

@@ -155,7 +155,7 @@ class Settings:
     start_at_login: bool = False
     # Chosen on the CoSQA and identifier benchmarks (BENCHMARKS.md): sentences do best
     # near the semantic end (0.8: CoSQA MRR@10, Recall@10 and nDCG@10 all a little above
-    # 0.9); identifier-shaped queries bend this weight towards lexical (core/search.py).
+    # 0.9); identifier-shaped queries bend this weight towards lexical (core/ranking/search.py).
     # Min-max fusion beat z-score and RRF on both; depths 50-400 were within noise and 100
     # fetches half the rows of 200.
     alpha: float = 0.8

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 
 
 @pytest.fixture

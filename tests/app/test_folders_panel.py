@@ -12,10 +12,10 @@ from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.folders_panel import FoldersPanel
-from codanna_desktop.core.catalog import RootRow
 from codanna_desktop.core.engine import EngineStatus, RootStatus
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
 from codanna_desktop.core.indexing_status import FolderLine, IndexingStatus
+from codanna_desktop.core.storage.catalog import RootRow
 
 WAIT_MS = 120_000
 ROOT = Path("/work/project")

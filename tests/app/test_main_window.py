@@ -23,8 +23,8 @@ from codanna_desktop.app.drop import classify_drop
 from codanna_desktop.app.editor import editor_argv
 from codanna_desktop.app.main_window import DEFAULT_SIZE, MainWindow
 from codanna_desktop.app.preview import token_spans
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.service import ServiceEvent
 from codanna_desktop.core.settings import AppPaths
 from tests.test_engine import FILES as ENGINE_FILES

@@ -15,7 +15,7 @@ import threading
 from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
 
 EMITS = 200
 

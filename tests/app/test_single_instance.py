@@ -18,10 +18,10 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from codanna_desktop.app.single_instance import SingleInstance, server_name
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.writer_lock import WriterLock
 
 DRIVER = Path(__file__).with_name("app_driver.py")
 

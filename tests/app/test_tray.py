@@ -25,11 +25,11 @@ from codanna_desktop.app.icons import ICON_SIZES, app_icon, state_icon
 from codanna_desktop.app.main import DesktopApp, configure_application
 from codanna_desktop.app.main_window import MainWindow
 from codanna_desktop.app.tray import ERROR_GAP_S, REPEAT_AFTER_S, TrayController
-from codanna_desktop.core.embedder import Embedder
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.indexer import Progress
+from codanna_desktop.core.indexing.indexer import Progress
+from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings, save_settings
-from codanna_desktop.core.writer_lock import WriterLock
+from codanna_desktop.core.storage.writer_lock import WriterLock
 
 DRIVER = Path(__file__).with_name("app_driver.py")
 

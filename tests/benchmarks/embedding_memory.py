@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codanna_desktop.core.chunker import Chunker
+from codanna_desktop.core.chunking.chunker import Chunker
 from tests.benchmarks import report
 from tests.benchmarks.identifiers import SUBSET_MODULES, SUBSET_PACKAGES, subset_files
 from tests.benchmarks.workspace import (
@@ -55,7 +55,7 @@ _PROBE = """
 import json, sys, time
 from pathlib import Path
 from fastembed import TextEmbedding
-from codanna_desktop.core.model_store import default_model_dir
+from codanna_desktop.core.semantic.model_store import default_model_dir
 from codanna_desktop.core.settings import AppPaths
 from tests.benchmarks.workspace import peak_rss_mb
 texts = json.loads(Path(sys.argv[1]).read_text())

@@ -18,7 +18,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError
-from codanna_desktop.core.filters import SearchFilters, glob_to_regex
+from codanna_desktop.core.files.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings
 
 SYNTAX = [

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from codanna_desktop.core.embedder import Embedder, load_embedder
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError
-from codanna_desktop.core.hnsw_store import HnswStore
+from codanna_desktop.core.semantic.embedder import Embedder, load_embedder
 from codanna_desktop.core.settings import Settings, load_settings
+from codanna_desktop.core.storage.vectors.hnsw import HnswStore
 from tests.benchmarks.workspace import home_paths, latency_summary
 
 SAME_VECTOR = 0.999  # cosine: the int8 model is deterministic, so equal texts give ~1.0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 from tests.benchmarks import report
 from tests.benchmarks.identifiers import SUBSET_MODULES, SUBSET_PACKAGES, subset_files

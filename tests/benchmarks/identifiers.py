@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.settings import Settings
 from tests.benchmarks import report
 from tests.benchmarks.relevance import DEPTHS, RULES, Query, run_grid

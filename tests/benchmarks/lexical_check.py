@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import tantivy
 
-from codanna_desktop.core.lexical import LexicalIndex
-from codanna_desktop.core.lexical_files import IndexFileChecker
+from codanna_desktop.core.storage.lexical.files import IndexFileChecker
+from codanna_desktop.core.storage.lexical.index import LexicalIndex
 from tests.benchmarks.workspace import WORK_DIR, open_engine, stdlib_dir
 
 RUNS = 7

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.settings import Settings
 from tests.benchmarks.workspace import DOCS_DIR, WORK_DIR, machine, open_engine, write_json
 

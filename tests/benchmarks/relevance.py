@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking.search import SearchResult
 
 ALPHAS = tuple(round(i / 10, 1) for i in range(11))
 RULES = ("minmax", "zscore", "rrf")

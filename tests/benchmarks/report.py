@@ -471,7 +471,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
     out = []
     b = t["boosts"]
     out.append(
-        "### Kept: lexical field boosts (core/lexical.py FIELD_BOOSTS)\n\n"
+        "### Kept: lexical field boosts (core/storage/lexical/index.py FIELD_BOOSTS)\n\n"
         + _table(
             [
                 "boosts",
@@ -513,7 +513,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             ]
         )
     out.append(
-        "### Kept: a weight that reads the query (core/search.py `query_weight`)\n\n"
+        "### Kept: a weight that reads the query (core/ranking/search.py `query_weight`)\n\n"
         "A query of at most three words, or with a word shaped like code (`snake_case`, "
         "`dotted.name`, `camelCase`, `Cls::m`, `call(`), is a lookup: its semantic:lexical odds "
         f"are multiplied by {a['identifier_odds']:.4f} (at the slider's 0.8 it is fused at "
@@ -588,7 +588,7 @@ def _tuning(t: dict[str, Any], d: dict[str, Any]) -> str:
             if isinstance(r, dict) and "lexical_only" in r
         ]
         out.append(
-            "### Kept: chunks name what they define (core/chunker.py `Chunk.names`)\n\n"
+            "### Kept: chunks name what they define (core/chunking/chunker.py `Chunk.names`)\n\n"
             + _table(
                 [
                     "lexical side",

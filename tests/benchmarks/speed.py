@@ -32,13 +32,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from codanna_desktop.core import file_reader
-from codanna_desktop.core.catalog import Catalog
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedder import load_embedder
+from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.filters import SearchFilters
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.indexing import file_reader
+from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.settings import Settings
+from codanna_desktop.core.storage.catalog import Catalog
 from tests.benchmarks import report
 from tests.benchmarks.identifiers import (
     SUBSET_MODULES,
@@ -187,7 +187,7 @@ def embedding_throughput(
     measured apart as `pipeline_cold_s`), and the order alternates between repetitions."""
     from fastembed import TextEmbedding
 
-    from codanna_desktop.core.model_store import default_model_dir
+    from codanna_desktop.core.semantic.model_store import default_model_dir
 
     root = work / "embed-tree"
     chunker = Chunker()

@@ -7,7 +7,7 @@ Needs the indexes that `tests.benchmarks.cosqa` and `tests.benchmarks.identifier
 
 - lexical field boosts: the original FIELD_BOOSTS against the tuned ones (lexical only, and
   the hybrid at the default weight);
-- the query-reading weight (core/search.py `query_weight`) on and off, at every weight;
+- the query-reading weight (core/ranking/search.py `query_weight`) on and off, at every weight;
 - a query-building rule that was tried and lost (ALL-CAPS words skip the symbol fields);
 - fusion from fixed floors (BM25 from 0, cosine from -1 or 0) against per-query min-max;
 - a change to the lexical documents the lead can make (module chunks list the names they
@@ -35,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from codanna_desktop.core import lexical, search
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.fusion import fuse
-from codanna_desktop.core.query_shape import FUNCTION_WORDS
-from codanna_desktop.core.search import SearchResult
+from codanna_desktop.core.ranking import search
+from codanna_desktop.core.ranking.fusion import fuse
+from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS
+from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.settings import Settings
+from codanna_desktop.core.storage.lexical import index as lexical
 from tests.benchmarks import cosqa, identifiers, report
 from tests.benchmarks.relevance import ALPHAS, Config, Query, run_grid, unique
 from tests.benchmarks.workspace import (

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codanna_desktop.core import watcher as watcher_module
 from codanna_desktop.core.service import IndexingService, ServiceEvent
+from codanna_desktop.core.watching import watcher as watcher_module
 from tests.benchmarks import report
 from tests.benchmarks.workspace import (
     DOCS_DIR,

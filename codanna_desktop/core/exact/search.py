@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from codanna_desktop.core.catalog import Catalog, RootRow
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, LineMatch, PatternOptions
-from codanna_desktop.core.filters import SearchFilters, glob_to_regex
-from codanna_desktop.core.roots import owning_root
+from codanna_desktop.core.files.filters import SearchFilters, glob_to_regex
+from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.settings import AppPaths
+from codanna_desktop.core.storage.catalog import Catalog, RootRow
 
 CONTENT_DIR = "exact"
 

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codanna_desktop.core.catalog import Catalog, FileRow
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
-from codanna_desktop.core.scanner import FileSkipped, Scanner
+from codanna_desktop.core.files.scanner import FileSkipped, Scanner
+from codanna_desktop.core.storage.catalog import Catalog, FileRow
 
 if TYPE_CHECKING:
-    from codanna_desktop.core.file_reader import FileRead
+    from codanna_desktop.core.indexing.file_reader import FileRead
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from codanna_desktop.core.errors import VectorStoreUnavailableError
 from codanna_desktop.core.redaction import redact_message, redact_url
-from codanna_desktop.core.vector_store import VectorFilter, VectorMeta
+from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.chunks import Chunk
-from codanna_desktop.core.scanner import FileSkipped, ScannedFile, Scanner
+from codanna_desktop.core.chunking.chunker import Chunker
+from codanna_desktop.core.chunking.chunks import Chunk
+from codanna_desktop.core.files.scanner import FileSkipped, ScannedFile, Scanner
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.model_store import (
+from codanna_desktop.core.semantic.model_store import (
     INSTALL_COMMAND,
     default_model_dir,
     default_model_status,

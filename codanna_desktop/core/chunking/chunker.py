@@ -45,8 +45,12 @@ from dataclasses import dataclass, field, replace
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
-from codanna_desktop.core.chunks import Chunk
-from codanna_desktop.core.languages import GRAMMAR_LANGUAGES, detect_language, load_language
+from codanna_desktop.core.chunking.chunks import Chunk
+from codanna_desktop.core.chunking.languages import (
+    GRAMMAR_LANGUAGES,
+    detect_language,
+    load_language,
+)
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from typing import Any, TypeVar
 import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
-from codanna_desktop.core.filters import SearchFilters
-from codanna_desktop.core.lexical_files import IndexFileChecker, IndexFilesDamaged
-from codanna_desktop.core.query_shape import FUNCTION_WORDS, is_identifier_query
+from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
+from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
     import fcntl

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codanna_desktop.core.catalog import Catalog, FileRow, RootRow
-from codanna_desktop.core.chunker import Chunker
-from codanna_desktop.core.embedding_model import EmbeddingModel
+from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
     DiskFullError,
     RootNotFoundError,
@@ -30,18 +28,20 @@ from codanna_desktop.core.errors import (
 )
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
-from codanna_desktop.core.file_reader import FileRead, FileReader
-from codanna_desktop.core.ignore import IgnoreRules
-from codanna_desktop.core.lexical import LexicalDoc, LexicalIndex
-from codanna_desktop.core.roots import owning_root
-from codanna_desktop.core.scanner import (
+from codanna_desktop.core.files.ignore import IgnoreRules
+from codanna_desktop.core.files.roots import owning_root
+from codanna_desktop.core.files.scanner import (
     ScannedFile,
     Scanner,
     SkipReason,
     outside_detail,
 )
-from codanna_desktop.core.vector_store import VectorMeta, VectorStore
-from codanna_desktop.core.watcher import ChangeSet
+from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
+from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
+from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
+from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
+from codanna_desktop.core.watching.watcher import ChangeSet
 
 log = logging.getLogger(__name__)
 

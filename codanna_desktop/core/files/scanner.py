@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.ignore import IgnoreRules
+from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
 
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024

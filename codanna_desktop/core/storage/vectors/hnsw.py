@@ -29,10 +29,10 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from codanna_desktop.core import verified_file
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
-from codanna_desktop.core.vector_store import VectorFilter, VectorMeta
-from codanna_desktop.core.verified_file import FileDigest, UnverifiedFileError
+from codanna_desktop.core.storage import verified_file
+from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta
+from codanna_desktop.core.storage.verified_file import FileDigest, UnverifiedFileError
 
 log = logging.getLogger(__name__)
 

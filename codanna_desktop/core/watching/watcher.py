@@ -40,9 +40,9 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 
 from codanna_desktop.core.errors import CodannaError, RootNotFoundError
-from codanna_desktop.core.ignore import IgnoreRules
-from codanna_desktop.core.roots import owning_root_path
-from codanna_desktop.core.watch_observer import make_observer
+from codanna_desktop.core.files.ignore import IgnoreRules
+from codanna_desktop.core.files.roots import owning_root_path
+from codanna_desktop.core.watching.observer import make_observer
 
 logger = logging.getLogger(__name__)
 

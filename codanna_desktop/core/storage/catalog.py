@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codanna_desktop.core.catalog_connection import open_catalog_connection
-from codanna_desktop.core.chunks import Chunk
+from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.errors import CatalogDamagedError
+from codanna_desktop.core.storage.catalog_connection import open_catalog_connection
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from codanna_desktop.core.embedder import load_embedder
 from codanna_desktop.core.errors import CodannaError, ModelUnavailableError
+from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,15 @@ class ModelProcess:
         self._lock = threading.Lock()
         self._closed = False
         self.documents_embedded = 0
-        self._process.start()
-        child_end.close()  # only the child holds it now: its death ends our reads
+        try:
+            self._process.start()
+        except OSError as exc:  # no processes left to the user, no memory to start one
+            self._conn.close()
+            raise ModelUnavailableError(
+                f"The embedding model's process could not start ({exc})."
+            ) from exc
+        finally:
+            child_end.close()  # only the child holds it now: its death ends our reads
         try:
             ready = self._receive("loading")
         except BaseException:
@@ -64,6 +71,11 @@ class ModelProcess:
     @property
     def pid(self) -> int | None:
         return self._process.pid
+
+    @property
+    def alive(self) -> bool:
+        """False once the child is gone (closed, or killed by something else)."""
+        return not self._closed and self._process.is_alive()
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in the order of `texts`."""

@@ -1,0 +1,1 @@
+"""Splitting a file's text into symbol-sized chunks, per language."""

@@ -1,0 +1,1 @@
+"""Reading, chunking and storing files: the indexer, its worker processes, its state in words."""

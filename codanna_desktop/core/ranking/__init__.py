@@ -1,0 +1,1 @@
+"""Turning a query into ranked results: its shape, the weight, fusion, how a result matches."""

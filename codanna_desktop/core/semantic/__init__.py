@@ -1,0 +1,1 @@
+"""The embedding model: provisioning it, loading it lazily, embedding text."""

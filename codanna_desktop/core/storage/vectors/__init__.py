@@ -1,0 +1,1 @@
+"""Vector stores behind one protocol: hnswlib files (embedded) and PostgreSQL with pgvector."""

@@ -1,0 +1,1 @@
+"""Following the disk: watchdog observers and the change sets they deliver."""
