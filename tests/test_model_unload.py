@@ -17,7 +17,7 @@ import pytest
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.semantic.embedder import Embedder
-from codanna_desktop.core.semantic.model_process import ModelProcess
+from codanna_desktop.core.semantic.model_process import MODEL_PROCESS_ARG, ModelProcess
 from codanna_desktop.core.service import IndexingService
 
 RETRY = '''def retry_upload(request, attempts=3):
@@ -160,6 +160,11 @@ def test_the_app_process_never_imports_the_model_runtime(tmp_path: Path) -> None
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
     ).stdout.splitlines()
     assert out == ["upload.py True", "[]"]
+
+
+def test_the_frozen_entry_point_knows_the_model_process_flag() -> None:
+    entry = Path(__file__).resolve().parent.parent / "packaging" / "entry.py"
+    assert f'sys.argv[1:2] == ["{MODEL_PROCESS_ARG}"]' in entry.read_text()
 
 
 def test_a_model_handed_to_the_engine_is_never_unloaded(embedder: Embedder) -> None:

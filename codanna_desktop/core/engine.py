@@ -107,7 +107,7 @@ class Engine:
         wait_for_lock: float = 0.0,
         model_process: bool = False,
     ) -> None:
-        """`model_process`: load the model in a child process (core/model_process.py), so
+        """`model_process`: load the model in a child process (semantic/model_process.py), so
         that unloading it gives all its memory back; for a program that stays running."""
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)

@@ -4,12 +4,15 @@ Unloading a model inside the app's process gives back its session and buffers, b
 what loading it brought in: fastembed, onnxruntime and tokenizers stay imported (their
 modules and touched library pages), and Python cannot unload a module. Measured in the
 tray app: 138 MB resident before the model ever loaded, 226-238 MB after it was loaded
-and unloaded (BENCHMARKS.md section 9). So the desktop app loads the model in a spawned
-child: unloading ends the child, and the app's process never imports them at all.
+and unloaded (BENCHMARKS.md section 9). So the desktop app loads the model in a child
+process: unloading ends the child, and the app's process never imports them at all.
 
-The child serves one request at a time over a pipe: texts in, float32 vectors out (a
-batch of 64 chunks is about 100 KB of vectors, nothing beside the model's work). It
-exits when the pipe closes, so a parent killed with SIGKILL leaves no model behind.
+The child is this program again (`child_command`), not a multiprocessing worker: a spawned
+worker brings multiprocessing's resource tracker along, a process that outlives it (32 MB
+resident in the frozen program) for semaphores nobody here uses. Requests go over the
+child's standard input and answers come back on its standard output, pickled: texts in,
+float32 vectors out (a batch of 64 chunks is about 100 KB of vectors). The child exits
+when its input closes, so a parent killed with SIGKILL leaves no model behind.
 Command-line runs load the model in their own process (`load_embedder`): they end soon.
 """
 
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
+import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -33,6 +38,15 @@ from codanna_desktop.core.settings import AppPaths, Settings
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 5.0  # for the child to leave on its own before it is killed
+# The frozen program (packaging/entry.py) becomes the model process when started with this.
+MODEL_PROCESS_ARG = "--embedding-model-process"
+
+
+def child_command() -> list[str]:
+    """How to start the model process: the frozen program with its flag, or this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, MODEL_PROCESS_ARG]
+    return [sys.executable, "-c", f"from {__name__} import serve; raise SystemExit(serve())"]
 
 
 class ModelProcess:
@@ -41,26 +55,31 @@ class ModelProcess:
     def __init__(self, settings: Settings, paths: AppPaths) -> None:
         """Start the child and wait until its model is loaded; raises
         ModelUnavailableError with the child's sentence when it cannot load it."""
-        # Not fork: the app's process has Qt and other threads running.
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child_end, settings, paths), name="codanna-model", daemon=True
-        )
         self._lock = threading.Lock()
         self._closed = False
         self.documents_embedded = 0
+        env = dict(os.environ)
+        if not getattr(sys, "frozen", False):
+            # The same code as this process, wherever it was imported from.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
-            self._process.start()
+            self._process = subprocess.Popen(
+                child_command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                # A window program on Windows would flash a console for the child.
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
         except OSError as exc:  # no processes left to the user, no memory to start one
-            self._conn.close()
             raise ModelUnavailableError(
                 f"The embedding model's process could not start ({exc})."
             ) from exc
-        finally:
-            child_end.close()  # only the child holds it now: its death ends our reads
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._requests: IO[bytes] = self._process.stdin
+        self._answers: IO[bytes] = self._process.stdout
         try:
-            ready = self._receive("loading")
+            ready = self._exchange("loading", ("load", (settings, paths)))
         except BaseException:
             self.close()
             raise
@@ -69,13 +88,13 @@ class ModelProcess:
         self.batch_size: int = ready["batch_size"]
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._process.pid
 
     @property
     def alive(self) -> bool:
         """False once the child is gone (closed, or killed by something else)."""
-        return not self._closed and self._process.is_alive()
+        return not self._closed and self._process.poll() is None
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in the order of `texts`."""
@@ -97,11 +116,13 @@ class ModelProcess:
                 return
             self._closed = True
             with contextlib.suppress(OSError):
-                self._conn.close()  # the child reads end-of-file and leaves
-            self._process.join(STOP_WAIT_S)
-            if self._process.is_alive():
+                self._requests.close()  # the child reads end-of-file and leaves
+            try:
+                self._process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.join(STOP_WAIT_S)
+                self._process.wait(STOP_WAIT_S)
+            self._answers.close()
 
     def _ask(self, kind: str, payload: object) -> Any:
         with self._lock:
@@ -111,24 +132,24 @@ class ModelProcess:
                 raise ModelUnavailableError(
                     "The embedding model was unloaded while this search ran: search again."
                 )
-            try:
-                self._conn.send((kind, payload))
-            except (OSError, ValueError) as exc:
-                raise self._stopped(kind) from exc
-            return self._receive(kind)
+            return self._exchange(kind, (kind, payload))
 
-    def _receive(self, doing: str) -> Any:
+    def _exchange(self, doing: str, request: object) -> Any:
         try:
-            status, value = self._conn.recv()
-        except (EOFError, OSError) as exc:
+            pickle.dump(request, self._requests, protocol=pickle.HIGHEST_PROTOCOL)
+            self._requests.flush()
+            status, value = pickle.load(self._answers)
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
             raise self._stopped(doing) from exc
         if status == "error":
             raise value
         return value
 
     def _stopped(self, doing: str) -> ModelUnavailableError:
-        self._process.join(STOP_WAIT_S)
-        code = self._process.exitcode
+        try:
+            code: int | None = self._process.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            code = None
         how = f"exit code {code}" if code is None or code >= 0 else f"signal {-code}"
         return ModelUnavailableError(
             f"The embedding model's process stopped while {_DOING.get(doing, doing)} ({how}); "
@@ -139,44 +160,54 @@ class ModelProcess:
 _DOING = {"loading": "loading the model", "documents": "embedding", "query": "embedding a query"}
 
 
-def _serve(conn: Connection, settings: Settings, paths: AppPaths) -> None:
-    """The child's whole life: load the model, answer requests until the pipe closes."""
+def serve() -> int:
+    """The child's whole life: load the model, answer requests until its input closes."""
     # Ctrl+C in a terminal reaches the whole process group: the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    requests = os.fdopen(os.dup(0), "rb")
+    answers = os.fdopen(os.dup(1), "wb")
+    # Whatever a library prints must not land among the answers: standard output is
+    # standard error from here on.
+    os.dup2(2, 1)
+
+    def answer(message: tuple[str, object]) -> None:
+        pickle.dump(message, answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+    try:
+        _, (settings, paths) = pickle.load(requests)
+    except (EOFError, OSError):
+        return 0
     try:
         embedder = load_embedder(settings, paths)
-    except Exception as exc:  # the parent raises it; a plain exception said as one
-        conn.send(("error", _portable(exc)))
-        return
-    conn.send(
-        (
-            "ok",
-            {"model_id": embedder.model_id, "dim": embedder.dim, "batch_size": embedder.batch_size},
-        )
-    )
+    except Exception as exc:  # the parent raises it
+        answer(("error", _portable(exc)))
+        return 1
+    ready = {"model_id": embedder.model_id, "dim": embedder.dim, "batch_size": embedder.batch_size}
+    answer(("ok", ready))
     while True:
         try:
-            kind, payload = conn.recv()
+            kind, payload = pickle.load(requests)
         except (EOFError, OSError):
-            return  # the parent closed the pipe, or died
-        answer: tuple[str, object]
+            return 0  # the parent closed our input, or died
+        reply: tuple[str, object]
         try:
             if kind == "documents":
-                answer = ("ok", embedder.embed_documents(payload))
+                reply = ("ok", embedder.embed_documents(payload))
             else:
-                answer = ("ok", embedder.embed_query(payload))
+                reply = ("ok", embedder.embed_query(payload))
         except Exception as exc:
             log.exception("embedding failed in the model process")
-            answer = ("error", _portable(exc))
+            reply = ("error", _portable(exc))
         try:
-            conn.send(answer)
-        except (OSError, ValueError):
-            return
+            answer(reply)
+        except OSError:  # the parent is gone
+            return 0
 
 
 def _portable(exc: Exception) -> Exception:
-    """An exception the parent can unpickle: ours as they are, others as a ModelUnavailableError
-    naming them (onnxruntime's and tokenizers' own classes need not unpickle there)."""
+    """An exception the parent can unpickle: ours as they are, others as a
+    ModelUnavailableError naming them (onnxruntime's own classes need not unpickle there)."""
     if isinstance(exc, CodannaError):
         return exc if type(exc).__init__ is Exception.__init__ else ModelUnavailableError(str(exc))
     return ModelUnavailableError(f"The embedding model failed ({type(exc).__name__}: {exc}).")
