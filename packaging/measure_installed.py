@@ -74,7 +74,27 @@ def main() -> int:
     parser.add_argument(
         "--sizes-only", action="store_true", help="update only the sizes in an existing --out file"
     )
+    parser.add_argument(
+        "--idle-checkout-only",
+        action="store_true",
+        help="only the --idle-checkout measures, added to an existing --out file",
+    )
+    parser.add_argument(
+        "--idle-checkout",
+        type=Path,
+        nargs="*",
+        help="also the idle memory of `python -m codanna_desktop` with each checkout's code",
+    )
     args = parser.parse_args()
+    if args.idle_checkout_only:
+        kept = json.loads(args.out.read_text())
+        with (
+            tempfile.TemporaryDirectory(prefix="codanna-measure-") as tmp,
+            private_display(Path(tmp)) as env,
+        ):
+            kept.update(idle_checkouts(args, env, Path(tmp)))
+        args.out.write_text(json.dumps(kept, indent=2) + "\n")
+        return 0
     if args.sizes_only:
         kept = json.loads(args.out.read_text())
         kept["sizes"] = sizes()
@@ -86,13 +106,36 @@ def main() -> int:
         work = Path(tmp)
         with private_display(work) as env:
             result["cold_start_s"] = cold_starts(args.program, args.python, env, work, args.runs)
-            result["idle_memory"] = idle_memory(args.program, env, work, args.unload_after)
+            result["idle_memory"] = idle_memory(
+                [str(args.program)], env, work / "installed", args.unload_after
+            )
+            result.update(idle_checkouts(args, env, work))
     result["first_search_after_unload"] = first_search_after_unload(args.runs)
     result["machine"] = {"cores": os.cpu_count(), "load_avg_1min_at_end": os.getloadavg()[0]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def idle_checkouts(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, object]:
+    """The tray app's idle memory run from each checkout's code (`python -m`, in that
+    folder: the current folder comes first on `-m`'s path)."""
+    out: dict[str, object] = {}
+    for code in args.idle_checkout or []:
+        commit = subprocess.run(
+            ["git", "-C", str(code), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        out[f"idle_memory_checkout_at_{commit}"] = idle_memory(
+            [args.python, "-m", "codanna_desktop"],
+            dict(env, PYTHONPATH=str(code.resolve())),
+            work / f"checkout-{commit}",
+            args.unload_after,
+            cwd=code.resolve(),
+        )
+    return out
 
 
 def sizes() -> dict[str, object]:
@@ -231,8 +274,13 @@ def processes_rss_mb(pid: int) -> dict[str, float]:
 
 
 def idle_memory(
-    program: Path, env: dict[str, str], work: Path, unload_after: float
+    program: list[str],
+    env: dict[str, str],
+    work: Path,
+    unload_after: float,
+    cwd: Path | None = None,
 ) -> dict[str, object]:
+    work.mkdir(parents=True, exist_ok=True)
     home = work / "tray-home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "settings.toml").write_text("start_hidden = true\n")
@@ -242,11 +290,15 @@ def idle_memory(
         (project / name).write_text(text)
     env = dict(env, CODANNA_HOME=str(home), CODANNA_MODEL_IDLE_UNLOAD_S=str(unload_after))
     subprocess.run(
-        [str(program), "add", "--no-embed", str(project)], env=env, check=True, capture_output=True
+        [*program, "add", "--no-embed", str(project)],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=cwd,
     )
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(program)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        program, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd
     )
     try:
         # The tray indexer embeds the two chunks (loading the model), then idles.
