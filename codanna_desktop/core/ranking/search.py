@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.fusion import fuse
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
-from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
-from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
 from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+    from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
 
 log = logging.getLogger(__name__)
 
