@@ -263,10 +263,10 @@ def processes_rss_mb(pid: int) -> dict[str, float]:
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
             command = " ".join(child.cmdline())
             name = (
-                "resource tracker"
+                "model process"
+                if "model_process" in command or "--embedding-model-process" in command
+                else "resource tracker"
                 if "resource_tracker" in command
-                else "model process"
-                if "multiprocessing" in command
                 else f"child {child.pid}"
             )
             out[name] = out.get(name, 0.0) + child.memory_info().rss / 1e6

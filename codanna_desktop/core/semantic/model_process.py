@@ -26,14 +26,17 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from codanna_desktop.core.errors import CodannaError, ModelUnavailableError
 from codanna_desktop.core.semantic.embedder import load_embedder
-from codanna_desktop.core.settings import AppPaths, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from codanna_desktop.core.settings import AppPaths, Settings
 
 log = logging.getLogger(__name__)
 
