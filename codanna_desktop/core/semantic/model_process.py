@@ -170,8 +170,11 @@ def serve() -> int:
     requests = os.fdopen(os.dup(0), "rb")
     answers = os.fdopen(os.dup(1), "wb")
     # Whatever a library prints must not land among the answers: standard output is
-    # standard error from here on.
-    os.dup2(2, 1)
+    # standard error from here on (or nowhere: a window program on Windows has none).
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 
     def answer(message: tuple[str, object]) -> None:
         pickle.dump(message, answers, protocol=pickle.HIGHEST_PROTOCOL)
