@@ -15,10 +15,12 @@ checkout's, and the idle memory of the tray indexer before and after the model u
   display), with a small folder indexed and embedded; resident memory (the process and
   its children) once it is idle with the model loaded, and again after the model-unload
   timeout, shortened by CODANNA_MODEL_IDLE_UNLOAD_S to --unload-after seconds (the
-  shipped default is 600 s; an hour cannot be waited for here). Then the cost of the first
-  search after the unload is measured in-process with the same core code: the median
-  time of a semantic search with the model loaded, and of the first one after
-  Engine.unload_model() (which loads it again).
+  shipped default is 600 s; an hour cannot be waited for here), with each process's
+  share (the app, the model's process while it runs, multiprocessing's resource tracker).
+- The first search after the unload, with the same core code as the app (the model in its
+  own process, `Engine(model_process=True)`) and, for comparison, with the model loaded in
+  the searching process: the median time of a semantic search with the model loaded and
+  of the first one after Engine.unload_model() (which loads it again), alternating.
 
 Needs Xvfb, xwininfo (x11-utils) and trayer (scripts/setup --dev).
 """
@@ -72,7 +74,27 @@ def main() -> int:
     parser.add_argument(
         "--sizes-only", action="store_true", help="update only the sizes in an existing --out file"
     )
+    parser.add_argument(
+        "--idle-checkout-only",
+        action="store_true",
+        help="only the --idle-checkout measures, added to an existing --out file",
+    )
+    parser.add_argument(
+        "--idle-checkout",
+        type=Path,
+        nargs="*",
+        help="also the idle memory of `python -m codanna_desktop` with each checkout's code",
+    )
     args = parser.parse_args()
+    if args.idle_checkout_only:
+        kept = json.loads(args.out.read_text())
+        with (
+            tempfile.TemporaryDirectory(prefix="codanna-measure-") as tmp,
+            private_display(Path(tmp)) as env,
+        ):
+            kept.update(idle_checkouts(args, env, Path(tmp)))
+        args.out.write_text(json.dumps(kept, indent=2) + "\n")
+        return 0
     if args.sizes_only:
         kept = json.loads(args.out.read_text())
         kept["sizes"] = sizes()
@@ -84,13 +106,36 @@ def main() -> int:
         work = Path(tmp)
         with private_display(work) as env:
             result["cold_start_s"] = cold_starts(args.program, args.python, env, work, args.runs)
-            result["idle_memory"] = idle_memory(args.program, env, work, args.unload_after)
+            result["idle_memory"] = idle_memory(
+                [str(args.program)], env, work / "installed", args.unload_after
+            )
+            result.update(idle_checkouts(args, env, work))
     result["first_search_after_unload"] = first_search_after_unload(args.runs)
     result["machine"] = {"cores": os.cpu_count(), "load_avg_1min_at_end": os.getloadavg()[0]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def idle_checkouts(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, object]:
+    """The tray app's idle memory run from each checkout's code (`python -m`, in that
+    folder: the current folder comes first on `-m`'s path)."""
+    out: dict[str, object] = {}
+    for code in args.idle_checkout or []:
+        commit = subprocess.run(
+            ["git", "-C", str(code), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        out[f"idle_memory_checkout_at_{commit}"] = idle_memory(
+            [args.python, "-m", "codanna_desktop"],
+            dict(env, PYTHONPATH=str(code.resolve())),
+            work / f"checkout-{commit}",
+            args.unload_after,
+            cwd=code.resolve(),
+        )
+    return out
 
 
 def sizes() -> dict[str, object]:
@@ -207,17 +252,35 @@ def cold_starts(
 
 
 def rss_mb(pid: int) -> float:
+    return round(sum(processes_rss_mb(pid).values()), 1)
+
+
+def processes_rss_mb(pid: int) -> dict[str, float]:
+    """Resident MB of the process and of each of its children, by what each one is."""
     process = psutil.Process(pid)
-    total = process.memory_info().rss
+    out = {"app": process.memory_info().rss / 1e6}
     for child in process.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
-            total += child.memory_info().rss
-    return round(total / 1e6, 1)
+            command = " ".join(child.cmdline())
+            name = (
+                "model process"
+                if "model_process" in command or "--embedding-model-process" in command
+                else "resource tracker"
+                if "resource_tracker" in command
+                else f"child {child.pid}"
+            )
+            out[name] = out.get(name, 0.0) + child.memory_info().rss / 1e6
+    return {name: round(mb, 1) for name, mb in out.items()}
 
 
 def idle_memory(
-    program: Path, env: dict[str, str], work: Path, unload_after: float
+    program: list[str],
+    env: dict[str, str],
+    work: Path,
+    unload_after: float,
+    cwd: Path | None = None,
 ) -> dict[str, object]:
+    work.mkdir(parents=True, exist_ok=True)
     home = work / "tray-home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "settings.toml").write_text("start_hidden = true\n")
@@ -227,37 +290,50 @@ def idle_memory(
         (project / name).write_text(text)
     env = dict(env, CODANNA_HOME=str(home), CODANNA_MODEL_IDLE_UNLOAD_S=str(unload_after))
     subprocess.run(
-        [str(program), "add", "--no-embed", str(project)], env=env, check=True, capture_output=True
+        [*program, "add", "--no-embed", str(project)],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=cwd,
     )
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(program)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        program, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd
     )
     try:
         # The tray indexer embeds the two chunks (loading the model), then idles.
         time.sleep(min(20.0, unload_after / 3))
-        loaded = rss_mb(process.pid)
+        loaded = processes_rss_mb(process.pid)
         at_loaded = time.monotonic() - started
         time.sleep(max(0.0, unload_after + 15 - (time.monotonic() - started)))
-        unloaded = rss_mb(process.pid)
+        unloaded = processes_rss_mb(process.pid)
         at_unloaded = time.monotonic() - started
-        time.sleep(10)
-        later = rss_mb(process.pid)
+        time.sleep(60)
+        later = processes_rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(20)
     return {
         "model_unload_timeout_s": unload_after,
         "note": "timeout shortened from the shipped 600 s with CODANNA_MODEL_IDLE_UNLOAD_S",
-        "rss_mb_idle_model_loaded": loaded,
+        "rss_mb_idle_model_loaded": round(sum(loaded.values()), 1),
+        "by_process_loaded": loaded,
         "at_s": round(at_loaded, 1),
-        "rss_mb_idle_model_unloaded": unloaded,
+        "rss_mb_idle_model_unloaded": round(sum(unloaded.values()), 1),
+        "by_process_unloaded": unloaded,
         "unloaded_at_s": round(at_unloaded, 1),
-        "rss_mb_10s_later": later,
+        "rss_mb_60s_later": round(sum(later.values()), 1),
     }
 
 
 def first_search_after_unload(runs: int) -> dict[str, object]:
+    return {
+        "model_process": search_after_unload(runs, model_process=True),
+        "in_process": search_after_unload(runs, model_process=False),
+    }
+
+
+def search_after_unload(runs: int, *, model_process: bool) -> dict[str, object]:
     from codanna_desktop.core.engine import Engine
     from codanna_desktop.core.settings import AppPaths
 
@@ -267,7 +343,7 @@ def first_search_after_unload(runs: int) -> dict[str, object]:
         for name, text in DEMO.items():
             (project / name).write_text(text)
         paths = AppPaths(config_dir=Path(tmp) / "config", data_dir=Path(tmp) / "data")
-        engine = Engine(paths)
+        engine = Engine(paths, model_process=model_process)
         try:
             engine.index([engine.add_root(project)])
             query = "send it again when the server fails"
@@ -279,8 +355,12 @@ def first_search_after_unload(runs: int) -> dict[str, object]:
                 warm.append(time.perf_counter() - t)
                 engine.unload_model()
                 t = time.perf_counter()
-                engine.search(query).results(1.0, 5)
+                session = engine.search(query)
+                found = session.results(1.0, 5)
                 cold.append(time.perf_counter() - t)
+                # What the first search says must be true: no note, the right file.
+                assert not session.notes and found and found[0].path == "uploads.py", found
+                assert found[0].semantic_score is not None, found
         finally:
             engine.close()
     return {

@@ -49,7 +49,8 @@ class AppContext(QObject):
         pool: QThreadPool | None = None,
     ) -> None:
         super().__init__()
-        self.engine = engine or Engine(paths, settings)
+        # The model in a child process: an idle app gives all its memory back when it unloads.
+        self.engine = engine or Engine(paths, settings, model_process=True)
         self.paths = self.engine.paths
         self.tasks = BackgroundTasks(pool, self)
         self.pool = self.tasks.pool

@@ -38,6 +38,7 @@ from codanna_desktop.core.indexing.indexer import (
 )
 from codanna_desktop.core.ranking.search import HybridSearcher, SearchSession
 from codanna_desktop.core.semantic.embedder import load_embedder
+from codanna_desktop.core.semantic.model_process import ModelProcess
 from codanna_desktop.core.semantic.side import OpenedStore, SemanticSide
 from codanna_desktop.core.settings import (
     DEFAULT_MODEL,
@@ -115,7 +116,10 @@ class Engine:
         writer: bool = True,
         embedder: EmbeddingModel | None = None,
         wait_for_lock: float = 0.0,
+        model_process: bool = False,
     ) -> None:
+        """`model_process`: load the model in a child process (semantic/model_process.py), so
+        that unloading it gives all its memory back; for a program that stays running."""
         self.paths = paths or AppPaths.default()
         self.settings = settings or load_settings(self.paths)
         self.writer = writer
@@ -148,7 +152,9 @@ class Engine:
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
         self.semantic = SemanticSide(
-            functools.partial(load_embedder, self.settings, self.paths),
+            functools.partial(
+                ModelProcess if model_process else load_embedder, self.settings, self.paths
+            ),
             functools.partial(open_vector_store, self.settings, self.paths, self.catalog, writer),
             model=embedder,
         )
@@ -226,6 +232,7 @@ class Engine:
 
     def close(self) -> None:
         try:
+            self.semantic.close_model()
             store = self.semantic.opened_store
             if store is not None:
                 try:
@@ -278,9 +285,9 @@ class Engine:
         """Seconds since the model was last asked for (by a search or the indexer)."""
         return self.semantic.model_idle_seconds()
 
-    def unload_model(self) -> bool:
+    def unload_model(self, idle_for: float = 0.0) -> bool:
         """Drop the loaded model until it is needed again (see SemanticSide.unload_model)."""
-        return self.semantic.unload_model()
+        return self.semantic.unload_model(idle_for)
 
     @property
     def model_problem(self) -> str | None:

@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 EMBED_SLICE = 64  # chunks embedded between checks for new jobs
 RETRY_AFTER_S = 10.0  # after the vector store or model failed
 IDLE_POLL_S = 0.2  # how often an idle indexer looks for chunks left to embed
-# The model (about 100 MB resident with onnxruntime's buffers) is dropped after this long
-# unused and loaded again on the next search or embedding run (about 0.4 s): a tray
-# indexer idles most of the day. CODANNA_MODEL_IDLE_UNLOAD_S overrides it (measurements).
+# The model (about 170 MB resident with onnxruntime's buffers) is dropped after this long
+# unused and loaded again on the next search or embedding run (about 0.4 s in-process,
+# more in a model process: Engine(model_process=True)): a tray indexer idles most of the
+# day. CODANNA_MODEL_IDLE_UNLOAD_S overrides it (measurements).
 MODEL_IDLE_UNLOAD_S = 600.0
 
 
@@ -351,13 +352,8 @@ class IndexingService:
             self._emit(ServiceEvent("error", message=message))
 
     def _unload_idle_model(self) -> None:
-        engine = self.engine
-        if (
-            self._state == Phase.IDLE
-            and engine.model_loaded
-            and engine.model_idle_seconds() >= self._unload_model_after
-        ):
-            engine.unload_model()
+        if self._state == Phase.IDLE and self.engine.model_loaded:
+            self.engine.unload_model(idle_for=self._unload_model_after)
 
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:

@@ -115,6 +115,19 @@ def startup_order(folder: str) -> int:
 
     engine_module.load_embedder = load_embedder  # the real loader, with a note around it
 
+    class NotedModelProcess(engine_module.ModelProcess):
+        """The desktop app loads its model in a process of its own: the same notes."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            note(event="model loading")
+            try:
+                super().__init__(*args, **kwargs)
+            finally:
+                note(event="model loaded")
+                loaded.append(True)
+
+    engine_module.ModelProcess = NotedModelProcess
+
     def quit_once_loaded(desktop: Any) -> None:
         if loaded:
             app.quit()

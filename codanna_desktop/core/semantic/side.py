@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, VectorStoreUnavailableError
 from codanna_desktop.core.semantic.embedder import release_freed_memory
+from codanna_desktop.core.semantic.model_process import ModelProcess
 
 if TYPE_CHECKING:
     from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
@@ -71,6 +72,12 @@ class SemanticSide:
     def model(self) -> EmbeddingModel | None:
         """The model, loaded now if it was not; None (see `model_problem`) if it cannot be."""
         with self._lock:
+            gone = self._model
+            if isinstance(gone, ModelProcess) and not gone.alive:
+                # Killed from outside (the OOM killer, a person): start a new one.
+                log.warning("the embedding model's process ended; starting it again")
+                gone.close()
+                self._model, self._model_tried = None, False
             if not self._model_tried:
                 self._model_tried = True
                 try:
@@ -90,20 +97,32 @@ class SemanticSide:
         """Seconds since the model was last asked for (by a search or the indexer)."""
         return time.monotonic() - self._model_used_at
 
-    def unload_model(self) -> bool:
-        """Drop the loaded model (an idle tray indexer need not hold its ~100 MB); the next
-        search or embedding run loads it again. A model that failed to load stays failed.
-        A search holding the old model finishes with it; the store stays open. True when
-        one was dropped."""
+    def unload_model(self, idle_for: float = 0.0) -> bool:
+        """Drop the loaded model if nothing asked for it in the last `idle_for` seconds (an
+        idle tray indexer need not hold its ~170 MB); the next search or embedding run
+        loads it again. A model that failed to load stays failed. In-process, a search
+        holding the old model finishes with it; a model process ends once the request in
+        flight has its answer. The store stays open. True when one was dropped."""
         with self._lock:
-            if self._model is None or self._injected_model:
+            # Checked under the lock: a search that just took the model keeps it.
+            if self._model is None or self._injected_model or self.model_idle_seconds() < idle_for:
                 return False
-            self._model = None
+            dropped, self._model = self._model, None
             self._model_tried = False
+        idle = self.model_idle_seconds()
+        if isinstance(dropped, ModelProcess):
+            dropped.close()
+        del dropped
         gc.collect()
         release_freed_memory()
-        log.info("embedding model unloaded after %.0f s unused", self.model_idle_seconds())
+        log.info("embedding model unloaded after %.0f s unused", idle)
         return True
+
+    def close_model(self) -> None:
+        """End the model's process, if the model has one (the engine closes)."""
+        model = self._model
+        if isinstance(model, ModelProcess):
+            model.close()
 
     # -- the vector store -----------------------------------------------------------
 
