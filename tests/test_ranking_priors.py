@@ -170,6 +170,7 @@ def test_naming_a_folder_searches_only_it_and_its_name_is_not_searched(
             session = engine.search(query)
             assert session.searched == "save it to the database"
             assert session.scope_note == f"Searched only in {folder}: the query names it."
+            assert session.notes == [session.scope_note]
             assert {r.root.name for r in session.results(DEFAULT_ALPHA, 10)} == {folder}
     engine.close()
 

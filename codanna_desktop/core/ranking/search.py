@@ -111,7 +111,8 @@ class SearchSession:
     rows: dict[int, ChunkRow]
     fusion: str
     semantic_available: bool
-    # Why the semantic side is missing, for the person.
+    # What the person should know about this search: why the semantic side is missing,
+    # what the query's own words limited it to (scope_note).
     notes: list[str] = field(default_factory=list)
     # How much of the index the semantic side covered when the query ran, if not all of
     # it. Kept apart from `notes`: the window shows the live share instead.
@@ -308,7 +309,7 @@ class HybridSearcher:
         rows = self.catalog.chunk_rows(
             list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
-        return SearchSession(
+        session = SearchSession(
             query=typed,
             lexical=[(i, s) for i, s in lexical if i in rows],
             semantic=[(i, s) for i, s in nearest if i in rows],
@@ -321,6 +322,9 @@ class HybridSearcher:
             scope=scope,
             scope_folders=scope_folders,
         )
+        if session.scope_note:
+            session.notes.insert(0, session.scope_note)
+        return session
 
     def _coverage_note(self) -> str | None:
         counts = self.catalog.counts()
