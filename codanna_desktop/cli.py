@@ -16,14 +16,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codanna_desktop import __version__
 from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.settings import AppPaths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
 
 EXIT_OK, EXIT_NO_RESULTS, EXIT_USAGE = 0, 1, 2
 EXIT_ERROR = CodannaError.exit_code

@@ -11,10 +11,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from codanna_desktop import cli
 from codanna_desktop.core.errors import CodannaError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,20 +7,23 @@ the UI thread. Widgets talk to this object, never to tantivy, hnswlib or psycopg
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
 from codanna_desktop.core.errors import user_error
-from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.indexing.indexer import IndexReport, Progress
-from codanna_desktop.core.ranking.search import SearchSession
 from codanna_desktop.core.service import IndexingService, ServiceEvent
-from codanna_desktop.core.settings import AppPaths, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from codanna_desktop.core.files.filters import SearchFilters
+    from codanna_desktop.core.ranking.search import SearchSession
+    from codanna_desktop.core.settings import AppPaths, Settings
 
 
 class _Task(QRunnable):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData
+if TYPE_CHECKING:
+    from PySide6.QtCore import QMimeData
 
 
 @dataclass

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from codanna_desktop.core.errors import CodannaError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class EditorLaunchError(CodannaError):

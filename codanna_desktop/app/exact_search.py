@@ -45,10 +45,10 @@ from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
 from codanna_desktop.core.exact.matcher import LineMatch, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode, PatternError
 from codanna_desktop.core.exact.search import ExactRequest, ExactResult, FileMatches
-from codanna_desktop.core.files.filters import SearchFilters
 
 if TYPE_CHECKING:
     from codanna_desktop.app.main_window import MainWindow
+    from codanna_desktop.core.files.filters import SearchFilters
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 20  # (FileMatches, LineMatch | None)
 PAD_X = 10

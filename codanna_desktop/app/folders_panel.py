@@ -9,7 +9,7 @@ embedded/chunks counts then.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -36,8 +36,12 @@ from PySide6.QtWidgets import (
 )
 
 from codanna_desktop.app import theme
-from codanna_desktop.app.context import AppContext
 from codanna_desktop.core.indexing_status import FolderLine, IndexingStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from codanna_desktop.app.context import AppContext
 
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from codanna_desktop.core.engine import EngineStatus
-from codanna_desktop.core.indexing.indexer import Progress
 from codanna_desktop.core.indexing_status import IndexingStatus, Phase
 
 if TYPE_CHECKING:
     from codanna_desktop.app.context import AppContext
+    from codanna_desktop.core.engine import EngineStatus
+    from codanna_desktop.core.indexing.indexer import Progress
 
 
 class IndexingStatusModel(QObject):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QByteArray,
@@ -67,7 +67,6 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop import __version__
 from codanna_desktop.app import theme
-from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.drop import classify_drop
 from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
 from codanna_desktop.app.exact_search import ExactMode
@@ -77,11 +76,14 @@ from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.chunking.languages import resolve_languages
-from codanna_desktop.core.engine import EngineStatus
 from codanna_desktop.core.errors import UnknownLanguageError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.search import SearchResult, SearchSession
-from codanna_desktop.core.settings import AppPaths
+
+if TYPE_CHECKING:
+    from codanna_desktop.app.context import AppContext
+    from codanna_desktop.core.engine import EngineStatus
+    from codanna_desktop.core.settings import AppPaths
 
 RESULT_LIMIT = 50
 DEBOUNCE_MS = 200

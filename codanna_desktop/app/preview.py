@@ -13,9 +13,8 @@ import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.lexers.special import TextLexer
 from pygments.styles import get_style_by_name
@@ -48,9 +47,13 @@ from PySide6.QtWidgets import (
 )
 
 from codanna_desktop.app import theme
-from codanna_desktop.app.context import AppContext
-from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.storage.lexical.index import highlight_ranges
+
+if TYPE_CHECKING:
+    from pygments.lexer import Lexer
+
+    from codanna_desktop.app.context import AppContext
+    from codanna_desktop.core.ranking.search import SearchResult
 
 MAX_PREVIEW_BYTES = 4 * 1024 * 1024  # a bigger file shows its beginning only
 HIGHLIGHT_LIMIT = 600_000  # characters; beyond that the text shows without colours

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from codanna_desktop.core.ranking.search import SearchResult
+if TYPE_CHECKING:
+    from codanna_desktop.core.ranking.search import SearchResult
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 

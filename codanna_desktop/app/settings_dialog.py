@@ -20,7 +20,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from PySide6.QtCore import Qt
@@ -43,11 +43,13 @@ from PySide6.QtWidgets import (
 )
 
 from codanna_desktop.app import theme
-from codanna_desktop.app.context import AppContext
 from codanna_desktop.core import autostart
 from codanna_desktop.core.autostart import AutostartError
 from codanna_desktop.core.errors import SettingsError
 from codanna_desktop.core.settings import DEFAULT_MODEL, Settings, load_settings, save_settings
+
+if TYPE_CHECKING:
+    from codanna_desktop.app.context import AppContext
 
 EMBED_CHUNKS_PER_SECOND = 20  # measured on 2 cores; see DESIGN.md
 RESTART_NOTE = (

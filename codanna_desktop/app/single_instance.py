@@ -18,14 +18,16 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from codanna_desktop.core.app_link import socket_note
-from codanna_desktop.core.settings import AppPaths
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
 

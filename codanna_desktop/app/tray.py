@@ -8,19 +8,22 @@ QSystemTrayIcon.isSystemTrayAvailable()); without one, closing the window quits 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from codanna_desktop.app.context import AppContext
 from codanna_desktop.app.icons import PROGRESS_STEPS, app_icon, state_icon
 from codanna_desktop.app.main_window import window_settings
-from codanna_desktop.core.engine import EngineStatus
-from codanna_desktop.core.indexing.indexer import IndexReport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from codanna_desktop.app.context import AppContext
+    from codanna_desktop.core.engine import EngineStatus
+    from codanna_desktop.core.indexing.indexer import IndexReport
 
 APP_TITLE = "Codanna Desktop"
 # The same message is not shown again within this time (the indexer retries a missing

@@ -21,11 +21,14 @@ import os
 import plistlib
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.atomic_file import write_atomically
 from codanna_desktop.core.errors import CodannaError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 APP_ID = "codanna-desktop"
 WINDOWS_RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"

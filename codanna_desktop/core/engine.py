@@ -13,9 +13,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
@@ -29,7 +29,6 @@ from codanna_desktop.core.errors import (
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
-from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.files.scanner import Scanner
 from codanna_desktop.core.indexing.indexer import (
@@ -46,9 +45,14 @@ from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex
 from codanna_desktop.core.storage.roots_backup import save_roots_backup
 from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
-from codanna_desktop.core.storage.vectors.store import VectorStore
 from codanna_desktop.core.storage.writer_lock import WriterLock
-from codanna_desktop.core.watching.watcher import ChangeSet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from codanna_desktop.core.files.filters import SearchFilters
+    from codanna_desktop.core.storage.vectors.store import VectorStore
+    from codanna_desktop.core.watching.watcher import ChangeSet
 
 log = logging.getLogger(__name__)
 

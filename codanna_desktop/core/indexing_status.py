@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codanna_desktop.core.engine import EngineStatus, RootStatus
 from codanna_desktop.core.indexing.indexer import Phase, Progress
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from codanna_desktop.core.engine import EngineStatus, RootStatus
 
 
 class FolderKind(StrEnum):

@@ -16,14 +16,17 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codanna_desktop.core.errors import user_error
-from codanna_desktop.core.settings import AppPaths
 from codanna_desktop.core.storage.catalog import Catalog
 from codanna_desktop.core.storage.roots_backup import load_roots_backup
 from codanna_desktop.core.storage.writer_lock import WriterLock
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.settings import AppPaths
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.indexing.indexer import IndexReport, Phase, Progress
-from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.watching.watcher import ChangeSet, FolderWatcher
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from codanna_desktop.core.engine import Engine
+    from codanna_desktop.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
@@ -51,6 +51,9 @@ from codanna_desktop.core.chunking.languages import (
     detect_language,
     load_language,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 log = logging.getLogger(__name__)
 

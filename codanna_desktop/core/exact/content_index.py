@@ -21,14 +21,17 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tantivy
 
 from codanna_desktop.core.errors import IndexLockedError
 from codanna_desktop.core.exact.trigrams import ALL, And, Gram, Or, Query
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,14 @@ file has them, whatever their encoding).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codanna_desktop.core.exact.search import ExactResult, FileMatches
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from codanna_desktop.core.exact.search import ExactResult, FileMatches
 
 _PATH, _LINE, _MATCH, _RESET = b"\x1b[35m", b"\x1b[32m", b"\x1b[1;31m", b"\x1b[0m"
 

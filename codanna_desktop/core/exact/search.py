@@ -8,19 +8,23 @@ from it in a fraction of a second.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, LineMatch, PatternOptions
 from codanna_desktop.core.files.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.settings import AppPaths
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Sequence
+
+    from codanna_desktop.core.settings import AppPaths
 
 CONTENT_DIR = "exact"
 

@@ -13,18 +13,19 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
 from codanna_desktop.core.files.scanner import FileSkipped, Scanner
-from codanna_desktop.core.storage.catalog import Catalog, FileRow
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
     from codanna_desktop.core.indexing.file_reader import FileRead
+    from codanna_desktop.core.storage.catalog import Catalog, FileRow
 
 log = logging.getLogger(__name__)
 

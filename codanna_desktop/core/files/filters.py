@@ -17,8 +17,11 @@ all read the same way: only ``.``, ``*``, ``[^/]``, groups, ``|`` and escaped li
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _GLOB_CHARS = set("*?[{")
 # Characters with a meaning in any of the three regex dialects; escaped with a backslash.

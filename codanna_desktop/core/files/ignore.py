@@ -36,11 +36,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pathspec import GitIgnoreSpec
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 IGNORE_FILE_NAMES = (".gitignore", ".codannaignore")
 _GIT_EXCLUDE = (".git", "info", "exclude")

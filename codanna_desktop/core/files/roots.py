@@ -8,9 +8,11 @@ that leaves ``app/`` out does not reach into a folder the person added themselve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
 
 R = TypeVar("R")
 

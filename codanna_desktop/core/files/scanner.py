@@ -18,14 +18,17 @@ import re
 import stat
 import threading
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 # A file whose stat changes while read is read again this many times, then given up on.

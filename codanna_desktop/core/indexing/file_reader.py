@@ -22,15 +22,18 @@ import multiprocessing.process
 import os
 import signal
 import threading
-from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from codanna_desktop.core.chunking.chunker import Chunker
-from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.files.scanner import FileSkipped, ScannedFile, Scanner
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from codanna_desktop.core.chunking.chunker import Chunker
+    from codanna_desktop.core.chunking.chunks import Chunk
 
 log = logging.getLogger(__name__)
 

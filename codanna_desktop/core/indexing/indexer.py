@@ -9,17 +9,15 @@ land in tantivy at once and are embedded afterwards by embed_pending().
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
     DiskFullError,
     RootNotFoundError,
@@ -27,7 +25,6 @@ from codanna_desktop.core.errors import (
     known_error,
 )
 from codanna_desktop.core.exact import sync as exact_sync
-from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.files.scanner import (
@@ -37,11 +34,18 @@ from codanna_desktop.core.files.scanner import (
     outside_detail,
 )
 from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
-from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
-from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
-from codanna_desktop.core.watching.watcher import ChangeSet
+
+if TYPE_CHECKING:
+    import threading
+    from pathlib import Path
+
+    from codanna_desktop.core.chunking.chunker import Chunker
+    from codanna_desktop.core.exact.content_index import ContentIndex
+    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+    from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
+    from codanna_desktop.core.watching.watcher import ChangeSet
 
 log = logging.getLogger(__name__)
 

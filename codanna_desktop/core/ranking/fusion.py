@@ -9,8 +9,11 @@ floor. Which rule is the default is measured, not chosen by taste (BENCHMARKS.md
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RRF_K = 60.0
 # The weakest real lexical match keeps this share of the side's weight. Per-query min-max

@@ -14,12 +14,15 @@ overlapping windows once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codanna_desktop.core.ranking.fusion import Fused
-from codanna_desktop.core.storage.catalog import ChunkRow
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from pathlib import Path
+
+    from codanna_desktop.core.ranking.fusion import Fused
+    from codanna_desktop.core.storage.catalog import ChunkRow
 
 # Kinds of chunk that are one definition however many windows it was cut into.
 DEFINITION_KINDS = frozenset({"function", "method", "class"})

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from codanna_desktop.core.ranking.scope import Scope
-from codanna_desktop.core.storage.catalog import ChunkRow
 from codanna_desktop.core.storage.lexical.index import split_words
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.ranking.scope import Scope
+    from codanna_desktop.core.storage.catalog import ChunkRow
 
 # Languages of text written for people rather than run (what the chunker calls them).
 PROSE_LANGUAGES = frozenset({"markdown", "rst", "asciidoc", "text"})

@@ -15,8 +15,11 @@ A developer with several projects says which one they mean in the words they typ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Language names a person writes in a sentence, and the languages they mean. Short names
 # that are also words (go, c, r, make) count only after "in" ("retry loop in go").

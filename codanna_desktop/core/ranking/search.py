@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
@@ -27,10 +26,15 @@ from codanna_desktop.core.ranking.ordering import ranked
 from codanna_desktop.core.ranking.priors import Priors
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
 from codanna_desktop.core.ranking.scope import Scope, read_scope
-from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
-from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
 from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+    from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ import socket
 import sys
 import threading
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -42,6 +41,8 @@ from codanna_desktop.core.settings import DEFAULT_MODEL, AppPaths, Settings
 
 if TYPE_CHECKING:
     # fastembed takes most of a second to import: only loading a model pays for it.
+    from collections.abc import Sequence
+
     from fastembed import TextEmbedding
 
 DEFAULT_MODEL_ID = f"{DEFAULT_MODEL}@int8"

@@ -24,11 +24,14 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from codanna_desktop.core.errors import ModelUnavailableError
-from codanna_desktop.core.settings import AppPaths
+
+if TYPE_CHECKING:
+    from codanna_desktop.core.settings import AppPaths
 
 DEFAULT_MODEL_DIRNAME = "all-MiniLM-L6-v2-int8"
 MANIFEST_NAME = "manifest.json"

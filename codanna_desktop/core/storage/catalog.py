@@ -23,19 +23,21 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.errors import CatalogDamagedError
 from codanna_desktop.core.storage.catalog_connection import open_catalog_connection
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
+    from collections.abc import Iterable, Iterator, Sequence
+
     import numpy as np
+
+    from codanna_desktop.core.chunking.chunks import Chunk
 
 # 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
 log = logging.getLogger(__name__)

@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from codanna_desktop.core.atomic_file import write_atomically
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
 _READ_CHUNK = 1 << 20
 # A reader can open the file just as a writer replaces it: read it again, then give up.

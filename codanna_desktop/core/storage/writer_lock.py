@@ -13,11 +13,14 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from codanna_desktop.core.errors import IndexLockedError, user_error
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -43,6 +43,9 @@ from codanna_desktop.core.errors import CodannaError, RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root_path
 from codanna_desktop.core.watching.observer import make_observer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
 
 logger = logging.getLogger(__name__)
 

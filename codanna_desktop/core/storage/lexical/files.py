@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _FOOTER_MAGIC = 1337
 _FOOTER_TAIL = struct.Struct("<II")  # JSON length, magic

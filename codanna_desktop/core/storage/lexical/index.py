@@ -29,17 +29,20 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
-from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
 from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from codanna_desktop.core.files.filters import SearchFilters
 
 try:  # POSIX only; elsewhere the "is another process writing?" check is skipped.
     import fcntl

@@ -23,16 +23,20 @@ import os
 import struct
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hnswlib
 import numpy as np
 
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
 from codanna_desktop.core.storage import verified_file
-from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta
 from codanna_desktop.core.storage.verified_file import FileDigest, UnverifiedFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -37,6 +36,9 @@ from psycopg.conninfo import conninfo_to_dict
 from codanna_desktop.core.errors import VectorStoreUnavailableError
 from codanna_desktop.core.redaction import redact_message, redact_url
 from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 

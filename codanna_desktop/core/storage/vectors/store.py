@@ -6,11 +6,13 @@ Vectors are keyed by chunk id (the catalog's integer id). Scores are cosine simi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
 
 
 @dataclass(frozen=True)
