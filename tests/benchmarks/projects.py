@@ -225,6 +225,10 @@ def answer_chunks(engine: Any, roots: dict[str, Path], question: Question) -> se
     return out
 
 
+# Read once: the ablation switches the ranking's own off.
+_DEFINITION_KINDS = ordering.DEFINITION_KINDS
+
+
 def definition_windows(engine: Any, answers: set[int]) -> set[int]:
     """Every window of the definitions `answers` are windows of (a long function is cut
     into several; the ranking shows it once, by its first window among the candidates):
@@ -232,7 +236,7 @@ def definition_windows(engine: Any, answers: set[int]) -> set[int]:
     catalog = engine.catalog
     out = set(answers)
     for row in catalog.chunk_rows(sorted(answers)).values():
-        if row.symbol is None or row.kind not in ordering.DEFINITION_KINDS:
+        if row.symbol is None or row.kind not in _DEFINITION_KINDS:
             continue
         siblings = catalog.chunk_rows(catalog.chunk_ids_of_files([row.file_id])).values()
         out |= {c.id for c in siblings if (c.symbol, c.kind) == (row.symbol, row.kind)}
@@ -319,7 +323,8 @@ def ablation(engine: Any, roots: dict[str, Path], alpha: float, named: bool) -> 
             for _, module, name, value in _OFF[i:]:
                 stack.enter_context(patched(module, name, value))
             run = evaluate(engine, roots, QUESTIONS, alpha, named=named)
-        steps.append({"step": label, "summary": run["summary"]})
+        ranks = {r["qid"]: [r["rank"], r["rank_any_window"]] for r in run["questions"]}
+        steps.append({"step": label, "summary": run["summary"], "ranks": ranks})
     return steps
 
 

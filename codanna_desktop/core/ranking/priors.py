@@ -79,8 +79,17 @@ def is_supporting_code(row: ChunkRow) -> bool:
         return True
     if row.symbol and _TEST_SYMBOL.search(row.symbol):
         return True
-    head = "\n".join(row.text.splitlines()[:_ATTRIBUTE_LINES])
-    return bool(_TEST_ATTRIBUTE.search(head))
+    return bool(_TEST_ATTRIBUTE.search(_head(row.text)))
+
+
+def _head(text: str) -> str:
+    """The first lines of `text`, without splitting all of it (chunks run to 4,000 chars)."""
+    end = -1
+    for _ in range(_ATTRIBUTE_LINES):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[:end]
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class SearchSession:
         query = self.searched
         out: list[SearchResult] = []
         fused = fuse(self.lexical, semantic, alpha, self.fusion)
-        for r in ranked(fused, self.rows, self.priors.of, keep):
+        for r in ranked(fused, self.rows, self._prior_of, keep):
             row, f = r.row, r.fused
             snippet, first_line = _snippet(row.text, query, row.start_line)
             out.append(
@@ -236,6 +236,14 @@ class SearchSession:
     @functools.cached_property
     def priors(self) -> Priors:
         return Priors.for_query(self.searched, self.scope)
+
+    @functools.cached_property
+    def _row_priors(self) -> dict[int, float]:
+        # A row's prior does not depend on the weight: read once, not on every slider move.
+        return {chunk_id: self.priors.of(row) for chunk_id, row in self.rows.items()}
+
+    def _prior_of(self, row: ChunkRow) -> float:
+        return self._row_priors[row.id]
 
 
 def _limited_to(
