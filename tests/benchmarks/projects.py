@@ -1,7 +1,7 @@
 """Questions in words across several real projects indexed together, as a developer's
 machine holds them: Flask (Python), Express (JavaScript) and ripgrep (Rust).
 
-    .venv/bin/python -m tests.benchmarks.projects [--mirror DIR]
+    .venv/bin/python -m tests.benchmarks.projects [--mirror DIR] [--full] [--ablation] [--misses]
 
 Each project is taken at a pinned commit (PROJECTS) from a clone: `--mirror DIR` names a
 folder of bare clones laid out as ``owner+name/repo`` (or ``owner/name.git``); without
@@ -16,7 +16,11 @@ right when it is the innermost chunk of that file whose lines hold that line: a 
 an ``impl`` block around the definition is not it). All three folders are
 indexed into one index and searched together at the default settings, as the window does.
 Reported: success@1, success@3 and MRR@10, for all and per project, and how many of the
-top three results were prose (Markdown, reStructuredText, text) against code.
+top three results were prose (Markdown, reStructuredText, text), other projects' code, or
+tests, examples and benchmarks; the same for the questions with their project named ("…
+in flask"). `--ablation` measures the ranking's rules (core/ranking/) added one at a time,
+`--misses` prints the top five of every question whose answer is not in the top three,
+`--full` reads and chunks every file again (after a change to chunking).
 """
 
 from __future__ import annotations
