@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.chunking.languages import (
     GRAMMAR_LANGUAGES,
+    Grammar,
     detect_language,
     load_language,
 )
@@ -944,7 +946,8 @@ def test_window_settings_that_cannot_work_are_refused() -> None:
 @pytest.fixture
 def broken_go_grammar(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The Go grammar's wheel cannot be imported (as when it is missing or unusable)."""
-    monkeypatch.setitem(languages._GRAMMARS, "go", ("tree_sitter_go_not_installed", "language"))
+    broken = replace(languages.TABLE.specs["go"], grammar=Grammar("tree_sitter_go_not_installed"))
+    monkeypatch.setitem(languages.TABLE.specs, "go", broken)
     load_language.cache_clear()
     yield
     monkeypatch.undo()

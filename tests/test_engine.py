@@ -17,7 +17,7 @@ from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 FILES = {
     "net/http_client.py": '''
@@ -212,7 +212,7 @@ def test_edited_function_alone_is_re_embedded(
     ids_after = set(engine.catalog.chunk_ids_of_files([file_id]))
     assert len(ids_after - ids_before) == 1 and len(ids_before - ids_after) == 1
     assert report.chunks_from_cache == 0
-    store = engine._get_vectors()
+    store = engine.semantic.store()
     assert store is not None and store.ids() >= ids_after
 
 
@@ -230,7 +230,7 @@ def test_change_set_updates_only_what_changed(
     new.write_text("def compute_checksum(data):\n    return sum(data) % 255\n")
     (project / "docs/README.md").unlink()
     report = engine.apply_changes(
-        ChangeSet(created={new}, modified=set(), deleted={project / "docs/README.md"}, moved={})
+        ChangeSet(created={new}, modified=set(), deleted={project / "docs/README.md"})
     )
     assert report.files_indexed == 1 and report.files_deleted == 1
     engine.embed_pending()

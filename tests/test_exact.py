@@ -18,7 +18,7 @@ from codanna_desktop.core.exact.pattern import CaseMode, PatternError, parse
 from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher
 from codanna_desktop.core.exact.trigrams import ALL, describe, required_query
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, AppPaths
-from codanna_desktop.core.watching.watcher import ChangeSet
+from codanna_desktop.core.watching.changes import ChangeSet
 
 RG = shutil.which("rg")
 CLI = [sys.executable, "-m", "codanna_desktop"]

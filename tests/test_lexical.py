@@ -17,13 +17,10 @@ import pytest
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
-from codanna_desktop.core.storage.lexical import index as lexical
-from codanna_desktop.core.storage.lexical.index import (
-    LexicalDoc,
-    LexicalIndex,
-    highlight_ranges,
-    query_terms,
-)
+from codanna_desktop.core.ranking.lexical_query import build_query, query_terms
+from codanna_desktop.core.ranking.snippets import highlight_ranges
+from codanna_desktop.core.storage.lexical import analysis
+from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +65,7 @@ def indexed(ix: LexicalIndex, *docs: LexicalDoc) -> LexicalIndex:
 
 def ids(ix: LexicalIndex, query: str, limit: int = 10, **filters: object) -> list[int]:
     flt = SearchFilters(**filters) if filters else None  # type: ignore[arg-type]
-    return [hit.chunk_id for hit in ix.search(query, limit, flt)]
+    return [hit.chunk_id for hit in ix.search(build_query(query), limit, flt)]
 
 
 # -- analysis ------------------------------------------------------------------------
@@ -84,11 +81,11 @@ def test_python_word_splitting_agrees_with_the_tantivy_analyzer() -> None:
         "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(500)
     ]
     for text in samples:
-        python_words = [token for token, _, _ in lexical._split_tokens(text)]
-        tantivy_words = lexical._SPLIT_ANALYZER.analyze(lexical._mark_acronym_ends(text))
+        python_words = [token for token, _, _ in analysis.split_tokens(text)]
+        tantivy_words = analysis.SPLIT_ANALYZER.analyze(analysis.mark_acronym_ends(text))
         assert python_words == tantivy_words, text
-        python_idents = [token for token, _, _ in lexical._ident_tokens(text)]
-        assert python_idents == lexical._IDENT_ANALYZER.analyze(text), text
+        python_idents = [token for token, _, _ in analysis.ident_tokens(text)]
+        assert python_idents == analysis.IDENT_ANALYZER.analyze(text), text
 
 
 def test_query_terms_are_identifiers_and_their_words() -> None:
@@ -276,7 +273,7 @@ def test_query_operators_are_honoured(index: LexicalIndex) -> None:
 )  # fmt: skip
 def test_malformed_queries_never_raise(index: LexicalIndex, query: str) -> None:
     indexed(index, doc(1, "foo bar unclosed and or a b std vector int read"))
-    index.search(query, 10)
+    index.search(build_query(query), 10)
     highlight_ranges(query, "foo bar")
 
 
@@ -297,7 +294,7 @@ def test_malformed_queries_search_their_words_literally(index: LexicalIndex) -> 
 @pytest.mark.parametrize("query", ["", "   ", "*", "!!!", "()", "-", "-foo"])
 def test_empty_or_punctuation_only_query_returns_nothing(index: LexicalIndex, query: str) -> None:
     indexed(index, doc(1, "foo ! * ()"))
-    assert index.search(query, 10) == []
+    assert index.search(build_query(query), 10) == []
 
 
 # -- filters -------------------------------------------------------------------------
@@ -353,8 +350,10 @@ def test_filter_matching_nothing_returns_nothing(index: LexicalIndex) -> None:
 
 def test_filters_do_not_change_scores(index: LexicalIndex) -> None:
     indexed(index, *many_docs_mostly_filtered_out())
-    plain = {h.chunk_id: h.score for h in index.search("parse", 200)}
-    filtered = index.search("parse", 10, SearchFilters(languages=("python",), root_ids=(7,)))
+    plain = {h.chunk_id: h.score for h in index.search(build_query("parse"), 200)}
+    filtered = index.search(
+        build_query("parse"), 10, SearchFilters(languages=("python",), root_ids=(7,))
+    )
     assert all(plain[h.chunk_id] == pytest.approx(h.score) for h in filtered)
 
 
@@ -516,13 +515,13 @@ def test_searches_run_while_another_thread_indexes(index: LexicalIndex) -> None:
     writer.start()
     searches = 0
     while writer.is_alive() or searches == 0:
-        index.search("common word", 20)
+        index.search(build_query("common word"), 20)
         index.chunk_ids()
         searches += 1
     writer.join()
     assert errors == []
     assert index.doc_count() == 1000
-    assert len(index.search("common", 1000)) == 1000
+    assert len(index.search(build_query("common"), 1000)) == 1000
 
 
 # -- missing and corrupt indexes -----------------------------------------------------
@@ -542,7 +541,7 @@ def test_read_only_open_of_a_missing_index_creates_nothing_and_finds_it_later(
     directory = tmp_path / "lex"
     reader = LexicalIndex(directory, writable=False)
     assert not directory.exists()
-    assert reader.search("words", 10) == [] and reader.chunk_ids() == set()
+    assert reader.search(build_query("words"), 10) == [] and reader.chunk_ids() == set()
     with LexicalIndex(directory) as writer:
         assert writer.recreated
         indexed(writer, doc(1, "some words"))
@@ -639,7 +638,7 @@ def test_reader_that_finds_a_new_segment_damaged_answers_with_a_sentence(tmp_pat
         reader.reload()
         for _ in range(2):  # and every search after, until the writer rebuilds it
             with pytest.raises(LexicalIndexDamagedError, match="search index is damaged"):
-                reader.search("words", 10)
+                reader.search(build_query("words"), 10)
         assert reader.damaged is not None and new_store.name in reader.damaged
     finally:
         writer.close()
@@ -740,12 +739,12 @@ def test_indexing_and_query_speed_are_reported(index: LexicalIndex) -> None:
     start = time.perf_counter()
     for _ in range(20):
         for q in queries:
-            index.search(q, 100)
+            index.search(build_query(q), 100)
     per_query = (time.perf_counter() - start) / (20 * len(queries))
     filtered = SearchFilters(languages=("python",), path_glob="src/m1*.py")
     start = time.perf_counter()
     for q in queries:
-        index.search(q, 100, filtered)
+        index.search(build_query(q), 100, filtered)
     per_filtered = (time.perf_counter() - start) / len(queries)
     print(
         f"\nlexical: indexed 2000 chunks in {indexing:.2f} s; query {per_query * 1000:.2f} ms,"

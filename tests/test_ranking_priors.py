@@ -85,7 +85,10 @@ def test_the_score_shown_is_the_one_ranked_by_and_its_parts_add_up(shop: Engine)
 
 
 def _row(rel_path: str, text: str = "", symbol: str | None = None, lang: str = "rust") -> ChunkRow:
-    return ChunkRow(1, 1, 1, Path("/p"), rel_path, lang, 1, 2, symbol, "function", text, "h")
+    return ChunkRow(
+        path=rel_path, language=lang, start_line=1, end_line=2, symbol=symbol, kind="function",
+        text=text, id=1, file_id=1, root_id=1, root_path=Path("/p"),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

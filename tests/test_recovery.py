@@ -143,7 +143,7 @@ def test_garbled_lexical_index_is_rebuilt_from_the_catalog_with_one_warning(
         eng.index()
         data_dir = eng.paths.data_dir
         chunk_ids = eng.catalog.all_chunk_ids()
-        vector_ids = eng._get_vectors().ids()  # type: ignore[union-attr]
+        vector_ids = eng.semantic.store().ids()  # type: ignore[union-attr]
     assert vector_ids == chunk_ids
     (term,) = (data_dir / "lexical").glob("*.term")
     garble(term)

@@ -16,12 +16,8 @@ import pytest
 
 from codanna_desktop.core.errors import RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
-from codanna_desktop.core.files.scanner import (
-    FileSkipped,
-    Scanner,
-    ScanResult,
-    SkipReason,
-)
+from codanna_desktop.core.files.skips import FileSkipped, SkipReason
+from codanna_desktop.core.files.walk import Scanner, ScanResult
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
 
 

@@ -180,7 +180,7 @@ def test_a_crash_before_the_save_never_leaves_a_deleted_files_vector_under_a_new
         assert hit.path == "matrix.py"
         row = eng.catalog.chunk_rows([hit.chunk_id])[hit.chunk_id]
         own = eng.catalog.cached_vectors(embedder.model_id, [row.text_hash])[row.text_hash]
-        store = eng._get_vectors()
+        store = eng.semantic.store()
         assert store is not None
         best_id, similarity = store.search(own, 1)[0]
         # The store holds the new chunk's own vector under its id, not the deleted one's.

@@ -1,5 +1,5 @@
-"""The watcher: coalescing rules on ChangeCollector with explicit clocks, then a real
-watchdog Observer on real folders."""
+"""The watcher: a real watchdog Observer on real folders, asking a real Scanner's ignore
+rules (the coalescing rules it applies are tested directly in test_changes.py)."""
 
 from __future__ import annotations
 
@@ -18,271 +18,11 @@ from watchdog.events import FileSystemEvent
 
 import codanna_desktop.core.watching.watcher as watcher_module
 from codanna_desktop.core.errors import RootNotFoundError
-from codanna_desktop.core.watching.watcher import ChangeCollector, ChangeSet, FolderWatcher
-
-ROOT = Path("/project")
-
-
-def p(relative: str) -> Path:
-    return ROOT / relative
-
-
-Event = tuple[str, str] | tuple[str, str, str | None] | tuple[str, str, str | None, bool]
-
-
-def collect(*events: Event) -> ChangeSet:
-    """Feed events 10 ms apart and take what they coalesce into."""
-    collector = ChangeCollector()
-    for step, event in enumerate(events):
-        kind, path = event[0], event[1]
-        dest = event[2] if len(event) > 2 else None
-        is_dir = bool(event[3]) if len(event) > 3 else False
-        collector.add(kind, p(path), p(dest) if dest else None, is_dir=is_dir, now=step * 0.01)
-    return collector.take_all() or ChangeSet()
-
-
-# Coalescing rules
-
-
-def test_created_then_modified_is_created() -> None:
-    assert collect(("created", "a.py"), ("modified", "a.py"), ("closed", "a.py")) == ChangeSet(
-        created={p("a.py")}
-    )
-
-
-def test_created_then_deleted_is_nothing() -> None:
-    assert collect(("created", "a.py"), ("modified", "a.py"), ("deleted", "a.py")).is_empty()
-
-
-def test_deleted_then_created_is_modified() -> None:
-    assert collect(("deleted", "a.py"), ("created", "a.py")) == ChangeSet(modified={p("a.py")})
-
-
-def test_modified_then_deleted_is_deleted() -> None:
-    assert collect(("modified", "a.py"), ("deleted", "a.py")) == ChangeSet(deleted={p("a.py")})
-
-
-def test_moved_then_modified_keeps_the_move_and_the_change() -> None:
-    changes = collect(("moved", "a.py", "b.py"), ("modified", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")}, modified={p("b.py")})
-
-
-def test_modified_then_moved_carries_the_change_to_the_new_path() -> None:
-    changes = collect(("modified", "a.py"), ("moved", "a.py", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")}, modified={p("b.py")})
-
-
-def test_two_moves_chain_into_one() -> None:
-    changes = collect(("moved", "a.py", "b.py"), ("moved", "b.py", "c.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("c.py")})
-
-
-def test_the_same_move_reported_twice_is_one_move() -> None:
-    # Nested roots report each event once per watch.
-    changes = collect(("moved", "a.py", "b.py"), ("moved", "a.py", "b.py"))
-    assert changes == ChangeSet(moved={p("a.py"): p("b.py")})
-
-
-def test_moving_a_file_back_cancels_the_move() -> None:
-    assert collect(("moved", "a.py", "b.py"), ("moved", "b.py", "a.py")).is_empty()
-
-
-def test_a_new_file_that_is_renamed_is_created_under_its_new_name() -> None:
-    changes = collect(("created", "draft.py"), ("moved", "draft.py", "final.py"))
-    assert changes == ChangeSet(created={p("final.py")})
-
-
-def test_moved_then_deleted_deletes_the_original() -> None:
-    changes = collect(("moved", "a.py", "b.py"), ("deleted", "b.py"))
-    assert changes == ChangeSet(deleted={p("a.py"), p("b.py")})
-
-
-@pytest.mark.parametrize("temp", ["f.py.tmp", ".f.py.swp", "f.py~", ".#f.py", "f.py.tmp.8731"])
-def test_save_by_rename_is_a_modification_of_the_real_file(temp: str) -> None:
-    changes = collect(
-        ("created", temp), ("modified", temp), ("closed", temp), ("moved", temp, "f.py")
-    )
-    assert changes == ChangeSet(modified={p("f.py")})
-
-
-def test_save_by_rename_onto_a_file_new_in_the_same_set_stays_created() -> None:
-    changes = collect(("created", "f.py"), ("created", "f.py.tmp"), ("moved", "f.py.tmp", "f.py"))
-    assert changes == ChangeSet(created={p("f.py")})
-
-
-def test_temp_file_reported_earlier_is_deleted_when_renamed_onto_the_real_file() -> None:
-    # The temp file's creation went out in an earlier change set; now it must go.
-    changes = collect(("moved", "f.py.tmp", "f.py"))
-    assert changes == ChangeSet(modified={p("f.py")}, deleted={p("f.py.tmp")})
-
-
-def test_vim_backup_rename_is_a_modification_of_the_real_file() -> None:
-    changes = collect(
-        ("moved", "f.py", "f.py~"),
-        ("created", "f.py"),
-        ("modified", "f.py"),
-        ("closed", "f.py"),
-        ("deleted", "f.py~"),
-    )
-    assert changes == ChangeSet(modified={p("f.py")})
-
-
-@pytest.mark.parametrize("kind", ["opened", "closed_no_write", "attrib"])
-def test_events_that_change_no_content_are_ignored(kind: str) -> None:
-    collector = ChangeCollector()
-    collector.add(kind, p("a.py"), now=0.0)
-    assert not collector.has_pending()
-    assert collector.take_ready(now=100.0) is None
-
-
-def test_close_after_write_counts_as_modified() -> None:
-    assert collect(("closed", "a.py")) == ChangeSet(modified={p("a.py")})
-
-
-def test_folder_modified_events_are_ignored() -> None:
-    assert collect(("modified", "src", None, True)).is_empty()
-
-
-def test_a_deleted_folder_swallows_the_events_below_it() -> None:
-    changes = collect(
-        ("created", "d/new.py"),
-        ("modified", "d/old.py"),
-        ("deleted", "d/sub/x.py"),
-        ("deleted", "d/sub", None, True),
-        ("deleted", "d", None, True),
-    )
-    assert changes == ChangeSet(deleted={p("d")})
-
-
-def test_a_folder_deleted_and_created_again_is_modified_with_its_new_files() -> None:
-    changes = collect(
-        ("deleted", "d/x.py"),
-        ("deleted", "d", None, True),
-        ("created", "d", None, True),
-        ("created", "d/y.py"),
-    )
-    assert changes == ChangeSet(modified={p("d")}, created={p("d/y.py")})
-
-
-def test_a_moved_folder_swallows_the_moves_of_the_files_inside() -> None:
-    # watchdog follows a folder move with one synthetic move per entry inside it.
-    changes = collect(
-        ("moved", "d", "e", True),
-        ("moved", "d/sub", "e/sub", True),
-        ("moved", "d/x.py", "e/x.py"),
-        ("moved", "d/sub/y.py", "e/sub/y.py"),
-    )
-    assert changes == ChangeSet(moved={p("d"): p("e")})
-
-
-def test_a_folder_moved_twice_is_one_move() -> None:
-    changes = collect(
-        ("moved", "d", "e", True),
-        ("moved", "d/x.py", "e/x.py"),
-        ("moved", "e", "f", True),
-        ("moved", "e/x.py", "f/x.py"),
-    )
-    assert changes == ChangeSet(moved={p("d"): p("f")})
-
-
-def test_pending_changes_below_a_folder_follow_it_when_it_moves() -> None:
-    changes = collect(("modified", "d/x.py"), ("created", "d/y.py"), ("moved", "d", "e", True))
-    assert changes == ChangeSet(
-        moved={p("d"): p("e")}, modified={p("e/x.py")}, created={p("e/y.py")}
-    )
-
-
-def test_a_file_moved_out_of_a_folder_that_is_then_deleted_is_created_at_its_new_path() -> None:
-    changes = collect(("moved", "d/x.py", "x.py"), ("deleted", "d", None, True))
-    assert changes == ChangeSet(created={p("x.py")}, deleted={p("d")})
-
-
-def test_ignore_file_edits_are_reported_like_any_file() -> None:
-    changes = collect(("modified", ".gitignore"), ("created", ".codannaignore"))
-    assert changes == ChangeSet(modified={p(".gitignore")}, created={p(".codannaignore")})
-
-
-def test_a_move_without_a_destination_is_refused() -> None:
-    with pytest.raises(ValueError, match="destination"):
-        ChangeCollector().add("moved", p("a.py"), None, now=0.0)
-
-
-# Debounce
-
-
-def test_changes_are_ready_only_after_a_quiet_period() -> None:
-    collector = ChangeCollector(debounce_s=0.3, max_delay_s=2.0)
-    collector.add("created", p("a.py"), now=10.0)
-    assert collector.take_ready(now=10.2) is None
-    assert collector.take_ready(now=10.3) == ChangeSet(created={p("a.py")})
-    assert collector.take_ready(now=20.0) is None
-
-
-def test_each_new_event_restarts_the_quiet_period() -> None:
-    collector = ChangeCollector(debounce_s=0.3, max_delay_s=2.0)
-    collector.add("created", p("a.py"), now=0.0)
-    collector.add("modified", p("a.py"), now=0.2)
-    assert collector.take_ready(now=0.4) is None
-    assert collector.take_ready(now=0.5) == ChangeSet(created={p("a.py")})
-
-
-def test_a_file_written_constantly_is_delivered_after_the_maximum_delay() -> None:
-    collector = ChangeCollector(debounce_s=0.3, max_delay_s=2.0)
-    for tick in range(20):
-        collector.add("modified", p("log.txt"), now=tick * 0.1)
-        assert collector.take_ready(now=tick * 0.1) is None
-    collector.add("modified", p("log.txt"), now=2.0)
-    assert collector.take_ready(now=2.0) == ChangeSet(modified={p("log.txt")})
-
-
-def test_a_fresh_temp_file_holds_the_set_until_it_is_renamed() -> None:
-    collector = ChangeCollector(debounce_s=0.3, max_delay_s=2.0)
-    collector.add("created", p("f.py.tmp"), now=0.0)
-    collector.add("closed", p("f.py.tmp"), now=0.01)
-    assert collector.take_ready(now=0.5) is None
-    collector.add("moved", p("f.py.tmp"), p("f.py"), now=0.6)
-    assert collector.take_ready(now=0.8) is None
-    assert collector.take_ready(now=0.9) == ChangeSet(modified={p("f.py")})
-
-
-def test_a_temp_file_never_renamed_is_delivered_after_the_maximum_delay() -> None:
-    collector = ChangeCollector(debounce_s=0.3, max_delay_s=2.0)
-    collector.add("created", p("notes.txt~"), now=0.0)
-    assert collector.take_ready(now=1.9) is None
-    assert collector.take_ready(now=2.0) == ChangeSet(created={p("notes.txt~")})
-
-
-def test_events_that_cancel_out_deliver_nothing() -> None:
-    collector = ChangeCollector(debounce_s=0.3)
-    collector.add("created", p("a.py"), now=0.0)
-    collector.add("deleted", p("a.py"), now=0.1)
-    assert collector.take_ready(now=1.0) is None
-    assert not collector.has_pending()
-
-
-# ChangeSet
-
-
-def test_merge_applies_later_changes_over_earlier_ones() -> None:
-    changes = ChangeSet(created={p("new.py")}, deleted={p("gone.py")}, moved={p("a.py"): p("b.py")})
-    changes.merge(
-        ChangeSet(deleted={p("new.py")}, created={p("gone.py")}, moved={p("b.py"): p("c.py")})
-    )
-    assert changes == ChangeSet(modified={p("gone.py")}, moved={p("a.py"): p("c.py")})
-
-
-def test_merge_completes_a_vim_save_split_across_two_sets() -> None:
-    changes = ChangeSet(moved={p("f.py"): p("f.py~")}, created={p("f.py")})
-    changes.merge(ChangeSet(deleted={p("f.py~")}))
-    assert changes == ChangeSet(modified={p("f.py")})
-
-
-def test_paths_lists_every_path_touched_including_both_sides_of_moves() -> None:
-    changes = ChangeSet(
-        created={p("c.py")}, modified={p("m.py")}, deleted={p("d.py")}, moved={p("a"): p("b")}
-    )
-    assert changes.paths() == {p("c.py"), p("m.py"), p("d.py"), p("a"), p("b")}
-
+from codanna_desktop.core.files.walk import Scanner
+from codanna_desktop.core.settings import Settings
+from codanna_desktop.core.watching.changes import ChangeSet
+from codanna_desktop.core.watching.rules import WatchRules
+from codanna_desktop.core.watching.watcher import FolderWatcher
 
 # A real observer on real folders
 
@@ -326,10 +66,6 @@ class Recorder:
         pytest.fail(f"no {what} within 10 s; delivered {self.delivered()}, errors {self.errors}")
 
 
-def nothing_ignored(path: Path, is_dir: bool) -> bool:
-    return False
-
-
 MakeWatcher = Callable[..., tuple[FolderWatcher, Recorder]]
 
 
@@ -339,7 +75,7 @@ def make_watcher() -> Iterator[MakeWatcher]:
 
     def make(
         *roots: Path,
-        is_ignored: Callable[[Path, bool], bool] = nothing_ignored,
+        rules: WatchRules | None = None,
         recorder: Recorder | None = None,
         debounce_s: float = 0.3,
         max_delay_s: float = 2.0,
@@ -347,7 +83,7 @@ def make_watcher() -> Iterator[MakeWatcher]:
         recorder = recorder or Recorder()
         watcher = FolderWatcher(
             recorder.on_changes,
-            is_ignored,
+            rules or Scanner(),
             on_error=recorder.on_error,
             debounce_s=debounce_s,
             max_delay_s=max_delay_s,
@@ -404,7 +140,8 @@ def test_renaming_an_ignored_temp_file_onto_a_file_is_a_modification(
 ) -> None:
     target = root / "f.py"
     target.write_text("old\n")
-    _, recorder = make_watcher(root, is_ignored=lambda path, is_dir: path.suffix == ".tmp")
+    (root / ".gitignore").write_text("*.tmp\n")
+    _, recorder = make_watcher(root)
     temp = root / "f.py.tmp"
     temp.write_text("new\n")
     os.replace(temp, target)
@@ -421,7 +158,8 @@ def test_vim_style_backup_rename_reports_a_modification(
     os.rename(target, backup)
     target.write_text("new\n")
     backup.unlink()
-    recorder.wait_for(lambda: recorder.merged() == ChangeSet(modified={target}), "modified f.py")
+    expected = ChangeSet(modified={target}, deleted={backup})
+    recorder.wait_for(lambda: recorder.merged() == expected, "modified f.py")
 
 
 def test_deleting_a_file_reports_it_deleted(root: Path, make_watcher: MakeWatcher) -> None:
@@ -432,15 +170,17 @@ def test_deleting_a_file_reports_it_deleted(root: Path, make_watcher: MakeWatche
     assert recorder.merged() == ChangeSet(deleted={root / "a.py"})
 
 
-def test_renaming_a_file_reports_one_move(root: Path, make_watcher: MakeWatcher) -> None:
+def test_renaming_a_file_reports_the_old_path_deleted_and_the_new_modified(
+    root: Path, make_watcher: MakeWatcher
+) -> None:
     (root / "a.py").write_text("x = 1\n")
     _, recorder = make_watcher(root)
     os.rename(root / "a.py", root / "b.py")
     recorder.wait_for(lambda: not recorder.merged().is_empty(), "change")
-    assert recorder.merged() == ChangeSet(moved={root / "a.py": root / "b.py"})
+    assert recorder.merged() == ChangeSet(deleted={root / "a.py"}, modified={root / "b.py"})
 
 
-def test_moving_a_folder_reports_the_folder_move_only(
+def test_moving_a_folder_reports_the_two_folders_only(
     root: Path, make_watcher: MakeWatcher
 ) -> None:
     (root / "pkg" / "sub").mkdir(parents=True)
@@ -449,7 +189,7 @@ def test_moving_a_folder_reports_the_folder_move_only(
     _, recorder = make_watcher(root)
     os.rename(root / "pkg", root / "lib")
     recorder.wait_for(lambda: not recorder.merged().is_empty(), "change")
-    assert recorder.merged() == ChangeSet(moved={root / "pkg": root / "lib"})
+    assert recorder.merged() == ChangeSet(deleted={root / "pkg"}, modified={root / "lib"})
 
 
 def test_moving_files_in_and_out_of_a_root_reports_created_and_deleted(
@@ -462,6 +202,7 @@ def test_moving_files_in_and_out_of_a_root_reports_created_and_deleted(
     _, recorder = make_watcher(root)
     os.rename(outside / "incoming.py", root / "incoming.py")
     os.rename(root / "outgoing.py", outside / "outgoing.py")
+    # From outside every watched folder, watchdog reports a move in as a creation.
     expected = ChangeSet(created={root / "incoming.py"}, deleted={root / "outgoing.py"})
     recorder.wait_for(lambda: recorder.merged() == expected, "created and deleted")
 
@@ -469,9 +210,7 @@ def test_moving_files_in_and_out_of_a_root_reports_created_and_deleted(
 def test_an_ignored_folder_produces_no_changes(root: Path, make_watcher: MakeWatcher) -> None:
     modules = root / "node_modules"
     modules.mkdir()
-    _, recorder = make_watcher(
-        root, is_ignored=lambda path, is_dir: is_dir and path.name == "node_modules"
-    )
+    _, recorder = make_watcher(root)  # node_modules is skipped by name
     (modules / "left-pad").mkdir()
     (modules / "left-pad" / "index.js").write_text("module.exports = 1\n")
     (modules / "top.js").write_text("x\n")
@@ -619,7 +358,7 @@ def test_an_overflowed_kernel_queue_is_reported_as_lost_events(root: Path) -> No
     assert watcher_module._OVERFLOW_MESSAGE in inspect.getsource(watchdog_inotify_c)
     lost = threading.Event()
     recorder = Recorder()
-    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, on_events_lost=lost.set)
+    watcher = FolderWatcher(recorder.on_changes, Scanner(), on_events_lost=lost.set)
     watcher.add_root(root)
     watcher.start()
     try:
@@ -696,9 +435,8 @@ def test_folders_skipped_by_name_get_no_watch_even_when_made_later(root: Path) -
     recorder = Recorder()
     watcher = FolderWatcher(
         recorder.on_changes,
-        nothing_ignored,  # the watcher itself would report node_modules: only pruning stops it
+        Scanner(excluded_dirs=["node_modules", ".git"]),
         on_error=recorder.on_error,
-        skipped_folder_names=["node_modules", ".git"],
     )
     watcher.add_root(root)
     before = watcher_module._inotify_watch_count()
@@ -727,11 +465,13 @@ def test_folders_skipped_by_name_get_no_watch_even_when_made_later(root: Path) -
 def test_new_skipped_names_make_a_running_watcher_watch_anew(root: Path) -> None:
     (root / "build" / "out").mkdir(parents=True)
     recorder = Recorder()
-    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, skipped_folder_names=["build"])
+    scanner = Scanner(excluded_dirs=["build"])
+    watcher = FolderWatcher(recorder.on_changes, scanner)
     watcher.add_root(root)
     watcher.start()
     try:
-        watcher.rewatch(skipped_folder_names=[])  # the person took "build" off the list
+        scanner.configure(Settings(excluded_dirs=[]))  # the person took "build" off the list
+        watcher.rewatch()
         (root / "build" / "out" / "gen.py").write_text("v = 1\n")
         recorder.wait_for(lambda: root / "build/out/gen.py" in recorder.merged().paths(), "gen.py")
     finally:
@@ -742,13 +482,10 @@ def test_folders_the_rules_ignore_get_no_watch_until_the_rules_let_them_in(root:
     (root / "src").mkdir()
     for i in range(20):
         (root / "generated" / f"part{i}").mkdir(parents=True)
-    generated_ignored = True
-
-    def is_ignored(path: Path, is_dir: bool) -> bool:
-        return generated_ignored and "generated" in path.relative_to(root).parts
-
+    (root / ".gitignore").write_text("generated/\n")
+    scanner = Scanner()
     recorder = Recorder()
-    watcher = FolderWatcher(recorder.on_changes, is_ignored, on_error=recorder.on_error)
+    watcher = FolderWatcher(recorder.on_changes, scanner, on_error=recorder.on_error)
     watcher.add_root(root)
     before = watcher_module._inotify_watch_count()
     watcher.start()
@@ -756,7 +493,8 @@ def test_folders_the_rules_ignore_get_no_watch_until_the_rules_let_them_in(root:
         assert before is not None
         assert watcher_module._inotify_watch_count() == before + 2  # root, src
         assert recorder.errors == []  # left-out folders are not "unwatched" folders
-        generated_ignored = False  # the person's .gitignore no longer names it
+        (root / ".gitignore").unlink()  # the person's .gitignore no longer names it
+        scanner.rules_for(root).invalidate(root)  # as the indexer does when it reads the rules
         watcher.rewatch(root)
         assert watcher_module._inotify_watch_count() == before + 23
         (root / "generated" / "part7" / "gen.py").write_text("v = 1\n")
@@ -767,43 +505,41 @@ def test_folders_the_rules_ignore_get_no_watch_until_the_rules_let_them_in(root:
         watcher.stop()
 
 
-def test_ignore_files_outside_the_watched_tree_are_delivered(root: Path) -> None:
-    (root / ".git" / "info").mkdir(parents=True)
-    above = root.parent
-    rule_folders = {root: [above, root / ".git" / "info"]}
-
-    def git_ignored(path: Path, is_dir: bool) -> bool:
-        return ".git" in path.relative_to(root).parts
-
+def test_ignore_files_outside_the_watched_tree_are_delivered(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"  # a repository; one folder inside it is watched
+    (checkout / ".git" / "info").mkdir(parents=True)
+    root = checkout / "project"
+    (root / "node_modules").mkdir(parents=True)
     recorder = Recorder()
-    watcher = FolderWatcher(
-        recorder.on_changes, git_ignored, rule_folders=lambda r: rule_folders[r]
-    )
+    watcher = FolderWatcher(recorder.on_changes, Scanner())
     watcher.add_root(root)
     watcher.start()
     try:
-        (root / ".git" / "info" / "exclude").write_text("*.tmp\n")  # .git itself is ignored
-        (above / ".gitignore.swp").write_text("gen/\n")  # an editor's save: write, rename
-        (above / ".gitignore.swp").rename(above / ".gitignore")
-        (above / "notes.txt").write_text("not a rule file\n")
-        (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-        recorder.wait_for(lambda: above / ".gitignore" in recorder.merged().paths(), "above")
+        (checkout / ".git" / "info" / "exclude").write_text("*.tmp\n")  # .git is skipped
+        (checkout / ".gitignore.swp").write_text("gen/\n")  # an editor's save: write, rename
+        (checkout / ".gitignore.swp").rename(checkout / ".gitignore")
+        (checkout / "notes.txt").write_text("not a rule file\n")
+        (checkout / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        (root / "node_modules" / "dep.js").write_text("left out inside the tree\n")
+        recorder.wait_for(lambda: checkout / ".gitignore" in recorder.merged().paths(), "above")
         recorder.wait_for(
-            lambda: root / ".git/info/exclude" in recorder.merged().paths(), "exclude"
+            lambda: checkout / ".git/info/exclude" in recorder.merged().paths(), "exclude"
         )
         watcher.flush()
         paths = recorder.merged().paths()
-        assert above / "notes.txt" not in paths and root / ".git/HEAD" not in paths
+        assert checkout / "notes.txt" not in paths and checkout / ".git/HEAD" not in paths
+        assert root / "node_modules/dep.js" not in paths
     finally:
         watcher.stop()
 
 
 def test_roots_in_one_checkout_share_the_watch_on_the_folder_above(root: Path) -> None:
+    (root / ".git" / "info").mkdir(parents=True)  # both roots are folders of this checkout
     first, second = root / "first", root / "second"
     first.mkdir()
     second.mkdir()
     recorder = Recorder()
-    watcher = FolderWatcher(recorder.on_changes, nothing_ignored, rule_folders=lambda r: [root])
+    watcher = FolderWatcher(recorder.on_changes, Scanner())
     watcher.add_root(first)
     watcher.add_root(second)
     watcher.start()
@@ -813,3 +549,18 @@ def test_roots_in_one_checkout_share_the_watch_on_the_folder_above(root: Path) -
         recorder.wait_for(lambda: root / ".gitignore" in recorder.merged().paths(), "above")
     finally:
         watcher.stop()
+
+
+def test_a_nested_root_the_outer_rules_leave_out_is_watched_by_its_own_rules(
+    root: Path, make_watcher: MakeWatcher
+) -> None:
+    # The innermost root owns a path: the outer root's .gitignore does not reach into it.
+    inner = root / "inner"
+    (inner / "pkg").mkdir(parents=True)
+    (root / ".gitignore").write_text("inner/\n")
+    before = watcher_module._inotify_watch_count()
+    _, recorder = make_watcher(root, inner)
+    assert before is not None
+    assert watcher_module._inotify_watch_count() == before + 3  # root, inner, inner/pkg
+    (inner / "pkg" / "mod.py").write_text("m = 1\n")
+    recorder.wait_for(lambda: inner / "pkg/mod.py" in recorder.merged().created, "mod.py")

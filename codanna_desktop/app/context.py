@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from codanna_desktop.app.indexing_status import IndexingStatusModel
+from codanna_desktop.app.tasks import BackgroundTasks, Done, Task
 from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
 from codanna_desktop.core.errors import user_error
 from codanna_desktop.core.indexing.indexer import IndexReport, Progress
+from codanna_desktop.core.ranking.search import SearchSession
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 
 if TYPE_CHECKING:
@@ -22,31 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from codanna_desktop.core.files.filters import SearchFilters
-    from codanna_desktop.core.ranking.search import SearchSession
     from codanna_desktop.core.settings import AppPaths, Settings
-
-
-class _Task(QRunnable):
-    """Runs a function on the global thread pool and hands back its result or error."""
-
-    def __init__(self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]):
-        super().__init__()
-        self._fn = fn
-        self._done = done
-
-    def run(self) -> None:
-        try:
-            result = self._fn()
-        except BaseException as exc:
-            self._done(None, exc)
-        else:
-            self._done(result, None)
-
-
-class _Relay(QObject):
-    """Carries a background result to the thread this object lives in (the UI thread)."""
-
-    finished = Signal(object, object)
 
 
 class AppContext(QObject):
@@ -59,8 +37,6 @@ class AppContext(QObject):
     roots_changed = Signal()
     index_changed = Signal()  # something new is searchable: re-run the visible query
     fully_embedded = Signal()  # every chunk has its vector: the visible query ranks anew
-    # (request id, SearchSession | None, error message or "")
-    search_finished = Signal(int, object, str)
     status_ready = Signal(object)  # core.engine.EngineStatus
 
     def __init__(
@@ -75,12 +51,11 @@ class AppContext(QObject):
         super().__init__()
         self.engine = engine or Engine(paths, settings)
         self.paths = self.engine.paths
-        self.pool = pool or QThreadPool.globalInstance()
+        self.tasks = BackgroundTasks(pool, self)
+        self.pool = self.tasks.pool
         self.service = IndexingService(self.engine, self._on_service_event, watch=watch)
         # Before any widget connects: they all read the indexer's state from this one.
         self.indexing_status = IndexingStatusModel(self)
-        self._search_seq = 0
-        self._relays: set[_Relay] = set()
         self._started = False
         self._closed = False
 
@@ -103,7 +78,7 @@ class AppContext(QObject):
         self._closed = True
         if self._started:
             self.service.stop()
-        self.pool.waitForDone(30_000)
+        self.tasks.wait(30_000)
         self.engine.close()
 
     # -- indexing -------------------------------------------------------------------
@@ -166,18 +141,27 @@ class AppContext(QObject):
     # -- searching and status, off the UI thread ------------------------------------
 
     def search(
-        self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
-    ) -> int:
-        """Start a search; search_finished(request id, session, error) follows.
+        self,
+        query: str,
+        filters: SearchFilters | None,
+        done: Callable[[SearchSession | None, str], None],
+        *,
+        semantic: bool = True,
+        owner: QObject | None = None,
+    ) -> Task:
+        """Start a search; `done(session, error)` follows on the UI thread (the error as a
+        sentence, or ""), unless the returned task is cancelled or `owner` deleted first.
         `semantic=False` (exact words only) loads no model and opens no vector store."""
-        self._search_seq += 1
-        request = self._search_seq
 
-        def done(session: Any, exc: BaseException | None) -> None:
-            self.search_finished.emit(request, session, "" if exc is None else str(user_error(exc)))
+        def answered(session: Any, exc: BaseException | None) -> None:
+            if exc is None and isinstance(session, SearchSession):
+                done(session, "")
+            else:
+                done(None, "" if exc is None else str(user_error(exc)))
 
-        self.pool.start(_Task(lambda: self.engine.search(query, filters, semantic=semantic), done))
-        return request
+        return self.tasks.run(
+            lambda: self.engine.search(query, filters, semantic=semantic), answered, owner=owner
+        )
 
     def search_now(self, query: str, filters: SearchFilters | None = None) -> SearchSession:
         """Synchronous search, for tests and scripts (never call it from a widget)."""
@@ -190,22 +174,15 @@ class AppContext(QObject):
             elif exc is not None:
                 self.error.emit(f"Status unavailable: {user_error(exc)}")
 
-        self.pool.start(_Task(self.engine.status, done))
+        self.tasks.run(self.engine.status, done)
 
     def run_in_background(
-        self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]
-    ) -> None:
+        self, fn: Callable[[], Any], done: Done, *, owner: QObject | None = None
+    ) -> Task:
         """Any other core call (test a database connection, load the model). `fn` runs on
-        the thread pool; `done(result, error)` runs afterwards on the UI thread."""
-        relay = _Relay()
-        self._relays.add(relay)
-
-        def finish(result: Any, exc: Any) -> None:
-            self._relays.discard(relay)
-            done(result, exc)
-
-        relay.finished.connect(finish)
-        self.pool.start(_Task(fn, relay.finished.emit))
+        the thread pool; `done(result, error)` runs afterwards on the UI thread, unless
+        `owner` (the widget that shows the answer) has been deleted by then."""
+        return self.tasks.run(fn, done, owner=owner)
 
     @Slot()
     def wait_idle(self, timeout: float = 60.0) -> bool:

@@ -12,19 +12,21 @@ expression shows its error under the search box, never a dialog.
 
 from __future__ import annotations
 
-import threading
+import logging
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QCoreApplication,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QRect,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QKeySequence, QPainter, QShortcut
@@ -42,18 +44,26 @@ from PySide6.QtWidgets import (
 
 from codanna_desktop.app import theme
 from codanna_desktop.app.editor import EditorLaunchError, open_in_editor
+from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.matcher import LineMatch, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode, PatternError
 from codanna_desktop.core.exact.search import ExactRequest, ExactResult, FileMatches
+from codanna_desktop.core.exact.worker import SearchProcess
 
 if TYPE_CHECKING:
     from codanna_desktop.app.main_window import MainWindow
     from codanna_desktop.core.files.filters import SearchFilters
 
+log = logging.getLogger(__name__)
+
 ROW_ROLE = Qt.ItemDataRole.UserRole + 20  # (FileMatches, LineMatch | None)
 PAD_X = 10
 GUTTER_CHARS = 6
 TAB = "    "
+# The search runs in a process of its own (core/exact/worker.py); its answers are read on
+# a timer, a few milliseconds at a time.
+DRAIN_EVERY_MS = 15
+DRAIN_BUDGET_S = 0.008
 
 
 @dataclass(frozen=True)
@@ -314,7 +324,12 @@ class ExactMode(QObject):
         self.answered = 0  # the request whose answer is shown
         self.result: ExactResult | None = None
         self.error = ""
-        self._cancel: threading.Event | None = None
+        self._search: SearchProcess | None = None
+        self._drain = QTimer(self, interval=DRAIN_EVERY_MS)
+        self._drain.timeout.connect(self._read_answers)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
         self._automatic = ""
         self._chosen_exact = False  # the person's choice on the switch
 
@@ -425,25 +440,50 @@ class ExactMode(QObject):
             languages=filters.languages,
             root_ids=filters.root_ids,
         )
-        if self._cancel is not None:
-            self._cancel.set()  # a newer query supersedes the one in flight
-        cancel = threading.Event()
-        self._cancel = cancel
         self.latest += 1
-        ticket = self.latest
-        engine = self.window.context.engine
-
-        def done(result: Any, exc: BaseException | None) -> None:
-            self._finished(ticket, result, exc)
-
-        self.window.context.run_in_background(lambda: engine.grep(request, cancel=cancel), done)
+        process = self._process()
+        if process is None:
+            self._finished(self.latest, None, CodannaError("The search process could not start."))
+            return True
+        process.submit(self.latest, request)  # supersedes the query in flight
+        self._drain.start()
         return True
+
+    def _process(self) -> SearchProcess | None:
+        """The search process, started at the first exact query (then kept warm)."""
+        if self._search is not None and not self._search.alive:
+            self._search.close()
+            self._search = None
+        if self._search is None:
+            try:
+                self._search = SearchProcess(self.window.context.engine.paths)
+            except OSError as exc:
+                log.warning("exact search process not started: %s", exc)
+                return None
+        return self._search
+
+    def _read_answers(self) -> None:
+        """A tick of the drain timer: read what the search process sent, a few
+        milliseconds' worth, so the window never waits on it."""
+        if self._search is None:
+            self._drain.stop()
+            return
+        for ticket, result, exc in self._search.read(DRAIN_BUDGET_S):
+            self._finished(ticket, result, exc)
+        if self.answered == self.latest:
+            self._drain.stop()
+
+    def shutdown(self) -> None:
+        self._drain.stop()
+        if self._search is not None:
+            self._search.close()
+            self._search = None
 
     @staticmethod
     def _auto_kind(text: str) -> str:
         return read_query(text, regex=False, match_case=False, whole_word=False).automatic
 
-    def _finished(self, ticket: int, result: Any, exc: BaseException | None) -> None:
+    def _finished(self, ticket: int, result: ExactResult | None, exc: Exception | None) -> None:
         if ticket != self.latest:
             return
         self.answered = ticket
@@ -483,8 +523,9 @@ class ExactMode(QObject):
 
     def clear(self) -> None:
         self.latest += 1
-        if self._cancel is not None:
-            self._cancel.set()
+        self._drain.stop()
+        if self._search is not None:
+            self._search.cancel()
         self.result = None
         self.error = ""
         self.error_label.setVisible(False)

@@ -1,10 +1,10 @@
 """The search window: search box, exact-words/meaning slider, filters, results, preview,
 the folders panel, and indexing progress in the status bar.
 
-Every engine call goes through AppContext and comes back as a signal; this window only
-keeps what is on screen. A query runs once per text/filter change (debounced while
-typing); the slider re-ranks the cached SearchSession without a new query. Responses to
-an older request are dropped, so a slow query never overwrites a newer one.
+Every engine call goes through AppContext and comes back on the UI thread; this window
+only keeps what is on screen. A query runs once per text/filter change (debounced while
+typing) through the SearchController (search_controller.py), which drops the answers to
+older requests and keeps the session the slider re-ranks without a new query.
 
 Keys: Ctrl+K / Ctrl+F focus the box; Up/Down move through the results while the box
 keeps focus; Enter opens the selected result in the editor (or runs the query when the
@@ -74,6 +74,7 @@ from codanna_desktop.app.folders_panel import FoldersPanel
 from codanna_desktop.app.preview import PreviewPane
 from codanna_desktop.app.result_delegate import ResultDelegate
 from codanna_desktop.app.results_model import RESULT_ROLE, ResultsModel, result_key
+from codanna_desktop.app.search_controller import RESULT_LIMIT, SearchController, SearchKey
 from codanna_desktop.app.settings_dialog import SettingsDialog
 from codanna_desktop.core.chunking.languages import resolve_languages
 from codanna_desktop.core.errors import UnknownLanguageError
@@ -85,15 +86,12 @@ if TYPE_CHECKING:
     from codanna_desktop.core.engine import EngineStatus
     from codanna_desktop.core.settings import AppPaths
 
-RESULT_LIMIT = 50
 DEBOUNCE_MS = 200
 REFRESH_AFTER_INDEX_MS = 300  # re-run the shown query this long after the index changed
 STATUS_EVERY_MS = 1000  # while the indexer works, the counts are refreshed this often
 ALL_LANGUAGES = "All languages"
 DEFAULT_SIZE = (1200, 760)
 ORGANISATION, APPLICATION = "Codanna", "Codanna Desktop"
-
-SearchKey = tuple[str, SearchFilters]
 
 
 def window_settings(paths: AppPaths) -> QSettings:
@@ -146,14 +144,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.context = context
         self.hide_on_close = False
-        self.session: SearchSession | None = None
         self.status: EngineStatus | None = None  # the latest counts, for the empty states
-        self.latest_request = 0  # responses with another id are stale
-        self._requested: SearchKey | None = None
-        self.shown_key: SearchKey | None = None  # what the visible results answer
-        self.search_error = ""
+        self.searches = SearchController(context, self)
         self.restart_needed = False
-        self._top_on_next_results = False
         self.ui_settings = window_settings(context.paths)
 
         self.setWindowTitle(APPLICATION)
@@ -174,7 +167,7 @@ class MainWindow(QMainWindow):
         self._status_timer = QTimer(self, interval=STATUS_EVERY_MS)
         self._status_timer.timeout.connect(context.request_status)
 
-        context.search_finished.connect(self._search_finished)
+        self.searches.answered.connect(self._search_answered)
         context.status_ready.connect(self._status_ready)
         context.indexing_status.changed.connect(self._show_indexing_status)
         context.error.connect(self.show_message)
@@ -504,6 +497,16 @@ class MainWindow(QMainWindow):
     # -- searching ----------------------------------------------------------------------
 
     @property
+    def session(self) -> SearchSession | None:
+        """The ranked search whose results are shown (the slider re-ranks it)."""
+        return self.searches.session
+
+    @property
+    def shown_key(self) -> SearchKey | None:
+        """What the shown results answer: the query and its filters."""
+        return self.searches.shown_key
+
+    @property
     def alpha(self) -> float:
         return self.alpha_slider.value() / 100
 
@@ -544,22 +547,19 @@ class MainWindow(QMainWindow):
         key = self.current_key()
         query, filters = key
         if self.exact.search_if_exact(query, filters):
-            self.latest_request = -1  # a ranked search in flight is no longer wanted
-            self._requested = self.shown_key = key
+            self.searches.shown_elsewhere(key)  # a ranked search in flight is no longer wanted
             return
         if not query:
-            self.latest_request = -1  # whatever is in flight is no longer wanted
-            self._requested = None
+            self.searches.cancel()
             self.clear_results()
             return
-        self._requested = key
         # At exact words only the semantic side is not asked (no model, no vector file);
         # moving the slider off 0 runs the query again with it.
-        self.latest_request = self.context.search(query, filters, semantic=self.alpha > 0)
+        self.searches.search(key, semantic=self.alpha > 0)
 
     @Slot()
     def _rerank_from_the_top(self) -> None:
-        self._top_on_next_results = True
+        self.searches.rank_from_the_top()
         self._refresh_timer.start()
 
     @Slot()
@@ -568,18 +568,10 @@ class MainWindow(QMainWindow):
         if self.shown_key is not None and self.shown_key == self.current_key():
             self.run_search()
 
-    def _search_finished(self, request: int, session: Any, error: str) -> None:
-        if request != self.latest_request:
-            return  # an older request answered late: the newer one decides
-        same_query = self.shown_key == self._requested  # a refresh after the index changed
-        self.shown_key = self._requested
-        self.search_error = error
-        self.session = session if isinstance(session, SearchSession) else None
+    def _search_answered(self, keep_place: bool) -> None:
         # A refresh for a saved file keeps the person's place; one because meaning now
         # covers every chunk is a new ranking, shown from its top.
-        keep = same_query and not self._top_on_next_results
-        self._top_on_next_results = False
-        self.rank_results(keep_selection=keep)
+        self.rank_results(keep_selection=keep_place)
         self._focus_embedding()
 
     def _focus_embedding(self) -> None:
@@ -600,12 +592,9 @@ class MainWindow(QMainWindow):
         refresh after a save); otherwise the new first result is selected, in view."""
         keep = self.selected_result() if keep_selection else None
         bend = self.lookup_bias.isChecked()
-        results = self.session.results(self.alpha, RESULT_LIMIT, bend=bend) if self.session else []
-        self.alpha_value.setText(
-            self.session.weight_label(self.alpha, bend=bend)
-            if self.session is not None
-            else alpha_label(self.alpha_slider.value())
-        )
+        results = self.searches.results(self.alpha, bend=bend)
+        weight = self.searches.weight_label(self.alpha, bend=bend)
+        self.alpha_value.setText(weight or alpha_label(self.alpha_slider.value()))
         self.model.set_results(results)
         row = self.model.row_of(result_key(keep)) if keep is not None else -1
         if results:
@@ -637,9 +626,7 @@ class MainWindow(QMainWindow):
         self.notes.setVisible(bool(notes) and self.model.rowCount() > 0)
 
     def clear_results(self) -> None:
-        self.session = None
-        self.shown_key = None
-        self.search_error = ""
+        self.searches.clear()
         self.model.clear()
         self.preview.clear("")
         self.result_count.clear()
@@ -648,8 +635,8 @@ class MainWindow(QMainWindow):
 
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))
-        if self.session is not None and not self.session.semantic_asked and value > 0:
-            self._top_on_next_results = True
+        if self.searches.needs_meaning(value / 100):
+            self.searches.rank_from_the_top()
             self.run_search()
         elif self.session is not None:
             # A new weight is a new ranking: its first result is what to look at.
@@ -695,7 +682,7 @@ class MainWindow(QMainWindow):
     def _enter_pressed(self) -> None:
         """Open the selection when it answers the text in the box; else search now."""
         key = self.current_key()
-        if self._debounce.isActive() or (key != self.shown_key and key != self._requested):
+        if self._debounce.isActive() or (key != self.shown_key and key != self.searches.requested):
             self.run_search()
         elif key == self.shown_key:
             self.open_selected()
@@ -707,7 +694,7 @@ class MainWindow(QMainWindow):
         self.search_box.clear()
         self.search_box.blockSignals(False)
         self._debounce.stop()
-        self.latest_request = -1
+        self.searches.cancel()
         self.clear_results()
         self.exact.clear()
         self.focus_search()
@@ -771,8 +758,8 @@ class MainWindow(QMainWindow):
                 "Exact names (readFileContents, HTTP_TIMEOUT) or plain words (where do we "
                 "retry failed uploads). Move the slider to weigh exact words against meaning."
             )
-        if self.search_error:
-            return f"The search failed: {self.search_error}"
+        if self.searches.error:
+            return f"The search failed: {self.searches.error}"
         if self.model.rowCount():
             return None
         query, filters = self.shown_key
@@ -838,7 +825,7 @@ class MainWindow(QMainWindow):
             self._show_notes(coverage)
 
     def _refresh_languages(self) -> None:
-        self.context.run_in_background(self.context.languages, self._got_languages)
+        self.context.run_in_background(self.context.languages, self._got_languages, owner=self)
 
     def _got_languages(self, languages: Any, exc: BaseException | None) -> None:
         if exc is not None or not isinstance(languages, list):

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from codanna_desktop.app import theme
-from codanna_desktop.core.storage.lexical.index import highlight_ranges
+from codanna_desktop.core.ranking.snippets import highlight_ranges
 
 if TYPE_CHECKING:
     from pygments.lexer import Lexer
@@ -455,7 +455,7 @@ class PreviewPane(QWidget):
                 matches = query_matches(self.loaded.text, query, lines)
                 self.code.mark(result.start_line, result.end_line, matches)
 
-        self.context.run_in_background(read, done)
+        self.context.run_in_background(read, done, owner=self)
 
     def clear(self, message: str = "") -> None:
         self._request += 1

@@ -171,7 +171,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.restart_label)
         layout.addWidget(self.buttons)
         self._load(self.original)
-        context.run_in_background(context.engine.status, self._got_status)
+        context.run_in_background(context.engine.status, self._got_status, owner=self)
 
     # -- the form -----------------------------------------------------------------------
 
@@ -401,7 +401,9 @@ class SettingsDialog(QDialog):
         self._show_connection("Connecting…", ok=None)
 
         self.context.run_in_background(
-            lambda: self.context.test_database(url), lambda info, exc: self._tested(url, info, exc)
+            lambda: self.context.test_database(url),
+            lambda info, exc: self._tested(url, info, exc),
+            owner=self,
         )
 
     def _tested(self, url: str, info: Any, exc: BaseException | None) -> None:

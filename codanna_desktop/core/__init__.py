@@ -8,7 +8,8 @@ The package is grouped by responsibility, so the tree is a picture of the archit
 - ``storage/``: the catalog (the one source of truth), ``lexical/`` (tantivy) and
   ``vectors/`` (hnswlib, pgvector);
 - ``semantic/``: the embedding model, provisioned and loaded lazily;
-- ``ranking/``: a query's shape and weight, fusion of the two sides, how a result matches;
+- ``ranking/``: a query's shape and weight, the lexical query and its boosts, fusion of
+  the two sides, how a result matches and where it shows the query;
 - ``watching/``: following the disk (watchdog) as change sets;
 - ``exact/``: every matching line, as ripgrep gives it, from a trigram index;
 - at the top: ``Engine`` (ties the parts together), ``IndexingService`` (the one writer

@@ -7,12 +7,10 @@ in another process and sees its commits.
 
 from __future__ import annotations
 
-import gc
+import functools
 import hashlib
 import logging
 import re
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +28,7 @@ from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.files.scanner import Scanner
+from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.indexing.indexer import (
     Indexer,
     IndexReport,
@@ -39,7 +37,8 @@ from codanna_desktop.core.indexing.indexer import (
     ProgressCallback,
 )
 from codanna_desktop.core.ranking.search import HybridSearcher, SearchSession
-from codanna_desktop.core.semantic.embedder import Embedder, load_embedder, release_freed_memory
+from codanna_desktop.core.semantic.embedder import Embedder, load_embedder
+from codanna_desktop.core.semantic.side import OpenedStore, SemanticSide
 from codanna_desktop.core.settings import AppPaths, Settings, load_settings, redact_url
 from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex
@@ -48,11 +47,12 @@ from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
 from codanna_desktop.core.storage.writer_lock import WriterLock
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Sequence
 
     from codanna_desktop.core.files.filters import SearchFilters
-    from codanna_desktop.core.storage.vectors.store import VectorStore
-    from codanna_desktop.core.watching.watcher import ChangeSet
+    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+    from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +122,6 @@ class Engine:
         self._lock = WriterLock(self.paths.data_dir) if writer else None
         if self._lock is not None:
             self._lock.acquire(wait_for_lock)
-        self._model_lock = threading.Lock()
-        self._embedder: Embedder | None = embedder
-        self._model_problem: str | None = None
-        self._model_tried = embedder is not None
-        # A model handed in (tests, benchmarks) belongs to the caller: never unloaded.
-        self._injected_embedder = embedder is not None
-        self._model_used_at = time.monotonic()
-        self.model_loads = 0  # how often the model was loaded (tests of unload/reload)
-        self._vectors: VectorStore | None = None
-        self._vector_problem: str | None = None
         self._vector_note_reported = False
         # Set when the lexical index had to be rebuilt: one sentence for the user.
         self.lexical_note: str | None = None
@@ -150,13 +140,17 @@ class Engine:
         self.paths.prepare_data_dir()
         self.scanner = Scanner.from_settings(self.settings)
         self.chunker = Chunker()
+        self.semantic = SemanticSide(
+            functools.partial(load_embedder, self.settings, self.paths),
+            functools.partial(open_vector_store, self.settings, self.paths, self.catalog, writer),
+            model=embedder,
+        )
         self.indexer = Indexer(
             self.catalog,
             self.lexical,
             self.scanner,
             self.chunker,
-            self._get_vectors,
-            self._get_embedder,
+            self.semantic,
             embed_batch_size=self.settings.embed_batch_size,
             content=self.content,
         )
@@ -165,11 +159,9 @@ class Engine:
         self.searcher = HybridSearcher(
             self.catalog,
             self.lexical,
-            self._get_vectors,
-            self._get_embedder,
+            self.semantic,
             fusion=self.settings.fusion,
             candidates_per_side=self.settings.candidates_per_side,
-            semantic_problem=lambda: self._model_problem or self._vector_problem,
         )
         if writer:
             self._recover()
@@ -227,16 +219,17 @@ class Engine:
 
     def close(self) -> None:
         try:
-            if self._vectors is not None:
+            store = self.semantic.opened_store
+            if store is not None:
                 try:
                     if self.writer:
-                        self.indexer.flush_vectors(self._vectors)
+                        self.indexer.flush_vectors()
                 except CodannaError as exc:
                     log.warning("vectors not saved: %s", exc)
                     # Say so now: the next writer refills them from the embedding cache.
                     self.catalog.unsaved_vectors_to_pending()
                 try:
-                    self._vectors.close()
+                    store.close()
                 except CodannaError as exc:
                     log.warning("vector store not closed cleanly: %s", exc)
             self.indexer.close()
@@ -263,110 +256,38 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the model and the vector store, loaded on first use -------------------------
-
-    def _get_embedder(self) -> Embedder | None:
-        with self._model_lock:
-            if not self._model_tried:
-                self._model_tried = True
-                try:
-                    self._embedder = load_embedder(self.settings, self.paths)
-                    self.model_loads += 1
-                except CodannaError as exc:
-                    self._model_problem = str(exc)
-                    log.warning("no embedding model: %s", exc)
-            self._model_used_at = time.monotonic()
-            return self._embedder
+    # -- the model and the vector store, loaded on first use (see SemanticSide) ---------
 
     @property
     def model_loaded(self) -> bool:
-        return self._embedder is not None
+        return self.semantic.model_loaded
+
+    @property
+    def model_loads(self) -> int:
+        """How often the model was loaded (tests of unload/reload)."""
+        return self.semantic.model_loads
 
     def model_idle_seconds(self) -> float:
         """Seconds since the model was last asked for (by a search or the indexer)."""
-        return time.monotonic() - self._model_used_at
+        return self.semantic.model_idle_seconds()
 
     def unload_model(self) -> bool:
-        """Drop the loaded model (an idle tray indexer need not hold its ~100 MB); the next
-        search or embedding run loads it again. A model that failed to load stays failed.
-        A search holding the old embedder finishes with it. True when one was dropped."""
-        with self._model_lock:
-            if self._embedder is None or self._injected_embedder:
-                return False
-            self._embedder = None
-            self._model_tried = False
-        gc.collect()
-        release_freed_memory()
-        log.info("embedding model unloaded after %.0f s unused", self.model_idle_seconds())
-        return True
+        """Drop the loaded model until it is needed again (see SemanticSide.unload_model)."""
+        return self.semantic.unload_model()
 
     @property
     def model_problem(self) -> str | None:
-        return self._model_problem
+        return self.semantic.model_problem
 
-    def load_model(self) -> Embedder | None:
+    def load_model(self) -> EmbeddingModel | None:
         """Load the model now (otherwise it loads on first use)."""
-        return self._get_embedder()
+        return self.semantic.model()
 
-    def _get_vectors(self) -> VectorStore | None:
-        embedder = self._get_embedder()
-        if embedder is None:
-            return None
-        with self._model_lock:
-            if self._vectors is None:
-                try:
-                    store = self._open_vectors(embedder)
-                    if self.writer:
-                        self._reconcile_vectors(store)
-                    self._vectors = store
-                    self._vector_problem = None
-                except VectorStoreUnavailableError as exc:
-                    self._vector_problem = str(exc)
-                    return None
-            return self._vectors
-
-    def _reconcile_vectors(self, store: VectorStore) -> None:
-        """A writer trusts a store only once it agrees with the catalog; a store found
-        damaged, missing or short is refilled from the embedding cache (no model work)."""
-        note = None
-        if store.rebuild_reason is not None:
-            self.catalog.reset_all_vectors()
-            note = (
-                f"The vector index was {store.rebuild_reason} and is being rebuilt from the"
-                " embedding cache."
-            )
-        lost = self.indexer.reconcile_vectors(store)
-        if lost and note is None:
-            note = (
-                f"The vector index lacked {lost:,} vectors it had saved (was it deleted?);"
-                " they are being refilled from the embedding cache."
-            )
-        if note is not None:
-            log.warning("%s", note)
-            self.catalog.set_meta("vector_note", note)
-
-    def _open_vectors(self, embedder: Embedder) -> VectorStore:
-        url = self.settings.effective_database_url()
-        store: VectorStore
-        if url:
-            from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore
-
-            store = PgVectorStore(url, embedder.model_id, embedder.dim, self.catalog.catalog_id)
-            where = f"pgvector:{redact_url(url)}"
-        else:
-            path = self.paths.data_dir / "vectors" / f"{_slug(embedder.model_id)}.hnsw"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self.writer:
-                store = HnswStore(path, embedder.dim)
-            else:
-                store = HnswStore.open_readonly(path, embedder.dim)
-            where = f"hnsw:{path.name}"
-        if self.writer and self.catalog.get_meta("vector_store") != where:
-            # Another model or store than last time: every chunk gets a vector there (the
-            # embedding cache still answers for texts this model has embedded before).
-            self.catalog.reset_all_vectors()
-            self.catalog.set_meta("vector_store", where)
-        return store
+    def reconcile_vectors(self) -> None:
+        """The writer's check of a vector store a search opened since (the indexer checks
+        the store before its own first use anyway): the writer loop calls it when idle."""
+        if self.writer:
+            self.indexer.reconcile_vectors()
 
     @property
     def vector_store_name(self) -> str:
@@ -469,13 +390,13 @@ class Engine:
                 progress=progress or _quiet, cancel=cancel, max_chunks=max_chunks, report=report
             )
         except VectorStoreUnavailableError as exc:
-            self._vector_problem = str(exc)
+            self.semantic.store_problem = str(exc)
             report.errors.append(str(exc))
         note = self.catalog.get_meta("vector_note")
         if note and not self._vector_note_reported:
             self._vector_note_reported = True
             report.errors.insert(0, note)
-        if note and self._vectors is not None and not self.catalog.pending_vectors(1):
+        if note and self.semantic.opened_store is not None and not self.catalog.pending_vectors(1):
             self.catalog.set_meta("vector_note", "")  # refilled
         return report
 
@@ -528,7 +449,7 @@ class Engine:
         """`semantic=False` (the slider at 0) neither loads the model nor opens the store."""
         if not self.writer:
             self.lexical.reload()
-            store = self._vectors
+            store = self.semantic.opened_store
             if semantic and store is not None and hasattr(store, "reload_if_changed"):
                 store.reload_if_changed()
         return self.searcher.search(query, filters, semantic=semantic)
@@ -551,8 +472,9 @@ class Engine:
             )
         total = self.catalog.counts()
         model = self.settings.model_path or self.settings.model
-        problem = self._vector_problem or self._saved_vectors_problem(total["embedded"])
-        if problem is not None and self._vector_problem is None:
+        opening_problem = self.semantic.store_problem
+        problem = opening_problem or self._saved_vectors_problem(total["embedded"])
+        if problem is not None and opening_problem is None:
             # The file cannot serve them: none of the chunks is semantically searchable.
             total["embedded"] = 0
             roots = [replace(r, embedded=0) for r in roots]
@@ -563,7 +485,7 @@ class Engine:
             embedded=total["embedded"],
             skipped=total["skipped"],
             model=model,
-            model_problem=self._model_problem,
+            model_problem=self.semantic.model_problem,
             vector_store=self.vector_store_name,
             vector_problem=problem,
             data_dir=self.paths.data_dir,
@@ -576,7 +498,7 @@ class Engine:
         """For a reader that has not opened the store: is the embedded store's file as
         its last save wrote it? Checked from the file alone, without loading the model
         (a writer checks it when it opens the store, and says so in `vector_note`)."""
-        if self.writer or self._vectors is not None or not embedded:
+        if self.writer or self.semantic.opened_store is not None or not embedded:
             return None
         if self.settings.effective_database_url():
             return None
@@ -595,6 +517,23 @@ class Engine:
 
 def _quiet(_: Progress) -> None:
     pass
+
+
+def open_vector_store(
+    settings: Settings, paths: AppPaths, catalog: Catalog, writer: bool, model: EmbeddingModel
+) -> OpenedStore:
+    """The store the settings name, for the model's vectors (a writer's may be written);
+    raises VectorStoreUnavailableError."""
+    url = settings.effective_database_url()
+    if url:
+        from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore
+
+        store = PgVectorStore(url, model.model_id, model.dim, catalog.catalog_id)
+        return OpenedStore(store, f"pgvector:{redact_url(url)}")
+    path = paths.data_dir / "vectors" / f"{_slug(model.model_id)}.hnsw"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opened = HnswStore(path, model.dim) if writer else HnswStore.open_readonly(path, model.dim)
+    return OpenedStore(opened, f"hnsw:{path.name}")
 
 
 def test_database_url(url: str) -> str:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, user_error
 from codanna_desktop.core.indexing.indexer import IndexReport, Phase, Progress
-from codanna_desktop.core.watching.watcher import ChangeSet, FolderWatcher
+from codanna_desktop.core.watching.watcher import FolderWatcher
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from codanna_desktop.core.engine import Engine
     from codanna_desktop.core.settings import Settings
+    from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,9 @@ class IndexingService:
         self._watcher = (
             FolderWatcher(
                 self.notify_changes,
-                engine.is_ignored,
+                engine.scanner,  # the rules the scan walks by
                 on_error=self._watch_error,
                 on_events_lost=self._events_lost,
-                skipped_folder_names=engine.settings.excluded_dirs,
-                rule_folders=engine.folders_with_rules_outside,
             )
             if watch
             else None
@@ -311,7 +310,7 @@ class IndexingService:
             case ApplyFileRules(settings):
                 if engine.apply_file_rules(settings):
                     if self._watcher is not None:
-                        self._watcher.rewatch(skipped_folder_names=engine.settings.excluded_dirs)
+                        self._watcher.rewatch()
                     self._report(
                         engine.index(embed=False, progress=self._progress, cancel=self._stop)
                     )
@@ -363,6 +362,9 @@ class IndexingService:
     def _embed_slice(self) -> None:
         if self.paused or time.monotonic() < self._retry_at:
             return
+        # A search may have opened the vector store since: the writer checks it against
+        # the catalog here, which may set vectors pending to refill.
+        self.engine.reconcile_vectors()
         counts = self.engine.catalog.counts()
         if counts["embedded"] >= counts["chunks"]:
             return

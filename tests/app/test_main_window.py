@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,14 +165,14 @@ def test_moving_the_slider_selects_and_shows_the_new_first_result(
 
 
 def test_the_ranking_once_every_chunk_has_its_vector_is_shown_from_its_top(
-    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
 ) -> None:
     index_folder(qtbot, window, project)
     search(qtbot, window, "read file contents")
     window.move_selection(len(window.model.results()) - 1)
-    request = window.latest_request
+    calls = count_searches(context, monkeypatch)
     context._on_service_event(ServiceEvent("embedded"))
-    qtbot.waitUntil(lambda: window.latest_request != request, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: calls == ["read file contents"], timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 0, timeout=WAIT_MS)
 
 
@@ -187,16 +188,36 @@ def test_the_visible_query_is_ranked_again_when_every_chunk_has_its_vector(
 
 
 def test_a_late_answer_to_an_older_query_is_dropped(
-    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path, monkeypatch: Any
 ) -> None:
     index_folder(qtbot, window, project)
-    search(qtbot, window, "retry failed upload")
-    old_request, old_session = window.latest_request, window.session
+    if context.pool.maxThreadCount() < 2:  # the slow search must not hold up the newer one
+        context.pool.setMaxThreadCount(2)
+    slow_started, release, slow_returned = threading.Event(), threading.Event(), threading.Event()
+    engine_search = context.engine.search
+
+    def search_slowly_for_uploads(query: str, filters: Any = None, **kwargs: Any) -> Any:
+        if query != "retry failed upload":
+            return engine_search(query, filters, **kwargs)
+        slow_started.set()
+        release.wait(WAIT_MS / 1000)
+        try:
+            return engine_search(query, filters, **kwargs)
+        finally:
+            slow_returned.set()
+
+    monkeypatch.setattr(context.engine, "search", search_slowly_for_uploads)
+    window.search_box.setText("retry failed upload")
+    window.run_search()
+    qtbot.waitUntil(slow_started.is_set, timeout=WAIT_MS)
     search(qtbot, window, "bubble sort")
     newer = shown_paths(window)
     assert newer[0] == "math/sorting.py"
 
-    context.search_finished.emit(old_request, old_session, "")
+    release.set()  # the older query answers now, after the newer one
+    assert slow_returned.wait(WAIT_MS / 1000)
+    assert context.pool.waitForDone(WAIT_MS)  # its answer is on its way to the UI thread
+    QApplication.processEvents()
 
     assert shown_paths(window) == newer
     assert window.shown_key is not None and window.shown_key[0] == "bubble sort"

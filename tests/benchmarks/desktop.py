@@ -53,7 +53,7 @@ def _child_cold_start(report: Path) -> int:
     def started(desktop: DesktopApp) -> None:
         shown_at = time.time()
         engine = desktop.window.context.engine if hasattr(desktop.window, "context") else None
-        model_loaded = bool(engine is not None and engine._embedder is not None)
+        model_loaded = bool(engine is not None and engine.model_loaded)
         report.write_text(
             json.dumps(
                 {

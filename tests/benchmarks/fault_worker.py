@@ -120,9 +120,9 @@ def _verify_vectors(engine: Engine, request: dict[str, Any], note: Any, out: dic
     for chunk_id in sorted(lexical_extra)[:EXAMPLES]:
         note("store_ghosts", {"lexical_chunk_id": chunk_id})
     out["store_ghosts"] = len(lexical_extra) + 0
-    store = engine._get_vectors()
+    store = engine.semantic.store()
     if store is None:
-        note("search_errors", {"error": f"no vector store: {engine._vector_problem}"})
+        note("search_errors", {"error": f"no vector store: {engine.semantic.problem}"})
         return
     db = sqlite3.connect(f"file:{engine.catalog.path}?mode=ro", uri=True)
     try:

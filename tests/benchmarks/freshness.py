@@ -21,6 +21,7 @@ from typing import Any
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.service import IndexingService, ServiceEvent
 from tests.benchmarks import report
 from tests.benchmarks.identifiers import SUBSET_MODULES, SUBSET_PACKAGES, subset_files
@@ -45,7 +46,7 @@ _THINGS = ["invoices", "glaciers", "violins", "lanterns", "orchards", "satellite
 
 def found_lexically(engine: Engine, name: str) -> bool:
     """The top lexical hit is the new function (its words alone match older chunks)."""
-    hits = engine.lexical.search(name, 1)
+    hits = engine.lexical.search(build_query(name), 1)
     if not hits:
         return False
     row = engine.catalog.chunk_rows([hits[0].chunk_id]).get(hits[0].chunk_id)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS
 from tests.benchmarks import report
 from tests.benchmarks.workspace import DOCS_DIR, WORK_DIR, cli_env, machine, stdlib_dir, write_json
@@ -93,7 +94,7 @@ def chunk_files(engine: Engine) -> dict[int, Path]:
 
 def app_files(engine: Engine, files_of: dict[int, Path], name: str) -> set[Path]:
     """Files of every chunk the lexical search returns for `name`, with k = the whole index."""
-    hits = engine.lexical.search(name, engine.lexical.doc_count())
+    hits = engine.lexical.search(build_query(name), engine.lexical.doc_count())
     return {files_of[h.chunk_id] for h in hits if h.chunk_id in files_of}
 
 

@@ -36,6 +36,7 @@ from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.indexing import file_reader
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.semantic.embedder import load_embedder
 from codanna_desktop.core.settings import Settings
 from codanna_desktop.core.storage.catalog import Catalog
@@ -452,7 +453,7 @@ def pg_size(url: str, home: Path) -> dict[str, Any]:
     import psycopg
 
     with open_engine(home, Settings(database_url=url), writer=False) as engine:
-        store: Any = engine._get_vectors()
+        store: Any = engine.semantic.store()
         table = store.table
         catalog_id = engine.catalog.catalog_id
     with psycopg.connect(url) as conn:
@@ -480,6 +481,11 @@ def query_texts(root: Path, n: int) -> tuple[list[str], list[str]]:
     return idents, prose
 
 
+def lexical_hits(engine: Engine, query: str, depth: int) -> list[Any]:
+    """The lexical side alone, the query's construction included (as the engine does it)."""
+    return engine.lexical.search(build_query(query), depth)
+
+
 def timed(fn: Callable[[], Any]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -497,7 +503,7 @@ def query_latency(
     for _ in range(reps):
         per: dict[str, list[float]] = {k: [] for k in samples}
         for i, q in enumerate(queries):
-            per["lexical"].append(timed(partial(engine.lexical.search, q, depth)))
+            per["lexical"].append(timed(partial(lexical_hits, engine, q, depth)))
             semantic = partial(engine.searcher._semantic, q, SearchFilters(), depth, [])
             per["semantic"].append(timed(semantic))
             t0 = time.perf_counter()
@@ -563,7 +569,7 @@ def rg_versus_app(
     for name in names:
         cmd = [rg, "-w", "-l", "-F", "--", name, str(root)]
         rg_t.append(timed(partial(subprocess.run, cmd, capture_output=True)))
-        lex_t.append(timed(partial(engine.lexical.search, name, 100)))
+        lex_t.append(timed(partial(lexical_hits, engine, name, 100)))
         if hybrid:
             t0 = time.perf_counter()
             engine.search(name).results(engine.settings.alpha, 20)

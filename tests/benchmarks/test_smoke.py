@@ -13,6 +13,7 @@ import pytest
 from tests.benchmarks import (
     cosqa,
     exact,
+    folder_move,
     freshness,
     identifiers,
     report,
@@ -267,6 +268,16 @@ def test_watcher_load_times_each_indexer_and_counts_overflows(
     files = {v["files"] for v in summary.values()}
     assert len(files) == 1 and files.pop() == len(list(tiny_stdlib.rglob("*.py")))
     assert summary["watcher, content events only"]["overflows_per_run"] == [0]
+
+
+def test_folder_move_times_each_way_and_finds_the_files_at_their_new_path(
+    out: Path, work: Path, tiny_stdlib: Path
+) -> None:
+    args = ["--tree", str(tiny_stdlib), "--work", str(work / "fm"), "--out", str(out)]
+    assert folder_move.main([*args, "--repeats", "1", "--sizes", "1:1"]) == 0
+    (run,) = load(out, "folder_move")["runs"]
+    assert list(run["median_s"]) == list(folder_move.WAYS)
+    assert all(len(times) == 1 for times in run["seconds"].values())
 
 
 def test_report_renders_every_section_and_keeps_the_desktop_text(

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.ranking import lexical_query as lexical
 from codanna_desktop.core.ranking import search
 from codanna_desktop.core.ranking.fusion import fuse
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS
 from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.settings import Settings
-from codanna_desktop.core.storage.lexical import index as lexical
 from tests.benchmarks import cosqa, identifiers, report
 from tests.benchmarks.relevance import ALPHAS, Config, Query, run_grid, unique
 from tests.benchmarks.workspace import (
@@ -141,12 +141,17 @@ class Bench:
         c = {
             q["qid"]: [
                 self.cosqa_paths[h.chunk_id]
-                for h in self.cosqa_engine.lexical.search(rewrite(q["query"]), 15)
+                for h in self.cosqa_engine.lexical.search(
+                    lexical.build_query(rewrite(q["query"])), 15
+                )
             ]
             for q in self.cq
         }
         i = {
-            q.qid: [h.chunk_id for h in self.ident_engine.lexical.search(q.text, 10)]
+            q.qid: [
+                h.chunk_id
+                for h in self.ident_engine.lexical.search(lexical.build_query(q.text), 10)
+            ]
             for q in self.iq
         }
         ident = identifiers.score(i, self.relevant, self.iq)
@@ -344,7 +349,7 @@ def agreement_feedback(bench: Bench) -> dict[str, Any]:
     signal found (section 'When the two sides' first results differ'). As a control, the
     same feedback from the semantic first result alone (no lexical evidence)."""
     engine = bench.cosqa_engine
-    embedder, store = engine.load_model(), engine._get_vectors()
+    embedder, store = engine.load_model(), engine.semantic.store()
     if embedder is None or store is None:
         return {}
     depth = Settings().candidates_per_side
@@ -523,7 +528,10 @@ def embedding_variants(bench: Bench) -> dict[str, Any]:
         "name + signature + docstring + comments": natural,
     }
     lex = {
-        q["qid"]: [(h.chunk_id, h.score) for h in engine.lexical.search(q["query"], 400)]
+        q["qid"]: [
+            (h.chunk_id, h.score)
+            for h in engine.lexical.search(lexical.build_query(q["query"]), 400)
+        ]
         for q in bench.cq
     }
     keep_ids = set(ids)

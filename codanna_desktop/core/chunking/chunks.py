@@ -23,6 +23,9 @@ class Chunk:
     (only on the window that holds its signature line) and the constants, variables and
     enum members declared in a module or class chunk (``HTTPS_PORT = 443``). They are
     derived from the text, so they do not take part in comparisons.
+
+    The one home of a chunk's fields: the catalog's row (`ChunkRow`) and a search result
+    (`SearchResult`) extend it, and the lexical index's document is made from it.
     """
 
     path: str  # path relative to its root, with "/" separators

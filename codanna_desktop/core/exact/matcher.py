@@ -1,22 +1,32 @@
 """Matching a compiled pattern against one file's text, line by line as ripgrep does.
 
 A line matches when the pattern matches inside it. Rather than run RE2 once per line,
-the whole text is searched and each match is mapped to its line; the classes of the
-pattern leave out the newline (pattern.py), so a match that still spans lines (a
-property class such as ``\\p{Cc}``) is rare, and the lines it spans are then searched one
-by one. RE2 runs in linear time: no pattern can hang the search (`(a+)+$` included).
+the whole text is searched from the start of the next line after each match (one call
+per matching line, which RE2 runs without Python's lock); the classes of the pattern
+leave out the newline (pattern.py), so a match that still spans lines (a property class
+such as ``\\p{Cc}``) is rare, and the lines it spans are then searched one by one. Line
+numbers and starts come from the newlines' positions, found by numpy over the whole text
+at once; match ranges are found when a line is shown. RE2 runs in linear time: no
+pattern can hang the search (`(a+)+$` included).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
+import numpy as np
 from re2 import Options, _re2
 
 from codanna_desktop.core.exact.pattern import (
     NOT_WORD,
+    NOT_WORD_ASCII,
     CaseMode,
+    Cat,
+    Lit,
+    Node,
     ParsedPattern,
     PatternError,
     parse,
@@ -28,6 +38,9 @@ _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 # takes; a larger budget is only given to those, since every match call pays for it (64 MiB
 # made each call on a 600 kB text 15 times slower).
 _BIG_MAX_MEM = 64 << 20
+# Up to this many matching lines, a file's lines are counted with bytes.count up to each
+# one rather than by numpy over the whole text.
+_FEW_LINES = 8
 
 
 @dataclass(frozen=True)
@@ -48,8 +61,18 @@ class LineMatch(NamedTuple):
     spans: tuple[tuple[int, int], ...]  # byte ranges of the matches inside the line
 
 
+@functools.lru_cache(maxsize=16)
+def compiled(options: PatternOptions) -> CompiledPattern:
+    """The compiled pattern of these options, compiled once (results sent from another
+    process name their pattern by its options)."""
+    return CompiledPattern(options)
+
+
 class CompiledPattern:
     """A pattern ready to match: the RE2 program and the trigram query of candidates."""
+
+    def __reduce__(self) -> tuple[Any, tuple[PatternOptions]]:
+        return compiled, (self.options,)  # RE2's programs are not pickled: compiled again
 
     def __init__(self, options: PatternOptions) -> None:
         self.options = options
@@ -61,91 +84,127 @@ class CompiledPattern:
             parsed = parse(options.pattern, fixed=options.fixed, fold=True)
         self.parsed: ParsedPattern = parsed
         self.query: Query = required_query(parsed.tree, fold=parsed.folds)
-        body = parsed.re2
-        if options.word:
-            # ripgrep 13's -w: the match must have a non-word character or a line end on
-            # each side; group 1 is the match itself.
-            body = f"(?:^|{NOT_WORD})({body})(?:$|{NOT_WORD})"
-        re2_options = Options()
-        re2_options.case_sensitive = not self.ignore_case
-        re2_options.never_capture = not options.word
-        re2_options.log_errors = False
         self._group = 1 if options.word else 0
-        program = f"(?m){body}".encode()
-        self._regex = _re2.RE2(program, re2_options)
-        if not self._regex.ok() and b"too large" in self._regex.error():
-            re2_options.max_mem = _BIG_MAX_MEM
-            self._regex = _re2.RE2(program, re2_options)
-        if not self._regex.ok():
-            reason = self._regex.error().decode("utf-8", "replace")
-            raise PatternError(options.pattern, 0, reason)
+        # Two programs: with ripgrep's Unicode classes, and with their ASCII forms for
+        # ASCII texts (where both match the same); each compiled when first needed, with
+        # its groups only for match ranges (without them RE2's DFA alone finds a match).
+        programs = []
+        for text, not_word in ((parsed.re2_ascii, NOT_WORD_ASCII), (parsed.re2, NOT_WORD)):
+            if options.word:
+                # ripgrep 13's -w: the match must have a non-word character or a line end
+                # on each side; group 1 is the match itself.
+                text = f"(?:^|{not_word})({text})(?:$|{not_word})"
+            programs.append(f"(?m){text}".encode())
+        self._programs = {True: programs[0], False: programs[1]}
+        self._same_programs = programs[0] == programs[1]
+        self._compiled: dict[tuple[bool, bool], _re2.RE2] = {}
+        self._regex(True, False)  # a bad pattern is an error now, not during the search
+        # A plain literal matched with case is found by bytes.find: the same leftmost
+        # matches as RE2's, without a call through the binding per line.
+        self._literal: bytes | None = (
+            None if self.ignore_case or options.word else _literal_of(parsed.tree)
+        )
 
     @property
     def needs_full_scan(self) -> bool:
         """No literal narrows the candidates: every stored text is searched."""
         return self.query is ALL
 
-    def match_lines(self, body: bytes, *, limit_spans: bool = False) -> list[LineMatch]:
-        """Every matching line of `body`, in order, with the match ranges of each."""
-        out: list[LineMatch] = []
+    def find_lines(self, body: bytes) -> MatchedLines | None:
+        """The lines of `body` the pattern matches in, or None. One RE2 call per matching
+        line (it runs without Python's lock); where each line starts and which number it
+        has are found afterwards over the whole text at once, and the match ranges only
+        when a line is shown (MatchedLines)."""
         n = len(body)
         if n == 0:
-            return out
-        end_of_text = n - 1 if body.endswith(b"\n") else n
-        regex, group = self._regex, self._group
+            return None
+        end_of_text = n - 1 if body[-1] == 0x0A else n
+        find = body.find
+        literal = self._literal
+        match = self._regex(body.isascii(), False).Match
+        inside: list[int] = []  # a position inside each matching line, in order
         pos = 0
-        line_no, counted_to = 1, 0
         while pos <= end_of_text:
-            spans = regex.Match(_UNANCHORED, body, pos, n)
-            start, end = spans[0]
-            if start < 0 or (start == n and start > end_of_text):
+            if literal is not None:
+                start = find(literal, pos)
+                end = start + len(literal)
+            else:
+                start, end = match(_UNANCHORED, body, pos, n)[0]
+            if start < 0 or start > end_of_text:
                 break
-            line_start = body.rfind(b"\n", 0, start) + 1
-            line_end = body.find(b"\n", start)
+            line_end = find(b"\n", start)
             if line_end == -1:
                 line_end = n
-            line_no += body.count(b"\n", counted_to, line_start)
-            counted_to = line_start
             if end > line_end:
-                # A match across lines: search each line it spans on its own.
-                last_end = body.find(b"\n", end - 1)
-                last_end = n if last_end == -1 else last_end
-                a = line_start
-                while a <= last_end and a <= end_of_text:
-                    b = body.find(b"\n", a)
-                    b = n if b == -1 else b
-                    in_line = self._line_spans(body, a, b, limit_spans)
-                    if in_line:
-                        out.append(LineMatch(line_no, a, body[a:b], in_line))
-                    a = b + 1
-                    line_no += 1
-                counted_to = a
-                pos = a
+                pos = self._lines_across(body, start, end, end_of_text, inside)
                 continue
-            first = spans[group]
-            found = [(first[0] - line_start, first[1] - line_start)]
-            if not limit_spans:
-                found += self._more_spans(body, line_start, line_end, spans[0][1], start == end)
-            out.append(LineMatch(line_no, line_start, body[line_start:line_end], tuple(found)))
+            inside.append(start)
             pos = line_end + 1
-        return out
+        return MatchedLines.of(self, body, inside) if inside else None
+
+    def match_lines(self, body: bytes) -> list[LineMatch]:
+        """Every matching line of `body`, in order, with the match ranges of each."""
+        return list(self.find_lines(body) or ())
+
+    def _lines_across(
+        self, body: bytes, start: int, end: int, end_of_text: int, inside: list[int]
+    ) -> int:
+        """A match across lines (a class such as ``\\p{Cc}`` takes the newline): each line it
+        spans is searched on its own, as ripgrep searches line by line. Returns where to
+        go on from."""
+        n = len(body)
+        finder = self._regex(body.isascii(), False)
+        last_end = body.find(b"\n", end - 1)
+        last_end = n if last_end == -1 else last_end
+        a = body.rfind(b"\n", 0, start) + 1
+        while a <= last_end and a <= end_of_text:
+            b = body.find(b"\n", a)
+            b = n if b == -1 else b
+            if finder.Match(_UNANCHORED, body, a, b)[0][0] >= 0:
+                inside.append(a)
+            a = b + 1
+        return a
+
+    def _regex(self, ascii_text: bool, groups: bool) -> _re2.RE2:
+        key = (ascii_text or self._same_programs, groups and self._group == 1)
+        regex = self._compiled.get(key)
+        if regex is None:
+            options = Options()
+            options.case_sensitive = not self.ignore_case
+            options.never_capture = not key[1]
+            options.log_errors = False
+            regex = _compile(self.options.pattern, self._programs[key[0]], options)
+            self._compiled[key] = regex
+        return regex
+
+    def spans(self, text: bytes) -> tuple[tuple[int, int], ...]:
+        """The match ranges inside one line."""
+        return self._line_spans(self._regex(text.isascii(), True), text, 0, len(text))
+
+    def count_in_lines(self, text: bytes, bounds: Sequence[tuple[int, int]]) -> int:
+        """How many matches the lines ``text[a:b]`` hold, as many as their spans."""
+        if self._literal:
+            return text.count(self._literal)  # leftmost, not overlapping, as RE2 counts
+        regex = self._regex(text.isascii(), True)
+        return sum(len(self._line_spans(regex, text, a, b)) for a, b in bounds)
 
     def _line_spans(
-        self, body: bytes, a: int, b: int, limit_spans: bool
+        self, regex: _re2.RE2, body: bytes, a: int, b: int
     ) -> tuple[tuple[int, int], ...]:
-        spans = self._regex.Match(_UNANCHORED, body, a, b)
+        spans = regex.Match(_UNANCHORED, body, a, b)
         if spans[0][0] < 0:
             return ()
         first = spans[self._group]
         found = [(first[0] - a, first[1] - a)]
-        if not limit_spans:
-            found += self._more_spans(body, a, b, spans[0][1], spans[0][0] == spans[0][1])
+        found += self._more_spans(regex, body, a, b, first[1], first[0] == first[1])
         return tuple(found)
 
     def _more_spans(
-        self, body: bytes, line_start: int, line_end: int, pos: int, empty: bool
+        self, regex: _re2.RE2, body: bytes, line_start: int, line_end: int, pos: int, empty: bool
     ) -> list[tuple[int, int]]:
-        """The further matches in one line after the first, which ended at `pos`."""
+        """The further matches in one line after the first, which ended at `pos`. With
+        -w the next one is looked for from the end of the word, not of the character
+        after it: that character may be the one before the next word (``ab ab``)."""
         out: list[tuple[int, int]] = []
         while True:
             if empty:
@@ -154,11 +213,133 @@ class CompiledPattern:
                     pos += 1  # not inside a UTF-8 sequence
             if pos > line_end:
                 return out
-            spans = self._regex.Match(_UNANCHORED, body, pos, line_end)
-            start, end = spans[0]
+            spans = regex.Match(_UNANCHORED, body, pos, line_end)
+            start = spans[0][0]
             if start < 0:
                 return out
             inner = spans[self._group]
             out.append((inner[0] - line_start, inner[1] - line_start))
-            empty = start == end
-            pos = end
+            empty = inner[0] == inner[1]
+            pos = inner[1]
+
+
+def _compile(pattern: str, program: bytes, options: Options) -> _re2.RE2:
+    regex = _re2.RE2(program, options)
+    if not regex.ok() and b"too large" in regex.error():
+        options.max_mem = _BIG_MAX_MEM
+        regex = _re2.RE2(program, options)
+    if not regex.ok():
+        raise PatternError(pattern, 0, regex.error().decode("utf-8", "replace"))
+    return regex
+
+
+def _literal_of(tree: Node) -> bytes | None:
+    """The bytes a pattern of plain case-sensitive characters matches, else None."""
+    items = tree.items if isinstance(tree, Cat) else (tree,)
+    if not all(isinstance(item, Lit) and not item.fold for item in items):
+        return None
+    return "".join(item.char for item in items if isinstance(item, Lit)).encode("utf-8")
+
+
+class MatchedLines(Sequence[LineMatch]):
+    """The matching lines of one file, held as arrays and one bytes object of their texts
+    rather than as an object per line: a search can find 300,000 lines, and as many
+    objects would keep Python's garbage collector walking them (each pass holds the
+    lock the window's thread needs). A LineMatch, with its match ranges, is made when a
+    line is asked for (painted, printed)."""
+
+    __slots__ = ("_count", "_lengths", "_pattern", "_text", "_text_at", "numbers", "offsets")
+
+    def __init__(
+        self,
+        pattern: CompiledPattern,
+        numbers: np.ndarray,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        text: bytes,
+    ) -> None:
+        self._pattern = pattern
+        self.numbers = numbers  # 1-based line numbers
+        self.offsets = offsets  # byte offset of each line's start in the file
+        self._lengths = lengths
+        self._text = text  # the lines' texts, each followed by "\n"
+        self._text_at = np.cumsum(lengths + 1) - (lengths + 1)
+        self._count: int | None = None
+
+    @classmethod
+    def of(cls, pattern: CompiledPattern, body: bytes, inside: list[int]) -> MatchedLines:
+        """The lines holding the positions `inside` (sorted, one per line)."""
+        if len(inside) <= _FEW_LINES:
+            return cls._of_few(pattern, body, inside)
+        newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x0A)
+        bounds = np.concatenate(([-1], newlines, [len(body)]))
+        index = np.searchsorted(newlines, np.asarray(inside, dtype=np.int64))
+        starts = bounds[index] + 1
+        ends = bounds[index + 1]
+        text = b"\n".join(map(body.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+        return cls(pattern, index + 1, starts, ends - starts, text + b"\n")
+
+    @classmethod
+    def _of_few(cls, pattern: CompiledPattern, body: bytes, inside: list[int]) -> MatchedLines:
+        numbers, starts, ends = [], [], []
+        number, counted_to = 1, 0
+        for at in inside:
+            start = body.rfind(b"\n", 0, at) + 1
+            end = body.find(b"\n", at)
+            number += body.count(b"\n", counted_to, start)
+            counted_to = start
+            numbers.append(number)
+            starts.append(start)
+            ends.append(len(body) if end == -1 else end)
+        text = b"\n".join(map(body.__getitem__, map(slice, starts, ends)))
+        starts_array = np.array(starts, dtype=np.int64)
+        return cls(
+            pattern,
+            np.array(numbers, dtype=np.int64),
+            starts_array,
+            np.array(ends, dtype=np.int64) - starts_array,
+            text + b"\n",
+        )
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, k: int) -> LineMatch: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[LineMatch]: ...
+
+    def __getitem__(self, k: int | slice) -> LineMatch | list[LineMatch]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        a = int(self._text_at[k])
+        b = a + int(self._lengths[k])
+        text = self._text[a:b]
+        return LineMatch(
+            int(self.numbers[k]), int(self.offsets[k]), text, self._pattern.spans(text)
+        )
+
+    def __iter__(self) -> Iterator[LineMatch]:
+        for k in range(len(self)):
+            yield self[k]
+
+    def without_spans(self) -> Iterator[LineMatch]:
+        """The lines with no match ranges (spans ()): for output that shows none."""
+        text, at, lengths = self._text, self._text_at.tolist(), self._lengths.tolist()
+        for number, offset, a, n in zip(
+            self.numbers.tolist(), self.offsets.tolist(), at, lengths, strict=True
+        ):
+            yield LineMatch(number, offset, text[a : a + n], ())
+
+    def match_count(self) -> int:
+        if self._count is None:
+            at = self._text_at.tolist()
+            ends = (self._text_at + self._lengths).tolist()
+            bounds = list(zip(at, ends, strict=True))
+            self._count = self._pattern.count_in_lines(self._text, bounds)
+        return self._count

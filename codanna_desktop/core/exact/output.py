@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
@@ -62,7 +64,8 @@ def standard(result: ExactResult, cwd: Path, style: Style) -> Iterator[bytes]:
             yield name + b"\n"
         all_lines = _lines_of(f.body) if (before or after) and f.body is not None else None
         last_printed = 0
-        for m in f.lines:
+        # Match ranges only colour a line: without colour none are looked for.
+        for m in f.lines if style.color else f.lines.without_spans():
             if all_lines is not None:
                 first = max(1, m.line - before, last_printed + 1)
                 if last_printed and first > last_printed + 1:
@@ -82,10 +85,9 @@ def standard(result: ExactResult, cwd: Path, style: Style) -> Iterator[bytes]:
 
 
 def _next_match_line(f: FileMatches, line: int) -> int | None:
-    for m in f.lines:
-        if m.line > line:
-            return m.line
-    return None
+    numbers = f.lines.numbers
+    k = int(np.searchsorted(numbers, line, side="right"))
+    return int(numbers[k]) if k < len(numbers) else None
 
 
 def _line(

@@ -11,22 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
-from codanna_desktop.core.exact.matcher import CompiledPattern, LineMatch, PatternOptions
+from codanna_desktop.core.exact.matcher import CompiledPattern, MatchedLines, PatternOptions
 from codanna_desktop.core.files.filters import SearchFilters, glob_to_regex
 from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Sequence
 
     from codanna_desktop.core.settings import AppPaths
 
 CONTENT_DIR = "exact"
+
+
+class CancelFlag(Protocol):
+    """A threading.Event, or anything else that says when to stop."""
+
+    def is_set(self) -> bool: ...
 
 
 class PathOutsideRootsError(CodannaError):
@@ -51,16 +56,16 @@ class FileMatches:
     rel_path: str
     language: str
     file_id: int
-    lines: list[LineMatch]
+    lines: MatchedLines
     body: bytes | None = None
 
     @property
     def abs_path(self) -> Path:
         return self.root_path / self.rel_path
 
-    @cached_property
+    @property
     def match_count(self) -> int:
-        return sum(len(line.spans) for line in self.lines)
+        return self.lines.match_count()
 
 
 @dataclass
@@ -71,8 +76,8 @@ class ExactResult:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
 
-    # Counted once, by the search's own thread (search() asks for them): the window's thread
-    # only reads them, even for 300,000 matches.
+    # The line count is known at once; the match count needs every line's match ranges,
+    # so it is counted when asked (the window asks on the search's thread).
     @cached_property
     def line_count(self) -> int:
         return sum(len(f.lines) for f in self.files)
@@ -115,9 +120,7 @@ class ExactSearcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def search(
-        self, request: ExactRequest, *, cancel: threading.Event | None = None
-    ) -> ExactResult:
+    def search(self, request: ExactRequest, *, cancel: CancelFlag | None = None) -> ExactResult:
         """Raises PatternError for a bad pattern, PathOutsideRootsError for a bad PATH."""
         pattern = CompiledPattern(request.options)
         if not self.content.writable:
@@ -161,8 +164,8 @@ class ExactSearcher:
             if root is None:
                 continue
             result.candidates += 1
-            lines = pattern.match_lines(stored.body)
-            if lines:
+            lines = pattern.find_lines(stored.body)
+            if lines is not None:
                 found.append(
                     FileMatches(
                         root.path,
@@ -175,7 +178,6 @@ class ExactSearcher:
                 )
         found.sort(key=lambda f: (str(f.root_path), f.rel_path))
         result.files = found
-        _ = result.line_count, result.match_count
         return result
 
     def pending_files(self) -> int:

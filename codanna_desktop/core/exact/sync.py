@@ -17,13 +17,14 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
-from codanna_desktop.core.files.scanner import FileSkipped, Scanner
+from codanna_desktop.core.files.skips import FileSkipped
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    from codanna_desktop.core.files.walk import Scanner
     from codanna_desktop.core.indexing.file_reader import FileRead
     from codanna_desktop.core.storage.catalog import Catalog, FileRow
 

@@ -27,7 +27,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from codanna_desktop.core.files.scanner import FileSkipped, ScannedFile, Scanner
+from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.files.walk import ScannedFile, Scanner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

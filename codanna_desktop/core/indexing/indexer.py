@@ -27,12 +27,8 @@ from codanna_desktop.core.errors import (
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.files.ignore import IgnoreRules
 from codanna_desktop.core.files.roots import owning_root
-from codanna_desktop.core.files.scanner import (
-    ScannedFile,
-    Scanner,
-    SkipReason,
-    outside_detail,
-)
+from codanna_desktop.core.files.skips import SkipReason
+from codanna_desktop.core.files.walk import ScannedFile, Scanner, outside_detail
 from codanna_desktop.core.indexing.file_reader import FileRead, FileReader
 from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 from codanna_desktop.core.storage.vectors.store import VectorMeta, VectorStore
@@ -42,10 +38,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from codanna_desktop.core.chunking.chunker import Chunker
+    from codanna_desktop.core.chunking.chunks import Chunk
     from codanna_desktop.core.exact.content_index import ContentIndex
-    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
+    from codanna_desktop.core.semantic.side import SemanticSide
     from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
-    from codanna_desktop.core.watching.watcher import ChangeSet
+    from codanna_desktop.core.watching.changes import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +114,22 @@ def _no_progress(_: Progress) -> None:
     pass
 
 
+def lexical_doc(chunk: Chunk, chunk_id: int, file_id: int, root_id: int) -> LexicalDoc:
+    """The lexical index's document of a chunk stored under these ids (a chunk read back
+    from the catalog has no `names`: the next read of its file restores them)."""
+    return LexicalDoc(
+        chunk_id=chunk_id,
+        file_id=file_id,
+        root_id=root_id,
+        path=chunk.path,
+        language=chunk.language,
+        symbol=chunk.symbol,
+        kind=chunk.kind,
+        text=chunk.text,
+        names=chunk.names,
+    )
+
+
 class Indexer:
     """Writes to the index. Not thread-safe by itself: one writer thread drives it."""
 
@@ -126,8 +139,7 @@ class Indexer:
         lexical: LexicalIndex,
         scanner: Scanner,
         chunker: Chunker,
-        vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], EmbeddingModel | None],
+        semantic: SemanticSide,
         *,
         embed_batch_size: int = 4,
         workers: int = 2,
@@ -137,8 +149,9 @@ class Indexer:
         self.lexical = lexical
         self.scanner = scanner
         self.chunker = chunker
-        self._vectors = vectors
-        self._embedder = embedder
+        self.semantic = semantic
+        # The vector store this writer checked against the catalog (see reconcile_vectors).
+        self._checked_store: VectorStore | None = None
         self.embed_batch_size = embed_batch_size
         # Folders whose chunks are embedded first (the one searched or open in the window);
         # set from other threads: a tuple is replaced whole.
@@ -160,7 +173,7 @@ class Indexer:
         `thorough` (after an unclean shutdown, or when the lexical index was rebuilt)
         also compares the lexical index with the catalog: ghosts are deleted, chunks
         it lacks are put back. The vector store is compared with the catalog
-        whenever a writer opens it (see reconcile_vectors).
+        before the writer first uses it (see reconcile_vectors).
         """
         for root in self.catalog.roots_being_removed():
             log.info("finishing the removal of %s", root.path)
@@ -191,17 +204,7 @@ class Indexer:
         for start in range(0, len(ordered), RE_ADD_BATCH):  # a batch's texts at a time
             rows = self.catalog.chunk_rows(ordered[start : start + RE_ADD_BATCH])
             self.lexical.add(
-                LexicalDoc(
-                    chunk_id=row.id,
-                    file_id=row.file_id,
-                    root_id=row.root_id,
-                    path=row.rel_path,
-                    language=row.language,
-                    symbol=row.symbol,
-                    kind=row.kind,
-                    text=row.text,
-                )
-                for row in rows.values()
+                lexical_doc(row, row.id, row.file_id, row.root_id) for row in rows.values()
             )
             added += len(rows)
             files.update(row.file_id for row in rows.values())
@@ -211,9 +214,48 @@ class Indexer:
             log.info("re-added %d chunks the lexical index lacked", added)
         return added
 
-    def reconcile_vectors(self, store: VectorStore) -> int:
-        """Make a just-opened store and the catalog agree; returns how many vectors the
-        catalog believed saved that the store lacks (they go pending, to be refilled).
+    def reconcile_vectors(self) -> None:
+        """A writer trusts a vector store only once it agrees with the catalog: check the
+        open store now, if this writer has not yet (a store nobody opened is left alone:
+        opening it needs the model). Done here, on the writer's thread, before the
+        writer's first use of the store; a search that opens it never writes the catalog.
+
+        Another model or store than last time, or a store found damaged or missing:
+        every chunk gets its vector again (from the embedding cache, no model work).
+        """
+        opened = self.semantic.opened
+        if opened is None or opened.store is self._checked_store:
+            return
+        store = opened.store
+        if self.catalog.get_meta("vector_store") != opened.where:
+            self.catalog.reset_all_vectors()
+            self.catalog.set_meta("vector_store", opened.where)
+        note = None
+        if store.rebuild_reason is not None:
+            self.catalog.reset_all_vectors()
+            note = (
+                f"The vector index was {store.rebuild_reason} and is being rebuilt from the"
+                " embedding cache."
+            )
+        try:
+            lost = self._agree_with_catalog(store)
+        except VectorStoreUnavailableError as exc:
+            self.semantic.store_problem = str(exc)
+            raise
+        self.semantic.store_problem = None
+        if lost and note is None:
+            note = (
+                f"The vector index lacked {lost:,} vectors it had saved (was it deleted?);"
+                " they are being refilled from the embedding cache."
+            )
+        if note is not None:
+            log.warning("%s", note)
+            self.catalog.set_meta("vector_note", note)
+        self._checked_store = store
+
+    def _agree_with_catalog(self, store: VectorStore) -> int:
+        """Returns how many vectors the catalog believed saved that the store lacks (they
+        go pending, to be refilled).
 
         Vectors no save covered (``stored``: a crash or a full disk stopped the save) are
         redone; vectors of chunks the catalog no longer knows are deleted. Ids are never
@@ -224,11 +266,18 @@ class Indexer:
         extra = in_store - self.catalog.all_chunk_ids()
         if extra:
             store.delete(sorted(extra))
-            self.flush_vectors(store)
+            self._flush(store)
         lost = self.catalog.all_chunk_ids(vector_done=True) - in_store
         if lost:
             self.catalog.set_vector_state(sorted(lost), "pending")
         return len(lost)
+
+    def _store(self) -> VectorStore | None:
+        """The vector store for the writer's use: checked against the catalog first."""
+        store = self.semantic.store()
+        if store is not None:
+            self.reconcile_vectors()
+        return store
 
     def _drop_files(self, files: Sequence[FileRow]) -> None:
         """Remove files from every store, then from the catalog (in that order)."""
@@ -245,11 +294,10 @@ class Indexer:
     def _delete_vectors(self, chunk_ids: Sequence[int]) -> None:
         if not chunk_ids:
             return
-        store = self._vectors()
-        if store is None:
-            return
         try:
-            store.delete(chunk_ids)
+            store = self._store()
+            if store is not None:
+                store.delete(chunk_ids)
         except VectorStoreUnavailableError as exc:
             # Left behind as ghosts; reconcile_vectors deletes them, and search never
             # shows a vector whose chunk the catalog does not know.
@@ -430,17 +478,7 @@ class Indexer:
             root.id, [(u.scanned.rel_path, u.language, u.chunks) for u in changed]
         )
         docs = [
-            LexicalDoc(
-                chunk_id=chunk_id,
-                file_id=file_id,
-                root_id=root.id,
-                path=c.path,
-                language=c.language,
-                symbol=c.symbol,
-                kind=c.kind,
-                text=c.text,
-                names=c.names,
-            )
+            lexical_doc(c, chunk_id, file_id, root.id)
             for u, (file_id, _, new_ids) in zip(changed, begun, strict=True)
             for c, chunk_id in zip(u.chunks, new_ids, strict=True)
         ]
@@ -553,7 +591,7 @@ class Indexer:
         Counts go into `report` as they happen, so a caller that catches an error midway
         (the vector store went away) still reports what was done before it."""
         report = IndexReport() if report is None else report
-        embedder, store = self._embedder(), self._vectors()
+        embedder, store = self.semantic.model(), self._store()
         if embedder is None or store is None:
             return report
         counts = self.catalog.counts()
@@ -599,13 +637,19 @@ class Indexer:
             done += len(ready)
             progress(Progress(Phase.EMBEDDING, None, done, max(total, done), "Embedding"))
             if time.monotonic() - self._last_vector_flush > FLUSH_VECTORS_EVERY_S:
-                self.flush_vectors(store)
+                self._flush(store)
         drained = not self.catalog.pending_vectors(1)
         if drained or (cancel is not None and cancel.is_set()):
-            self.flush_vectors(store)
+            self._flush(store)
         return report
 
-    def flush_vectors(self, store: VectorStore) -> None:
+    def flush_vectors(self) -> None:
+        """Save the vector store this writer wrote to, if any (a store it never checked it
+        never wrote to)."""
+        if self._checked_store is not None:
+            self._flush(self._checked_store)
+
+    def _flush(self, store: VectorStore) -> None:
         """Save the store; only then does the catalog count its new vectors as done."""
         store.flush()
         self.catalog.vectors_saved()

@@ -1,1 +1,2 @@
-"""Turning a query into ranked results: its shape, the weight, fusion, how a result matches."""
+"""Turning a query into ranked results: its shape, the weight, the lexical query and every
+boost, fusion, how a result matches and its highlighted words."""

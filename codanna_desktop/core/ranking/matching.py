@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
-from codanna_desktop.core.storage.lexical.index import split_words
+from codanna_desktop.core.storage.lexical.analysis import split_words
 
 
 class Match(StrEnum):

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from codanna_desktop.core.storage.lexical.index import split_words
+from codanna_desktop.core.storage.lexical.analysis import split_words
 
 if TYPE_CHECKING:
     from codanna_desktop.core.ranking.scope import Scope

@@ -21,20 +21,23 @@ from typing import TYPE_CHECKING
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.fusion import Fused, fuse
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
 from codanna_desktop.core.ranking.ordering import ranked
 from codanna_desktop.core.ranking.priors import Priors
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
 from codanna_desktop.core.ranking.scope import Scope, read_scope
-from codanna_desktop.core.storage.lexical.index import LexicalIndex, highlight_ranges
-from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorStore
+from codanna_desktop.core.ranking.snippets import highlight_ranges
+from codanna_desktop.core.storage.catalog import ChunkRow
+from codanna_desktop.core.storage.vectors.store import VectorFilter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
-    from codanna_desktop.core.semantic.embedding_model import EmbeddingModel
-    from codanna_desktop.core.storage.catalog import Catalog, ChunkRow
+    from codanna_desktop.core.semantic.side import SemanticSide
+    from codanna_desktop.core.storage.catalog import Catalog
+    from codanna_desktop.core.storage.lexical.index import LexicalIndex
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +62,10 @@ def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
     return odds / (1.0 + odds)
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    chunk_id: int
-    root: Path
-    path: str  # relative to root
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
+@dataclass(frozen=True, kw_only=True)
+class SearchResult(ChunkRow):
+    """A chunk found: the catalog's row, the lines to show of it, and how it scored."""
+
     snippet: str
     snippet_start_line: int
     highlights: list[tuple[int, int]]  # character ranges in `snippet`
@@ -80,8 +77,12 @@ class SearchResult:
     semantic_score: float | None  # raw cosine similarity, None when not a semantic candidate
 
     @property
-    def abs_path(self) -> Path:
-        return self.root / self.path
+    def chunk_id(self) -> int:
+        return self.id
+
+    @property
+    def root(self) -> Path:
+        return self.root_path
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -210,14 +211,7 @@ class SearchSession:
             snippet, first_line = _snippet(row.text, query, row.start_line)
             out.append(
                 SearchResult(
-                    chunk_id=row.id,
-                    root=row.root_path,
-                    path=row.rel_path,
-                    start_line=row.start_line,
-                    end_line=row.end_line,
-                    symbol=row.symbol,
-                    kind=row.kind,
-                    language=row.language,
+                    **row.field_values(),
                     snippet=snippet,
                     snippet_start_line=first_line,
                     highlights=highlight_ranges(query, snippet),
@@ -278,18 +272,14 @@ class HybridSearcher:
         self,
         catalog: Catalog,
         lexical: LexicalIndex,
-        vectors: Callable[[], VectorStore | None],
-        embedder: Callable[[], EmbeddingModel | None],
+        semantic: SemanticSide,
         *,
         fusion: str = "minmax",
         candidates_per_side: int = 200,
-        semantic_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.catalog = catalog
         self.lexical = lexical
-        self._vectors = vectors
-        self._embedder = embedder
-        self._semantic_problem = semantic_problem
+        self.semantic = semantic
         self.fusion = fusion
         self.candidates_per_side = candidates_per_side
 
@@ -304,7 +294,8 @@ class HybridSearcher:
         depth = self.candidates_per_side
         notes: list[str] = []
         try:
-            lexical = [(h.chunk_id, h.score) for h in self.lexical.search(query, depth, filters)]
+            hits = self.lexical.search(build_query(query), depth, filters)
+            lexical = [(h.chunk_id, h.score) for h in hits]
         except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
             lexical = []
             notes.append(str(exc))
@@ -351,10 +342,10 @@ class HybridSearcher:
     def _semantic(
         self, query: str, filters: SearchFilters, depth: int, notes: list[str]
     ) -> tuple[list[tuple[int, float]], bool]:
-        embedder = self._embedder()
-        store = self._vectors() if embedder is not None else None
+        embedder = self.semantic.model()
+        store = self.semantic.store() if embedder is not None else None
         if embedder is None or store is None:
-            problem = self._semantic_problem()
+            problem = self.semantic.problem
             notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
             return [], False
         root_keys: Sequence[str] = [

@@ -24,10 +24,11 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.errors import CatalogDamagedError
 from codanna_desktop.core.storage.catalog_connection import open_catalog_connection
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from codanna_desktop.core.chunking.chunks import Chunk
 
 # 2: chunks.id AUTOINCREMENT (version 1 reused freed ids); vector_state 'stored'.
 log = logging.getLogger(__name__)
@@ -119,38 +119,42 @@ class FileRow:
     skip_reason: str | None
 
 
-@dataclass(frozen=True)
-class ChunkRow:
-    """A chunk as search results need it: where it is and what it says."""
+@dataclass(frozen=True, kw_only=True)
+class ChunkRow(Chunk):
+    """A chunk as the catalog holds it: the chunk's own fields, where it is stored and
+    which folder it is in. `names` stays empty: the catalog does not keep them."""
 
     id: int
     file_id: int
     root_id: int
     root_path: Path
-    rel_path: str
-    language: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    text: str
-    text_hash: str
+
+    @property
+    def rel_path(self) -> str:
+        """The catalog's name for the chunk's `path`, relative to its root."""
+        return self.path
+
+    @property
+    def text_hash(self) -> str:
+        """The catalog's name for the chunk's `hash`."""
+        return self.hash
 
     @property
     def abs_path(self) -> Path:
-        return self.root_path / self.rel_path
+        return self.root_path / self.path
+
+    def field_values(self) -> dict[str, Any]:
+        """Every field by name: what a type extending ChunkRow is built from."""
+        return {f.name: getattr(self, f.name) for f in fields(ChunkRow)}
 
 
-@dataclass(frozen=True)
-class PendingChunk:
-    """A chunk waiting for its vector."""
-
-    id: int
-    text: str
-    text_hash: str
-    root_id: int
-    rel_path: str
-    language: str
+# The columns a ChunkRow is built from, named as its fields.
+_CHUNK_ROW_COLUMNS = (
+    "SELECT c.id, c.file_id, f.root_id, r.path AS root_path, f.rel_path AS path,"
+    " COALESCE(f.language, '') AS language, c.start_line, c.end_line, c.symbol, c.kind,"
+    " c.text, c.text_hash AS hash"
+    " FROM chunks c JOIN files f ON f.id = c.file_id JOIN roots r ON r.id = f.root_id"
+)
 
 
 class Catalog:
@@ -237,6 +241,13 @@ class Catalog:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    def _named(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """Rows whose columns are read by name (the row types are built from them)."""
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.row_factory = sqlite3.Row
+            return cursor.execute(sql, params).fetchall()
+
     def check_pages(self) -> None:
         """Read every page of the database and check its structure (SQLite's quick_check:
         about 0.3 s for 70 MB here). A zeroed or garbled page that no query happened to
@@ -288,19 +299,19 @@ class Catalog:
 
     def root_by_path(self, path: Path) -> RootRow | None:
         """The root at `path`, also while it is being removed (see RootRow.removing)."""
-        rows = self._query("SELECT * FROM roots WHERE path = ?", (str(path),))
+        rows = self._named("SELECT * FROM roots WHERE path = ?", (str(path),))
         return _root(rows[0]) if rows else None
 
     def roots(self) -> list[RootRow]:
         """The indexed folders; a folder being removed is no longer one of them."""
         try:
-            rows = self._query("SELECT * FROM roots ORDER BY path")
+            rows = self._named("SELECT * FROM roots ORDER BY path")
         except sqlite3.OperationalError:
             return []
         return [root for root in map(_root, rows) if not root.removing]
 
     def roots_being_removed(self) -> list[RootRow]:
-        rows = self._query("SELECT * FROM roots ORDER BY path")
+        rows = self._named("SELECT * FROM roots ORDER BY path")
         return [root for root in map(_root, rows) if root.removing]
 
     def mark_root_removing(self, root_id: int) -> None:
@@ -326,21 +337,22 @@ class Catalog:
     # -- files ----------------------------------------------------------------------
 
     def files_of_root(self, root_id: int) -> dict[str, FileRow]:
-        rows = self._query("SELECT * FROM files WHERE root_id = ?", (root_id,))
-        return {r[2]: _file(r) for r in rows}
+        rows = self._named("SELECT * FROM files WHERE root_id = ?", (root_id,))
+        return {r["rel_path"]: _build(FileRow, r) for r in rows}
 
     def files_under(self, root_id: int, rel_prefix: str) -> list[FileRow]:
         """The file itself or every file below the folder rel_prefix."""
         escaped = rel_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._query(
+        rows = self._named(
             "SELECT * FROM files WHERE root_id = ?"
             " AND (rel_path = ? OR rel_path LIKE ? ESCAPE '\\')",
             (root_id, rel_prefix, escaped + "/%"),
         )
-        return [_file(r) for r in rows]
+        return [_build(FileRow, r) for r in rows]
 
     def files_in_state(self, state: str) -> list[FileRow]:
-        return [_file(r) for r in self._query("SELECT * FROM files WHERE state = ?", (state,))]
+        rows = self._named("SELECT * FROM files WHERE state = ?", (state,))
+        return [_build(FileRow, r) for r in rows]
 
     def chunk_ids_of_files(self, file_ids: Sequence[int]) -> list[int]:
         out: list[int] = []
@@ -482,30 +494,15 @@ class Catalog:
         out: dict[int, ChunkRow] = {}
         for part in _batches(list(chunk_ids), 500):
             marks = ",".join("?" * len(part))
-            rows = self._query(
-                "SELECT c.id, c.file_id, f.root_id, r.path, f.rel_path, COALESCE(f.language, ''),"
-                " c.start_line, c.end_line, c.symbol, c.kind, c.text, c.text_hash"
-                " FROM chunks c JOIN files f ON f.id = c.file_id JOIN roots r ON r.id = f.root_id"
-                # `+f.state`: keeps SQLite from driving the join by the files_state index
-                # (200 ids on a 67,766-chunk catalog: 106 ms, against 0.53 ms by primary keys).
-                f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND +f.state = 'indexed'",
+            # `+f.state`: keeps SQLite from driving the join by the files_state index
+            # (200 ids on a 67,766-chunk catalog: 106 ms, against 0.53 ms by primary keys).
+            rows = self._named(
+                _CHUNK_ROW_COLUMNS
+                + f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND +f.state = 'indexed'",
                 part,
             )
             for r in rows:
-                out[r[0]] = ChunkRow(
-                    id=r[0],
-                    file_id=r[1],
-                    root_id=r[2],
-                    root_path=Path(r[3]),
-                    rel_path=r[4],
-                    language=r[5],
-                    start_line=r[6],
-                    end_line=r[7],
-                    symbol=r[8],
-                    kind=r[9],
-                    text=r[10],
-                    text_hash=r[11],
-                )
+                out[r["id"]] = _chunk_row(r)
         return out
 
     def chunk_ids_matching(
@@ -544,20 +541,18 @@ class Catalog:
             sql += " AND vector_state != 'pending'"
         return {r[0] for r in self._query(sql)}
 
-    def pending_vectors(self, limit: int, first_roots: Sequence[int] = ()) -> list[PendingChunk]:
+    def pending_vectors(self, limit: int, first_roots: Sequence[int] = ()) -> list[ChunkRow]:
         """Chunks waiting for a vector, in the order to embed them: those of
         `first_roots` (the folders the person works in), then the most recently changed
         files, then the rest in the order they were added."""
         focus = ",".join(str(int(r)) for r in first_roots) or "NULL"
-        rows = self._query(
-            "SELECT c.id, c.text, c.text_hash, f.root_id, f.rel_path, COALESCE(f.language, '')"
-            " FROM chunks c JOIN files f ON f.id = c.file_id"
-            " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
+        rows = self._named(
+            _CHUNK_ROW_COLUMNS + " WHERE c.vector_state = 'pending' AND c.lexical_state = 'done'"
             f" AND f.state = 'indexed' ORDER BY f.root_id IN ({focus}) DESC,"
             " f.mtime_ns DESC, c.id LIMIT ?",
             (limit,),
         )
-        return [PendingChunk(*r) for r in rows]
+        return [_chunk_row(r) for r in rows]
 
     def set_vector_state(self, chunk_ids: Iterable[int], state: str) -> None:
         with self.transaction() as db:
@@ -688,26 +683,24 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def _root(r: tuple) -> RootRow:
-    return RootRow(
-        id=r[0],
-        path=Path(r[1]),
-        added_at=r[2],
-        last_indexed_at=r[3],
-        error=r[4],
-        removing=bool(r[5]) if len(r) > 5 else False,
-    )
+_Row = TypeVar("_Row")
 
 
-def _file(r: tuple) -> FileRow:
-    return FileRow(
-        id=r[0],
-        root_id=r[1],
-        rel_path=r[2],
-        size=r[3],
-        mtime_ns=r[4],
-        content_hash=r[5],
-        language=r[6],
-        state=r[7],
-        skip_reason=r[8],
-    )
+def _build(row_type: type[_Row], row: sqlite3.Row, **converted: object) -> _Row:
+    """A row type from a query's columns, by name; columns it has no field for (a
+    file's `skip_detail`) are left out, and `converted` replaces the raw values."""
+    names = {f.name for f in fields(row_type)}  # type: ignore[arg-type]
+    columns: list[str] = row.keys()  # `in row` would look among the values
+    values: dict[str, Any] = {key: row[key] for key in columns if key in names}
+    return row_type(**(values | converted))
+
+
+def _root(row: sqlite3.Row) -> RootRow:
+    # A catalog a reader could not migrate has no `removing` column.
+    columns: list[str] = row.keys()
+    removing = bool(row["removing"]) if "removing" in columns else False
+    return _build(RootRow, row, path=Path(row["path"]), removing=removing)
+
+
+def _chunk_row(row: sqlite3.Row) -> ChunkRow:
+    return _build(ChunkRow, row, root_path=Path(row["root_path"]))

@@ -1,43 +1,28 @@
-"""The lexical (BM25) index over chunks, on tantivy.
+"""The lexical (BM25) index over chunks, on tantivy: opening and checking it, writing
+chunks, and running a query with the search's filters.
 
-Code is analysed two ways and each way gets its own fields, because tantivy's regex
-tokenizer has no look-around and emits one token stream per field:
-
-- split fields (``body``, ``symbol``, ``path``) hold the words of identifiers:
-  ``readFileContents`` → read, file, contents; ``HTTP_TIMEOUT`` → http, timeout;
-  ``HTTPConnection`` → http, connection; ``sha256`` → sha, 256;
-- identifier fields (``body_ident``, ``symbol_ident``) hold whole identifiers, lowercased
-  (``readfilecontents``, ``http_timeout``), so an exact identifier ranks the chunk that has
-  it above chunks that only share its words.
-
-The same analysis exists twice: as tantivy analyzers (indexing) and in Python (query terms,
-highlighting). Their agreement is pinned by a test. Only the chunk id is stored; the
-catalog keeps the text.
-
-A query is read with ``tantivy.parse_query_lenient`` (so ``+must``, ``-not``, ``"a phrase"``,
-``AND``/``OR`` and ``^boost`` work), but every word is searched literally: field prefixes are
-not honoured (``a:b`` searches a and b), and a query the parser complains about is searched
-as its plain words. Terms are OR-ed; BM25 ranks chunks with more of them higher.
+Its fields are in schema.py, the word analysis they are read with in analysis.py; the
+query itself (user text into tantivy's, with each field's boost) is built by ranking
+(core/ranking/lexical_query.py), so this module holds no ranking constant.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import re
 import shutil
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
-from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
+from codanna_desktop.core.storage.lexical.analysis import mark_acronym_ends
 from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
+from codanna_desktop.core.storage.lexical.schema import SCHEMA, register_analyzers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -50,32 +35,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
-
-# Boost per field for a query word; tuned by the benchmarks. The *_phrase entries reward
-# chunks where the words of a compound query word (``read_file_contents``,
-# ``HTTPConnection.request``) or of plain words typed in a row appear in order, adjacent:
-# the same identifier in any casing.
-# Measured (BENCHMARKS.md, tests/benchmarks/tuning.py): high boosts on single words in the
-# short symbol field let one common word (read, get, copy) pull a function named just that
-# above the answer of a prose query (CoSQA lexical MRR@10 0.171); with these values it is
-# 0.327 and identifier lookup improves too (success@1 0.867 -> 0.877): the symbol phrase
-# boost carries names typed in full.
-FIELD_BOOSTS: dict[str, float] = {
-    "symbol_ident": 0.5,
-    "symbol": 0.25,
-    "symbol_phrase": 4.0,
-    "body_ident": 0.5,
-    "body": 1.0,
-    "body_phrase": 1.5,
-    "path": 1.0,
-    # Spaced forms of a name the chunk defines (`https port` for HTTPS_PORT).
-    "name_phrase": 8.0,
-}
-# A lookup (query_shape) adds these scores to a chunk that defines the name typed (its
-# Chunk.names), whatever else the chunk holds: defining a name is a fact, not a frequency,
-# so a module chunk defining forty constants counts as much as a class named just that.
-# name_exact is the same name in the same case: ERROR (a constant), not Error or error.
-NAME_SCORES: dict[str, float] = {"name": 8.0, "name_exact": 8.0}
 
 # Writer memory budget and threads: a desktop app on a small machine, sharing it with the
 # embedder. One thread indexes a few thousand chunks per second.
@@ -105,7 +64,7 @@ class LexicalHit:
 class LexicalIndex:
     """One tantivy index in `directory`.
 
-    Every file is checked against its checksum when opened (see lexical_files.py).
+    Every file is checked against its checksum when opened (see files.py).
 
     Writable: holds tantivy's writer lock until close(); a second writer, in this process
     or another, gets IndexLockedError. If no usable index was found (missing, or damaged
@@ -145,8 +104,8 @@ class LexicalIndex:
         if not self.on_disk:
             # An empty index created here would hide from the next writer that the real
             # one was lost; search an empty one in memory until a writer creates it.
-            index = tantivy.Index(_SCHEMA)
-            _register_analyzers(index)
+            index = tantivy.Index(SCHEMA)
+            register_analyzers(index)
             return index
         self.directory.mkdir(parents=True, exist_ok=True)
         self.recreated = not exists
@@ -156,7 +115,7 @@ class LexicalIndex:
         try:
             if problem is not None:
                 raise ValueError(problem)
-            index = tantivy.Index(_SCHEMA, path=str(self.directory))
+            index = tantivy.Index(SCHEMA, path=str(self.directory))
         except ValueError as exc:
             if not self.writable:
                 raise CodannaError(
@@ -176,8 +135,8 @@ class LexicalIndex:
                 self.recreated_because = str(exc)
             self.recreated = True
             self._files.forget()
-            index = tantivy.Index(_SCHEMA, path=str(self.directory))
-        _register_analyzers(index)
+            index = tantivy.Index(SCHEMA, path=str(self.directory))
+        register_analyzers(index)
         return index
 
     def _check_files(self) -> str | None:
@@ -237,11 +196,11 @@ class LexicalIndex:
                 del writer  # releases tantivy's writer lock
             reason = self.damaged or "asked to rebuild"
             # Let go of the old files before they move (Windows cannot move open files).
-            self._index = tantivy.Index(_SCHEMA)
+            self._index = tantivy.Index(SCHEMA)
             self.corrupt_backup = self._move_aside(ValueError(reason))
             self._files.forget()
-            self._index = tantivy.Index(_SCHEMA, path=str(self.directory))
-            _register_analyzers(self._index)
+            self._index = tantivy.Index(SCHEMA, path=str(self.directory))
+            register_analyzers(self._index)
             self.recreated, self.recreated_because, self.damaged = True, reason, None
             self._writer = self._open_writer() if self.writable else None
 
@@ -256,7 +215,7 @@ class LexicalIndex:
             writer = self._require_writer()
             ids = [d.chunk_id for d in batch]
             # A delete applies to documents added before it, so replacing goes first.
-            writer.delete_documents_by_query(tantivy.Query.term_set_query(_SCHEMA, "chunk_id", ids))
+            writer.delete_documents_by_query(tantivy.Query.term_set_query(SCHEMA, "chunk_id", ids))
             for doc in batch:
                 writer.add_document(_to_document(doc))
 
@@ -276,7 +235,7 @@ class LexicalIndex:
         with self._write_lock:
             # By query, not by term: the binding turns a Python int into an i64 term,
             # which never matches a u64 field.
-            query = tantivy.Query.term_set_query(_SCHEMA, field, ids)
+            query = tantivy.Query.term_set_query(SCHEMA, field, ids)
             self._require_writer().delete_documents_by_query(query)
 
     def commit(self) -> None:
@@ -294,13 +253,13 @@ class LexicalIndex:
     # -- reading ---------------------------------------------------------------------
 
     def search(
-        self, query: str, limit: int, filters: SearchFilters | None = None
+        self, query: tantivy.Query | None, limit: int, filters: SearchFilters | None = None
     ) -> list[LexicalHit]:
-        """Best `limit` chunks for `query`, best first. Never raises on query syntax."""
-        text_query = build_query(query)
-        if text_query is None or limit <= 0:
+        """Best `limit` chunks for `query` (core.ranking.lexical_query.build_query makes it
+        from what a person typed), best first; None, nothing to search for, finds nothing."""
+        if query is None or limit <= 0:
             return []
-        clauses = [(tantivy.Occur.Must, text_query)]
+        clauses = [(tantivy.Occur.Must, query)]
         if filters is not None and filters.active:
             filter_clauses = _filter_clauses(filters)
             if filter_clauses is None:
@@ -434,34 +393,8 @@ def _no_other_writer(directory: Path) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-# -- schema and documents ------------------------------------------------------------
+# -- documents and filters ------------------------------------------------------
 
-# Analyzer names carry a version: changing the analysis changes the schema, so an index
-# built with the old analysis no longer opens and is rebuilt.
-_SPLIT = "code_split_v1"
-_IDENT = "code_ident_v1"
-
-
-def _build_schema() -> tantivy.Schema:
-    sb = tantivy.SchemaBuilder()
-    sb.add_unsigned_field("chunk_id", stored=True, indexed=True, fast=True)
-    sb.add_unsigned_field("file_id", indexed=True)
-    sb.add_unsigned_field("root_id", indexed=True)
-    sb.add_text_field("language", tokenizer_name="raw", index_option="basic")
-    sb.add_text_field("kind", tokenizer_name="raw", index_option="basic")
-    sb.add_text_field("path_raw", tokenizer_name="raw", index_option="basic")
-    sb.add_text_field("path", tokenizer_name=_SPLIT, index_option="freq")
-    sb.add_text_field("symbol", tokenizer_name=_SPLIT)
-    sb.add_text_field("symbol_ident", tokenizer_name=_IDENT, index_option="freq")
-    sb.add_text_field("body", tokenizer_name=_SPLIT)
-    sb.add_text_field("body_ident", tokenizer_name=_IDENT, index_option="freq")
-    sb.add_text_field("name", tokenizer_name=_IDENT, index_option="basic")
-    sb.add_text_field("name_split", tokenizer_name=_SPLIT)
-    sb.add_text_field("name_exact", tokenizer_name="raw", index_option="basic")
-    return sb.build()
-
-
-_SCHEMA = _build_schema()
 _ALL = tantivy.Query.all_query()
 _T = TypeVar("_T")
 
@@ -483,18 +416,18 @@ def _document(doc: LexicalDoc, clean: Callable[[str], str]) -> tantivy.Document:
     d.add_text("kind", doc.kind)
     path = clean(doc.path)
     d.add_text("path_raw", path)
-    d.add_text("path", _mark_acronym_ends(path))
+    d.add_text("path", mark_acronym_ends(path))
     if doc.symbol:
         symbol = clean(doc.symbol)
-        d.add_text("symbol", _mark_acronym_ends(symbol))
+        d.add_text("symbol", mark_acronym_ends(symbol))
         d.add_text("symbol_ident", symbol)
     for name in doc.names:
         name = clean(name)
         d.add_text("name", name)
         d.add_text("name_exact", name)
-        d.add_text("name_split", _mark_acronym_ends(name))
+        d.add_text("name_split", mark_acronym_ends(name))
     text = clean(doc.text)
-    d.add_text("body", _mark_acronym_ends(text))
+    d.add_text("body", mark_acronym_ends(text))
     d.add_text("body_ident", text)
     return d
 
@@ -505,338 +438,26 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
     queries = []
     if filters.languages:
         langs = sorted({lang.lower() for lang in filters.languages})
-        queries.append(Q.term_set_query(_SCHEMA, "language", langs))
+        queries.append(Q.term_set_query(SCHEMA, "language", langs))
     if filters.root_ids:
         # Root ids are unsigned in the index; a negative one names no folder (a scope
         # that leaves none, filters.NO_ROOT).
         root_ids = sorted({r for r in filters.root_ids if r >= 0})
         if not root_ids:
             return None
-        queries.append(Q.term_set_query(_SCHEMA, "root_id", root_ids))
+        queries.append(Q.term_set_query(SCHEMA, "root_id", root_ids))
     if filters.path_regex:
         try:
-            queries.append(Q.regex_query(_SCHEMA, "path_raw", filters.path_regex))
+            queries.append(Q.regex_query(SCHEMA, "path_raw", filters.path_regex))
         except ValueError:
             log.info("path filter %r matches no path", filters.path_glob)
             return None
     clauses = [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
     if filters.path_exclude_regex:
         try:
-            left_out = Q.regex_query(_SCHEMA, "path_raw", filters.path_exclude_regex)
+            left_out = Q.regex_query(SCHEMA, "path_raw", filters.path_exclude_regex)
         except ValueError:  # a glob that matches no path leaves nothing out
             log.info("path filter %r leaves out no path", filters.path_glob)
         else:
             clauses.append((tantivy.Occur.MustNot, left_out))
     return clauses
-
-
-# -- query ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Words:
-    """Text the user typed, searched literally (with its identifiers and their words)."""
-
-    text: str
-    quoted: bool = False
-    slop: int = 0
-    prefix: bool = False
-
-
-@dataclass(frozen=True)
-class _Group:
-    clauses: tuple[tuple[str, _Node], ...]  # occur is "should", "must" or "must_not"
-
-
-@dataclass(frozen=True)
-class _Boosted:
-    node: _Node
-    boost: float
-
-
-_Node = _Words | _Group | _Boosted
-
-
-def build_query(query: str) -> tantivy.Query | None:
-    """The tantivy query for user text; None when there is nothing to search for."""
-    plan = _plan(query)
-    return _to_query(plan, is_identifier_query(query)) if plan is not None else None
-
-
-def query_terms(query: str) -> list[str]:
-    """The normalised terms the query searches for (identifiers and their words), in order."""
-    return list(_query_term_set(query))
-
-
-@functools.lru_cache(maxsize=256)
-def _query_term_set(query: str) -> dict[str, None]:
-    plan = _plan(query)
-    return dict.fromkeys(_positive_terms(plan)) if plan is not None else {}
-
-
-def _plan(query: str) -> _Node | None:
-    try:
-        ast, errors = tantivy.parse_query_lenient(query)
-        parsed = not errors and isinstance(ast, dict)
-    except Exception:  # the parser is lenient, but a query must never be an error
-        parsed = False
-    if not parsed:
-        words = tuple(("should", _Words(w)) for w in query.split() if _has_terms(w))
-        return _Group(words) if words else None
-    return _from_ast(ast)
-
-
-def _from_ast(node: dict[str, Any]) -> _Node | None:
-    kind = node.get("type")
-    if kind == "literal":
-        phrase = str(node.get("phrase") or "")
-        quoted = node.get("delimiter") == "double_quotes"
-        prefix = bool(node.get("prefix")) or (not quoted and phrase.endswith("*"))
-        words = _Words(phrase, quoted, int(node.get("slop") or 0), prefix)
-        field = node.get("field_name")
-        if field:  # not a field to us: "a:b" searches a and b
-            return _group([("should", _Words(str(field))), ("should", words)])
-        return words if _has_terms(phrase) else None
-    if kind == "bool":
-        clauses = []
-        for occur, child in node.get("clauses", []):
-            sub = _from_ast(child)
-            if sub is not None:
-                clauses.append((occur or "should", sub))
-        return _group(clauses)
-    if kind == "boost":
-        sub = _from_ast(node.get("underlying") or {})
-        return _Boosted(sub, max(0.0, float(node.get("boost") or 1.0))) if sub else None
-    if kind == "all":  # "*": punctuation only
-        return None
-    # set, range, exists and anything newer: search the words they contain.
-    return _group([("should", _Words(s)) for s in _strings_in(node)])
-
-
-def _group(clauses: list[tuple[str, _Node]]) -> _Node | None:
-    kept = [(occur, node) for occur, node in clauses if not _empty(node)]
-    if not any(occur != "must_not" for occur, _ in kept):
-        return None
-    return _Group(tuple(kept))
-
-
-def _empty(node: _Node) -> bool:
-    return isinstance(node, _Words) and not _has_terms(node.text)
-
-
-def _strings_in(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key != "type":
-                yield from _strings_in(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from _strings_in(value)
-
-
-_OCCUR = {"must": tantivy.Occur.Must, "must_not": tantivy.Occur.MustNot}
-
-
-def _to_query(node: _Node, lookup: bool) -> tantivy.Query | None:
-    """`lookup`: the query is a name (query_shape), so the names chunks define count."""
-    if isinstance(node, _Words):
-        return _words_query(node, lookup)
-    if isinstance(node, _Boosted):
-        sub = _to_query(node.node, lookup)
-        return tantivy.Query.boost_query(sub, node.boost) if sub is not None else None
-    clauses = []
-    for occur, child in node.clauses:
-        sub = _to_query(child, lookup)
-        if sub is not None:
-            clauses.append((_OCCUR.get(occur, tantivy.Occur.Should), sub))
-    if not any(occur != tantivy.Occur.MustNot for occur, _ in clauses):
-        return None
-    # Plain words typed in a row ("http connection") may name one identifier
-    # (HTTPConnection, http_connection): reward chunks that have them in that order.
-    plain = [
-        child.text
-        for occur, child in node.clauses
-        if occur == "should" and isinstance(child, _Words) and not child.quoted
-    ]
-    if len(plain) > 1:
-        clauses += [(tantivy.Occur.Should, q) for q in _phrase_bonus(" ".join(plain))]
-    return tantivy.Query.boolean_query(clauses)
-
-
-def _words_query(words: _Words, lookup: bool) -> tantivy.Query | None:
-    Q = tantivy.Query
-    idents = list(dict.fromkeys(t for t, _, _ in _ident_tokens(words.text)))
-    parts = [t for t, _, _ in _split_tokens(words.text)]
-    if not parts and not idents:
-        return None
-    phrase: list[str | tuple[int, str]] = list(parts)
-    clauses: list[tantivy.Query] = []
-
-    def add(query: tantivy.Query, boost_key: str) -> None:
-        clauses.append(Q.boost_query(query, FIELD_BOOSTS[boost_key]))
-
-    if words.quoted and len(parts) > 1:  # "a phrase": the words in order, nothing less
-        for field in ("symbol", "body"):
-            if words.prefix:
-                add(Q.phrase_prefix_query(_SCHEMA, field, phrase), field)
-            else:
-                add(Q.phrase_query(_SCHEMA, field, phrase, slop=words.slop), field)
-        return Q.boolean_query([(tantivy.Occur.Should, q) for q in clauses])
-
-    for i, ident in enumerate(idents):
-        prefix = words.prefix and i == len(idents) - 1
-        for field in ("symbol_ident", "body_ident"):
-            add(_term_or_prefix(field, ident, prefix), field)
-        # A word of a sentence ("read", "copy") would pull every function named just
-        # that above the answer: defined names count for lookups only.
-        if lookup:
-            name = _term_or_prefix("name", ident, prefix)
-            clauses.append(Q.const_score_query(name, NAME_SCORES["name"]))
-    if lookup and not words.prefix:
-        # The words as typed, case kept: name_exact is a raw field.
-        for name in dict.fromkeys(_IDENT_RE.findall(words.text)):
-            exact = Q.term_query(_SCHEMA, "name_exact", name)
-            clauses.append(Q.const_score_query(exact, NAME_SCORES["name_exact"]))
-    unique_parts = list(dict.fromkeys(parts))
-    for i, part in enumerate(unique_parts):
-        prefix = words.prefix and i == len(unique_parts) - 1
-        for field in ("symbol", "body", "path"):
-            add(_term_or_prefix(field, part, prefix), field)
-    clauses += _phrase_bonus(words.text)
-    return Q.boolean_query([(tantivy.Occur.Should, q) for q in clauses])
-
-
-def _phrase_bonus(text: str) -> list[tantivy.Query]:
-    """Queries rewarding chunks where the words of `text` appear in order, adjacent."""
-    phrase: list[str | tuple[int, str]] = [t for t, _, _ in _split_tokens(text)]
-    if len(phrase) < 2:
-        return []
-    return [
-        tantivy.Query.boost_query(
-            tantivy.Query.phrase_query(_SCHEMA, field, phrase),
-            FIELD_BOOSTS[f"{field.removesuffix('_split')}_phrase"],
-        )
-        for field in ("symbol", "body", "name_split")
-    ]
-
-
-def _term_or_prefix(field: str, term: str, prefix: bool) -> tantivy.Query:
-    if prefix:  # terms are word characters only: nothing to escape
-        return tantivy.Query.regex_query(_SCHEMA, field, term + ".*")
-    return tantivy.Query.term_query(_SCHEMA, field, term)
-
-
-def _positive_terms(node: _Node) -> Iterator[str]:
-    if isinstance(node, _Words):
-        yield from (t for t, _, _ in _ident_tokens(node.text))
-        yield from (t for t, _, _ in _split_tokens(node.text))
-    elif isinstance(node, _Boosted):
-        yield from _positive_terms(node.node)
-    else:
-        for occur, child in node.clauses:
-            if occur != "must_not":
-                yield from _positive_terms(child)
-
-
-# -- analysis ------------------------------------------------------------------------
-
-# A letter that does not start a new word: anything but an ASCII capital.
-_LOWER = r"[^\W\d_A-Z]"
-# Tantivy side (no look-around): runs on text where each acronym's end is marked by a
-# space (HTTPConnection → "HTTP Connection"), see _mark_acronym_ends.
-_SPLIT_PATTERN = rf"[A-Z]?{_LOWER}+|[A-Z]+|\d+"
-_IDENT_PATTERN = r"\w+"
-# Python side, same tokens on the unmarked text, so offsets stay the text's own.
-_SPLIT_RE = re.compile(rf"[A-Z]+(?=[A-Z]{_LOWER})|[A-Z]?{_LOWER}+|[A-Z]+|\d+")
-_IDENT_RE = re.compile(_IDENT_PATTERN)
-_ACRONYM_END_RE = re.compile(rf"(?<=[A-Z])(?=[A-Z]{_LOWER})")
-# Tokens this long (in UTF-8 bytes) or longer are dropped: hashes, base64, minified code.
-_MAX_PART_BYTES = 40
-_MAX_IDENT_BYTES = 80
-
-
-def _mark_acronym_ends(text: str) -> str:
-    return _ACRONYM_END_RE.sub(" ", text)
-
-
-def _analyzer(pattern: str, max_bytes: int) -> tantivy.TextAnalyzer:
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(pattern))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.remove_long(max_bytes))
-        .build()
-    )
-
-
-_SPLIT_ANALYZER = _analyzer(_SPLIT_PATTERN, _MAX_PART_BYTES)
-_IDENT_ANALYZER = _analyzer(_IDENT_PATTERN, _MAX_IDENT_BYTES)
-
-
-def _register_analyzers(index: tantivy.Index) -> None:
-    """Tantivy does not persist custom analyzers: register them on every open."""
-    index.register_tokenizer(_SPLIT, _SPLIT_ANALYZER)
-    index.register_tokenizer(_IDENT, _IDENT_ANALYZER)
-
-
-def _tokens(regex: re.Pattern[str], max_bytes: int, text: str) -> Iterator[tuple[str, int, int]]:
-    for m in regex.finditer(text):
-        token = m.group().lower()
-        if len(token.encode("utf-8", "surrogatepass")) < max_bytes:
-            yield token, m.start(), m.end()
-
-
-def _split_tokens(text: str) -> Iterator[tuple[str, int, int]]:
-    return _tokens(_SPLIT_RE, _MAX_PART_BYTES, text)
-
-
-def _ident_tokens(text: str) -> Iterator[tuple[str, int, int]]:
-    return _tokens(_IDENT_RE, _MAX_IDENT_BYTES, text)
-
-
-def _has_terms(text: str) -> bool:
-    return next(_ident_tokens(text), None) is not None
-
-
-# -- highlighting --------------------------------------------------------------------
-
-
-def highlight_ranges(query: str, text: str) -> list[tuple[int, int]]:
-    """Character ranges of `text` whose words match the query's terms, after the same
-    normalisation as the index: merged, sorted, not overlapping."""
-    terms = _query_term_set(query)
-    if not is_identifier_query(query):
-        # In a sentence, "the", "to" and "it" match everywhere and hide the words that
-        # matter; they are marked only when the sentence has nothing else.
-        terms = {t: None for t in terms if t not in FUNCTION_WORDS} or terms
-    if not terms:
-        return []
-    hits: list[tuple[int, int]] = []
-    for m in _IDENT_RE.finditer(text):
-        word = m.group().lower()
-        if word in terms:
-            hits.append(m.span())
-            continue
-        if not any(term in word for term in terms):  # cheap test before splitting
-            continue
-        start = m.start()
-        parts = list(_split_tokens(m.group()))
-        if parts and all(p in terms for p, _, _ in parts):
-            hits.append(m.span())  # read_file for readFile, read_file or "read file"
-        else:
-            hits += [(start + a, start + b) for p, a, b in parts if p in terms]
-    merged: list[tuple[int, int]] = []
-    for start, end in hits:
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def split_words(text: str) -> set[str]:
-    """The words of `text` as the index splits them (``readFileContents`` → read, file,
-    contents), lowercased."""
-    return {token for token, _, _ in _split_tokens(text)}

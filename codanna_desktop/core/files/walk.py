@@ -1,77 +1,39 @@
-"""Find the files of a root worth indexing, and read one file's text safely.
+"""Find the files of a root worth indexing.
 
-``scan`` walks a root without recursion, prunes ignored folders before entering them,
-follows symlinked folders while refusing loops, leaves out links that lead out of the
+``Scanner.scan`` walks a root without recursion, prunes ignored folders before entering
+them, follows symlinked folders while refusing loops, leaves out links that lead out of the
 root unless ``follow_links_outside`` is on (ripgrep does not follow links either), and
-reports every file it leaves out with a reason a person understands. ``read_source``
-turns one file into text, or says why not (binary, minified, too large, gone, changing
-under us, unreadable).
+reports every file it leaves out with a reason a person understands. Reading a file's text
+is read.py's part; the scanner carries the size limit both use.
 """
 
 from __future__ import annotations
 
-import codecs
 import errno
-import hashlib
 import os
-import re
 import stat
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import RootNotFoundError
 from codanna_desktop.core.files.ignore import IgnoreRules
+from codanna_desktop.core.files.read import SourceText, read_source
+from codanna_desktop.core.files.skips import (
+    SkipReason,
+    file_kind,
+    link_target,
+    os_reason,
+    size_detail,
+)
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
-# A file whose stat changes while read is read again this many times, then given up on.
-MAX_REREADS = 3
-# Minified code has very long lines on average; ordinary code with one long line (an
-# embedded data URL, a generated table) keeps a short average and stays indexed.
-MINIFIED_LONGEST_LINE = 2000
-MINIFIED_AVERAGE_LINE = 300
-_MINIFIED_NAME = re.compile(r"[.-]min\.(?:js|mjs|cjs|css)$", re.IGNORECASE)
-
-# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
-_BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-# O_NONBLOCK: if a file is swapped for a fifo between its stat and its open, the open
-# must not hang waiting for a writer.
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_BINARY", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-
-
-class SkipReason(StrEnum):
-    """Why a file is not indexed; the values are shown to users as they are."""
-
-    BINARY = "binary"
-    TOO_LARGE = "too large"
-    MINIFIED = "minified"
-    UNREADABLE = "unreadable"
-    VANISHED = "vanished while read"
-    CHANGING = "kept changing while read"
-    SYMLINK_LOOP = "symlink loop"
-    NOT_A_FILE = "not a regular file"
-    # A setting decides it (follow_links_outside), like TOO_LARGE.
-    LINK_OUTSIDE = "link outside the folder"
-    # A whole folder: skipped by name, recognised as generated, or ignored by a rule.
-    FOLDER_LEFT_OUT = "folder left out"
 
 
 @dataclass(frozen=True)
@@ -99,23 +61,6 @@ class ScanResult:
     def skip_counts(self) -> dict[str, int]:
         """Reason (as shown to users) -> how many files were skipped for it."""
         return dict(Counter(skipped.reason.value for skipped in self.skipped))
-
-
-class FileSkipped(Exception):
-    """A file that cannot be indexed; ``reason`` and ``detail`` say why."""
-
-    def __init__(self, reason: SkipReason, detail: str = "") -> None:
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class SourceText:
-    text: str
-    content_hash: str  # sha256 hex of the raw bytes
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -190,7 +135,9 @@ class Scanner:
         try:
             root_stat = os.stat(root)
         except OSError as exc:
-            raise RootNotFoundError(f"The folder {root} cannot be opened: {_reason(exc)}.") from exc
+            raise RootNotFoundError(
+                f"The folder {root} cannot be opened: {os_reason(exc)}."
+            ) from exc
         if not stat.S_ISDIR(root_stat.st_mode):
             raise RootNotFoundError(f"{root} is not a folder.")
         rules = self.rules_for(root)
@@ -244,7 +191,7 @@ class Scanner:
             info = entry.stat()
         except FileNotFoundError:
             if entry.is_symlink() and os.path.lexists(abs_path):
-                skip(SkipReason.NOT_A_FILE, f"broken symbolic link to {_link_target(abs_path)}")
+                skip(SkipReason.NOT_A_FILE, f"broken symbolic link to {link_target(abs_path)}")
             else:
                 skip(SkipReason.VANISHED, "deleted before it could be read")
             return
@@ -252,7 +199,7 @@ class Scanner:
             if exc.errno == errno.ELOOP:
                 skip(SkipReason.SYMLINK_LOOP, "the symbolic link points back to itself")
             else:
-                skip(SkipReason.UNREADABLE, _reason(exc))
+                skip(SkipReason.UNREADABLE, os_reason(exc))
             return
 
         outside = None
@@ -270,114 +217,16 @@ class Scanner:
         elif outside is not None:
             skip(SkipReason.LINK_OUTSIDE, outside_detail(outside))
         elif not stat.S_ISREG(info.st_mode):
-            skip(SkipReason.NOT_A_FILE, _file_kind(info.st_mode))
+            skip(SkipReason.NOT_A_FILE, file_kind(info.st_mode))
         elif info.st_size > self.max_file_size:
-            skip(SkipReason.TOO_LARGE, _size_detail(info.st_size, self.max_file_size))
+            skip(SkipReason.TOO_LARGE, size_detail(info.st_size, self.max_file_size))
         else:
             result.files.append(ScannedFile(abs_path, rel_path, info.st_size, info.st_mtime_ns))
 
-    # -- reading -----------------------------------------------------------------------
-
     def read_source(self, abs_path: Path) -> SourceText:
-        """The file's text, read once and decoded. Raises FileSkipped with the reason."""
-        if _MINIFIED_NAME.search(abs_path.name):
-            raise FileSkipped(SkipReason.MINIFIED, "the file name marks it as minified")
-        for _attempt in range(1 + MAX_REREADS):
-            data, before, after = self._read_once(abs_path)
-            if len(data) == before.st_size and _same_version(before, after):
-                break
-        else:
-            raise FileSkipped(
-                SkipReason.CHANGING, f"its size or time changed during {1 + MAX_REREADS} reads"
-            )
-        text = decode_source(data)
-        minified = minified_detail(text)
-        if minified:
-            raise FileSkipped(SkipReason.MINIFIED, minified)
-        return SourceText(
-            text=text,
-            content_hash=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            mtime_ns=before.st_mtime_ns,
-        )
-
-    def _read_once(self, abs_path: Path) -> tuple[bytes, os.stat_result, os.stat_result]:
-        """The bytes, with the file's stat before (from the open file) and after (by path)."""
-        try:
-            # Opening a fifo would wake a writer waiting on it; look before touching.
-            self._check_is_readable_file(os.stat(abs_path))
-            fd = os.open(abs_path, _OPEN_FLAGS)
-        except OSError as exc:
-            raise _skip_for(exc, abs_path) from exc
-        try:
-            before = os.fstat(fd)
-            self._check_is_readable_file(before)  # it may have been swapped since
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                data = fh.read(self.max_file_size + 1)
-        except OSError as exc:
-            raise _skip_for(exc, abs_path) from exc
-        finally:
-            os.close(fd)
-        if len(data) > self.max_file_size:
-            raise FileSkipped(SkipReason.TOO_LARGE, _size_detail(len(data), self.max_file_size))
-        try:
-            after = os.stat(abs_path)
-        except OSError as exc:
-            raise _skip_for(exc, abs_path) from exc
-        return data, before, after
-
-    def _check_is_readable_file(self, info: os.stat_result) -> None:
-        if not stat.S_ISREG(info.st_mode):
-            raise FileSkipped(SkipReason.NOT_A_FILE, _file_kind(info.st_mode))
-        if info.st_size > self.max_file_size:
-            raise FileSkipped(SkipReason.TOO_LARGE, _size_detail(info.st_size, self.max_file_size))
-
-
-# -- decoding ----------------------------------------------------------------------------
-
-
-def decode_source(data: bytes) -> str:
-    """Text from bytes: a byte-order mark chooses UTF-8/16/32; otherwise UTF-8, with
-    undecodable bytes replaced (never a reason to skip). NUL bytes mean binary."""
-    body = data
-    for mark, encoding in _BYTE_ORDER_MARKS:
-        if not data.startswith(mark):
-            continue
-        body = data[len(mark) :]
-        if encoding == "utf-8":
-            break
-        try:
-            text = body.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise FileSkipped(
-                SkipReason.BINARY, f"not valid {encoding} after its byte-order mark"
-            ) from exc
-        if "\x00" in text:
-            raise FileSkipped(SkipReason.BINARY, "contains NUL characters")
-        return text
-    # Executables, images and archives (ELF, PNG, zip...) all hold NUL bytes; text does not.
-    if b"\x00" in body:
-        raise FileSkipped(SkipReason.BINARY, "contains NUL bytes")
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("utf-8", errors="replace")
-
-
-def minified_detail(text: str) -> str | None:
-    """Why the text looks minified, or None for ordinary code."""
-    if len(text) <= MINIFIED_LONGEST_LINE:
-        return None
-    average = len(text) / (text.count("\n") + 1)
-    if average <= MINIFIED_AVERAGE_LINE:
-        return None
-    longest = max(len(line) for line in text.splitlines())
-    if longest <= MINIFIED_LONGEST_LINE:
-        return None
-    return f"lines of {average:,.0f} characters on average, the longest {longest:,}"
-
-
-# -- small helpers -----------------------------------------------------------------------
+        """The file's text, read once and decoded within this scanner's size limit.
+        Raises FileSkipped with the reason."""
+        return read_source(abs_path, self.max_file_size)
 
 
 def _list_folder(folder: _Folder, result: ScanResult) -> list[os.DirEntry[str]]:
@@ -392,7 +241,7 @@ def _list_folder(folder: _Folder, result: ScanResult) -> list[os.DirEntry[str]]:
         )
     except OSError as exc:
         result.skipped.append(
-            SkippedFile(rel_path, SkipReason.UNREADABLE, f"folder: {_reason(exc)}")
+            SkippedFile(rel_path, SkipReason.UNREADABLE, f"folder: {os_reason(exc)}")
         )
     return []
 
@@ -426,59 +275,9 @@ def _identity(info: os.stat_result, path: Path) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _same_version(before: os.stat_result, after: os.stat_result) -> bool:
-    return (before.st_size, before.st_mtime_ns, before.st_ino, before.st_dev) == (
-        after.st_size,
-        after.st_mtime_ns,
-        after.st_ino,
-        after.st_dev,
-    )
-
-
-def _skip_for(exc: OSError, path: Path) -> FileSkipped:
-    if isinstance(exc, FileNotFoundError):
-        if os.path.lexists(path):
-            return FileSkipped(
-                SkipReason.NOT_A_FILE, f"broken symbolic link to {_link_target(path)}"
-            )
-        return FileSkipped(SkipReason.VANISHED, "deleted before it could be read")
-    if isinstance(exc, NotADirectoryError):  # a folder on its path was replaced by a file
-        return FileSkipped(SkipReason.VANISHED, "its folder was replaced while read")
-    if exc.errno == errno.ELOOP:
-        return FileSkipped(SkipReason.SYMLINK_LOOP, _reason(exc))
-    return FileSkipped(SkipReason.UNREADABLE, _reason(exc))
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
 def _is_utf8_name(name: str) -> bool:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:  # os.scandir keeps undecodable bytes as lone surrogates
         return False
     return True
-
-
-def _link_target(path: Path) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return "an unknown target"
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (fifo)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    return "not a regular file"
-
-
-def _size_detail(size: int, limit: int) -> str:
-    return f"{size:,} bytes, over the limit of {limit:,}"

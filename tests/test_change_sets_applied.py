@@ -1,0 +1,75 @@
+"""Change sets applied to a real index: what the watcher reports for a burst of renames
+leaves the catalog as the disk is (the coalescing rules are in test_changes.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.watching.changes import ChangeCollector, ChangeSet
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> Iterator[tuple[Engine, Path]]:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "a.py").write_text("def alpha_function():\n    return 1\n")
+    (root / "b.py").write_text("def beta_function():\n    return 2\n")
+    engine = Engine()
+    engine.add_root(root)
+    engine.index(embed=False)
+    yield engine, root
+    engine.close()
+
+
+def indexed_paths(engine: Engine) -> set[str]:
+    return set(engine.catalog.files_of_root(engine.roots()[0].id))
+
+
+def burst(*events: tuple[str, Path] | tuple[str, Path, Path]) -> ChangeSet:
+    """The events the watcher reports, 10 ms apart, coalesced into one change set."""
+    collector = ChangeCollector()
+    for step, event in enumerate(events):
+        dest = event[2] if len(event) == 3 else None
+        collector.add(event[0], event[1], dest, now=step * 0.01)
+    return collector.take_all() or ChangeSet()
+
+
+def test_a_file_moved_onto_another_and_on_again_leaves_no_ghost(
+    indexed: tuple[Engine, Path],
+) -> None:
+    # mv a.py b.py; mv b.py c.py within one debounce: b.py's own text is gone too.
+    engine, root = indexed
+    os.replace(root / "a.py", root / "b.py")
+    os.replace(root / "b.py", root / "c.py")
+    engine.apply_changes(
+        burst(("moved", root / "a.py", root / "b.py"), ("moved", root / "b.py", root / "c.py"))
+    )
+    assert indexed_paths(engine) == {"c.py"}
+    assert all(
+        r.path != "b.py" for r in engine.search("beta_function", semantic=False).results(0.0, 5)
+    )
+
+
+def test_a_new_file_renamed_onto_a_file_then_deleted_leaves_no_ghost(
+    indexed: tuple[Engine, Path],
+) -> None:
+    engine, root = indexed
+    (root / "draft.py").write_text("def draft_function():\n    pass\n")
+    os.replace(root / "draft.py", root / "b.py")
+    (root / "b.py").unlink()
+    engine.apply_changes(
+        burst(
+            ("created", root / "draft.py"),
+            ("moved", root / "draft.py", root / "b.py"),
+            ("deleted", root / "b.py"),
+        )
+    )
+    assert indexed_paths(engine) == {"a.py"}
+    assert all(
+        r.path != "b.py" for r in engine.search("beta_function", semantic=False).results(0.0, 5)
+    )
