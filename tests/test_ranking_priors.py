@@ -217,6 +217,7 @@ def test_a_named_language_ranks_first(tmp_path: Path, embedder: Embedder) -> Non
     for i, topic in enumerate(("parse a date", "sort the rows", "open a socket", "hash a file")):
         files[f"other{i}.py"] = f'def other{i}():\n    """{topic.capitalize()}."""\n'
     engine = _engine(embedder, {tmp_path / "mixed": files})
+    assert engine.search("retry a failed call a few times in python").scope_note is None
     for alpha in (0.0, DEFAULT_ALPHA):
         assert _paths(engine, "retry a failed call a few times", alpha)[0] == "retry.js"
         assert _paths(engine, "retry a failed call a few times in python", alpha)[0] == "retry.py"

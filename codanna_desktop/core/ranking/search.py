@@ -139,14 +139,11 @@ class SearchSession:
 
     @property
     def scope_note(self) -> str | None:
-        """What the query's own words did to the search, if they named a scope."""
-        notes = []
-        if self.scope_folders:
-            notes.append(f"Searched only in {', '.join(self.scope_folders)}: the query names it.")
-        if self.scope is not None and self.scope.languages:
-            names = ", ".join(dict.fromkeys(self.scope.languages))
-            notes.append(f"Results in {names} first: the query names it.")
-        return " ".join(notes) or None
+        """Says that the query's own words limited the search to folders, if they did. (A
+        language named only ranks first, as docs and tests rank lower: not announced.)"""
+        if not self.scope_folders:
+            return None
+        return f"Searched only in {', '.join(self.scope_folders)}: the query names it."
 
     def weight(self, alpha: float, *, bend: bool = True) -> float:
         """The weight results(alpha) fuses with (a lookup bends the slider's, unless
