@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codanna_desktop import __version__
-from codanna_desktop.core.errors import CodannaError, user_error
+from codanna_desktop.core.errors import CodannaError, UnknownLanguageError, user_error
 from codanna_desktop.core.settings import AppPaths
 
 if TYPE_CHECKING:
@@ -279,6 +279,8 @@ def _hand_to_app(request: dict[str, Any]) -> int | None:
         reply = app_link.send(AppPaths.default().data_dir, request)
     except app_link.AppNotAnswering:
         return None
+    if reply.get("declined"):  # `watch`: it searches, but the writing is not handed over
+        return None
     if not reply.get("ok"):
         print(f"codanna-desktop: {reply.get('error', 'the app refused')}", file=sys.stderr)
         return int(reply.get("exit_code", EXIT_ERROR))
@@ -328,8 +330,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from codanna_desktop.core.files.filters import SearchFilters
-
     if args.batch is None and not args.query:
         print("codanna-desktop: search needs a QUERY (or --batch FILE)", file=sys.stderr)
         return EXIT_USAGE
@@ -339,14 +339,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("codanna-desktop: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    from codanna_desktop.core.chunking.languages import resolve_languages
-    from codanna_desktop.core.errors import UnknownLanguageError
-
-    try:
-        languages = resolve_languages(args.lang)
-    except UnknownLanguageError as exc:
-        print(f"codanna-desktop: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     from codanna_desktop.core import app_link
 
     request = {
@@ -354,22 +346,31 @@ def _cmd_search(args: argparse.Namespace) -> int:
         "query": args.query,
         "alpha": args.alpha,
         "k": args.k,
-        "languages": list(languages),
+        "languages": list(args.lang),  # as typed: whoever answers resolves them
         "roots": [str(p.expanduser().resolve()) for p in args.root],
         "path_glob": args.path,
         "bend": not args.as_given,
     }
     if args.batch is None:
-        # The running app answers at once: its engine is open and its model loaded.
+        # The running app (or `watch`) answers at once: its index is open and its model
+        # loaded. Handing the search over imports nothing of the engine here.
         try:
             return _print_search(app_link.send(AppPaths.default().data_dir, request), args.json)
         except app_link.AppNotAnswering:
             pass
-    with _engine(writer=False) as engine:
+    try:
+        languages = _languages(args.lang)
+    except UnknownLanguageError as exc:
+        print(f"codanna-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    request["languages"] = list(languages)
+    with _search_engine(args.alpha) as engine:
         if not engine.roots():
             print("No folders yet: add one with `codanna-desktop add PATH`.", file=sys.stderr)
             return EXIT_NO_RESULTS
         if args.batch is not None:
+            from codanna_desktop.core.files.filters import SearchFilters
+
             alpha = engine.settings.alpha if args.alpha is None else args.alpha
             filters = SearchFilters(
                 languages=languages,
@@ -382,10 +383,42 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return _print_search(app_link.answer_search(engine, request), args.json)
 
 
+def _languages(typed: list[str]) -> tuple[str, ...]:
+    """The languages of `--lang` (raises UnknownLanguageError). Without any, the
+    grammars' registry is not imported."""
+    if not typed:
+        return ()
+    from codanna_desktop.core.chunking.languages import resolve_languages
+
+    return resolve_languages(typed)
+
+
+@contextmanager
+def _search_engine(alpha: float | None) -> Iterator[Any]:
+    """What a search in this process reads: at exact words only (``--alpha 0``, or 0 in
+    the settings) the lexical reader, which loads neither the engine nor the model nor
+    the vector store; otherwise a reading engine."""
+    from codanna_desktop.core.settings import load_settings
+
+    paths = AppPaths.default()
+    settings = load_settings(paths)
+    opened: Any
+    if (settings.alpha if alpha is None else alpha) > 0:
+        from codanna_desktop.core.engine import Engine
+
+        opened = Engine(paths, settings, writer=False)
+    else:
+        from codanna_desktop.core.ranking.lexical_reader import LexicalReader
+
+        opened = LexicalReader(paths, settings)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 def _print_search(reply: dict[str, Any], as_json: bool) -> int:
     """Print a search's answer (from this process or the running app) and its exit code."""
-    from codanna_desktop.core.ranking.matching import Match
-
     if not reply.get("ok"):
         print(f"codanna-desktop: {reply.get('error')}", file=sys.stderr)
         return int(reply.get("exit_code", EXIT_ERROR))
@@ -395,14 +428,19 @@ def _print_search(reply: dict[str, Any], as_json: bool) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     results = reply.get("results", [])
-    for r in results:
+    labels: list[str] = reply.get("labels") or []
+    if not as_json and len(labels) != len(results):
+        from codanna_desktop.core.ranking.matching import Match  # an older app's answer
+
+        labels = [Match(r["match"]).label() for r in results]
+    for n, r in enumerate(results):
         if as_json:
             print(json.dumps(r, ensure_ascii=False))
             continue
         symbol = f"  {r['symbol']}" if r["symbol"] else ""
         print(
             f"{r['path']}:{r['start_line']}-{r['end_line']}{symbol}  [{r['language']}] "
-            f"{Match(r['match']).label()} · score {r['score']:.3f}"
+            f"{labels[n]} · score {r['score']:.3f}"
             f" (lexical {r['lexical_part']:.2f} + semantic {r['semantic_part']:.2f})"
         )
         for line in r["snippet"].splitlines()[:3]:
@@ -510,11 +548,8 @@ def _cmd_grep(args: argparse.Namespace) -> int:
         case=CaseMode(args.case or "sensitive"),
         word=args.word_regexp,
     )
-    from codanna_desktop.core.chunking.languages import resolve_languages
-    from codanna_desktop.core.errors import UnknownLanguageError
-
     try:
-        languages = resolve_languages(args.lang)
+        languages = _languages(args.lang)
     except UnknownLanguageError as exc:
         print(f"codanna-desktop: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -676,6 +711,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 def _cmd_watch(args: argparse.Namespace) -> int:
     """The app's own writer loop (IndexingService: coalescing, resync after lost events,
     embedding between jobs), with a listener that prints instead of a window."""
+    from codanna_desktop.core import app_link
     from codanna_desktop.core.service import IndexingService, ServiceEvent
 
     stop = threading.Event()
@@ -704,6 +740,12 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             return EXIT_OK
         service = IndexingService(engine, listen, watch=True)
         service.start()
+        # As the desktop app does: a `search` from another shell is answered here (the
+        # index is open, the model loaded once).
+        link = app_link.LinkServer(
+            engine.paths.data_dir, lambda request: _watch_request(engine, request)
+        )
+        link.start()
         print(f"watching {len(roots)} folder(s); Ctrl+C stops", file=sys.stderr)
         try:
             while not stop.wait(0.5):
@@ -711,8 +753,20 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            link.close()
             service.stop()
     return EXIT_OK
+
+
+def _watch_request(engine: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """A command from another shell while `watch` runs (core/app_link.py): it answers
+    searches; `add`, `remove` and `index` it declines, so they say who holds the index
+    (exit 3) or wait for it (`--wait`), as before."""
+    from codanna_desktop.core import app_link
+
+    if request.get("request") == "search":
+        return app_link.answer_search(engine, request)
+    return {"ok": False, "declined": True}
 
 
 def _report_says_something(report: Any) -> bool:

@@ -8,7 +8,6 @@ managers call it) opens the window; anything else is the command line's.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -21,8 +20,12 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A frozen app (installers) starts its indexing worker processes through this entry.
-    multiprocessing.freeze_support()
+    if getattr(sys, "frozen", False):
+        # A frozen app (installers) starts its indexing worker processes through this
+        # entry. Imported only there: the command line's every start would pay for it.
+        import multiprocessing
+
+        multiprocessing.freeze_support()
     return cli.main(argv, run_gui=run_gui)
 
 

@@ -186,7 +186,7 @@ def run_app(
     try:
         paths = AppPaths.default()
         instance = SingleInstance(paths)
-        primary = instance.try_become_primary()
+        primary = instance.try_become_primary(advertise=False)
     except Exception as exc:
         error = user_error(exc)
         present(str(error))
@@ -214,6 +214,7 @@ def run_app(
 
     instance.message_received.connect(desktop.handle_message)
     instance.request_received.connect(desktop.handle_request)
+    instance.advertise()
     desktop.start(folders)
     if on_started is not None:
         QTimer.singleShot(0, lambda: on_started(desktop))

@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from codanna_desktop.core.app_link import socket_note
+from codanna_desktop.core.app_link import note_is, socket_note, write_note
 
 if TYPE_CHECKING:
     from codanna_desktop.core.settings import AppPaths
@@ -60,12 +60,17 @@ class SingleInstance(QObject):
         self._lock = FileLock(str(paths.data_dir / "app-instance.lock"))
         self._server: QLocalServer | None = None
         self._note = socket_note(paths.data_dir)
+        self._where = ""  # what the note says, once this app wrote it
 
     @property
     def is_primary(self) -> bool:
         return self._server is not None
 
-    def try_become_primary(self) -> bool:
+    def try_become_primary(self, *, advertise: bool = True) -> bool:
+        """`advertise=False` listens for later starts but leaves the command line's note
+        (core/app_link.py) to `advertise()`: the app writes it once its index is open, so
+        an app that then fails to start (`watch` holds the index) does not take the note
+        of the process that does answer."""
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
@@ -78,18 +83,19 @@ class SingleInstance(QObject):
         if not server.listen(self.name):
             # Still the only instance (the lock says so); later starts just cannot reach it.
             log.warning("single instance: cannot listen on %s: %s", self.name, server.errorString())
-        else:
-            self._write_note(server.fullServerName())
         server.newConnection.connect(self._accept)
         self._server = server
+        if advertise:
+            self.advertise()
         return True
 
-    def _write_note(self, where: str) -> None:
-        """Where the server listens, for the command line (app_link): written atomically."""
-        tmp = self._note.with_suffix(".tmp")
+    def advertise(self) -> None:
+        """Tell the command line where this app listens (core/app_link.py)."""
+        if self._server is None or not self._server.isListening():
+            return
+        self._where = self._server.fullServerName()
         try:
-            tmp.write_text(where, encoding="utf-8")
-            os.replace(tmp, self._note)
+            write_note(self._note.parent, self._where)
         except OSError as exc:
             log.warning("single instance: the command line cannot find this app: %s", exc)
 
@@ -118,7 +124,8 @@ class SingleInstance(QObject):
         if self._server is not None:
             self._server.close()
             self._server = None
-            self._note.unlink(missing_ok=True)
+            if self._where and note_is(self._note.parent, self._where):
+                self._note.unlink(missing_ok=True)
         if self._lock.is_locked:
             self._lock.release(force=True)
 

@@ -201,6 +201,26 @@ def test_index_held_by_another_writer_is_refused_with_a_message() -> None:
     again.close()
 
 
+def test_a_start_refused_while_watch_holds_the_index_leaves_watch_reachable() -> None:
+    from codanna_desktop.app.main import run_app
+    from codanna_desktop.core import app_link
+
+    paths = AppPaths.default()
+    lock = WriterLock(paths.data_dir)
+    lock.acquire()  # as `watch` holds it
+    link = app_link.LinkServer(paths.data_dir, lambda request: {"ok": True, "message": "here"})
+    assert link.start()
+    try:
+        assert run_app([], show_error=[].append) == 3
+        # Before, the refused app wrote its own address over watch's and removed it on
+        # the way out: the command line then found nobody and said the index was busy.
+        assert app_link.send(paths.data_dir, {"request": "index"})["message"] == "here"
+    finally:
+        link.close()
+        lock.release()
+    assert not app_link.socket_note(paths.data_dir).exists()
+
+
 def test_invalid_settings_file_is_refused_with_a_message() -> None:
     from codanna_desktop.app.main import run_app
 
@@ -224,9 +244,9 @@ def test_the_command_line_hands_its_work_to_the_running_app(
     qtbot.addWidget(desktop.window)
     instance = SingleInstance(context.paths)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "codanna_desktop", *args],
+            [sys.executable, *python, "-m", "codanna_desktop", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -251,9 +271,14 @@ def test_the_command_line_hands_its_work_to_the_running_app(
         assert "running app" in added.stdout
         qtbot.waitUntil(lambda: context.wait_idle(1), timeout=120_000)
 
-        found = cli("search", "retry_failed_upload", "--json")
+        found = cli("search", "retry_failed_upload", "--json", python=("-X", "importtime"))
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout.splitlines()[0])["symbol"] == "retry_failed_upload"
+        # The app answered: the command line loaded nothing of the index to print it.
+        imported = {line.rsplit("|", 1)[1].strip() for line in found.stderr.splitlines()
+                    if line.startswith("import time:")}  # fmt: skip
+        assert "codanna_desktop.cli" in imported
+        assert not {"tantivy", "numpy", "codanna_desktop.core.engine"} & imported
         missing = cli("search", "zzqqxx_not_here")
         assert missing.returncode == 1
         assert "No code contains" in missing.stderr
