@@ -1,7 +1,7 @@
 """Questions in words across several real projects indexed together, as a developer's
 machine holds them: Flask (Python), Express (JavaScript) and ripgrep (Rust).
 
-    .venv/bin/python -m tests.benchmarks.projects [--mirror DIR]
+    .venv/bin/python -m tests.benchmarks.projects [--mirror DIR] [--full] [--ablation] [--misses]
 
 Each project is taken at a pinned commit (PROJECTS) from a clone: `--mirror DIR` names a
 folder of bare clones laid out as ``owner+name/repo`` (or ``owner/name.git``); without
@@ -12,15 +12,22 @@ committed to this repository.
 The questions (QUESTIONS, 46 of them) are written in a developer's words, not in the
 code's: "set a cookie on the response", "skip files larger than the limit". Each has its
 labelled answer: the file and the line of the definition that answers it (a result is
-right when it is a chunk of that file whose lines hold that line). All three folders are
+right when it is the innermost chunk of that file whose lines hold that line: a class or
+an ``impl`` block around the definition is not it). All three folders are
 indexed into one index and searched together at the default settings, as the window does.
 Reported: success@1, success@3 and MRR@10, for all and per project, and how many of the
-top three results were prose (Markdown, reStructuredText, text) against code.
+top three results were prose (Markdown, reStructuredText, text), other projects' code, or
+tests, examples and benchmarks; the same for the questions with their project named ("…
+in flask"). `--ablation` measures the ranking's rules (core/ranking/) added one at a time,
+`--misses` prints the top five of every question whose answer is not in the top three,
+`--full` reads and chunks every file again (after a change to chunking).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import subprocess
 import sys
 import time
@@ -29,9 +36,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codanna_desktop.core.ranking import ordering, priors, search
+from codanna_desktop.core.ranking.priors import is_supporting_code
+from codanna_desktop.core.ranking.scope import Scope
 from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.settings import Settings
-from tests.benchmarks.workspace import DOCS_DIR, WORK_DIR, machine, open_engine, write_json
+from codanna_desktop.core.storage.catalog import ChunkRow
+from tests.benchmarks.workspace import (
+    DOCS_DIR,
+    WORK_DIR,
+    machine,
+    open_engine,
+    patched,
+    write_json,
+)
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,7 @@ QUESTIONS = (
 )  # fmt: skip
 
 PROSE = {"markdown", "restructuredtext", "rst", "text"}
+SHOWN_FOR_A_MISS = 5  # results printed for a question whose answer is not in the top three
 
 
 def materialise(src_dir: Path, mirror: Path | None) -> dict[str, Path]:
@@ -183,37 +202,146 @@ def _clone(project: Project, clones: Path, mirror: Path | None) -> Path:
     return target
 
 
-def is_answer(result: SearchResult, project_root: Path, question: Question) -> bool:
-    if result.root != project_root:
-        return False
-    return any(
-        result.path == path and result.start_line <= line <= result.end_line
-        for path, line in question.answers
-    )
+def answer_chunks(engine: Any, roots: dict[str, Path], question: Question) -> set[int]:
+    """The chunks that answer `question`: in each labelled file, the chunks whose lines hold
+    the labelled line, without those enclosing another such chunk. (A Rust ``impl X {}``
+    shell spans every method of the block but holds none of their text; the class chunk
+    around a method is not its definition either.)"""
+    catalog = engine.catalog
+    root = catalog.root_by_path(roots[question.project].resolve())
+    assert root is not None, f"{question.project} is not indexed"
+    files = catalog.files_of_root(root.id)
+    out: set[int] = set()
+    for path, line in question.answers:
+        f = files.get(path)
+        if f is None:
+            continue
+        rows = catalog.chunk_rows(catalog.chunk_ids_of_files([f.id])).values()
+        holding = [c for c in rows if c.start_line <= line <= c.end_line]
+        out |= {
+            c.id
+            for c in holding
+            if not any(
+                o is not c and c.start_line <= o.start_line and o.end_line <= c.end_line
+                for o in holding
+            )
+        }
+    return out
+
+
+# Read once: the ablation switches the ranking's own off.
+_DEFINITION_KINDS = ordering.DEFINITION_KINDS
+
+
+def definition_windows(engine: Any, answers: set[int]) -> set[int]:
+    """Every window of the definitions `answers` are windows of (a long function is cut
+    into several; the ranking shows it once, by its first window among the candidates):
+    the answers of the second, looser scoring."""
+    catalog = engine.catalog
+    out = set(answers)
+    for row in catalog.chunk_rows(sorted(answers)).values():
+        if row.symbol is None or row.kind not in _DEFINITION_KINDS:
+            continue
+        siblings = catalog.chunk_rows(catalog.chunk_ids_of_files([row.file_id])).values()
+        out |= {c.id for c in siblings if (c.symbol, c.kind) == (row.symbol, row.kind)}
+    return out
+
+
+def shown(result: SearchResult) -> str:
+    return f"{result.root.name}/{result.path}:{result.start_line}"
+
+
+def asked(q: Question, named: bool) -> str:
+    """The question as typed: as written, or naming its project as a person would."""
+    return f"{q.text} in {q.project}" if named else q.text
 
 
 def evaluate(
-    engine: Any, roots: dict[str, Path], questions: Sequence[Question], alpha: float, k: int = 10
+    engine: Any,
+    roots: dict[str, Path],
+    questions: Sequence[Question],
+    alpha: float,
+    k: int = 10,
+    *,
+    named: bool = False,
 ) -> dict[str, Any]:
     per_question = []
     for q in questions:
-        results = engine.search(q.text).results(alpha, k)
-        rank = next(
-            (i + 1 for i, r in enumerate(results) if is_answer(r, roots[q.project], q)), None
-        )
+        answers = answer_chunks(engine, roots, q)
+        windows = definition_windows(engine, answers)
+        results = engine.search(asked(q, named)).results(alpha, k)
+        rank = next((i + 1 for i, r in enumerate(results) if r.chunk_id in answers), None)
+        rank_any = next((i + 1 for i, r in enumerate(results) if r.chunk_id in windows), None)
         top3 = results[:3]
+        top3_rows = engine.catalog.chunk_rows([r.chunk_id for r in top3])
         per_question.append(
             {
                 "qid": q.qid,
                 "project": q.project,
-                "question": q.text,
+                "question": asked(q, named),
                 "rank": rank,
-                "top3": [f"{r.root.name}/{r.path}:{r.start_line}" for r in top3],
+                "rank_any_window": rank_any,
+                "top3": [shown(r) for r in top3],
+                "top5": [shown(r) for r in results[:SHOWN_FOR_A_MISS]],
                 "top3_prose": sum(1 for r in top3 if r.language.lower() in PROSE),
                 "top3_other_project": sum(1 for r in top3 if r.root != roots[q.project]),
+                # Tests, examples and benchmarks as the ranking tells them (priors.py).
+                "top3_support": sum(1 for r in top3_rows.values() if is_supporting_code(r)),
             }
         )
     return {"summary": summarise(per_question), "questions": per_question}
+
+
+def _no_scope(query: str, folders: Any) -> Scope:
+    return Scope(query, query)
+
+
+def _by_folder_and_file(row: ChunkRow) -> bool:
+    return is_supporting_code(dataclasses.replace(row, symbol=None, text=""))
+
+
+# The ranking's rules, switched on one at a time (each step keeps the ones before it): the
+# ablation of BENCHMARKS.md section 12. Each entry: what the step adds, and the switches
+# that are still off at that step (module, name, value when off).
+_OFF: list[tuple[str, Any, str, Any]] = [
+    ("prose ranks below code", priors, "PROSE_PRIOR", 1.0),
+    ("tests, examples, benchmarks by folder and file", priors, "SUPPORT_PRIOR", 1.0),
+    (
+        "tests by name and attribute (Rust #[test])",
+        priors,
+        "is_supporting_code",
+        _by_folder_and_file,
+    ),
+    ("a language named ranks first", priors, "OTHER_LANGUAGE_PRIOR", 1.0),
+    ("a folder named is searched alone", search, "read_scope", _no_scope),
+    ("a definition is one result", ordering, "DEFINITION_KINDS", frozenset()),
+]
+
+
+def ablation(engine: Any, roots: dict[str, Path], alpha: float, named: bool) -> list[Any]:
+    """Summaries with none of the rules, then with each added in turn."""
+    steps = []
+    for i in range(len(_OFF) + 1):
+        label = "none of the rules" if i == 0 else f"+ {_OFF[i - 1][0]}"
+        with contextlib.ExitStack() as stack:
+            for _, module, name, value in _OFF[i:]:
+                stack.enter_context(patched(module, name, value))
+            run = evaluate(engine, roots, QUESTIONS, alpha, named=named)
+        ranks = {r["qid"]: [r["rank"], r["rank_any_window"]] for r in run["questions"]}
+        steps.append({"step": label, "summary": run["summary"], "ranks": ranks})
+    return steps
+
+
+def print_misses(run: dict[str, Any]) -> None:
+    """Each question whose answer is not in the top three, with what ranked above it."""
+    by_qid = {q.qid: q for q in QUESTIONS}
+    for row in run["questions"]:
+        if row["rank"] is not None and row["rank"] <= 3:
+            continue
+        answers = ", ".join(f"{path}:{line}" for path, line in by_qid[row["qid"]].answers)
+        print(f"  {row['qid']} (rank {row['rank']}) {row['question']!r} -> {answers}")
+        for i, item in enumerate(row["top5"], 1):
+            print(f"      {i}. {item}")
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -224,10 +352,14 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "success@1": round(sum(1 for r in sub if r["rank"] == 1) / n, 3),
             "success@3": round(sum(1 for r in sub if r["rank"] and r["rank"] <= 3) / n, 3),
             "mrr@10": round(sum(1 / r["rank"] for r in sub if r["rank"]) / n, 3),
+            "success@3_any_window": round(
+                sum(1 for r in sub if r["rank_any_window"] and r["rank_any_window"] <= 3) / n, 3
+            ),
             "top3_prose_share": round(sum(r["top3_prose"] for r in sub) / (3 * n), 3),
             "top3_other_project_share": round(
                 sum(r["top3_other_project"] for r in sub) / (3 * n), 3
             ),
+            "top3_support_share": round(sum(r["top3_support"] for r in sub) / (3 * n), 3),
         }
 
     out: dict[str, Any] = {"all": block(rows)}
@@ -242,6 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=WORK_DIR / "projects")
     p.add_argument("--out", type=Path, default=DOCS_DIR)
     p.add_argument("--alphas", nargs="*", type=float, default=[], help="also these weights")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="read and chunk every file again (after a change to chunking; an unchanged"
+        " file is otherwise skipped by its hash); embeddings of unchanged chunks are reused",
+    )
+    p.add_argument("--misses", action="store_true", help="print the top 5 of each miss")
+    p.add_argument("--ablation", action="store_true", help="also each ranking rule added in turn")
     args = p.parse_args(argv)
 
     roots = materialise(args.work / "src", args.mirror)
@@ -251,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open_engine(home) as engine:
         for root in roots.values():
             engine.add_root(root)
-        report = engine.index()
+        report = engine.index(full=args.full)
         print(
             f"index: {report.files_indexed} files, {report.chunks_added} chunks added, "
             f"{report.chunks_embedded} embedded, {time.monotonic() - started:.0f} s",
@@ -261,6 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = {f"{defaults.alpha:.2f}": evaluate(engine, roots, QUESTIONS, defaults.alpha)}
         for alpha in args.alphas:
             runs[f"{alpha:.2f}"] = evaluate(engine, roots, QUESTIONS, alpha)
+        named = evaluate(engine, roots, QUESTIONS, defaults.alpha, named=True)
+        steps = {}
+        if args.ablation:
+            steps = {
+                "as_written": ablation(engine, roots, defaults.alpha, named=False),
+                "project_named": ablation(engine, roots, defaults.alpha, named=True),
+            }
     result = {
         "benchmark": "projects",
         "command": "python -m tests.benchmarks.projects",
@@ -277,12 +424,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         "default_alpha": defaults.alpha,
         "runs": runs,
+        "project_named": named,
+        "ablation": steps,
     }
     write_json(args.out, "projects", result)
     for key, run in runs.items():
         print(f"alpha {key}:")
         for name, block in run["summary"].items():
             print(f"  {name:8} {block}")
+        if args.misses:
+            print_misses(run)
+    print("the project named in each question (... in flask):")
+    for name, block in named["summary"].items():
+        print(f"  {name:8} {block}")
+    for kind, rows in steps.items():
+        print(f"ablation, questions {kind.replace('_', ' ')}:")
+        for step in rows:
+            a = step["summary"]["all"]
+            print(
+                f"  {step['step']:50} s@1 {a['success@1']:.3f} s@3 {a['success@3']:.3f}"
+                f" MRR {a['mrr@10']:.3f} s@3 any window {a['success@3_any_window']:.3f}"
+                f" prose {a['top3_prose_share']:.3f}"
+                f" other {a['top3_other_project_share']:.3f} support {a['top3_support_share']:.3f}"
+            )
     return 0
 
 

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
 from codanna_desktop.core.files.filters import SearchFilters
-from codanna_desktop.core.ranking.fusion import fuse
+from codanna_desktop.core.ranking.fusion import Fused, fuse
 from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
+from codanna_desktop.core.ranking.ordering import ranked
+from codanna_desktop.core.ranking.priors import Priors
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
+from codanna_desktop.core.ranking.scope import Scope, read_scope
 from codanna_desktop.core.ranking.snippets import highlight_ranges
 from codanna_desktop.core.storage.catalog import ChunkRow
 from codanna_desktop.core.storage.vectors.store import VectorFilter
@@ -113,7 +116,8 @@ class SearchSession:
     rows: dict[int, ChunkRow]
     fusion: str
     semantic_available: bool
-    # Why the semantic side is missing, for the person.
+    # What the person should know about this search: why the semantic side is missing,
+    # what the query's own words limited it to (scope_note).
     notes: list[str] = field(default_factory=list)
     # How much of the index the semantic side covered when the query ran, if not all of
     # it. Kept apart from `notes`: the window shows the live share instead.
@@ -121,11 +125,30 @@ class SearchSession:
     # False when the query ran at exact words only (the slider at 0): the semantic side
     # was not asked, and a weight above 0 needs the query run again with it.
     semantic_asked: bool = True
+    # The folders and languages the query names, and the text searched without the words
+    # that only name a folder (scope.py).
+    scope: Scope | None = None
+
+    @property
+    def searched(self) -> str:
+        """The text both sides searched; what results match and highlight."""
+        return self.scope.text if self.scope is not None else self.query
+
+    # The names of the folders the query named (the search was limited to them).
+    scope_folders: tuple[str, ...] = ()
+
+    @property
+    def scope_note(self) -> str | None:
+        """Says that the query's own words limited the search to folders, if they did. (A
+        language named only ranks first, as docs and tests rank lower: not announced.)"""
+        if not self.scope_folders:
+            return None
+        return f"Searched only in {', '.join(self.scope_folders)}: the query names it."
 
     def weight(self, alpha: float, *, bend: bool = True) -> float:
         """The weight results(alpha) fuses with (a lookup bends the slider's, unless
         `bend` is off)."""
-        return query_weight(self.query, alpha, bend=bend) if self.semantic_available else 0.0
+        return query_weight(self.searched, alpha, bend=bend) if self.semantic_available else 0.0
 
     def weight_label(self, alpha: float, *, bend: bool = True) -> str:
         """The weight as the person should read it: "lookup: 90% words" when bent."""
@@ -145,64 +168,88 @@ class SearchSession:
 
     @property
     def lookup(self) -> bool:
-        return is_lookup(self.query)
+        return is_lookup(self.searched)
 
     @functools.cached_property
     def found_exactly(self) -> bool:
         """Some candidate has the query: for a name, the name itself (defined or as
         typed); for keywords, every word. Meaningful for lookups."""
         wanted = {Match.NAME, Match.EXACT}
-        if len(self.query.split()) > 1:
+        query = self.searched
+        if len(query.split()) > 1:
             wanted.add(Match.WORDS)
-        return any(match_of(self.query, r.text, r.symbol) in wanted for r in self.rows.values())
+        return any(match_of(query, r.text, r.symbol) in wanted for r in self.rows.values())
 
     @property
     def not_found_note(self) -> str | None:
         """What to say first when a lookup has no real match: the rest is only similar."""
-        if not self.query.strip() or not self.lookup or self.found_exactly:
+        if not self.searched.strip() or not self.lookup or self.found_exactly:
             return None
-        return f"No code contains “{self.query.strip()}”; the results are only similar."
+        return f"No code contains “{self.searched.strip()}”; the results are only similar."
 
     def results(self, alpha: float, k: int = 20, *, bend: bool = True) -> list[SearchResult]:
         lexical_raw = dict(self.lexical)
         semantic_raw = dict(self.semantic)
         semantic = self.semantic if self.semantic_available else []
         alpha = self.weight(alpha, bend=bend)
-        out: list[SearchResult] = []
-        shown: dict[tuple[Path, str, str | None], list[tuple[int, int]]] = {}
-        for f in fuse(self.lexical, semantic, alpha, self.fusion):
-            row = self.rows.get(f.chunk_id)
-            if row is None:
-                continue
-            # Overlapping windows of one text (a long section, a long function) would show
-            # the same lines twice: the better-ranked window stands for them.
-            spans = shown.setdefault((row.root_path, row.rel_path, row.symbol), [])
-            if any(a <= row.end_line and row.start_line <= b for a, b in spans):
-                continue
+
+        def keep(f: Fused) -> bool:
             # At the ends of the slider only that side's candidates are results.
-            if (alpha <= 0.0 and f.chunk_id not in lexical_raw) or (
-                alpha >= 1.0 and f.chunk_id not in semantic_raw
-            ):
-                continue
-            spans.append((row.start_line, row.end_line))
-            snippet, first_line = _snippet(row.text, self.query, row.start_line)
+            return not (
+                (alpha <= 0.0 and f.chunk_id not in lexical_raw)
+                or (alpha >= 1.0 and f.chunk_id not in semantic_raw)
+            )
+
+        query = self.searched
+        out: list[SearchResult] = []
+        fused = fuse(self.lexical, semantic, alpha, self.fusion)
+        for r in ranked(fused, self.rows, self._prior_of, keep):
+            row, f = r.row, r.fused
+            snippet, first_line = _snippet(row.text, query, row.start_line)
             out.append(
                 SearchResult(
                     **row.field_values(),
                     snippet=snippet,
                     snippet_start_line=first_line,
-                    highlights=highlight_ranges(self.query, snippet),
-                    match=match_of(self.query, row.text, row.symbol),
-                    score=f.score,
-                    lexical_part=f.lexical_part,
-                    semantic_part=f.semantic_part,
-                    lexical_score=lexical_raw.get(row.id),
-                    semantic_score=semantic_raw.get(row.id),
+                    highlights=highlight_ranges(query, snippet),
+                    match=match_of(query, row.text, row.symbol),
+                    score=r.score,
+                    lexical_part=f.lexical_part * r.prior,
+                    semantic_part=f.semantic_part * r.prior,
+                    lexical_score=lexical_raw.get(f.chunk_id),
+                    semantic_score=semantic_raw.get(f.chunk_id),
                 )
             )
             if len(out) >= k:
                 break
         return out
+
+    @functools.cached_property
+    def priors(self) -> Priors:
+        return Priors.for_query(self.searched, self.scope)
+
+    @functools.cached_property
+    def _row_priors(self) -> dict[int, float]:
+        # A row's prior does not depend on the weight: read once, not on every slider move.
+        return {chunk_id: self.priors.of(row) for chunk_id, row in self.rows.items()}
+
+    def _prior_of(self, row: ChunkRow) -> float:
+        return self._row_priors[row.id]
+
+
+def _limited_to(
+    filters: SearchFilters, scope: Scope, folders: Sequence[tuple[int, str]]
+) -> tuple[SearchFilters, Scope, tuple[str, ...]]:
+    """The filters with the folders the query names, as if picked in the panel, and the
+    names of those folders. Folders already picked are not widened: when the query names
+    none of them, it is searched inside them as typed."""
+    if not scope.root_ids:
+        return filters, scope, ()
+    named = tuple(r for r in scope.root_ids if not filters.root_ids or r in filters.root_ids)
+    if not named:
+        return filters, Scope(scope.text_as_typed, languages=scope.languages), ()
+    names = dict(folders)
+    return replace(filters, root_ids=named), scope, tuple(names[r] for r in named)
 
 
 def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
@@ -237,9 +284,10 @@ class HybridSearcher:
         self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
     ) -> SearchSession:
         """`semantic=False` queries the lexical side only: no model, no vector store."""
-        filters = (filters or SearchFilters()).read_folder_names(
-            [(r.id, r.path.name) for r in self.catalog.roots()]
-        )
+        folders = [(r.id, r.path.name) for r in self.catalog.roots()]
+        filters = (filters or SearchFilters()).read_folder_names(folders)
+        filters, scope, scope_folders = _limited_to(filters, read_scope(query, folders), folders)
+        typed, query = query, scope.text
         depth = self.candidates_per_side
         notes: list[str] = []
         try:
@@ -261,8 +309,8 @@ class HybridSearcher:
         rows = self.catalog.chunk_rows(
             list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
-        return SearchSession(
-            query=query,
+        session = SearchSession(
+            query=typed,
             lexical=[(i, s) for i, s in lexical if i in rows],
             semantic=[(i, s) for i, s in nearest if i in rows],
             rows=rows,
@@ -271,7 +319,12 @@ class HybridSearcher:
             notes=notes,
             coverage_note=coverage,
             semantic_asked=semantic,
+            scope=scope,
+            scope_folders=scope_folders,
         )
+        if session.scope_note:
+            session.notes.insert(0, session.scope_note)
+        return session
 
     def _coverage_note(self) -> str | None:
         counts = self.catalog.counts()
