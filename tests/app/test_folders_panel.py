@@ -18,7 +18,7 @@ from codanna_desktop.core.indexing_status import FolderLine, IndexingStatus
 from codanna_desktop.core.storage.catalog import RootRow
 
 WAIT_MS = 120_000
-ROOT = Path("/work/project")
+ROOT = Path("/home/dev/project")
 
 
 def root_status(

@@ -106,7 +106,7 @@ def test_secondary_message_reaches_the_primary_and_is_acknowledged(
     qtbot: QtBot, primary: SingleInstance, tmp_path: Path
 ) -> None:
     report = tmp_path / "send.jsonl"
-    message = {"activate": True, "folders": ["/work/a", "/work/b"]}
+    message = {"activate": True, "folders": ["/home/dev/a", "/home/dev/b"]}
     with qtbot.waitSignal(primary.message_received, timeout=30_000) as received:
         proc = _start("send", report, json.dumps(message))
         assert _finish(qtbot, proc) == 0
