@@ -1,9 +1,9 @@
 """The program's entry point: the desktop window, or a command of the command line.
 
 Both faces sit above ``core`` and neither imports the other (an import contract says so):
-this module alone knows both. ``codanna-desktop`` with no command, with ``gui``, or with a
-folder as its first word (``codanna-desktop ~/src/project``, as the desktop entry and file
-managers call it) opens the window; anything else is the command line's.
+this module alone knows both. The command line reads the arguments (``codanna-desktop``
+with no command, with ``gui``, or with a folder as its first word, as the desktop entry and
+file managers call it, means the window) and calls the ``run_gui`` given here to open it.
 """
 
 from __future__ import annotations
