@@ -24,6 +24,7 @@ import numpy as np
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import CodannaError
+from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
 from codanna_desktop.core.semantic.embedder import Embedder, load_embedder
 from codanna_desktop.core.settings import Settings, load_settings
 from codanna_desktop.core.storage.vectors.hnsw import HnswStore
@@ -134,7 +135,9 @@ def _verify_vectors(engine: Engine, request: dict[str, Any], note: Any, out: dic
     finally:
         db.close()
     stored = _stored_vectors(store, engine)
-    cache = engine.catalog.cached_vectors(model.model_id, [r[1] for r in rows])
+    # Read the cache as the indexer does: each default model keeps its own vector, and a
+    # chunk's stored vector is their fusion (the fused model's id is never a cache key).
+    cache = EmbeddingCache(engine.catalog, model).ready([r[1] for r in rows])
     done = []
     for chunk_id, text_hash, state, text, rel in rows:
         if state != "done":
