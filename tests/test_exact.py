@@ -158,11 +158,16 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
+def indexed_engine(root: Path) -> Engine:
+    eng = Engine()
+    eng.add_root(root)
+    eng.index(embed=False)
+    return eng
+
+
 @pytest.fixture
 def engine(corpus: Path) -> Engine:
-    eng = Engine()
-    eng.add_root(corpus)
-    eng.index(embed=False)
+    eng = indexed_engine(corpus)
     yield eng
     eng.close()
 
@@ -267,14 +272,8 @@ def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Pat
         assert not result.notes
 
 
-def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    eng = Engine()
-    eng.add_root(corpus)
-    eng.index(embed=False)
-    views = corpus / "app/views.py"
-    views.write_text("def ghost_function():\n    pass\n")
+def index_then_crash(eng: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index that crashes between the stores and the catalog; the process dies there."""
 
     def crash() -> None:
         raise RuntimeError("simulated crash")
@@ -282,10 +281,19 @@ def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
     monkeypatch.setattr(eng.indexer, "_after_stores_written", crash)
     with pytest.raises(RuntimeError):
         eng.index(embed=False)
-    eng._release_lock()  # the process dies here: no close()
+    eng._release_lock()  # no close()
     eng.lexical.close()
     eng.content.close()
     eng.catalog.close()
+
+
+def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = indexed_engine(corpus)
+    views = corpus / "app/views.py"
+    views.write_text("def ghost_function():\n    pass\n")
+    index_then_crash(eng, monkeypatch)
 
     with Engine() as again:
         # The half-written text is gone with the catalog rows it never got.
