@@ -41,6 +41,8 @@ def _corpus(root: Path) -> Path:
     (root / "data/late-nul.log").write_bytes(_with_nul(_lines(7000), 70_000))
     # The NUL in the first fill, as in most binary files: nothing is searched.
     (root / "data/early-nul.bin").write_bytes(_with_nul(_lines(7000), 100))
+    # A NUL within the first fill, after a first line short enough for rg's first read.
+    (root / "data/image.ppm").write_bytes(b"P6\n16 16\n255\n\x00\x00\x07\xff" * 4)
     (root / "notes.txt").write_bytes(b"foo 999999 in a text file\n")
     return root
 
@@ -71,14 +73,15 @@ def test_a_binary_file_is_searched_up_to_the_fill_that_holds_its_nul(engine: Eng
     late = next(f for f in result.files if f.rel_path == "data/late-nul.log")
     assert late.binary_offset == 70_000
     # For everything else the files stay skipped as binary: no chunks, no ranked results.
-    assert engine.catalog.skip_counts()["binary"] == 2
+    assert engine.catalog.skip_counts()["binary"] == 3
+    assert _numbers(engine, r"^\S+$", "data/image.ppm") == [1]
     assert engine.catalog.counts()["files"] == 1
 
 
 @pytest.mark.skipif(RG is None, reason="ripgrep is not installed (scripts/setup --dev)")
 def test_binary_files_give_the_lines_ripgrep_gives(engine: Engine, corpus: Path) -> None:
     assert RG is not None
-    for pattern in ("foo", "foo 0000", r"9$", "^foo 00595"):
+    for pattern in ("foo", "foo 0000", r"9$", "^foo 00595", r"^\S+$", "16"):
         proc = subprocess.run(
             [RG, "-n", "--no-heading", "--with-filename", "-0", "-e", pattern, "."],
             cwd=corpus,
@@ -109,6 +112,15 @@ def test_long_lines_grow_the_buffer_as_ripgreps_does() -> None:
     assert searched_part(_with_nul(data, 150_000), 150_000).count(b"\n") == 1
     assert searched_part(_with_nul(data, 250_000), 250_000).count(b"\n") == 12_077
     assert searched_part(_with_nul(data, 60_000), 60_000) == b""
+
+
+def test_a_short_first_line_is_searched_as_ripgreps_first_read_gives_it() -> None:
+    # ripgrep's first read is the 3 bytes it looks at for a byte-order mark: a PPM
+    # image's "P6\n" is a fill of its own, so rg lists line 1 of the image (and only it).
+    image = b"P6\n16 16\n255\n\x00\x00\x07"
+    assert searched_part(image, 13) == b"P6\n"
+    assert searched_part(b"P6x\n" + image[3:], 14) == b""
+    assert searched_part(image, 13, first_read=0) == b""  # after a UTF-8 mark: a full fill
 
 
 def _grep(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
@@ -149,7 +161,7 @@ def test_changes_to_a_binary_file_reach_exact_search(engine: Engine, corpus: Pat
     late.write_bytes(_lines(10))  # no NUL: a text file, indexed
     engine.apply_changes(ChangeSet(modified={late}))
     assert _numbers(engine, "foo", "data/late-nul.log") == list(range(1, 11))
-    assert engine.catalog.skip_counts()["binary"] == 1
+    assert engine.catalog.skip_counts()["binary"] == 2
     late.write_bytes(_with_nul(_lines(7000), 70_000))
     engine.apply_changes(ChangeSet(modified={late}))
     assert len(_numbers(engine, "foo", "data/late-nul.log")) == 5957
@@ -161,7 +173,7 @@ def test_changes_to_a_binary_file_reach_exact_search(engine: Engine, corpus: Pat
     late.unlink()
     engine.apply_changes(ChangeSet(deleted={late}))
     assert _numbers(engine, "foo", "data/late-nul.log") == []
-    assert engine.content.binary_count() == 0
+    assert engine.content.binary_count() == 1  # the image's first line only
 
 
 def test_a_rebuilt_exact_index_holds_binary_files_again(corpus: Path) -> None:

@@ -4,12 +4,12 @@ before the first NUL byte.
 The app skips a file holding a NUL byte (a binary file: no chunks, no ranked results).
 ripgrep, walking a folder, searches it and stops at the first NUL (its binary detection
 ``quit``, crates/searcher/src/line_buffer.rs and searcher/glue.rs): it reads the file
-into a 64 KiB buffer, searches the complete lines of each fill, and when a fill holds
-the NUL it stops there without searching that fill. So it reports the matching lines of
-the fills before the one with the NUL (nothing when the NUL is in the first 64 KiB, as
-in most binary files), then prints "WARNING: stopped searching binary file after match
-(found "\\0" byte around offset N)". Exact search stores that searched part, for exact
-search only, and says the same.
+into a 64 KiB buffer (the first read is 3 bytes: FIRST_READ_BYTES), searches the complete
+lines of each fill, and when a fill holds the NUL it stops there without searching that
+fill. So it reports the matching lines of the fills before the one with the NUL (nothing
+when the NUL is in the first 64 KiB, as in most binary files), then prints "WARNING:
+stopped searching binary file after match (found "\\0" byte around offset N)". Exact
+search stores that searched part, for exact search only, and says the same.
 
 Only the plain-bytes case is modelled: a UTF-16/32 file (with its byte-order mark) is
 decoded by ripgrep before the NUL is looked for, and is left out here. ripgrep grows its
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 BUFFER_BYTES = 64 * 1024  # ripgrep's DEFAULT_BUFFER_CAPACITY
+# ripgrep's reader looks for a byte-order mark first (encoding_rs_io's BomPeeker): its
+# first read gives the first 3 bytes alone. Without a mark they are the first fill when
+# they hold a newline, so a binary file starting "P6\n" (a PPM image) has its line 1
+# searched; after a UTF-8 mark, dropped, the next read fills the buffer.
+FIRST_READ_BYTES = 3
 _WIDE_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's marks start with these
 
 
@@ -42,11 +47,12 @@ class BinaryPrefix:
     content_hash: str  # sha256 hex of the whole file (the catalog's stamp)
 
 
-def searched_part(data: bytes, nul: int) -> bytes:
+def searched_part(data: bytes, nul: int, *, first_read: int = FIRST_READ_BYTES) -> bytes:
     """The bytes of `data` ripgrep searches before it stops at the NUL at `nul`: the
     fills of its line buffer as it reads them (each read fills the free part of the
-    buffer; a fill ends at the last newline read; a fill without one reads on, growing
-    a full buffer by twice its size), up to the fill in which the NUL arrives."""
+    buffer, except the first, which is `first_read` bytes; a fill ends at the last
+    newline read; a fill without one reads on, growing a full buffer by twice its size),
+    up to the fill in which the NUL arrives."""
     capacity = BUFFER_BYTES
     searched = 0  # end of the lines searched so far
     read = 0  # bytes read so far
@@ -55,7 +61,10 @@ def searched_part(data: bytes, nul: int) -> bytes:
         while True:
             if read - searched >= capacity:
                 capacity += 2 * capacity
-            new_end = min(len(data), read + capacity - (read - searched))
+            want = capacity - (read - searched)
+            if read == 0 and first_read:
+                want = min(want, first_read)
+            new_end = min(len(data), read + want)
             if nul < new_end:
                 return data[:searched]
             if new_end == read:  # the end of the file, never before the NUL
@@ -93,7 +102,7 @@ def read_prefix(path: Path, max_file_size: int) -> BinaryPrefix | None:
     nul = body.find(b"\x00")
     if nul == -1:
         return None
-    part = searched_part(body, nul)
+    part = searched_part(body, nul, first_read=FIRST_READ_BYTES if body is data else 0)
     if not part:
         return None
     return BinaryPrefix(part, nul, content_hash)
