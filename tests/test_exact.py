@@ -65,6 +65,8 @@ CORPUS: dict[str, str | bytes] = {
     # Not UTF-8: matched as its bytes, as ripgrep does (its text has U+FFFD for them).
     "text/latin1.txt": b"caf\xe9 au lait\nna\xefve url_for\n\xff\xfe odd\n",
     ".hidden/config.py": "HIDDEN_SETTING = url_for\n",
+    # Word boundaries beside letters and marks that are not ASCII, and a non-ASCII space.
+    "text/boundaries.txt": "'author_email': 'éxéxé',\n    x\U000e0100 = 4\nx é x\n\u00a0x\n",
 }
 
 # (pattern, ripgrep flags): identifiers, punctuation, regular expressions, case, words.
@@ -114,6 +116,13 @@ PATTERNS: list[tuple[str, list[str]]] = [
     (r"caf.", []),
     (r"^.{3,8}$", []),
     (r"\bodd\b", []),
+    (r"\Bx\B", []),
+    (r"é\b", []),
+    (r"\bX\b", ["-i"]),
+    (r"[\S]x", []),
+    (r"[\W]x", []),
+    (r"[^\W]x", []),
+    (r"x\b", ["-w"]),
 ]
 
 
