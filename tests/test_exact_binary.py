@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,22 @@ def test_a_rebuilt_exact_index_holds_binary_files_again(corpus: Path) -> None:
         eng.index(embed=False)
         assert len(_numbers(eng, "foo", "data/late-nul.log")) == 5957
         assert not eng.grep(ExactRequest(PatternOptions("foo"))).notes
+
+
+def test_an_index_made_before_binary_files_were_searched_reads_them_again(corpus: Path) -> None:
+    with Engine() as eng:
+        eng.add_root(corpus)
+        eng.index(embed=False)
+    # As the previous version left it: no binary table, no text, no hash for the file.
+    data = AppPaths.default().data_dir
+    with sqlite3.connect(data / "exact/texts.sqlite") as db:
+        db.execute("DROP TABLE binary_files")
+        db.execute("DELETE FROM texts WHERE rel_path = 'data/late-nul.log'")
+    with sqlite3.connect(data / "catalog.sqlite") as db:
+        db.execute("UPDATE files SET content_hash = NULL WHERE state = 'skipped'")
+    with Engine() as eng:
+        eng.index(embed=False)
+        assert len(_numbers(eng, "foo", "data/late-nul.log")) == 5957
 
 
 def test_a_crash_while_storing_a_binary_file_leaves_no_ghost_and_is_redone(

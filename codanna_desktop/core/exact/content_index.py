@@ -138,6 +138,9 @@ class ContentIndex:
         self.directory = Path(directory)
         self.writable = writable
         self.recreated = False
+        # An index made before binary files were searched: its binary files are to be
+        # read again (sync.reconcile) to store what ripgrep searches of them.
+        self.gained_binary_table = False
         self.on_disk = False
         self._lock = threading.Lock()
         self._index = self._open()
@@ -210,6 +213,8 @@ class ContentIndex:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            self.gained_binary_table = "texts" in tables and "binary_files" not in tables
             db.executescript(_TEXTS_SCHEMA)
         except sqlite3.DatabaseError as exc:
             db.close()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from codanna_desktop.core.chunking.languages import detect_language
 from codanna_desktop.core.exact.binary_prefix import BinaryPrefix, read_prefix
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
-from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.files.skips import FileSkipped, SkipReason
 
 if TYPE_CHECKING:
     import threading
@@ -139,6 +139,14 @@ def reconcile(catalog: Catalog, content: ContentIndex) -> list[FileRow]:
         content.delete_files(stale)
         content.commit()
         log.info("exact-search index: %d stored texts no longer indexed, deleted", len(stale))
+    if content.gained_binary_table:
+        binary = [
+            f for f in catalog.files_in_state("skipped") if f.skip_reason == SkipReason.BINARY
+        ]
+        for row in binary:
+            catalog.touch_file(row.id, 0, 0)  # a changed stat makes the next scan read it
+        content.gained_binary_table = False
+        log.info("exact-search index: %d binary files to read again", len(binary))
     stale_set = set(stale)
     return [f for f in indexed.values() if f.id not in stamps or f.id in stale_set]
 
