@@ -81,6 +81,17 @@ def test_unicode_classes_apply_to_texts_that_are_not_ascii() -> None:
     assert word.find_lines("naïve\n".encode()) is None  # "ï" is a letter: no word edge
 
 
+def test_match_counts_are_the_lines_match_ranges_counted() -> None:
+    # Counted in one pass over the matching lines (matcher._count_through): the same
+    # matches as each line's ranges, empty ones and ones that reach the line's end too.
+    text = "ab ab\n\nééa\n\tx\t\nlast a".encode()
+    for pattern in ("a", "^", "$", "^$", r"a|$", "é*", "x?", r"\b", r"\p{Cc}", r"b\s*"):
+        for case in (CaseMode.SENSITIVE, CaseMode.IGNORE):
+            lines = CompiledPattern(PatternOptions(pattern, case=case)).find_lines(text)
+            assert lines is not None, pattern
+            assert lines.match_count() == sum(len(m.spans) for m in lines), pattern
+
+
 def test_word_boundaries_and_bracket_classes_are_unicode_as_in_ripgrep() -> None:
     # The two lines of the standard library where RE2's ASCII \b differed from ripgrep's:
     # "é" is a word character, and so is U+E0100 (a mark) after "x".

@@ -234,8 +234,39 @@ class CompiledPattern:
             return text.count(self._literal)  # leftmost, not overlapping, as RE2 counts
         if self._check is not None and not text.isascii():
             return sum(len(self.spans(text[a:b])) for a, b in bounds)
+        if self._group == 0:
+            count = self._count_through(text)
+            if count is not None:
+                return count
         regex = self._regex(text.isascii(), True)
         return sum(len(self._line_spans(regex, text, a, b)) for a, b in bounds)
+
+    def _count_through(self, text: bytes) -> int | None:
+        """The matches of the lines ``text`` holds (each ended by a newline), counted in
+        one pass over them all: one RE2 call per match, where line by line each line
+        also cost the call that finds no more (half the calls for a line with one match),
+        and no ranges are built. The same matches as the lines' spans: a match cannot
+        run into the next line, and after an empty one the search goes on from the next
+        character, as in a line. None when a match crosses a newline after all (a class
+        such as ``\\p{Cc}``): counted line by line then."""
+        match = self._regex(text.isascii(), False).Match
+        find = text.find
+        end = len(text)
+        count = pos = 0
+        while pos < end:
+            start, stop = match(_UNANCHORED, text, pos, end)[0]
+            if start < 0 or start == end:  # at the end: after the last line's newline
+                break
+            if stop > start:
+                if find(b"\n", start, stop) != -1:
+                    return None
+                pos = stop
+            else:
+                pos = stop + 1
+                while pos < end and text[pos] & 0xC0 == 0x80:
+                    pos += 1  # not inside a UTF-8 sequence
+            count += 1
+        return count
 
     def _line_spans(
         self, regex: _re2.RE2, body: bytes, a: int, b: int
