@@ -58,7 +58,6 @@ def window(qtbot: QtBot, context: AppContext) -> Iterator[MainWindow]:
     window.show()
     qtbot.waitExposed(window)
     yield window
-    window.exact.shutdown()  # its search process ends with the test
     window.close()
 
 
@@ -156,3 +155,12 @@ def test_a_binary_file_shows_that_it_was_searched_up_to_its_nul(
     assert model.data(heading, Qt.ItemDataRole.DisplayRole) == "app/data.bin (3640)"  # 65,536 // 18
     tip = model.data(heading, Qt.ItemDataRole.ToolTipRole)
     assert tip.endswith("binary file: searched up to its NUL byte at offset 70,000")
+
+
+def test_closing_the_window_ends_its_search_process(qtbot: QtBot, window: MainWindow) -> None:
+    _search(qtbot, window, '"url_for"')
+    process = window.exact._search
+    assert process is not None and process.alive
+    window.close()
+    assert not process.alive  # not left running until the window object is collected
+    assert window.exact._search is None
