@@ -74,6 +74,14 @@ DEFAULT_DIM = 768
 # the vectors the cache already holds, and no text loses its tail. 256 would embed long
 # windows faster. Part of the vectors: changing it needs new model ids.
 DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
+# One text per model call for the default models. Both are dynamic int8: onnxruntime's
+# DynamicQuantizeLinear takes one scale for a call's whole input, so among batch-mates
+# (and their padding) a text's vector moved, to cosine 0.976-0.999 against the text
+# embedded alone, and re-embedding a cached text disagreed with the cache. Alone, a text's
+# vector depends on the text only. Not slower: on 169 standard-library chunks, both models
+# on the runner's two workers, 12.3 s against 14.0 s in batches of up to 4 (medians of 5
+# interleaved runs, BENCHMARKS.md §15): no padding, and the workers' calls stay short.
+DEFAULT_TEXTS_PER_CALL = 1
 HUB_HOST = "huggingface.co"
 LIST_MODELS_HINT = (
     '`codanna-desktop model list` (or `python -c "from fastembed import TextEmbedding; '
@@ -221,7 +229,7 @@ def _load_defaults(settings: Settings, paths: AppPaths, cache_dir: str) -> Embed
                 model,
                 model_id=model_id,
                 dim=384,
-                batch_size=settings.embed_batch_size,
+                batch_size=DEFAULT_TEXTS_PER_CALL,
                 cache_ids=(LEGACY_MINILM_ID,) if folder is MINILM else (),
                 runner=runner,
             )
