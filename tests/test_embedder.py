@@ -299,6 +299,23 @@ def test_text_with_undecodable_bytes_still_embeds(embedder: FusedEmbedder) -> No
     assert np.isfinite(vectors).all()
 
 
+def test_a_query_asked_again_is_answered_without_running_the_models(
+    embedder: FusedEmbedder,
+) -> None:
+    text = "read a file and return its lines, asked twice"
+    before = [part.queries_embedded for part in embedder.parts]
+
+    first = embedder.embed_query(text)
+    expected = first.copy()
+    first[:] = 0.0  # what a caller does with its vector never reaches the kept one
+    again = embedder.embed_query(text)
+
+    assert [part.queries_embedded for part in embedder.parts] == [n + 1 for n in before]
+    np.testing.assert_array_equal(again, expected)
+    embedder.embed_query(text + "!")
+    assert [part.queries_embedded for part in embedder.parts] == [n + 2 for n in before]
+
+
 def test_code_query_is_closer_to_the_matching_function(embedder: FusedEmbedder) -> None:
     read_lines, sort_numbers = embedder.embed_documents([READ_LINES, SORT_NUMBERS])
 
