@@ -359,7 +359,8 @@ def test_new_file_rules_apply_without_a_new_engine(tmp_path: Path) -> None:
         eng.index(embed=False)
         assert indexed() == {"app.py"}
         assert not eng.search("generated_client").results(0.0, 5)
-        assert eng.is_ignored(root / "generated" / "new.py", False)  # the watcher's view too
+        # What the watcher asks (service.py hands it the scanner).
+        assert eng.scanner.rules_for(root).is_ignored(root / "generated" / "new.py", False)
         assert not eng.apply_file_rules(stricter)  # the same rules again change nothing
         assert eng.apply_file_rules(Settings())
         eng.index(embed=False)

@@ -157,6 +157,7 @@ class DesktopApp(QObject):
         self._shut_down = True
         if self.tray is not None:
             self.tray.icon.hide()
+        self.window.exact.shutdown()
         self.context.shutdown()
 
 

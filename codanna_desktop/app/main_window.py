@@ -952,6 +952,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_ui_state()
+        # The exact search's process holds its own index readers; a closed or hidden
+        # window frees them (the next exact query starts it again).
+        self.exact.shutdown()
         if self.hide_on_close:
             event.ignore()
             self.hide()

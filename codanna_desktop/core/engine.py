@@ -27,7 +27,6 @@ from codanna_desktop.core.errors import (
 from codanna_desktop.core.exact import sync as exact_sync
 from codanna_desktop.core.exact.content_index import ContentIndex
 from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactResult, ExactSearcher
-from codanna_desktop.core.files.roots import owning_root
 from codanna_desktop.core.files.walk import Scanner
 from codanna_desktop.core.indexing.indexer import (
     Indexer,
@@ -443,17 +442,6 @@ class Engine:
         """Embed these folders' chunks before the others' (the folder the person searches
         or works in); the rest follow, most recently changed files first."""
         self.indexer.embedding_focus = tuple(root_ids)
-
-    def folders_with_rules_outside(self, root: Path) -> list[Path]:
-        """For the watcher: folders outside the root's tree whose ignore files apply to it."""
-        return self.scanner.rules_for(root).folders_with_rules_outside()
-
-    def is_ignored(self, path: Path, is_dir: bool) -> bool:
-        """For the watcher: outside every root, or ignored by its (innermost) root's rules."""
-        root = owning_root(path, self.catalog.roots(), lambda r: r.path)
-        if root is None:
-            return True
-        return self.scanner.rules_for(root.path).is_ignored(path, is_dir)
 
     # -- search ---------------------------------------------------------------------
 

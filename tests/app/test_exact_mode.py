@@ -58,7 +58,6 @@ def window(qtbot: QtBot, context: AppContext) -> Iterator[MainWindow]:
     window.show()
     qtbot.waitExposed(window)
     yield window
-    window.exact.shutdown()  # its search process ends with the test
     window.close()
 
 
@@ -142,3 +141,12 @@ def test_editor_command_gets_the_column() -> None:
     argv = editor_argv("code -g {path}:{line}:{column}", Path("/src/a b.py"), 12, 7)
     assert argv == ["code", "-g", "/src/a b.py:12:7"]
     assert editor_argv("subl {path}:{line}", Path("/x.py"), 3, 9) == ["subl", "/x.py:3"]
+
+
+def test_closing_the_window_ends_its_search_process(qtbot: QtBot, window: MainWindow) -> None:
+    _search(qtbot, window, '"url_for"')
+    process = window.exact._search
+    assert process is not None and process.alive
+    window.close()
+    assert not process.alive  # not left running until the window object is collected
+    assert window.exact._search is None

@@ -296,5 +296,18 @@ def test_report_renders_every_section_and_keeps_the_desktop_text(
         assert heading in text
     assert (out / "cosqa_alpha.png").stat().st_size > 0
     edited = text.replace(report.DESKTOP_PENDING, "Cold start 0.9 s (measured by hand).")
+    hand_written = "## 12. Written by hand\n\nA figure no JSON holds.\n\n### Its part\n\nMore."
+    edited = edited.replace(
+        "## Findings for the lead", f"{hand_written}\n\n## Findings for the lead"
+    )
+    edited = edited.replace(
+        "## Findings for the lead\n\n", "## Findings for the lead\n\n0. Hand.\n\n"
+    )
     markdown.write_text(edited)
-    assert "Cold start 0.9 s (measured by hand)." in report.refresh(out).read_text()
+    again = report.refresh(out).read_text()
+    assert "Cold start 0.9 s (measured by hand)." in again
+    assert hand_written in again
+    assert "0. Hand." in again
+    # Kept sections stay in number order, the findings last.
+    positions = [again.index(h) for h in ("## 8. Desktop", "## 12. Written", "## Findings")]
+    assert positions == sorted(positions)
