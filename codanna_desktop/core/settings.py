@@ -175,7 +175,8 @@ class Settings:
     # Peak memory while embedding grows with the batch (ONNX activations of the longest
     # texts): 706 MB at 4, 1,208 MB at 8, 2,094 MB at 16, at the same speed once batches
     # are sorted by length (docs/benchmarks/embedding_memory.json). The default models
-    # also cap a batch at 1,024 padded tokens (core/semantic/batch_runner.py).
+    # take one text per call whatever this says (DEFAULT_TEXTS_PER_CALL in
+    # core/semantic/embedder.py: their int8 activations are quantised per call).
     embed_batch_size: int = 4
     # Threads for the model: for the default models, workers that each run one batch on
     # one thread (both models' batches share them); for other models, onnxruntime's

@@ -30,7 +30,7 @@ from codanna_desktop.core.settings import Settings, load_settings
 from codanna_desktop.core.storage.vectors.hnsw import HnswStore
 from tests.benchmarks.workspace import home_paths, latency_summary
 
-SAME_VECTOR = 0.999  # cosine: the int8 model is deterministic, so equal texts give ~1.0
+SAME_VECTOR = 0.999  # cosine: one text per model call (embedder.py), so equal texts give 1.0
 EXAMPLES = 5
 
 _embedder: Embedder | None = None

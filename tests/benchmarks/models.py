@@ -12,6 +12,14 @@ embeds nothing either. Ranking is exact (a dot product over every chunk), a file
 count once, scored by the benchmark's own eval.py; differences carry a paired bootstrap
 over the queries. Throughput: the same sample of chunk texts through each variant, the
 variants interleaved in every repetition.
+
+Variants ending in ``_b1`` are embedded as the app embeds them since one text per model
+call (embedder.DEFAULT_TEXTS_PER_CALL): by the app's own loaded models, each document and
+each query alone. The others go through fastembed in batches of ``--batch`` sorted by
+length (documents) and of all queries at once, as before: dynamic int8 moves a text's
+vector with its batch-mates, so the two differ a little (the fp32-kernel file does not).
+``bge_512_b1`` is also scored with bge-small's query instruction before each query
+(fastembed does not add it).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
     LEGACY_MINILM_ID,
     MINILM_ID,
+    Embedder,
+    load_embedder,
     set_max_tokens,
 )
 from codanna_desktop.core.semantic.model_store import (
@@ -38,7 +48,7 @@ from codanna_desktop.core.semantic.model_store import (
     install_default_models,
     model_dir,
 )
-from codanna_desktop.core.settings import AppPaths
+from codanna_desktop.core.settings import AppPaths, Settings
 from tests.benchmarks.cosqa import load_eval, materialise
 from tests.benchmarks.workspace import (
     COSQA_DIR,
@@ -57,8 +67,10 @@ BOOTSTRAP = 2000
 # Embedded over the whole corpus (the shipped files at their limit); the others over the
 # sub-corpus only (every labelled answer and other functions up to SUB_CORPUS): the
 # machine's 2 cores would need hours for every variant over all 6,292 chunks.
-FULL_VARIANTS = ("minilm_q_512", "bge_512")
+FULL_VARIANTS = ("minilm_q_512", "bge_512", "minilm_q_512_b1", "bge_512_b1", "minilm_old_512")
 SUB_CORPUS = 1200
+# bge-small-en-v1.5's instruction for retrieval queries (its model card: optional for v1.5).
+BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
 
 def variants(paths: AppPaths) -> dict[str, tuple[str, Path, int]]:
@@ -70,7 +82,35 @@ def variants(paths: AppPaths) -> dict[str, tuple[str, Path, int]]:
         "minilm_old_512": (minilm, paths.models_dir / LEGACY_MINILM_DIRNAME, 512),
         "minilm_q_256": (minilm, model_dir(paths, MINILM), 256),
         "bge_256": (BGE_SMALL.name, model_dir(paths, BGE_SMALL), 256),
+        "minilm_q_512_b1": (minilm, model_dir(paths, MINILM), 512),
+        "bge_512_b1": (BGE_SMALL.name, model_dir(paths, BGE_SMALL), 512),
     }
+
+
+class OneTextPerCall:
+    """One of the app's default models as `load` gives a fastembed model: each text in a
+    call of its own, on the app's workers (both cores), queries one at a time."""
+
+    def __init__(self, part: Embedder) -> None:
+        self.part = part
+        self.model = part._model.model  # the tokenizer, for the token counts
+
+    def passage_embed(self, texts: Sequence[str], batch_size: int = 1) -> list[np.ndarray]:
+        return list(self.part.embed_documents(list(texts)))
+
+    def query_embed(self, queries: Sequence[str]) -> list[np.ndarray]:
+        return [self.part.embed_query(q) for q in queries]
+
+
+_app_parts: dict[str, Embedder] = {}
+
+
+def app_part(model_id: str) -> Embedder:
+    if not _app_parts:
+        for part in load_embedder(Settings(), AppPaths.default()).parts:
+            assert isinstance(part, Embedder)
+            _app_parts[part.model_id] = part
+    return _app_parts[model_id]
 
 
 def load(name: str, folder: Path, max_tokens: int) -> Any:
@@ -245,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tokens: dict[str, int] = {}
     embed_seconds: dict[str, float] = {}
     for name, (arch, folder, max_tokens) in table.items():
-        model = load(arch, folder, max_tokens)
+        if name.endswith("_b1"):
+            model: Any = OneTextPerCall(app_part(MINILM_ID if "minilm" in name else BGE_ID))
+        else:
+            model = load(arch, folder, max_tokens)
         loaded[name] = model
         cache = DiskCache(args.cache / f"{name}.npz")
         longer = name.replace("_256", "_512")
@@ -273,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         zero = np.zeros(384, dtype=np.float32)
         docs[name] = np.stack([cache.vectors.get(h, zero) for _, h, _ in chunks])
         qs[name] = normalised(np.array(list(model.query_embed([q["query"] for q in queries]))))
+        if name == "bge_512_b1":
+            instructed = [BGE_QUERY_INSTRUCTION + q["query"] for q in queries]
+            docs["bge_512_b1_instructed"] = docs[name]
+            qs["bge_512_b1_instructed"] = normalised(np.array(model.query_embed(instructed)))
         if name.endswith("_512"):
             tokenizer = model.model.tokenizer
             padding = tokenizer.padding
@@ -300,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{key}: {results[key]}", flush=True)
 
     for name in docs:
-        score(name, docs[name], qs[name], name in FULL_VARIANTS)
+        score(name, docs[name], qs[name], name.removesuffix("_instructed") in FULL_VARIANTS)
 
     def fused(a: str, b: str, weight: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
         wa, wb = np.sqrt(weight), np.sqrt(1 - weight)
@@ -315,10 +362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("minilm_q_256", "bge_512"),
         ("minilm_q_256", "bge_256"),
         ("minilm_old_512", "bge_512"),
+        ("minilm_q_512_b1", "bge_512_b1"),
+        ("minilm_old_512", "bge_512_b1"),
+        ("minilm_q_512_b1", "bge_512_b1_instructed"),
+        ("minilm_old_512", "bge_512_b1_instructed"),
     )
     for a, b in pairs:
         if a in docs and b in docs:
-            full = a in FULL_VARIANTS and b in FULL_VARIANTS
+            full = a in FULL_VARIANTS and b.removesuffix("_instructed") in FULL_VARIANTS
             score(f"fused {a}+{b}", *fused(a, b), full)
     if "minilm_q_512" in docs and "bge_512" in docs:
         for w in (0.3, 0.7):
@@ -363,6 +414,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("sub: old documents, new queries (minilm 512)", "sub: minilm_q_512"),
         ("full: half MiniLM only, filled with zeros", "full: minilm_q_512"),
         ("full: half MiniLM only, filled with mean bge vector", "full: minilm_q_512"),
+        # One text per call against batches, each model and fused.
+        ("full: minilm_q_512_b1", "full: minilm_q_512"),
+        ("full: bge_512_b1", "full: bge_512"),
+        ("full: fused minilm_q_512_b1+bge_512_b1", "full: fused minilm_q_512+bge_512"),
+        # What integer kernels cost MiniLM (the fp32-kernel file is batch-independent).
+        ("full: minilm_q_512", "full: minilm_old_512"),
+        ("full: minilm_q_512_b1", "full: minilm_old_512"),
+        ("full: fused minilm_q_512+bge_512", "full: fused minilm_old_512+bge_512"),
+        ("full: fused minilm_q_512_b1+bge_512_b1", "full: fused minilm_old_512+bge_512_b1"),
+        # bge-small's query instruction.
+        ("full: bge_512_b1_instructed", "full: bge_512_b1"),
+        (
+            "full: fused minilm_q_512_b1+bge_512_b1_instructed",
+            "full: fused minilm_q_512_b1+bge_512_b1",
+        ),
+        (
+            "full: fused minilm_old_512+bge_512_b1_instructed",
+            "full: fused minilm_old_512+bge_512_b1",
+        ),
     ):
         if x in per_query and y in per_query:
             comparisons[f"{x} vs {y}"] = paired(per_query[x], per_query[y])
@@ -381,9 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"throughput: {speed}", flush=True)
 
     # Seed the CoSQA index's embedding cache with the shipped variants.
-    shipped = {"minilm_q_512": MINILM_ID, "bge_512": BGE_ID, "minilm_old_512": LEGACY_MINILM_ID}
+    # The app's own vectors (one text per call) where they are embedded.
+    shipped = {"minilm_old_512": LEGACY_MINILM_ID, "minilm_q_512": MINILM_ID, "bge_512": BGE_ID}
+    shipped |= {"minilm_q_512_b1": MINILM_ID, "bge_512_b1": BGE_ID}
     with open_engine(home) as engine:
-        for name, model_id in shipped.items():
+        for name, model_id in shipped.items():  # later names replace earlier ones
             if name in docs:
                 cache = DiskCache(args.cache / f"{name}.npz")
                 vectors = {h: cache.vectors[h] for h in texts if h in cache.vectors}

@@ -264,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--queries", type=int, default=100, help="per kind")
     p.add_argument("--skip-pipeline", action="store_true")
+    p.add_argument("--pipeline-only", action="store_true", help="no latency or sizes")
+    p.add_argument("--name", default="models_cost", help="the JSON's name in --out")
     p.add_argument("--today-ref", default="main", help="the code to compare with (a git ref)")
     args = p.parse_args(argv)
     share_models_folder()
@@ -276,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if not args.skip_pipeline:
         result["pipeline"] = pipeline(work, args.chunks, args.reps, args.today_ref)
+    if args.pipeline_only:
+        write_json(args.out, args.name, result)
+        print(json.dumps(result, indent=1))
+        return 0
 
     queries = cosqa_queries(args.cosqa, args.queries)
     queries += identifier_queries(args.cosqa_home, args.queries)
@@ -336,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key, runs in timings.items()
         }
     result["sizes"] = {"chunks": chunks, **sizes}
-    write_json(args.out, "models_cost", result)
+    write_json(args.out, args.name, result)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -4,6 +4,8 @@
   batches of at most ``max_texts`` texts and at most `TOKEN_BUDGET` padded tokens. The
   budget also bounds what one call allocates (attention grows with batch x length²):
   the memory peak no longer depends on how many long texts happen to meet in a batch.
+  The default models take one text per call (``DEFAULT_TEXTS_PER_CALL`` in embedder.py):
+  their activations are quantised per call, so a batch-mate would move a text's vector.
 - The default models' sessions each run on one thread, and `BatchRunner` runs the calls
   of all models on a pool of ``workers`` threads (one per core), longest first: both
   cores stay busy until the last batch, instead of two intra-op threads per call

@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 import urllib.request
+from collections import OrderedDict
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,23 @@ DEFAULT_DIM = 768
 # the vectors the cache already holds, and no text loses its tail. 256 would embed long
 # windows faster. Part of the vectors: changing it needs new model ids.
 DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
+# One text per model call for the default models. Both are dynamic int8: onnxruntime's
+# DynamicQuantizeLinear takes one scale for a call's whole input, so among batch-mates
+# (and their padding) a text's vector moved (cosine to the text embedded alone: median
+# 0.995 MiniLM, 0.997 bge on CoSQA, down to 0.976), and re-embedding a cached text
+# disagreed with the cache. Alone, a text's vector depends on the text only. Not slower:
+# on 169 standard-library chunks, both models on the runner's two workers, 12.3 s against
+# 14.0 s in batches of up to 4 (medians of 5 interleaved runs, BENCHMARKS.md §15): no
+# padding, and the workers' calls stay short.
+# Vectors cached before, in batches, keep their model ids and stay in use, so an existing
+# index embeds nothing again: CoSQA ranked with the batched vectors of the whole corpus
+# within noise of the one-text-per-call ones (fused MRR@10 0.554 against 0.559, §15).
+DEFAULT_TEXTS_PER_CALL = 1
+# Query vectors kept per model (the least recently asked leave first): the search box asks
+# the same text again when a filter or the folder scope changes, when the index changed
+# under the shown results, and after Backspace. A query is one text per call, so its vector depends
+# on the text alone and a kept one is exact. 1.5 KB each.
+QUERY_VECTORS_KEPT = 256
 HUB_HOST = "huggingface.co"
 LIST_MODELS_HINT = (
     '`codanna-desktop model list` (or `python -c "from fastembed import TextEmbedding; '
@@ -105,6 +123,8 @@ class Embedder:
         # Documents only: a query does not count, so tests of the embedding cache can
         # count how many chunks were (re-)embedded while searches run alongside.
         self.documents_embedded = 0
+        self.queries_embedded = 0  # by the model, not from the kept query vectors
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._model = model
         self._runner = runner or BatchRunner(1)
         self._count_lock = threading.Lock()
@@ -127,8 +147,19 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """A vector of shape (dim,). Uses the model's query form where it has one."""
+        with self._count_lock:
+            kept = self._queries.get(text)
+            if kept is not None:
+                self._queries.move_to_end(text)
+                return kept.copy()
         row = next(iter(self._model.query_embed([_encodable(text)])))
-        return _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
+        vector = _normalised(np.asarray(row, dtype=np.float32).reshape(1, self.dim))[0]
+        with self._count_lock:
+            self.queries_embedded += 1
+            self._queries[text] = vector.copy()
+            if len(self._queries) > QUERY_VECTORS_KEPT:
+                self._queries.popitem(last=False)
+        return vector
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text after truncation, as a batch would hold it unpadded."""
@@ -221,7 +252,7 @@ def _load_defaults(settings: Settings, paths: AppPaths, cache_dir: str) -> Embed
                 model,
                 model_id=model_id,
                 dim=384,
-                batch_size=settings.embed_batch_size,
+                batch_size=DEFAULT_TEXTS_PER_CALL,
                 cache_ids=(LEGACY_MINILM_ID,) if folder is MINILM else (),
                 runner=runner,
             )
