@@ -22,6 +22,7 @@ Every (file, line) pair one finds and the other does not is listed with its reas
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import shutil
@@ -165,7 +166,7 @@ def index_child(home: Path, roots: list[Path], with_texts: bool) -> dict[str, An
         env=cli_env(home),
         check=True,
     )
-    result: dict[str, Any] = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     data = home_paths(home).data_dir
     result["sizes_mb"] = {
         "exact (texts + trigrams)": round(folder_size(data / "exact") / 2**20, 1),
@@ -196,24 +197,76 @@ def why(
     return "matcher differs"
 
 
+# A warm searcher of another version of the code (its source tree on PYTHONPATH), asked
+# pattern by pattern over a pipe: the time per pattern before a change, in the same run.
+_BEFORE_WORKER = """
+import json, sys, time
+from pathlib import Path
+from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher
+from tests.benchmarks.exact import options_for
+from tests.benchmarks.workspace import home_paths
+with ExactSearcher.open(home_paths(Path(sys.argv[1]))) as searcher:
+    for line in sys.stdin:
+        root, pattern, flags = json.loads(line)
+        t0 = time.perf_counter()
+        result = searcher.search(ExactRequest(options_for(pattern, flags), paths=[Path(root)]))
+        seconds = time.perf_counter() - t0
+        pairs = sorted([f.rel_path, n] for f in result.files for n in f.lines.numbers.tolist())
+        print(json.dumps([seconds, pairs]), flush=True)
+"""
+
+
+class BeforeSearcher:
+    """The searcher of `source` (a checkout of an earlier commit) in a process of its own."""
+
+    def __init__(self, source: Path, home: Path) -> None:
+        env = {**cli_env(home), "PYTHONPATH": str(source)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BEFORE_WORKER, str(home)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=source,
+            env=env,
+        )
+
+    def search(self, root: Path, pattern: str, flags: list[str]) -> tuple[float, set[Any]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([str(root), pattern, flags]) + "\n")
+        self.proc.stdin.flush()
+        seconds, pairs = json.loads(self.proc.stdout.readline())
+        return seconds, {(f, n) for f, n in pairs}
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
 def compare_tree(
     name: str,
     root: Path,
     searcher: ExactSearcher,
     rg_base: list[str],
     patterns: list[tuple[str, str, list[str]]],
+    before: BeforeSearcher | None = None,
 ) -> dict[str, Any]:
     root_row = searcher.catalog.root_by_path(root)
     assert root_row is not None
     rows: list[dict[str, Any]] = []
-    for kind, pattern, flags in patterns:
+    for i, (kind, pattern, flags) in enumerate(patterns):
         t0 = time.perf_counter()
         expected = rg_pairs(rg_base, root, pattern, flags)
         rg_s = time.perf_counter() - t0
+        then = before.search(root, pattern, flags) if before and i % 2 else None
         t0 = time.perf_counter()
         result = searcher.search(ExactRequest(options_for(pattern, flags), paths=[root]))
         app_s = time.perf_counter() - t0
         found = {(f.rel_path, n) for f in result.files for n in f.lines.numbers.tolist()}
+        extra: dict[str, Any] = {}
+        if before is not None:  # before this version's search or after it, in turn
+            before_s, before_pairs = then or before.search(root, pattern, flags)
+            extra = {"before_ms": round(before_s * 1000, 2), "before_same": before_pairs == found}
         diffs = [
             {
                 "file": f,
@@ -235,6 +288,7 @@ def compare_tree(
                 "scan": result.pattern.needs_full_scan,
                 "rg_ms": round(rg_s * 1000, 2),
                 "app_ms": round(app_s * 1000, 2),
+                **extra,
                 "differences": diffs[:20],
                 "difference_count": len(diffs),
                 "difference_reasons": dict(Counter(d["why"] for d in diffs)),
@@ -253,7 +307,21 @@ def speed_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rg = [r["rg_ms"] / 1000 for r in rows]
     app = [r["app_ms"] / 1000 for r in rows]
     ratios = [r["rg_ms"] / max(r["app_ms"], 0.001) for r in rows]
+    before: dict[str, Any] = {}
+    if rows and "before_ms" in rows[0]:
+        then = [r["before_ms"] / 1000 for r in rows]
+        before = {
+            "before": {
+                "app_warm": latency_summary(then),
+                "rg_over_app_median": round(statistics.median(rg) / statistics.median(then), 1),
+                "per_pattern_ratio_p50": round(
+                    percentile([r["rg_ms"] / max(r["before_ms"], 0.001) for r in rows], 50), 1
+                ),
+                "same_lines_as_now": sum(1 for r in rows if r["before_same"]),
+            }
+        }
     return {
+        **before,
         "rg": latency_summary(rg),
         "app_warm": latency_summary(app),
         "rg_over_app_median": round(statistics.median(rg) / statistics.median(app), 1),
@@ -436,6 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cli-patterns", type=int, default=15)
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--window-only", action="store_true", help="only the window's stalls, again")
+    p.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="source tree of an earlier version: its warm search timed beside this one's",
+    )
     args = p.parse_args(argv)
     if args.window_only:
         return _window_again(args)
@@ -452,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(args.work / "home-without", ignore_errors=True)
     rg_base = rg_command(rg, Settings().max_file_size)
     results = []
+    before = None if args.before is None else BeforeSearcher(args.before.resolve(), home)
     with ExactSearcher.open(home_paths(home)) as searcher:
         for name, root in roots.items():
             root_row = searcher.catalog.root_by_path(root)
@@ -462,10 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if f.state == "indexed"
             ]
             patterns = sample_patterns(texts, SEED)
-            tree = compare_tree(name, root, searcher, rg_base, patterns)
+            tree = compare_tree(name, root, searcher, rg_base, patterns, before)
             tree["files"] = len(texts)
             tree["cli"] = cli_times(home, root, patterns[: args.cli_patterns])
             results.append(tree)
+    if before is not None:
+        before.close()
     window = window_stall(home, WINDOW_QUERIES, roots[next(iter(roots))])
     big_result = None
     if args.big:
@@ -474,10 +551,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             big = make_big_tree(args.work / "big", searcher, first, args.big)
         big_home = args.work / "home-big"
         big_index = index_child(big_home, [big], with_texts=True)
+        before = None if args.before is None else BeforeSearcher(args.before.resolve(), big_home)
         with ExactSearcher.open(home_paths(big_home)) as searcher:
             patterns = [x for t in results if t["tree"] == "stdlib" for x in t["patterns"]]
             chosen = [(r["kind"], r["pattern"], r["flags"]) for r in patterns]
-            tree = compare_tree("big", big.resolve(), searcher, rg_base, chosen)
+            tree = compare_tree("big", big.resolve(), searcher, rg_base, chosen, before)
+        if before is not None:
+            before.close()
             tree["index"] = big_index
             tree["cli"] = cli_times(big_home, big.resolve(), chosen[: args.cli_patterns])
             big_result = tree
