@@ -65,6 +65,8 @@ CORPUS: dict[str, str | bytes] = {
     # Not UTF-8: matched as its bytes, as ripgrep does (its text has U+FFFD for them).
     "text/latin1.txt": b"caf\xe9 au lait\nna\xefve url_for\n\xff\xfe odd\n",
     ".hidden/config.py": "HIDDEN_SETTING = url_for\n",
+    # Word boundaries beside letters and marks that are not ASCII, and a non-ASCII space.
+    "text/boundaries.txt": "'author_email': 'éxéxé',\n    x\U000e0100 = 4\nx é x\n\u00a0x\n",
 }
 
 # (pattern, ripgrep flags): identifiers, punctuation, regular expressions, case, words.
@@ -114,6 +116,13 @@ PATTERNS: list[tuple[str, list[str]]] = [
     (r"caf.", []),
     (r"^.{3,8}$", []),
     (r"\bodd\b", []),
+    (r"\Bx\B", []),
+    (r"é\b", []),
+    (r"\bX\b", ["-i"]),
+    (r"[\S]x", []),
+    (r"[\W]x", []),
+    (r"[^\W]x", []),
+    (r"x\b", ["-w"]),
 ]
 
 
@@ -158,11 +167,16 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
+def indexed_engine(root: Path) -> Engine:
+    eng = Engine()
+    eng.add_root(root)
+    eng.index(embed=False)
+    return eng
+
+
 @pytest.fixture
 def engine(corpus: Path) -> Engine:
-    eng = Engine()
-    eng.add_root(corpus)
-    eng.index(embed=False)
+    eng = indexed_engine(corpus)
     yield eng
     eng.close()
 
@@ -267,14 +281,8 @@ def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Pat
         assert not result.notes
 
 
-def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    eng = Engine()
-    eng.add_root(corpus)
-    eng.index(embed=False)
-    views = corpus / "app/views.py"
-    views.write_text("def ghost_function():\n    pass\n")
+def index_then_crash(eng: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index that crashes between the stores and the catalog; the process dies there."""
 
     def crash() -> None:
         raise RuntimeError("simulated crash")
@@ -282,10 +290,19 @@ def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
     monkeypatch.setattr(eng.indexer, "_after_stores_written", crash)
     with pytest.raises(RuntimeError):
         eng.index(embed=False)
-    eng._release_lock()  # the process dies here: no close()
+    eng._release_lock()  # no close()
     eng.lexical.close()
     eng.content.close()
     eng.catalog.close()
+
+
+def test_crash_between_store_and_catalog_leaves_no_ghost_lines(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = indexed_engine(corpus)
+    views = corpus / "app/views.py"
+    views.write_text("def ghost_function():\n    pass\n")
+    index_then_crash(eng, monkeypatch)
 
     with Engine() as again:
         # The half-written text is gone with the catalog rows it never got.

@@ -81,6 +81,38 @@ def test_unicode_classes_apply_to_texts_that_are_not_ascii() -> None:
     assert word.find_lines("naïve\n".encode()) is None  # "ï" is a letter: no word edge
 
 
+def test_match_counts_are_the_lines_match_ranges_counted() -> None:
+    # Counted in one pass over the matching lines (matcher._count_through): the same
+    # matches as each line's ranges, empty ones and ones that reach the line's end too.
+    text = "ab ab\n\nééa\n\tx\t\nlast a".encode()
+    for pattern in ("a", "^", "$", "^$", r"a|$", "é*", "x?", r"\b", r"\p{Cc}", r"b\s*"):
+        for case in (CaseMode.SENSITIVE, CaseMode.IGNORE):
+            lines = CompiledPattern(PatternOptions(pattern, case=case)).find_lines(text)
+            assert lines is not None, pattern
+            assert lines.match_count() == sum(len(m.spans) for m in lines), pattern
+
+
+def test_word_boundaries_and_bracket_classes_are_unicode_as_in_ripgrep() -> None:
+    # The two lines of the standard library where RE2's ASCII \b differed from ripgrep's:
+    # "é" is a word character, and so is U+E0100 (a mark) after "x".
+    text = "'author_email': 'éxéxé',\n    x\U000e0100 = 4\nx é x\nab\n\u00a0x\n".encode()
+
+    def lines(pattern: str, **kw: object) -> list[tuple[int, tuple[tuple[int, int], ...]]]:
+        found = CompiledPattern(PatternOptions(pattern, **kw)).find_lines(text)  # type: ignore[arg-type]
+        return [(m.line, m.spans) for m in found or ()]
+
+    # (line, byte ranges) as `rg --vimgrep` gives them (its columns are these plus one).
+    assert lines(r"\bx\b") == [(3, ((0, 1), (5, 6))), (5, ((2, 3),))]
+    assert lines(r"\Bx\B") == [(1, ((19, 20), (22, 23)))]
+    assert lines(r"é\b") == [(1, ((23, 25),)), (3, ((2, 4),))]
+    assert lines(r"\bX\b", case=CaseMode.IGNORE) == [(3, ((0, 1), (5, 6))), (5, ((2, 3),))]
+    assert lines(r"\bab\b") == [(4, ((0, 2),))]  # an ASCII line: RE2 decides
+    # Inside brackets \W and \S are Unicode too (U+00A0 is a space, "é" a letter).
+    assert [n for n, _ in lines(r"[\S]x")] == [1]  # not line 5: U+00A0 is a space
+    assert [n for n, _ in lines(r"[\W]x")] == [2, 3, 5]
+    assert [n for n, _ in lines(r"[^\W]x")] == [1]
+
+
 def _answers(process: SearchProcess, wanted: int) -> dict[int, tuple[object, object]]:
     got: dict[int, tuple[object, object]] = {}
     deadline = time.monotonic() + 60

@@ -144,7 +144,8 @@ class ExactResultsModel(QAbstractListModel):
                 return f"{f.rel_path} ({f.match_count})"
             return f"{line.line}: {line.text.decode('utf-8', 'replace')}"
         if role == Qt.ItemDataRole.ToolTipRole and line is None:
-            return str(f.abs_path)
+            note = binary_note(f)
+            return f"{f.abs_path}\n{note}" if note else str(f.abs_path)
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
@@ -155,6 +156,13 @@ class ExactResultsModel(QAbstractListModel):
 
     def first_line_row(self) -> int:
         return 1 if self._rows > 1 else -1
+
+
+def binary_note(f: FileMatches) -> str:
+    """What ripgrep says of a binary file it searched up to its first NUL byte."""
+    if f.binary_offset is None:
+        return ""
+    return f"binary file: searched up to its NUL byte at offset {f.binary_offset:,}"
 
 
 def char_spans(text: bytes, spans: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
@@ -211,6 +219,8 @@ class ExactDelegate(QStyledItemDelegate):
         count_width = metrics.horizontalAdvance(count) + 16
         name = f.rel_path.rsplit("/", 1)[-1]
         folder = f"{f.root_path.name}/{f.rel_path}".rsplit("/", 1)[0]
+        if f.binary_offset is not None:
+            folder += f"  ·  {binary_note(f)}"
         x = rect.left() + PAD_X
         painter.setPen(theme.text(palette))
         text_rect = rect.adjusted(PAD_X, 0, -count_width - PAD_X, 0)

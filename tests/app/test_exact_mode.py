@@ -143,6 +143,20 @@ def test_editor_command_gets_the_column() -> None:
     assert editor_argv("subl {path}:{line}", Path("/x.py"), 3, 9) == ["subl", "/x.py:3"]
 
 
+def test_a_binary_file_shows_that_it_was_searched_up_to_its_nul(
+    qtbot: QtBot, window: MainWindow, context: AppContext, project: Path
+) -> None:
+    lines = b"".join(b"binary_hit %06d\n" % k for k in range(5000))
+    (project / "app/data.bin").write_bytes(lines[:70_000] + b"\x00" + lines[70_001:])
+    context.engine.index(embed=False)
+    _search(qtbot, window, '"binary_hit"')
+    model = window.exact.view.exact_model
+    heading = model.index(0, 0)
+    assert model.data(heading, Qt.ItemDataRole.DisplayRole) == "app/data.bin (3640)"  # 65,536 // 18
+    tip = model.data(heading, Qt.ItemDataRole.ToolTipRole)
+    assert tip.endswith("binary file: searched up to its NUL byte at offset 70,000")
+
+
 def test_closing_the_window_ends_its_search_process(qtbot: QtBot, window: MainWindow) -> None:
     _search(qtbot, window, '"url_for"')
     process = window.exact._search

@@ -192,7 +192,7 @@ def why(
     lines = text.split("\n")
     shown = lines[line - 1] if 0 < line <= len(lines) else ""
     if ("\\b" in pattern or "\\B" in pattern) and not shown.isascii():
-        return "\\b is ASCII in RE2: a word boundary beside a non-ASCII letter"
+        return "a word boundary beside a non-ASCII character (checked by ripgrep's engine)"
     return "matcher differs"
 
 

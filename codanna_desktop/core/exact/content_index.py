@@ -1,10 +1,11 @@
 """Whole file texts with a trigram index over them: where exact search finds its candidates.
 
-Two parts in one folder (``data/exact``), one entry per indexed file, both keyed by the
-catalog's file id: a tantivy index (``trigrams/``) of every three-character window of the
-file's text, lowercased (document ids only), with the file's root, path and language for
-filters; and the texts themselves, uncompressed, in SQLite (``texts.sqlite``). A pattern's
-required trigrams (trigrams.py) select the files that may hold a match; the matcher reads
+Two parts in one folder (``data/exact``), one entry per indexed file (and per binary file
+whose first lines ripgrep searches: binary_prefix.py), both keyed by the catalog's file
+id: a tantivy index (``trigrams/``) of every three-character window of the file's text,
+lowercased (document ids only), with the file's root, path and language for filters;
+and the texts themselves, uncompressed, in SQLite (``texts.sqlite``). A pattern's required
+trigrams (trigrams.py) select the files that may hold a match; the matcher reads
 their texts. The texts are kept out of tantivy's compressed document store because
 reading candidates is most of a search's time: a stored document came back at about
 50 MB/s on this machine, a SQLite blob at several hundred.
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS texts (
     language TEXT NOT NULL,
     hash_prefix INTEGER NOT NULL,
     body BLOB NOT NULL
+);
+-- Files the catalog skips as binary whose first lines ripgrep still searches
+-- (binary_prefix.py): their text above is that part, and here is where the NUL is.
+-- A table of its own, so that an index made before it gains it by CREATE IF NOT EXISTS.
+CREATE TABLE IF NOT EXISTS binary_files (
+    file_id INTEGER PRIMARY KEY,
+    nul_offset INTEGER NOT NULL
 );
 """
 _READ_MMAP_BYTES = 1 << 40  # the whole file, however large (SQLite maps what exists)
@@ -93,6 +101,8 @@ class ContentFile:
     # The file's own bytes when they are not valid UTF-8 (the text has U+FFFD for them):
     # matched as they are, as ripgrep does; the trigrams still come from the text.
     raw: bytes | None = None
+    # A binary file's searched part (binary_prefix.py): where its first NUL byte is.
+    binary_offset: int | None = None
 
     @property
     def body(self) -> bytes:
@@ -108,6 +118,7 @@ class StoredFile:
     rel_path: str
     language: str
     body: bytes  # the text as UTF-8 (what byte offsets and columns count in)
+    binary_offset: int | None = None  # a binary file's NUL, searched up to (see ContentFile)
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,9 @@ class ContentIndex:
         self.directory = Path(directory)
         self.writable = writable
         self.recreated = False
+        # An index made before binary files were searched: its binary files are to be
+        # read again (sync.reconcile) to store what ripgrep searches of them.
+        self.gained_binary_table = False
         self.on_disk = False
         self._lock = threading.Lock()
         self._index = self._open()
@@ -199,6 +213,8 @@ class ContentIndex:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            self.gained_binary_table = "texts" in tables and "binary_files" not in tables
             db.executescript(_TEXTS_SCHEMA)
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -210,6 +226,7 @@ class ContentIndex:
             db.executescript(_TEXTS_SCHEMA)
         if self.recreated:
             db.execute("DELETE FROM texts")  # texts without their trigrams are never found
+            db.execute("DELETE FROM binary_files")
         db.execute("BEGIN")
         return db
 
@@ -246,6 +263,11 @@ class ContentIndex:
                     for f in files
                 ],
             )
+            texts.executemany("DELETE FROM binary_files WHERE file_id = ?", [(i,) for i in ids])
+            texts.executemany(
+                "INSERT INTO binary_files VALUES (?, ?)",
+                [(f.file_id, f.binary_offset) for f in files if f.binary_offset is not None],
+            )
 
     def delete_files(self, file_ids: Iterable[int]) -> None:
         ids = sorted(set(file_ids))
@@ -257,9 +279,9 @@ class ContentIndex:
             texts = self._require_texts()
             for i in range(0, len(ids), 500):
                 part = ids[i : i + 500]
-                texts.execute(
-                    f"DELETE FROM texts WHERE file_id IN ({','.join('?' * len(part))})", part
-                )
+                marks = ",".join("?" * len(part))
+                texts.execute(f"DELETE FROM texts WHERE file_id IN ({marks})", part)
+                texts.execute(f"DELETE FROM binary_files WHERE file_id IN ({marks})", part)
 
     def commit(self) -> None:
         """Texts first, then trigrams: a crash between them leaves texts no trigram finds
@@ -285,6 +307,13 @@ class ContentIndex:
 
     def doc_count(self) -> int:
         return int(self._index.searcher().num_docs)
+
+    def binary_count(self) -> int:
+        """Stored files that are binary files' searched parts (not indexed files)."""
+        db = self._read if self._read is not None else self._texts
+        if db is None or not _has_binary_table(db):
+            return 0
+        return int(db.execute("SELECT COUNT(*) FROM binary_files").fetchone()[0])
 
     def _ids(self, query: tantivy.Query) -> list[int]:
         searcher = self._index.searcher()
@@ -336,13 +365,23 @@ class ContentIndex:
             return
         # One statement for every candidate, read row by row (SQLite releases Python's
         # lock while it steps): only the text being matched is in memory.
+        # An index no writer of this version opened yet has no binary_files table.
+        nul = "b.nul_offset" if _has_binary_table(self._read) else "NULL"
+        join = " LEFT JOIN binary_files b ON b.file_id = t.file_id" if nul != "NULL" else ""
         rows = self._read.execute(
-            "SELECT file_id, root_id, rel_path, language, body FROM texts"
-            " WHERE file_id IN (SELECT value FROM json_each(?))",
+            f"SELECT t.file_id, t.root_id, t.rel_path, t.language, t.body, {nul} FROM texts t"
+            f"{join} WHERE t.file_id IN (SELECT value FROM json_each(?))",
             (json.dumps(ids),),
         )
-        for file_id, root_id, rel_path, language, body in rows:
-            yield StoredFile(int(file_id), int(root_id), str(rel_path), str(language), body)
+        for file_id, root_id, rel_path, language, body, nul_offset in rows:
+            yield StoredFile(
+                int(file_id),
+                int(root_id),
+                str(rel_path),
+                str(language),
+                body,
+                None if nul_offset is None else int(nul_offset),
+            )
 
     def reload(self) -> None:
         """See commits made since, by this or another process."""
@@ -370,6 +409,11 @@ class ContentIndex:
             reader, self._read = self._read, None
             if reader is not None:
                 reader.close()
+
+
+def _has_binary_table(db: sqlite3.Connection) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'binary_files'").fetchone()
+    return found is not None
 
 
 def _tantivy_query(query: Query) -> tantivy.Query:

@@ -8,11 +8,21 @@ such as ``\\p{Cc}``) is rare, and the lines it spans are then searched one by on
 numbers and starts come from the newlines' positions, found by numpy over the whole text
 at once; match ranges are found when a line is shown. RE2 runs in linear time: no
 pattern can hang the search (`(a+)+$` included).
+
+A word boundary (``\\b``, ``\\B``) is ASCII in RE2 and Unicode in ripgrep: ``é`` is a word
+character to ripgrep, so ``\\bx\\b`` does not match in ``éxé``; so are ``\\W`` and ``\\S``
+inside brackets. On texts that are not ASCII such a pattern finds its lines by a looser
+form (pattern.py: a boundary left out; a match with it is a match without it), and each
+line that is not ASCII is then checked by the engine
+ripgrep itself uses, Rust's ``regex`` crate (through the ``flpc`` binding: linear time
+too), with the pattern as the person wrote it; its match ranges come from there as well.
+An ASCII line is checked by RE2, whose boundaries are the same there.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
@@ -32,6 +42,8 @@ from codanna_desktop.core.exact.pattern import (
     parse,
 )
 from codanna_desktop.core.exact.trigrams import ALL, Query, required_query
+
+log = logging.getLogger(__name__)
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 # RE2's default memory budget (8 MiB) refuses big alternations of literals that ripgrep
@@ -88,8 +100,11 @@ class CompiledPattern:
         # Two programs: with ripgrep's Unicode classes, and with their ASCII forms for
         # ASCII texts (where both match the same); each compiled when first needed, with
         # its groups only for match ranges (without them RE2's DFA alone finds a match).
+        # ripgrep's engine for the lines a word boundary makes RE2 misjudge (see above).
+        self._check = _ripgrep_regex(options, self.ignore_case) if parsed.ascii_parts else None
+        unicode_text = parsed.re2 if self._check is None else parsed.re2_loose
         programs = []
-        for text, not_word in ((parsed.re2_ascii, NOT_WORD_ASCII), (parsed.re2, NOT_WORD)):
+        for text, not_word in ((parsed.re2_ascii, NOT_WORD_ASCII), (unicode_text, NOT_WORD)):
             if options.word:
                 # ripgrep 13's -w: the match must have a non-word character or a line end
                 # on each side; group 1 is the match itself.
@@ -121,7 +136,8 @@ class CompiledPattern:
         end_of_text = n - 1 if body[-1] == 0x0A else n
         find = body.find
         literal = self._literal
-        match = self._regex(body.isascii(), False).Match
+        ascii_text = body.isascii()
+        match = self._regex(ascii_text, False).Match
         inside: list[int] = []  # a position inside each matching line, in order
         pos = 0
         while pos <= end_of_text:
@@ -140,7 +156,25 @@ class CompiledPattern:
                 continue
             inside.append(start)
             pos = line_end + 1
+        if self._check is not None and not ascii_text:
+            inside = self._confirmed(body, inside)
         return MatchedLines.of(self, body, inside) if inside else None
+
+    def _confirmed(self, body: bytes, inside: list[int]) -> list[int]:
+        """The lines found without word boundaries that match with them."""
+        ascii_regex = self._regex(True, False)
+        kept = []
+        for at in inside:
+            a = body.rfind(b"\n", 0, at) + 1
+            b = body.find(b"\n", at)
+            line = body[a : len(body) if b == -1 else b]
+            if line.isascii():
+                found = ascii_regex.Match(_UNANCHORED, line, 0, len(line))[0][0] >= 0
+            else:
+                found = _flpc().search(self._check, line.decode("utf-8", "replace")) is not None
+            if found:
+                kept.append(at)
+        return kept
 
     def match_lines(self, body: bytes) -> list[LineMatch]:
         """Every matching line of `body`, in order, with the match ranges of each."""
@@ -179,14 +213,60 @@ class CompiledPattern:
 
     def spans(self, text: bytes) -> tuple[tuple[int, int], ...]:
         """The match ranges inside one line."""
+        if self._check is not None and not text.isascii():
+            return self._checked_spans(text)
         return self._line_spans(self._regex(text.isascii(), True), text, 0, len(text))
+
+    def _checked_spans(self, line: bytes) -> tuple[tuple[int, int], ...]:
+        """A line's match ranges by ripgrep's engine, in bytes (it counts characters)."""
+        text = line.decode("utf-8", "replace")
+        out = []
+        for m in _flpc().finditer(self._check, text):
+            span = m.span(self._group)
+            if span is not None:
+                a, b = span
+                out.append((len(text[:a].encode()), len(text[:b].encode())))
+        return tuple(out)
 
     def count_in_lines(self, text: bytes, bounds: Sequence[tuple[int, int]]) -> int:
         """How many matches the lines ``text[a:b]`` hold, as many as their spans."""
         if self._literal:
             return text.count(self._literal)  # leftmost, not overlapping, as RE2 counts
+        if self._check is not None and not text.isascii():
+            return sum(len(self.spans(text[a:b])) for a, b in bounds)
+        if self._group == 0:
+            count = self._count_through(text)
+            if count is not None:
+                return count
         regex = self._regex(text.isascii(), True)
         return sum(len(self._line_spans(regex, text, a, b)) for a, b in bounds)
+
+    def _count_through(self, text: bytes) -> int | None:
+        """The matches of the lines ``text`` holds (each ended by a newline), counted in
+        one pass over them all: one RE2 call per match, where line by line each line
+        also cost the call that finds no more (half the calls for a line with one match),
+        and no ranges are built. The same matches as the lines' spans: a match cannot
+        run into the next line, and after an empty one the search goes on from the next
+        character, as in a line. None when a match crosses a newline after all (a class
+        such as ``\\p{Cc}``): counted line by line then."""
+        match = self._regex(text.isascii(), False).Match
+        find = text.find
+        end = len(text)
+        count = pos = 0
+        while pos < end:
+            start, stop = match(_UNANCHORED, text, pos, end)[0]
+            if start < 0 or start == end:  # at the end: after the last line's newline
+                break
+            if stop > start:
+                if find(b"\n", start, stop) != -1:
+                    return None
+                pos = stop
+            else:
+                pos = stop + 1
+                while pos < end and text[pos] & 0xC0 == 0x80:
+                    pos += 1  # not inside a UTF-8 sequence
+            count += 1
+        return count
 
     def _line_spans(
         self, regex: _re2.RE2, body: bytes, a: int, b: int
@@ -221,6 +301,33 @@ class CompiledPattern:
             out.append((inner[0] - line_start, inner[1] - line_start))
             empty = inner[0] == inner[1]
             pos = inner[1]
+
+
+def _flpc() -> Any:
+    import flpc  # only for patterns with a word boundary: most searches never load it
+
+    return flpc
+
+
+def _ripgrep_regex(options: PatternOptions, ignore_case: bool) -> Any:
+    """The pattern compiled by Rust's regex crate as ripgrep 13 builds it (-w: a non-word
+    character or a line end on each side, the match in group 1), or None when the
+    binding is missing or refuses it (RE2's ASCII boundaries are then used)."""
+    try:
+        flpc = _flpc()
+    except ImportError:
+        log.info("flpc is not installed: word boundaries are ASCII on non-ASCII lines")
+        return None
+    text = flpc.escape(options.pattern) if options.fixed else options.pattern
+    if options.word:
+        text = f"(?:^|\\W)({text})(?:$|\\W)"
+    if ignore_case:
+        text = f"(?i){text}"
+    try:
+        return flpc.compile(text)
+    except ValueError as exc:
+        log.info("ripgrep's engine refuses %r (%s): ASCII word boundaries used", text, exc)
+        return None
 
 
 def _compile(pattern: str, program: bytes, options: Options) -> _re2.RE2:

@@ -8,6 +8,11 @@ file has them, whatever their encoding).
   submatches with start and end), plus ``column`` and the enclosing ``symbol``; a
   ``summary`` object closes the stream;
 - ``-l``: paths only; ``-c``: ``path:count`` of matching lines.
+
+A binary file, searched up to its first NUL byte (binary_prefix.py), is followed by
+ripgrep's warning (``path: WARNING: stopped searching binary file after match (found
+"\0" byte around offset N)``; in JSON an ``end`` object with ``binary_offset``), and ``-c``
+leaves it out, as ripgrep squashes its count.
 """
 
 from __future__ import annotations
@@ -80,8 +85,16 @@ def standard(result: ExactResult, cwd: Path, style: Style) -> Iterator[bytes]:
                 for k in range(m.line + 1, stop + 1):
                     yield _line(name, k, all_lines[k - 1], b"-", style, ())
                     last_printed = k
+        if f.binary_offset is not None:
+            yield binary_warning(name, f.binary_offset)
         if all_lines is not None and not style.heading and n + 1 < len(result.files):
             yield b"--\n"
+
+
+def binary_warning(name: bytes, offset: int) -> bytes:
+    """ripgrep's line after the matches of a binary file it stopped searching."""
+    warning = b'WARNING: stopped searching binary file after match (found "\\0" byte around'
+    return b"%s: %s offset %d)\n" % (name, warning, offset)
 
 
 def _next_match_line(f: FileMatches, line: int) -> int | None:
@@ -123,6 +136,8 @@ def vimgrep(result: ExactResult, cwd: Path) -> Iterator[bytes]:
         for m in f.lines:
             for start, _ in m.spans:
                 yield b"%s:%d:%d:%s\n" % (name, m.line, start + 1, m.text)
+        if f.binary_offset is not None:
+            yield binary_warning(name, f.binary_offset)
 
 
 def files_only(result: ExactResult, cwd: Path) -> Iterator[bytes]:
@@ -132,7 +147,8 @@ def files_only(result: ExactResult, cwd: Path) -> Iterator[bytes]:
 
 def counts(result: ExactResult, cwd: Path) -> Iterator[bytes]:
     for f in result.files:
-        yield b"%s:%d\n" % (display_path(f.abs_path, cwd).encode(), len(f.lines))
+        if f.binary_offset is None:
+            yield b"%s:%d\n" % (display_path(f.abs_path, cwd).encode(), len(f.lines))
 
 
 def json_lines(
@@ -160,6 +176,9 @@ def json_lines(
                 "language": f.language,
             }
             yield json.dumps({"type": "match", "data": data}, ensure_ascii=False).encode() + b"\n"
+        if f.binary_offset is not None:
+            end = {"path": {"text": path}, "binary_offset": f.binary_offset}
+            yield json.dumps({"type": "end", "data": end}, ensure_ascii=False).encode() + b"\n"
     summary = {
         "type": "summary",
         "data": {

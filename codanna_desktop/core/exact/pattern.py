@@ -8,9 +8,12 @@ syntax; where they differ, the pattern is rewritten here so that RE2 behaves as 
 and comments) is applied here, and a line is the unit of matching (``^``/``$`` at line
 ends, ``\\n`` refused as ripgrep refuses it). What RE2 cannot express is an error with its
 position rather than a silent difference: nested classes and class set operations
-(``[a[b]]``, ``&&``, ``--``, ``~~``) and back-references. Known small differences:
-``\\b``/``\\B`` and ``\\W``/``\\S`` inside a bracket are ASCII in RE2, and ``\\w`` leaves out
-the few symbols Unicode calls alphabetic outside the letter and mark categories (``Ⓐ``).
+(``[a[b]]``, ``&&``, ``--``, ``~~``) and back-references. ``\\b``/``\\B`` and ``\\W``/``\\S``
+inside a bracket are ASCII in RE2: they are marked (`ascii_parts`) and the lines that are
+not ASCII are checked by ripgrep's engine itself (matcher.py). Known small differences:
+``\\w`` leaves out the 130 symbols Unicode calls alphabetic outside the letter and mark
+categories (``Ⓐ``, ``🄰``), and RE2's Unicode tables are newer than ripgrep 13's (CJK
+extension I, 622 letters, is ``\\w`` here and not there).
 """
 
 from __future__ import annotations
@@ -59,6 +62,16 @@ NOT_WORD_ASCII = _ASCII_PERL_CLASS["W"]
 # both ways (a raw NUL never stands in the output otherwise: _re2_char escapes it).
 _MARK, _IN_CLASS_MARK = "\x00", "\x01"
 _MARKED = re.compile("([\x00\x01])([wWdDsS])\\1")
+# Where RE2 reads ASCII what ripgrep reads as Unicode: a word boundary (\b, \B), and \W
+# or \S inside brackets (in a bracket or in a negated one). Written out as RE2 reads them
+# (re2) or so as to match at least what ripgrep's do (re2_loose): a boundary left out,
+# \W or \S as any character in a bracket and as none in a negated one.
+_BOUNDARY_MARK, _IN_BRACKET_MARK, _IN_NEGATED_MARK = "\x02", "\x03", "\x04"
+_ASCII_PARTS = re.compile("([\x02\x03\x04])([bBWS])\\1")
+_LOOSE_PARTS = {_BOUNDARY_MARK: "", _IN_BRACKET_MARK: r"\x{0}-\x{9}\x{B}-\x{10FFFF}"}
+# RE2's \s leaves out \v, ripgrep's has it: on ASCII texts a bracket's \S is written out.
+_ASCII_NOT_SPACE = r"\x{0}-\x{8}\x{E}-\x{1F}\x{21}-\x{7F}"
+_REPEATABLE_ASSERTIONS = ("^", "$", "\x02b\x02", "\x02B\x02", r"\A", r"\z")
 
 _SIMPLE_ESCAPES = {"t": "\t", "r": "\r", "f": "\f", "v": "\v", "a": "\a"}
 _META = set("\\.+*?()|[]{}^$#&-~ ")
@@ -146,6 +159,11 @@ class ParsedPattern:
     any_literal: bool
     any_uppercase: bool
     folds: bool  # some part of it ignores case (an inline `(?i)`)
+    # Parts ASCII in RE2 and Unicode in ripgrep (``\b``, ``\B``, ``[\W]``, ``[\S]``): on a
+    # line that is not ASCII a match is checked with ripgrep's own engine (matcher.py).
+    # `re2_loose` matches wherever the pattern can match, so it finds every such line.
+    ascii_parts: bool = False
+    re2_loose: str = ""
 
 
 @dataclass
@@ -159,6 +177,7 @@ class _State:
     any_literal: bool = False
     any_uppercase: bool = False
     folds: bool = False
+    ascii_parts: bool = False
     groups: list[int] = field(default_factory=list)
 
 
@@ -211,7 +230,7 @@ class _Parser:
                 if rep is None:
                     break
                 lo, hi, suffix = rep
-                if isinstance(node, Empty) and text in ("^", "$", r"\b", r"\B", r"\A", r"\z"):
+                if isinstance(node, Empty) and text in _REPEATABLE_ASSERTIONS:
                     # RE2 refuses a repeated assertion that Rust accepts; it means the same
                     # as the assertion at most once.
                     text = f"(?:{text})?" if lo == 0 else text
@@ -367,6 +386,9 @@ class _Parser:
             return Chars(None), f"{_MARK}{ch}{_MARK}"
         if ch in ("p", "P"):
             return Chars(None), "\\" + ch + self.property_name(at)
+        if ch in ("b", "B"):
+            self.state.ascii_parts = True
+            return Empty(), f"{_BOUNDARY_MARK}{ch}{_BOUNDARY_MARK}"
         if ch in _ASSERTIONS:
             return Empty(), "\\" + ch
         if ch.isdigit():
@@ -440,6 +462,11 @@ class _Parser:
             low = self.class_char(flags)
             if low is None:  # an escape class such as \w
                 large = True
+                if self.last_class_text in ("\\W", "\\S"):  # ASCII in RE2's brackets
+                    self.state.ascii_parts = True
+                    mark = _IN_NEGATED_MARK if negated else _IN_BRACKET_MARK
+                    out.append(f"{mark}{self.last_class_text[1]}{mark}")
+                    continue
                 out.append(self.last_class_text)
                 continue
             if self.peek() == "-" and self.p[self.i + 1 : self.i + 2] not in ("]", ""):
@@ -524,15 +551,23 @@ def parse(pattern: str, *, fixed: bool = False, fold: bool = False) -> ParsedPat
             folds=fold,
         )
     parser = _Parser(pattern, fold)
-    tree, text = parser.parse()
+    tree, marked = parser.parse()
     state = parser.state
+    text = _ASCII_PARTS.sub(r"\\\2", marked)
+    ascii_text = _ASCII_PARTS.sub(
+        lambda m: _ASCII_NOT_SPACE if m[1] != _BOUNDARY_MARK and m[2] == "S" else "\\" + m[2],
+        marked,
+    )
+    loose = _ASCII_PARTS.sub(lambda m: _LOOSE_PARTS.get(m[1], ""), marked)
     return ParsedPattern(
         tree,
         _write_classes(text, _PERL_CLASS, _PERL_IN_CLASS),
-        _write_classes(text, _ASCII_PERL_CLASS, _ASCII_PERL_IN_CLASS),
+        _write_classes(ascii_text, _ASCII_PERL_CLASS, _ASCII_PERL_IN_CLASS),
         state.any_literal,
         state.any_uppercase,
         state.folds,
+        state.ascii_parts,
+        _write_classes(loose, _PERL_CLASS, _PERL_IN_CLASS),
     )
 
 

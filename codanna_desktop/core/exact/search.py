@@ -58,6 +58,9 @@ class FileMatches:
     file_id: int
     lines: MatchedLines
     body: bytes | None = None
+    # A binary file (skipped by the ranked search): searched, as ripgrep searches it, only
+    # up to the NUL byte at this offset (core/exact/binary_prefix.py).
+    binary_offset: int | None = None
 
     @property
     def abs_path(self) -> Path:
@@ -174,6 +177,7 @@ class ExactSearcher:
                         stored.file_id,
                         lines,
                         stored.body if request.keep_text else None,
+                        stored.binary_offset,
                     )
                 )
         found.sort(key=lambda f: (str(f.root_path), f.rel_path))
@@ -183,7 +187,7 @@ class ExactSearcher:
     def pending_files(self) -> int:
         """Indexed files the content index does not hold yet (while it is being built)."""
         indexed = self.catalog.indexed_file_count()
-        return max(0, indexed - self.content.doc_count())
+        return max(0, indexed - (self.content.doc_count() - self.content.binary_count()))
 
     def enclosing_symbol(self, file_id: int, line: int) -> str | None:
         """The innermost named chunk (function, class, …) holding the line."""

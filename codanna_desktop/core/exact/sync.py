@@ -5,7 +5,9 @@ an older version, deleted, or unreadable).
 The catalog stays the one source of truth: a stored text whose file the catalog does not
 hold as indexed, with the same content hash, is deleted; an indexed file without its
 text gets it from disk when the file still has that hash, or else is marked for the
-next scan to read again (which writes every store anew).
+next scan to read again (which writes every store anew). A binary file whose first lines
+ripgrep searches (binary_prefix.py) is a skipped file in the catalog with its content
+hash kept: its stored part is held to that hash as an indexed file's text is.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from codanna_desktop.core.chunking.languages import detect_language
+from codanna_desktop.core.exact.binary_prefix import BinaryPrefix, read_prefix
 from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, hash_prefix
-from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.files.skips import FileSkipped, SkipReason
 
 if TYPE_CHECKING:
     import threading
@@ -60,6 +64,35 @@ def store_texts(
     content.commit()
 
 
+def binary_file(file_id: int, rel_path: str, prefix: BinaryPrefix) -> ContentFile:
+    """A binary file's searched part as the content index stores it."""
+    text = prefix.body.decode("utf-8", "replace")
+    raw = None if "\ufffd" not in text or _is_utf8(prefix.body) else prefix.body
+    return ContentFile(
+        file_id,
+        rel_path,
+        detect_language(rel_path),
+        prefix.content_hash,
+        text,
+        raw,
+        binary_offset=prefix.nul_offset,
+    )
+
+
+def store_binary(content: ContentIndex, root_id: int, file: ContentFile) -> None:
+    """The indexer's hook for a binary file with a searched part (before its stamp)."""
+    content.put(root_id, [file])
+    content.commit()
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def raw_bytes(path: Path, text: str, content_hash: str) -> bytes | None:
     """The file's bytes when its text was decoded with replacements (not valid UTF-8),
     read again and kept only if they are still the bytes the text came from."""
@@ -91,6 +124,9 @@ def reconcile(catalog: Catalog, content: ContentIndex) -> list[FileRow]:
     """Delete stored texts the catalog does not know; return the indexed files whose
     text is missing (to build with `build_missing`)."""
     indexed = {f.id: f for f in catalog.files_in_state("indexed")}
+    indexed.update(
+        (f.id, f) for f in catalog.files_in_state("skipped") if f.content_hash is not None
+    )
     stamps, halves = content.stamps()
     stale = sorted(halves) + [
         file_id
@@ -103,6 +139,14 @@ def reconcile(catalog: Catalog, content: ContentIndex) -> list[FileRow]:
         content.delete_files(stale)
         content.commit()
         log.info("exact-search index: %d stored texts no longer indexed, deleted", len(stale))
+    if content.gained_binary_table:
+        binary = [
+            f for f in catalog.files_in_state("skipped") if f.skip_reason == SkipReason.BINARY
+        ]
+        for row in binary:
+            catalog.touch_file(row.id, 0, 0)  # a changed stat makes the next scan read it
+        content.gained_binary_table = False
+        log.info("exact-search index: %d binary files to read again", len(binary))
     stale_set = set(stale)
     return [f for f in indexed.values() if f.id not in stamps or f.id in stale_set]
 
@@ -127,14 +171,18 @@ def build_missing(
         root = roots.get(row.root_id)
         if root is None:
             continue
+        path = root / row.rel_path
         try:
-            source = scanner.read_source(root / row.rel_path)
+            source = scanner.read_source(path)
         except FileSkipped:
             source = None
+            prefix = read_prefix(path, scanner.max_file_size)
+            if prefix is not None and prefix.content_hash == row.content_hash:
+                by_root[row.root_id].append(binary_file(row.id, row.rel_path, prefix))
+                continue
         if source is None or source.content_hash != row.content_hash:
             catalog.touch_file(row.id, 0, 0)  # a changed stat makes the next scan read it
             continue
-        path = root / row.rel_path
         by_root[row.root_id].append(
             ContentFile(
                 row.id,

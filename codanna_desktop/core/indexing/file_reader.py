@@ -27,7 +27,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from codanna_desktop.core.files.skips import FileSkipped
+from codanna_desktop.core.exact.binary_prefix import BinaryPrefix, read_prefix
+from codanna_desktop.core.files.skips import FileSkipped, SkipReason
 from codanna_desktop.core.files.walk import ScannedFile, Scanner
 
 if TYPE_CHECKING:
@@ -62,13 +63,21 @@ class FileRead:
     skip_reason: str = ""
     skip_detail: str = ""
     text: str = ""  # the whole text, for exact search (chunks need not cover every line)
+    # A binary file's lines before its first NUL that ripgrep would search: exact search
+    # keeps them (the file stays skipped for everything else).
+    binary: BinaryPrefix | None = None
 
 
 def read_and_chunk(scanner: Scanner, chunker: Chunker, scanned: ScannedFile) -> FileRead:
     try:
         source = scanner.read_source(scanned.abs_path)
     except FileSkipped as skip:
-        return FileRead(scanned, None, skip_reason=skip.reason.value, skip_detail=skip.detail)
+        binary = None
+        if skip.reason is SkipReason.BINARY:
+            binary = read_prefix(scanned.abs_path, scanner.max_file_size)
+        return FileRead(
+            scanned, None, skip_reason=skip.reason.value, skip_detail=skip.detail, binary=binary
+        )
     try:
         chunks = chunker.chunk(scanned.rel_path, source.text)
     except Exception as exc:  # a chunker bug must not stop the whole folder

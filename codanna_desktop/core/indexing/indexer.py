@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from codanna_desktop.core.chunking.chunker import Chunker
     from codanna_desktop.core.chunking.chunks import Chunk
+    from codanna_desktop.core.exact.binary_prefix import BinaryPrefix
     from codanna_desktop.core.exact.content_index import ContentIndex
     from codanna_desktop.core.semantic.side import SemanticSide
     from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
@@ -56,6 +57,12 @@ FLUSH_VECTORS_EVERY_S = 30.0
 EMBED_SLICE = 32
 # Chunks re-added to the lexical index per read of the catalog (their texts are in memory).
 RE_ADD_BATCH = 2000
+
+
+def _in_stores(row: FileRow) -> bool:
+    """The file has entries in a store: indexed (or being), or a binary file's first
+    lines held for exact search (a skipped row with a content hash)."""
+    return row.state != "skipped" or row.content_hash is not None
 
 
 def _stat_to_keep(skip_reason: str, size: int, mtime_ns: int) -> tuple[int, int]:
@@ -343,7 +350,7 @@ class Indexer:
             seen.add(skipped.rel_path)
             report.skipped[skipped.reason.value] += 1
             row = known.get(skipped.rel_path)
-            if row is not None and row.state != "skipped":
+            if row is not None and _in_stores(row):
                 self._drop_files([row])
             self.catalog.mark_skipped(
                 root.id, skipped.rel_path, skipped.reason.value, skipped.detail, 0, 0
@@ -456,15 +463,14 @@ class Indexer:
             row = known.get(u.scanned.rel_path)
             if u.stamp is None:
                 report.skipped[u.skip_reason] += 1
-                if row is not None and row.state != "skipped":
+                if row is not None and _in_stores(row):
                     self._drop_files([row])
-                self.catalog.mark_skipped(
-                    root.id,
-                    u.scanned.rel_path,
-                    u.skip_reason,
-                    u.skip_detail,
-                    *_stat_to_keep(u.skip_reason, u.scanned.size, u.scanned.mtime_ns),
-                )
+                stat = _stat_to_keep(u.skip_reason, u.scanned.size, u.scanned.mtime_ns)
+                if u.binary is not None and self.content is not None:
+                    self._store_binary(root, u, u.binary, stat)
+                else:
+                    skip = (root.id, u.scanned.rel_path, u.skip_reason, u.skip_detail)
+                    self.catalog.mark_skipped(*skip, *stat)
             elif (
                 not force
                 and row is not None
@@ -501,6 +507,21 @@ class Indexer:
         )
         report.files_indexed += len(changed)
         report.chunks_added += len(docs)
+
+    def _store_binary(
+        self, root: RootRow, u: FileRead, prefix: BinaryPrefix, stat: tuple[int, int]
+    ) -> None:
+        """A binary file whose first lines exact search holds. The catalog's row comes
+        first without a stat (a crash from here on leaves the file to be read again), then
+        the stored part, then the stat and content hash that name it."""
+        skip = (root.id, u.scanned.rel_path, u.skip_reason, u.skip_detail)
+        file_id = self.catalog.mark_skipped(*skip, 0, 0)
+        assert self.content is not None
+        exact_sync.store_binary(
+            self.content, root.id, exact_sync.binary_file(file_id, u.scanned.rel_path, prefix)
+        )
+        self._after_stores_written()
+        self.catalog.mark_skipped(*skip, *stat, content_hash=prefix.content_hash)
 
     def _after_stores_written(self) -> None:
         """The point between store writes and the catalog commit (tests crash here)."""

@@ -458,18 +458,30 @@ class Catalog:
             )
 
     def mark_skipped(
-        self, root_id: int, rel_path: str, reason: str, detail: str, size: int, mtime_ns: int
-    ) -> None:
-        """Record a file that is not indexed and why. Its chunks must already be gone."""
+        self,
+        root_id: int,
+        rel_path: str,
+        reason: str,
+        detail: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str | None = None,
+    ) -> int:
+        """Record a file that is not indexed and why; returns its id. Its chunks must
+        already be gone. `content_hash`: a binary file whose first lines exact search
+        holds (the content index's text is held to it, as an indexed file's)."""
         with self._lock:
-            self._db.execute(
+            row = self._db.execute(
                 "INSERT INTO files(root_id, rel_path, size, mtime_ns, state, skip_reason,"
-                " skip_detail) VALUES (?, ?, ?, ?, 'skipped', ?, ?)"
+                " skip_detail, content_hash) VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?)"
                 " ON CONFLICT(root_id, rel_path) DO UPDATE SET state = 'skipped',"
-                " size = excluded.size, mtime_ns = excluded.mtime_ns, content_hash = NULL,"
-                " skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail",
-                (root_id, rel_path, size, mtime_ns, reason, detail),
-            )
+                " size = excluded.size, mtime_ns = excluded.mtime_ns,"
+                " content_hash = excluded.content_hash,"
+                " skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail"
+                " RETURNING id",
+                (root_id, rel_path, size, mtime_ns, reason, detail, content_hash),
+            ).fetchone()
+            return int(row[0])
 
     def delete_files(self, file_ids: Sequence[int]) -> None:
         with self.transaction() as db:
