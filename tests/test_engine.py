@@ -474,3 +474,39 @@ def test_a_damaged_cached_vector_is_embedded_again_not_spread(
         engine.embed_pending()
         healed = cache.ready([text_hash])[text_hash]
         assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999
+
+
+def test_the_coverage_note_stays_true_as_the_index_changes(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The note's counts are kept between searches (counting reads every chunk row), so
+    each change of the index, by this engine or by a writer beside a reader, must show."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_tree(first, {f"m{i}.py": f"def first_{i}():\n    return {i}\n" for i in range(3)})
+    write_tree(second, {f"n{i}.py": f"def second_{i}():\n    return {i}\n" for i in range(2)})
+    query = "a function that returns a number"
+
+    def notes(*engines: Engine) -> list[str | None]:
+        return [e.search(query).coverage_note for e in engines]
+
+    def covers(engine: Engine) -> str:
+        counts = engine.catalog.counts()
+        assert 0 < counts["embedded"] < counts["chunks"]
+        return f"covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
+
+    with Engine(embedder=embedder) as writer:
+        writer.add_root(first)
+        writer.index()
+        with Engine(writer=False, embedder=embedder) as reader:
+            assert notes(writer, reader) == [None, None]
+            writer.add_root(second)
+            writer.index(embed=False)
+            said = covers(writer)
+            assert all(said in (note or "") for note in notes(writer, reader))
+            (first / "later.py").write_text("def later():\n    return 9\n")
+            writer.index(embed=False)
+            assert covers(writer) != said
+            said = covers(writer)
+            assert all(said in (note or "") for note in notes(writer, reader))
+            writer.embed_pending()
+            assert notes(writer, reader) == [None, None]

@@ -12,7 +12,7 @@ import pytest
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.ranking.fusion import fuse
 from codanna_desktop.core.ranking.matching import Match, match_of
-from codanna_desktop.core.ranking.search import query_weight
+from codanna_desktop.core.ranking.search import _snippet, query_weight
 from codanna_desktop.core.semantic.embedder import Embedder
 
 FILES = {
@@ -97,6 +97,11 @@ def test_the_weight_label_says_when_a_lookup_bends_the_slider(engine: Engine) ->
         ("url_for", "return url_for('index')", None, Match.EXACT),
         ("signed cookie", "sign the cookie and keep it signed", None, Match.WORDS),
         ("zzqqxx_not_here", "def test_run_cert_import_not_here(): ...", None, Match.SIMILAR),
+        ("signed cookie", "sign the cookie", None, Match.SIMILAR),
+        # The text's word is ΛΟΓΟΣ lowercased alone, with a final sigma (λογος); the whole
+        # text lowercases it to λογοσa, so a word missing from the lowercased text can
+        # still be one of its words (why that shortcut is taken for ASCII texts only).
+        ("λογος", "ΛΟΓΟΣA", None, Match.WORDS),
     ],
 )
 def test_match_kinds(query: str, text: str, symbol: str | None, expected: Match) -> None:
@@ -121,3 +126,31 @@ def test_overlapping_windows_of_one_text_show_once(tmp_path: Path, embedder: Emb
             shown = sorted((r.start_line, r.end_line) for r in results)
             assert shown
             assert all(a[1] < b[0] for a, b in itertools.pairwise(shown))
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "expected"),
+    [
+        # Windows line ends, a form feed alone on a line and one inside a line (Python's
+        # splitlines breaks there too): the snippet opens a line above the first match.
+        (
+            "import os\r\n\x0c\nx = 1\x0cy = 2\r\ndef read_file(p):\n  return p\nz\nw\nv\nu\n",
+            "read_file",
+            ("y = 2\ndef read_file(p):\n  return p\nz\nw\nv", 14),
+        ),
+        (
+            "import os\r\n\x0c\nx = 1\x0cy = 2\r\ndef read_file(p):\n",
+            "nothing",
+            ("import os\n\n\nx = 1\ny = 2\ndef read_file(p):", 10),
+        ),
+        (
+            "a\u2028b\u2028c\u2028d\u2028e\u2028f\u2028g\u2028h read",
+            "read",
+            ("c\nd\ne\nf\ng\nh read", 12),
+        ),
+    ],
+)
+def test_the_snippet_opens_just_above_the_first_line_that_matches(
+    text: str, query: str, expected: tuple[str, int]
+) -> None:
+    assert _snippet(text, query, 10) == expected

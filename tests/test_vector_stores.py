@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from codanna_desktop.core.errors import IndexLockedError, VectorStoreUnavailableError
@@ -456,6 +457,49 @@ def test_pg_large_first_load_is_copied_then_indexed(pg_url: str) -> None:
     store.upsert(ids, vectors[::-1].copy(), metas(ids))
     assert store.count() == 2500
     assert store.search(vectors[0], 1)[0][0] == 2500
+    store.close()
+
+
+def plan_nodes(url: str, store: PgVectorStore, query: np.ndarray, flt: VectorFilter) -> list[str]:
+    """What PostgreSQL does for the store's search: plan node types and index names."""
+    statement, params = store.search_query(query, 100, flt)
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + statement, params).fetchone()
+    assert row is not None
+    nodes, plans = [], [row[0][0]["Plan"]]
+    while plans:
+        node = plans.pop()
+        nodes.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+        plans += node.get("Plans", [])
+    return nodes
+
+
+def test_pg_a_table_filled_as_the_indexer_fills_it_is_searched_by_its_hnsw_index(
+    pg_url: str,
+) -> None:
+    """Until a table has statistics the planner takes it for a few rows and ranks every
+    row exactly; autovacuum analyses a new table only some time after it was filled (it is
+    off here, so the test does not depend on when it comes by)."""
+    store = PgVectorStore(pg_url, "test-model", 16, "catalog-a")
+    store.count()  # creates the table
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                sql.Identifier(store.table)
+            )
+        )
+    ids = list(range(1, 5001))
+    vectors = unit_vectors(len(ids), 16, seed=40)
+    for start in range(0, len(ids), 64):  # the indexer's steps
+        part = ids[start : start + 64]
+        store.upsert(part, vectors[start : start + 64], metas(part))
+    query = unit_vectors(1, 16, seed=41)[0]
+    every_root = VectorFilter(root_keys=[f"root-{i}" for i in range(20)])
+    for flt in (VectorFilter(), every_root):
+        assert f"Index Scan {store.table}_hnsw" in plan_nodes(pg_url, store, query, flt)
+    found = result_ids(store.search(query, 10, every_root))
+    assert len(set(found) & set(exact_top(vectors, ids, query, 10))) >= 9  # a graph's recall
     store.close()
 
 

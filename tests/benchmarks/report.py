@@ -336,6 +336,16 @@ def _header(data: dict[str, Any]) -> str:
                 "models.json, models_cost.json",
             ],
             [
+                "the search box's latency per part",
+                "`.venv/bin/python -m tests.benchmarks.models_latency --before-ref REF`",
+                "models_latency.json",
+            ],
+            [
+                "the default weight, cross-validated",
+                "`.venv/bin/python -m tests.benchmarks.tuning --alpha-cv`",
+                "alpha_cv.json",
+            ],
+            [
                 "installed program",
                 "`.venv/bin/python packaging/measure_installed.py --program PATH`",
                 "installed.json",

@@ -40,12 +40,18 @@ def match_of(query: str, text: str, symbol: str | None) -> Match:
     lowered = typed.lower()
     if symbol and (symbol.lower() == lowered or symbol.lower().endswith("." + lowered)):
         return Match.NAME
-    if lowered in text.lower():
+    text_lowered = text.lower()
+    if lowered in text_lowered:
         return Match.EXACT
     words = split_words(typed)
     if len(typed.split()) > 1 or not is_identifier_query(typed):
         words = {w for w in words if w not in FUNCTION_WORDS} or words
-    if words and words <= split_words(text):
+    if not words or (text.isascii() and any(w not in text_lowered for w in words)):
+        # Each of the text's words is a piece of it lowercased, so a word missing from the
+        # lowercased text is none of them: no need to split a chunk of up to 4,000
+        # characters. (ASCII only: Unicode lowercases some letters by their context.)
+        return Match.SIMILAR
+    if words <= split_words(text):
         return Match.WORDS
     return Match.SIMILAR
 

@@ -27,7 +27,7 @@ from codanna_desktop.core.ranking.ordering import ranked
 from codanna_desktop.core.ranking.priors import Priors
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
 from codanna_desktop.core.ranking.scope import Scope, read_scope
-from codanna_desktop.core.ranking.snippets import highlight_ranges
+from codanna_desktop.core.ranking.snippets import first_highlight, highlight_ranges
 from codanna_desktop.core.storage.catalog import ChunkRow
 from codanna_desktop.core.storage.vectors.store import VectorFilter
 
@@ -255,13 +255,20 @@ def _limited_to(
 def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
     """A few lines of the chunk, around the first line that matches the query."""
     lines = text.splitlines()
-    best = 0
-    for i, line in enumerate(lines):
-        if highlight_ranges(query, line):
-            best = i
-            break
+    marked = first_highlight(query, text)
+    best = 0 if marked is None else _line_at(text, marked)
     first = max(0, min(best - 1, len(lines) - SNIPPET_LINES))
     return "\n".join(lines[first : first + SNIPPET_LINES]), start_line + first
+
+
+def _line_at(text: str, offset: int) -> int:
+    """The index in text.splitlines() of the line that holds character `offset`."""
+    end = 0
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        end += len(line)
+        if offset < end:
+            return number
+    return 0
 
 
 class HybridSearcher:
@@ -327,11 +334,11 @@ class HybridSearcher:
         return session
 
     def _coverage_note(self) -> str | None:
-        counts = self.catalog.counts()
-        if not counts["chunks"] or counts["embedded"] >= counts["chunks"]:
+        embedded, chunks = self.catalog.coverage()
+        if not chunks or embedded >= chunks:
             return None
         return (
-            f"Semantic ranking covers {counts['embedded']:,} of {counts['chunks']:,} chunks"
+            f"Semantic ranking covers {embedded:,} of {chunks:,} chunks"
             " so far; the running indexer (or the next `codanna-desktop index`) embeds"
             " the rest."
         )

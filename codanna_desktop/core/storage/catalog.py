@@ -170,6 +170,8 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
+        # (the database's version when counted, (embedded, chunks)): see coverage().
+        self._coverage: tuple[tuple[int, int], tuple[int, int]] | None = None
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
@@ -508,13 +510,14 @@ class Catalog:
             marks = ",".join("?" * len(part))
             # `+f.state`: keeps SQLite from driving the join by the files_state index
             # (200 ids on a 67,766-chunk catalog: 106 ms, against 0.53 ms by primary keys).
-            rows = self._named(
-                _CHUNK_ROW_COLUMNS
-                + f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done' AND +f.state = 'indexed'",
-                part,
-            )
-            for r in rows:
-                out[r["id"]] = _chunk_row(r)
+            with self._lock:
+                cursor = self._db.execute(
+                    _CHUNK_ROW_COLUMNS + f" WHERE c.id IN ({marks}) AND c.lexical_state = 'done'"
+                    " AND +f.state = 'indexed'",
+                    part,
+                )
+                rows = cursor.fetchall()
+            out.update(_chunk_rows_by_id([d[0] for d in cursor.description], rows))
         return out
 
     def chunk_ids_matching(
@@ -653,6 +656,21 @@ class Catalog:
             return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
         return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
 
+    def coverage(self) -> tuple[int, int]:
+        """(embedded, chunks) of the whole index, as counts() gives them. The search box
+        asks on every query, and counting reads every chunk row (3 ms for 6,292 chunks
+        here): so they are counted again only once the database has changed, by this
+        connection (its total_changes) or by another (SQLite's data_version)."""
+        with self._lock:
+            version = (
+                self._db.execute("PRAGMA data_version").fetchone()[0],
+                self._db.total_changes,
+            )
+            if self._coverage is None or self._coverage[0] != version:
+                counted = self.counts()
+                self._coverage = (version, (counted["embedded"], counted["chunks"]))
+            return self._coverage[1]
+
     def indexed_file_count(self) -> int:
         """Files in the index now (cheap: no join, unlike counts())."""
         try:
@@ -712,6 +730,21 @@ def _root(row: sqlite3.Row) -> RootRow:
     columns: list[str] = row.keys()
     removing = bool(row["removing"]) if "removing" in columns else False
     return _build(RootRow, row, path=Path(row["path"]), removing=removing)
+
+
+def _chunk_rows_by_id(columns: Sequence[str], rows: Iterable[tuple]) -> dict[int, ChunkRow]:
+    """ChunkRows from rows of _CHUNK_ROW_COLUMNS, by column name as _chunk_row reads them.
+    The search box builds a few hundred per query: one Path per root, not per row, and no
+    sqlite3.Row (160 rows built as _chunk_row builds them: 2.2 ms with the query's 0.6 ms,
+    built here 1.1 ms)."""
+    out: dict[int, ChunkRow] = {}
+    roots: dict[str, Path] = {}
+    for row in rows:
+        values = dict(zip(columns, row, strict=True))
+        root = values["root_path"]
+        values["root_path"] = roots.get(root) or roots.setdefault(root, Path(root))
+        out[values["id"]] = ChunkRow(**values)
+    return out
 
 
 def _chunk_row(row: sqlite3.Row) -> ChunkRow:

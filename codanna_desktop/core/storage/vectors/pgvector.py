@@ -47,6 +47,16 @@ T = TypeVar("T")
 # A first load into an empty table at least this big is copied in before the HNSW index
 # is built: building the index once is several times faster than maintaining it per row.
 BULK_LOAD_MIN = 2000
+# PostgreSQL's planner has no statistics for a table autovacuum has not analysed yet (a
+# minute or more after a fill, later on a busy server) and takes a freshly filled table for
+# a few rows: it then ranks every row exactly, reading each vector out of TOAST (6,292
+# 768-d rows: the search box's vector search 21.6 ms p50, 2.3 ms by the HNSW index once
+# analysed; BENCHMARKS.md §15). So the store analyses the table itself once the rows it
+# changed since the statistics were taken are this many and this share of the rows they
+# count (autovacuum's own rule is 50 rows and 10 %). Below a few thousand rows the planner
+# ranks exactly either way (measured: 2,000 rows, analysed or not).
+ANALYSE_MIN_ROWS = 1000
+ANALYSE_SHARE = 0.1
 DEFAULT_EF_SEARCH = 100
 # libpq keepalive settings: a server that vanishes without closing the socket is noticed
 # in about half a minute instead of the operating system's two hours.
@@ -125,6 +135,10 @@ class PgVectorStore:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._hnsw_ready = False
+        # Rows written or deleted since the table's statistics were taken, and the rows
+        # those statistics count (None until read from the server): see _changed().
+        self._changed_since_analyse = 0
+        self._rows_analysed: float | None = None
         # The server keeps its own data safe; rows it lacks are found by reconciling.
         self.rebuild_reason: str | None = None
 
@@ -134,32 +148,27 @@ class PgVectorStore:
         rows = self._rows(ids, vectors, meta)
         if rows:
             self._run(lambda conn: self._write_rows(conn, rows))
+            self._changed(len(rows))
 
     def delete(self, ids: Sequence[int]) -> None:
         chunk_ids = sorted({int(i) for i in ids})
         if not chunk_ids:
             return
         query = sql.SQL("DELETE FROM {} WHERE catalog_id = %s AND chunk_id = ANY(%s)")
-        self._run(
+        deleted: int = self._run(
             lambda conn: (
                 conn.execute(query.format(self._table), (self.catalog_id, chunk_ids)).rowcount
             )
         )
+        self._changed(deleted)
 
     def search(
         self, vector: np.ndarray, k: int, flt: VectorFilter | None = None
     ) -> list[tuple[int, float]]:
-        query_vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query_vector.shape[0] != self.dim:
-            raise ValueError(f"query has {query_vector.shape[0]} dimensions, the table {self.dim}")
         if k <= 0:
+            self._query_vector(vector)  # the same error for a wrong vector
             return []
-        conditions, params = self._conditions(flt or VectorFilter())
-        params.update(q=query_vector, k=k)
-        query = sql.SQL(
-            "SELECT chunk_id, embedding <=> %(q)s AS distance FROM {} WHERE {} "
-            "ORDER BY embedding <=> %(q)s LIMIT %(k)s"
-        ).format(self._table, sql.SQL(" AND ").join(conditions))
+        query, params = self.search_query(vector, k, flt)
 
         def run(conn: psycopg.Connection[Any]) -> list[tuple[int, float]]:
             try:
@@ -193,6 +202,24 @@ class PgVectorStore:
                 self._conn = None
 
     # --- beyond the interface ------------------------------------------------------------
+
+    def search_query(
+        self, vector: np.ndarray, k: int, flt: VectorFilter | None = None
+    ) -> tuple[sql.Composed, dict[str, Any]]:
+        """The statement search() runs and its parameters (to EXPLAIN it)."""
+        conditions, params = self._conditions(flt or VectorFilter())
+        params.update(q=self._query_vector(vector), k=k)
+        query = sql.SQL(
+            "SELECT chunk_id, embedding <=> %(q)s AS distance FROM {} WHERE {} "
+            "ORDER BY embedding <=> %(q)s LIMIT %(k)s"
+        ).format(self._table, sql.SQL(" AND ").join(conditions))
+        return query, params
+
+    def _query_vector(self, vector: np.ndarray) -> np.ndarray:
+        query_vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query_vector.shape[0] != self.dim:
+            raise ValueError(f"query has {query_vector.shape[0]} dimensions, the table {self.dim}")
+        return query_vector
 
     def server_info(self) -> dict[str, str]:
         """Server and pgvector versions, where the server is, and the table in use."""
@@ -377,6 +404,41 @@ class PgVectorStore:
             ).format(self._hnsw_index, self._table)
         )
         self._hnsw_ready = True
+
+    # --- the planner's statistics ----------------------------------------------------------
+
+    def _changed(self, rows: int) -> None:
+        """Count rows written or deleted; ANALYZE the table once they are many (see
+        ANALYSE_MIN_ROWS). Statistics only steer the planner: a failure is logged, never
+        raised (the rows are written), and the next change tries again."""
+        self._changed_since_analyse += rows
+        if self._rows_analysed is None:
+            try:
+                self._rows_analysed = self._run(self._rows_in_statistics)
+            except (psycopg.Error, VectorStoreUnavailableError) as exc:
+                log.info("could not read the statistics of %s: %s", self.table, exc)
+                return
+        wanted = max(ANALYSE_MIN_ROWS, ANALYSE_SHARE * self._rows_analysed)
+        if self._changed_since_analyse < wanted:
+            return
+        try:
+            self._rows_analysed = self._run(self._analyse)
+        except (psycopg.Error, VectorStoreUnavailableError) as exc:
+            log.info("could not analyse %s: %s", self.table, exc)
+            return
+        self._changed_since_analyse = 0
+
+    def _analyse(self, conn: psycopg.Connection[Any]) -> float:
+        # About 8 ms for 6,300 768-d rows here; it reads a sample of at most 30,000 rows.
+        conn.execute(sql.SQL("ANALYZE {}").format(self._table))
+        return self._rows_in_statistics(conn)
+
+    def _rows_in_statistics(self, conn: psycopg.Connection[Any]) -> float:
+        """The rows the table's statistics count; 0 when it was never analysed."""
+        row = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (self.table,)
+        ).fetchone()
+        return max(0.0, float(row[0])) if row and row[0] is not None else 0.0
 
     # --- searching -----------------------------------------------------------------------
 
