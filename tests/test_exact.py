@@ -357,3 +357,35 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
     bad = _grep("a(", cwd=corpus)
     assert bad.returncode == 2 and b"unclosed group" in bad.stderr
     assert _grep("x", "/", cwd=corpus).returncode in (0, 1)
+
+
+def test_the_pending_count_stays_true_as_files_are_added_and_removed(
+    engine: Engine, corpus: Path
+) -> None:
+    # The counts behind it are kept between searches: each change must be seen, by the
+    # writer's catalog (its own changes) and by a reader's (another connection's).
+    with ExactSearcher.open(engine.paths) as reader:
+        searchers = [ExactSearcher(engine.catalog, engine.content), reader]
+
+        def pending() -> list[int]:
+            reader.content.reload()  # as each search does first
+            return [s.pending_files() for s in searchers]
+
+        assert pending() == [0, 0]
+        views = engine.catalog.files_of_root(engine.catalog.roots()[0].id)["app/views.py"]
+        engine.content.delete_files([views.id])  # as while the texts are being rebuilt
+        engine.content.commit()
+        assert pending() == [1, 1]
+        added = corpus / "app/added.py"
+        added.write_text("def added():\n    pass\n")
+        engine.apply_changes(ChangeSet(created={added}))
+        assert pending() == [1, 1]
+        (corpus / "web/app.js").unlink()
+        engine.apply_changes(ChangeSet(deleted={corpus / "web/app.js"}))
+        assert pending() == [1, 1]
+        (corpus / "app/views.py").unlink()
+        engine.apply_changes(ChangeSet(deleted={corpus / "app/views.py"}))
+        assert pending() == [0, 0]
+        indexed = engine.catalog._query("SELECT COUNT(*) FROM files WHERE state = 'indexed'")
+        assert engine.catalog.indexed_file_count() == indexed[0][0]
+        assert reader.catalog.indexed_file_count() == indexed[0][0]

@@ -26,7 +26,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from codanna_desktop.core.chunking.chunks import Chunk
 from codanna_desktop.core.errors import CatalogDamagedError
@@ -34,7 +34,7 @@ from codanna_desktop.core.storage.catalog_connection import open_catalog_connect
 
 if TYPE_CHECKING:
     # numpy only where vectors are read or written: `grep` never loads it (0.5 s here).
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import numpy as np
 
@@ -170,8 +170,8 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
-        # (the database's version when counted, (embedded, chunks)): see coverage().
-        self._coverage: tuple[tuple[int, int], tuple[int, int]] | None = None
+        # name -> (the database's version when counted, the count): see _counted().
+        self._counts: dict[str, tuple[tuple[int, int], Any]] = {}
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
@@ -656,27 +656,43 @@ class Catalog:
             return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
         return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
 
-    def coverage(self) -> tuple[int, int]:
-        """(embedded, chunks) of the whole index, as counts() gives them. The search box
-        asks on every query, and counting reads every chunk row (3 ms for 6,292 chunks
-        here): so they are counted again only once the database has changed, by this
+    def _counted(self, name: str, count: Callable[[], _Count]) -> _Count:
+        """count(), counted again only once the database has changed since, by this
         connection (its total_changes) or by another (SQLite's data_version)."""
         with self._lock:
             version = (
                 self._db.execute("PRAGMA data_version").fetchone()[0],
                 self._db.total_changes,
             )
-            if self._coverage is None or self._coverage[0] != version:
-                counted = self.counts()
-                self._coverage = (version, (counted["embedded"], counted["chunks"]))
-            return self._coverage[1]
+            kept = self._counts.get(name)
+            if kept is None or kept[0] != version:
+                kept = (version, count())
+                self._counts[name] = kept
+            return cast("_Count", kept[1])
+
+    def coverage(self) -> tuple[int, int]:
+        """(embedded, chunks) of the whole index, as counts() gives them. The search box
+        asks on every query, and counting reads every chunk row (3 ms for 6,292 chunks
+        here)."""
+
+        def count() -> tuple[int, int]:
+            counted = self.counts()
+            return counted["embedded"], counted["chunks"]
+
+        return self._counted("coverage", count)
 
     def indexed_file_count(self) -> int:
-        """Files in the index now (cheap: no join, unlike counts())."""
-        try:
-            return int(self._query("SELECT COUNT(*) FROM files WHERE state = 'indexed'")[0][0])
-        except sqlite3.OperationalError:
-            return 0
+        """Files in the index now. Exact search asks on every search (a COUNT: 0.1 ms on
+        the standard library, 1 ms on ten times its files)."""
+
+        def count() -> int:
+            try:
+                sql = "SELECT COUNT(*) FROM files WHERE state = 'indexed'"
+                return int(self._query(sql)[0][0])
+            except sqlite3.OperationalError:
+                return 0
+
+        return self._counted("indexed_files", count)
 
     def symbol_spans(self, file_id: int) -> list[tuple[int, int, str]]:
         """(start line, end line, symbol) of the file's named chunks."""
@@ -714,6 +730,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 _Row = TypeVar("_Row")
+_Count = TypeVar("_Count")
 
 
 def _build(row_type: type[_Row], row: sqlite3.Row, **converted: object) -> _Row:
