@@ -5,22 +5,11 @@ roots asked for. Each gives the answer a line-by-line search or a fresh reader g
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.exact.content_index import (
-    TEXTS_PAGE_BYTES,
-    ContentFile,
-    ContentIndex,
-    Scope,
-)
+from codanna_desktop.core.exact.content_index import ContentFile, ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode
 from codanna_desktop.core.exact.trigrams import ALL, Gram
@@ -115,114 +104,3 @@ def test_scopes_limit_the_candidates_to_their_roots_and_paths(tmp_path: Path) ->
         assert sorted(f.file_id for f in index.candidates(ALL, scopes=[Scope(2)])) == [3, 4]
     finally:
         index.close()
-
-
-def _page_size(directory: Path) -> int:
-    db = sqlite3.connect(directory / "texts.sqlite")
-    try:
-        return int(db.execute("PRAGMA page_size").fetchone()[0])
-    finally:
-        db.close()
-
-
-def _texts(directory: Path) -> list[tuple[int, bytes]]:
-    db = sqlite3.connect(directory / "texts.sqlite")
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return db.execute("SELECT file_id, body FROM texts ORDER BY file_id").fetchall()
-    finally:
-        db.close()
-
-
-def _old_index(directory: Path, files: int, size: int) -> list[tuple[int, bytes]]:
-    """An index whose texts are in SQLite's default 4 KiB pages, as versions before made."""
-    index = ContentIndex(directory)
-    texts = [
-        _file(i, f"f{i}.py", f"needle {i}\n" + f"line {i} of text\n" * size) for i in range(files)
-    ]
-    index.put(1, texts)
-    index.commit()
-    index.close()
-    db = sqlite3.connect(directory / "texts.sqlite", isolation_level=None)
-    for pragma in ("journal_mode=DELETE", "page_size=4096", "journal_mode=WAL"):
-        db.execute(f"PRAGMA {pragma}")
-        if pragma.startswith("page_size"):
-            db.execute("VACUUM")
-    db.close()
-    assert _page_size(directory) == 4096
-    return _texts(directory)
-
-
-def test_new_texts_are_stored_in_64_kib_pages(tmp_path: Path) -> None:
-    ContentIndex(tmp_path / "exact").close()
-    assert _page_size(tmp_path / "exact") == TEXTS_PAGE_BYTES == 65536
-
-
-def test_texts_in_small_pages_are_rewritten_once_losing_nothing(tmp_path: Path) -> None:
-    directory = tmp_path / "exact"
-    before = _old_index(directory, files=30, size=50)
-    # A search process holding the texts open keeps them as they are, and reads on.
-    reader = ContentIndex(directory, writable=False)
-    assert _ids(reader) == list(range(30))  # it has searched: SQLite knows it is there
-    writer = ContentIndex(directory)
-    writer.close()
-    assert _page_size(directory) == 4096
-    assert _ids(reader) == list(range(30))
-    reader.close()
-    index = ContentIndex(directory)
-    try:
-        assert _page_size(directory) == TEXTS_PAGE_BYTES
-        assert _texts(directory) == before
-        assert _ids(index) == list(range(30))
-        index.put(1, [_file(99, "new.py", "needle new\n")])
-        index.commit()
-        assert _ids(index) == [*range(30), 99]
-    finally:
-        index.close()
-    assert (
-        sqlite3.connect(directory / "texts.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
-        == "wal"
-    )
-
-
-_CONVERT = (
-    "import sys\n"
-    "from codanna_desktop.core.exact.content_index import ContentIndex\n"
-    "print('go', flush=True)\n"
-    "ContentIndex(sys.argv[1]).close()\n"
-    "print('done', flush=True)\n"
-)
-
-
-def test_a_conversion_killed_midway_loses_nothing_and_is_done_again(tmp_path: Path) -> None:
-    directory = tmp_path / "exact"
-    before = _old_index(directory, files=200, size=2000)  # about 6 MB: VACUUM takes a while
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    killed_in_vacuum = False
-    # Killed later each time, until once in the rewrite itself (its rollback journal is
-    # there), then left to finish.
-    for step in range(300):
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CONVERT, str(directory)], stdout=subprocess.PIPE, env=env
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline() == b"go\n"
-        if killed_in_vacuum:
-            assert child.stdout.read() == b"done\n"
-            assert child.wait() == 0
-            break
-        time.sleep(step * 0.005)
-        child.send_signal(signal.SIGKILL)
-        if child.stdout.read() == b"done\n":
-            break  # finished before the kill (5 ms steps against a rewrite of 50 to 100)
-        child.wait()
-        killed_in_vacuum = (directory / "texts.sqlite-journal").exists()
-        assert _texts(directory) == before  # every text, whatever the moment of the kill
-    assert killed_in_vacuum
-    index = ContentIndex(directory)
-    try:
-        assert _page_size(directory) == TEXTS_PAGE_BYTES
-        assert _ids(index) == list(range(200))
-    finally:
-        index.close()
-    assert _texts(directory) == before

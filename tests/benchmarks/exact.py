@@ -26,7 +26,6 @@ import json
 import random
 import re
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 
 from codanna_desktop.core.exact.matcher import PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode
-from codanna_desktop.core.exact.search import CONTENT_DIR, ExactRequest, ExactSearcher
+from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher
 from codanna_desktop.core.settings import DEFAULT_EXCLUDED_DIRS, Settings
 from tests.benchmarks import report
 from tests.benchmarks.workspace import (
@@ -217,33 +216,10 @@ with ExactSearcher.open(home_paths(Path(sys.argv[1]))) as searcher:
 """
 
 
-def home_in_small_pages(home: Path) -> Path:
-    """A copy of home's catalog and exact-search index with the texts in SQLite's default
-    4 KiB pages, as versions before 64 KiB pages stored them: what `--before` reads."""
-    copy = home.with_name(home.name + "-before")
-    shutil.rmtree(copy, ignore_errors=True)
-    data = home_paths(home).data_dir
-    into = home_paths(copy).data_dir
-    into.mkdir(parents=True)
-    for name in ("catalog.sqlite", "catalog.sqlite-wal"):
-        if (data / name).exists():
-            shutil.copy2(data / name, into / name)
-    shutil.copytree(data / CONTENT_DIR, into / CONTENT_DIR)
-    db = sqlite3.connect(into / CONTENT_DIR / "texts.sqlite", isolation_level=None)
-    for pragma in ("journal_mode=DELETE", "page_size=4096"):
-        db.execute(f"PRAGMA {pragma}")
-    db.execute("VACUUM")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.close()
-    return copy
-
-
 class BeforeSearcher:
-    """The searcher of `source` (a checkout of an earlier commit) in a process of its own,
-    on a copy of home in the pages the version before made."""
+    """The searcher of `source` (a checkout of an earlier commit) in a process of its own."""
 
     def __init__(self, source: Path, home: Path) -> None:
-        self.home = home = home_in_small_pages(home)
         env = {**cli_env(home), "PYTHONPATH": str(source)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BEFORE_WORKER, str(home)],
@@ -265,7 +241,6 @@ class BeforeSearcher:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait()
-        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def compare_tree(

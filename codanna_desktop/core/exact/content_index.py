@@ -57,10 +57,6 @@ CREATE TABLE IF NOT EXISTS binary_files (
     nul_offset INTEGER NOT NULL
 );
 """
-# Texts in 64 KiB pages read about twice as fast as in SQLite's default 4 KiB ones (0.5
-# against 1.5 ms for 6.9 MB of the standard library's texts): a text spans fewer
-# overflow pages, each followed by its own pointer.
-TEXTS_PAGE_BYTES = 65536
 _READ_MMAP_BYTES = 1 << 40  # the whole file, however large (SQLite maps what exists)
 _WRITER_HEAP_BYTES = 64_000_000
 _WRITER_THREADS = 1
@@ -150,6 +146,9 @@ class ContentIndex:
         self._lock = threading.Lock()
         self._index = self._open()
         self._texts = self._open_texts()
+        # Searches read through their own connection: they see committed texts only, and
+        # never share a statement with the writer's open transaction.
+        self._read = self._open_reader()
         self._writer: tantivy.IndexWriter | None = None
         if writable:
             try:
@@ -162,14 +161,6 @@ class ContentIndex:
                         f"Another Codanna Desktop process is updating {self.directory}."
                     ) from exc
                 raise
-            # Holding the writer lock, and before this object's reader is open (any open
-            # connection keeps the conversion from running).
-            texts = self._require_texts()
-            _convert_page_size(texts)
-            texts.execute("BEGIN")
-        # Searches read through their own connection: they see committed texts only, and
-        # never share a statement with the writer's open transaction.
-        self._read = self._open_reader()
 
     @property
     def _grams_dir(self) -> Path:
@@ -215,14 +206,12 @@ class ContentIndex:
         return db
 
     def _open_texts(self) -> sqlite3.Connection | None:
-        """The writer's connection (None when read-only); __init__ opens its transaction,
-        which stays open always."""
+        """The writer's connection (None when read-only), inside a transaction always."""
         if not self.writable:
             return None
         path = self.directory / "texts.sqlite"
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
-            db.execute(f"PRAGMA page_size={TEXTS_PAGE_BYTES}")  # a new database's only
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
@@ -234,12 +223,12 @@ class ContentIndex:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute(f"PRAGMA page_size={TEXTS_PAGE_BYTES}")
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_TEXTS_SCHEMA)
         if self.recreated:
             db.execute("DELETE FROM texts")  # texts without their trigrams are never found
             db.execute("DELETE FROM binary_files")
+        db.execute("BEGIN")
         return db
 
     # -- writing ---------------------------------------------------------------------
@@ -432,30 +421,6 @@ class ContentIndex:
             reader, self._read = self._read, None
             if reader is not None:
                 reader.close()
-
-
-def _convert_page_size(db: sqlite3.Connection) -> None:
-    """Rewrite texts made in other pages into TEXTS_PAGE_BYTES ones, once.
-
-    WAL mode keeps the page size, so the rewrite (VACUUM) runs in rollback-journal mode,
-    where SQLite makes it atomic: a crash in it is rolled back from the journal by the next
-    connection, which then converts again. Leaving WAL mode needs every other connection
-    closed (a search process holding the texts open): then nothing waits for it, and the
-    next writer to open the texts converts them."""
-    if db.execute("PRAGMA page_size").fetchone()[0] == TEXTS_PAGE_BYTES:
-        return
-    db.execute("PRAGMA busy_timeout=0")
-    try:
-        if db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
-            return
-        db.execute(f"PRAGMA page_size={TEXTS_PAGE_BYTES}")
-        db.execute("VACUUM")
-        log.info("exact-search texts rewritten in %d-byte pages", TEXTS_PAGE_BYTES)
-    except sqlite3.OperationalError as exc:
-        log.info("exact-search texts kept in their pages for now (%s)", exc)
-    finally:
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA journal_mode=WAL")
 
 
 def _meta_stamp(grams: Path) -> bytes | None:
