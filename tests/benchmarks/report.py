@@ -69,7 +69,7 @@ def refresh(out_dir: Path = DOCS_DIR) -> Path:
         _queries(data["speed"]),
         _freshness(data["freshness"]),
         _watcher_load(data["watcher_load"], data["watcher_load_before"]),
-        _desktop(markdown),
+        _desktop(),
         fault_report.section(data["faults"]),
         _exact(data["exact"]),
         report_models.section(data["models"], data["models_cost"]),
@@ -1316,13 +1316,10 @@ every folder with the disk (a stat per unchanged file). Between the configuratio
 times differ by less than the machine's drift from run to run (about 10%)."""
 
 
-def _desktop(markdown: Path) -> str:
-    body = DESKTOP_PENDING
-    if markdown.exists():
-        text = markdown.read_text(encoding="utf-8")
-        if DESKTOP_BEGIN in text and DESKTOP_END in text:
-            body = text.split(DESKTOP_BEGIN, 1)[1].split(DESKTOP_END, 1)[0].strip()
-    return f"## 8. Desktop\n\n{DESKTOP_BEGIN}\n{body}\n{DESKTOP_END}"
+def _desktop() -> str:
+    """The section for a file that has none yet; once written, it is kept as it stands
+    (`_keep_hand_written`)."""
+    return f"## 8. Desktop\n\n{DESKTOP_BEGIN}\n{DESKTOP_PENDING}\n{DESKTOP_END}"
 
 
 def _batch_memory(m: dict[str, Any] | None) -> str:
