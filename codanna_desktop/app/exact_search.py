@@ -501,7 +501,7 @@ class ExactMode(QObject):
             self.show_error(exc.pointed())
             return
         if exc is not None:
-            self.show_error(f"The search failed: {exc}")
+            self.show_error(f"The search failed: {exc}", count_text="Search failed")
             return
         if not isinstance(result, ExactResult) or result.cancelled:
             return
@@ -520,7 +520,7 @@ class ExactMode(QObject):
         self.window.results_stack.setCurrentIndex(self.page)
         self.window.preview.setVisible(False)
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, *, count_text: str = "Invalid pattern") -> None:
         """Under the box, in place of a dialog; the last good results stay listed."""
         self.window.results_stack.setCurrentIndex(self.page)
         self.window.preview.setVisible(False)
@@ -529,7 +529,7 @@ class ExactMode(QObject):
         palette = self.error_label.palette()
         self.error_label.setStyleSheet(f"color: {theme.error_color(palette).name()};")
         self.error_label.setVisible(True)
-        self.window.result_count.setText("Invalid pattern")
+        self.window.result_count.setText(count_text)
 
     def clear(self) -> None:
         self.latest += 1

@@ -110,6 +110,7 @@ def test_slashes_make_a_regex_search_and_a_bad_one_says_why_under_the_box(
     _search(qtbot, window, "/url_for(/")
     assert window.exact.error_label.isVisible()
     assert "unclosed group" in window.exact.error_label.text()
+    assert window.result_count.text() == "Invalid pattern"
     assert window.exact.view.exact_model.rowCount() > 0  # the last good results stay
     window.search_box.setText("plain words")
     window.run_search()
@@ -164,3 +165,13 @@ def test_closing_the_window_ends_its_search_process(qtbot: QtBot, window: MainWi
     window.close()
     assert not process.alive  # not left running until the window object is collected
     assert window.exact._search is None
+
+
+def test_a_search_that_failed_is_not_called_an_invalid_pattern(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    _search(qtbot, window, '"url_for"')
+    # What the drain hands on when the search process is gone mid-query.
+    window.exact._finished(window.exact.latest, None, ConnectionResetError("reset by peer"))
+    assert "The search failed: reset by peer" in window.exact.error_label.text()
+    assert window.result_count.text() == "Search failed"
