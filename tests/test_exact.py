@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tantivy
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.exact.matcher import CompiledPattern, PatternOptions
@@ -204,7 +205,14 @@ def test_literals_choose_the_candidates_and_a_pattern_without_one_scans() -> Non
     assert query(r"def \w+_for\(") == "'def ' & '_for' & 'for('"
     assert query(r"[Ff]oo") == "'foo'"
     assert "'lass' | 'lasſ'" in query("class", fold=True)  # "ſ" matches "s" ignoring case
-    for pattern in (r"\w+", ".*", r"(a+)+$", "ab", r"x?yz"):
+    # Shorter literals are grams themselves; a character that is not ASCII is one too.
+    assert query(r"\?\.") == "'?.'"
+    assert query(r"x?yz") == "'xyz' | 'yz'"
+    assert query("é") == "'é'"
+    assert query("café|é") == "'café' | 'é'"
+    assert query("[À-Â]") == "'à' | 'á' | 'â'"
+    # A lone ASCII character narrows nothing (nearly every file has it): a scan.
+    for pattern in (r"\w+", ".*", r"(a+)+$", "a", r"#\s*\w+", r"[ab]"):
         assert required_query(parse(pattern).tree, fold=False) is ALL
 
 
@@ -278,6 +286,47 @@ def test_an_index_folder_without_texts_builds_them_on_the_next_index(corpus: Pat
             "text/latin1.txt",
             ".hidden/config.py",
         }
+        assert not result.notes
+
+
+def test_an_index_of_other_gram_windows_is_built_again(corpus: Path) -> None:
+    """An index written by a version with other windows (three and four characters, under
+    another tokenizer name) no longer opens: the reader says it is being built, the next
+    index builds it again, and a one-gram pattern then finds its files by the index."""
+    with Engine() as eng:
+        eng.add_root(corpus)
+        eng.index(embed=False)
+    grams = AppPaths.default().data_dir / "exact" / "trigrams"
+    shutil.rmtree(grams)
+    grams.mkdir()
+    old = tantivy.SchemaBuilder()
+    old.add_unsigned_field("file_id", stored=True, indexed=True, fast=True)
+    old.add_unsigned_field("root_id", indexed=True)
+    old.add_text_field("path_raw", tokenizer_name="raw", index_option="basic")
+    old.add_text_field("language", tokenizer_name="raw", index_option="basic")
+    old.add_text_field("grams", tokenizer_name="ngram34_lower", index_option="basic")
+    before = tantivy.Index(old.build(), path=str(grams))
+    before.register_tokenizer(
+        "ngram34_lower",
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.ngram(3, 4, False))
+        .filter(tantivy.Filter.lowercase())
+        .build(),
+    )
+    writer = before.writer(heap_size=15_000_000, num_threads=1)
+    doc = tantivy.Document()
+    doc.add_unsigned("file_id", 1)
+    doc.add_text("grams", "café")
+    writer.add_document(doc)
+    writer.commit()
+    writer.wait_merging_threads()
+    with ExactSearcher.open(AppPaths.default()) as reader:
+        result = reader.search(ExactRequest(PatternOptions("é")))
+        assert not result.files and "being built" in " ".join(result.notes)
+    with Engine() as eng:
+        eng.index(embed=False)
+        result = eng.grep(ExactRequest(PatternOptions("é")))
+        assert {f.rel_path for f in result.files} == {"text/unicode.txt", "text/boundaries.txt"}
+        assert result.candidates == 2  # chosen by the one-gram, not by reading every text
         assert not result.notes
 
 

@@ -2,8 +2,8 @@
 
 Two parts in one folder (``data/exact``), one entry per indexed file (and per binary file
 whose first lines ripgrep searches: binary_prefix.py), both keyed by the catalog's file
-id: a tantivy index (``trigrams/``) of every three-character window of the file's text,
-lowercased (document ids only), with the file's root, path and language for filters;
+id: a tantivy index (``trigrams/``) of every window of one to four characters of the
+file's text, lowercased (document ids only), with the file's root, path and language for filters;
 and the texts themselves, uncompressed, in SQLite (``texts.sqlite``). A pattern's required
 trigrams (trigrams.py) select the files that may hold a match; the matcher reads
 their texts. The texts are kept out of tantivy's compressed document store because
@@ -37,9 +37,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Three- and four-character windows: four-grams cut the candidates of a literal such as
-# `set_dict` from 195 files of the standard library to 21 (3 hold it).
-_TRIGRAMS = "ngram34_lower"
+# Windows of one to four characters. Four-grams cut the candidates of a literal such as
+# `set_dict` from 195 files of the standard library to 21 (3 hold it); two-grams let a
+# short literal (`?.`, `=>`, `||`) and one-grams a character that is not ASCII (`é`, `—`)
+# choose their files instead of reading every text (trigrams.py). A new name: an index
+# made with other windows no longer opens with this schema and is built again.
+_GRAMS = "ngram14_lower"
 _TEXTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS texts (
     file_id INTEGER PRIMARY KEY,
@@ -68,7 +71,7 @@ def _build_schema() -> tantivy.Schema:
     sb.add_unsigned_field("root_id", indexed=True)
     sb.add_text_field("path_raw", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("language", tokenizer_name="raw", index_option="basic")
-    sb.add_text_field("grams", tokenizer_name=_TRIGRAMS, index_option="basic")
+    sb.add_text_field("grams", tokenizer_name=_GRAMS, index_option="basic")
     return sb.build()
 
 
@@ -77,11 +80,11 @@ _SCHEMA = _build_schema()
 
 def _register(index: tantivy.Index) -> None:
     analyzer = (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.ngram(3, 4, False))
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.ngram(1, 4, False))
         .filter(tantivy.Filter.lowercase())
         .build()
     )
-    index.register_tokenizer(_TRIGRAMS, analyzer)
+    index.register_tokenizer(_GRAMS, analyzer)
 
 
 def hash_prefix(content_hash: str) -> int:

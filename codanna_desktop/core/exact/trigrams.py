@@ -5,7 +5,7 @@ set of strings it can match when that set is small (`exact`) and a boolean query
 trigrams that every match satisfies. Concatenation multiplies exact sets; alternation
 unites them and ORs the queries; an optional or starred part adds nothing. A set of
 strings becomes an OR over its strings of the AND of each string's four-grams (the index
-holds three- and four-grams; a three-letter string needs its trigram).
+holds the grams of one to four characters; a shorter string is one gram itself).
 
 The content index lowercases its trigrams, so a pattern's literals are lowercased too
 (a superset of the case-sensitive answer; the matcher decides). Ignoring case, a few
@@ -190,10 +190,13 @@ def _exact_query(strings: frozenset[str] | None, fold: bool) -> Query:
 
 
 def _string_query(text: str, fold: bool) -> Query:
-    """Every four-gram of the string (which implies its trigrams), or its one trigram."""
-    if len(text) < 3:
+    """Every four-gram of the string (which implies its shorter grams), or the string as
+    one gram when it is shorter. Not a lone ASCII character: nearly every file holds it,
+    and the pattern is then said to need every text searched (a one-gram of a character
+    that is not ASCII is rare: `é` is in 28 of the standard library's 2,287 files)."""
+    if not text or (len(text) == 1 and text.isascii()):
         return ALL
-    n = 4 if len(text) >= 4 else 3
+    n = min(4, len(text))
     grams = [text[i : i + n] for i in range(len(text) - n + 1)]
     return _and([_gram_query(g, fold) for g in grams])
 

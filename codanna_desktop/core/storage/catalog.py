@@ -305,12 +305,17 @@ class Catalog:
         return _root(rows[0]) if rows else None
 
     def roots(self) -> list[RootRow]:
-        """The indexed folders; a folder being removed is no longer one of them."""
-        try:
+        """The indexed folders; a folder being removed is no longer one of them. Kept
+        until the database changes: every search asks (0.2 ms a time, read again)."""
+
+        def read() -> tuple[RootRow, ...]:
             rows = self._named("SELECT * FROM roots ORDER BY path")
+            return tuple(root for root in map(_root, rows) if not root.removing)
+
+        try:
+            return list(self._counted("roots", read))
         except sqlite3.OperationalError:
             return []
-        return [root for root in map(_root, rows) if not root.removing]
 
     def roots_being_removed(self) -> list[RootRow]:
         rows = self._named("SELECT * FROM roots ORDER BY path")
