@@ -14,6 +14,7 @@ import pytest
 import tantivy
 
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.exact import matcher
 from codanna_desktop.core.exact.matcher import CompiledPattern, PatternOptions
 from codanna_desktop.core.exact.pattern import CaseMode, PatternError, parse
 from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher
@@ -193,6 +194,21 @@ def test_exact_search_finds_the_lines_ripgrep_finds(
     engine: Engine, corpus: Path, pattern: str, flags: list[str]
 ) -> None:
     assert _pairs(engine, _options(pattern, flags)) == _rg_pairs(corpus, pattern, flags)
+
+
+@pytest.mark.skipif(RG is None, reason="ripgrep is not installed (scripts/setup --dev)")
+@pytest.mark.parametrize("bytes_per_line", [0, 1 << 40], ids=["by-guard", "whole-text"])
+def test_both_ways_of_finding_lines_give_ripgreps_lines(
+    engine: Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch, bytes_per_line: int
+) -> None:
+    """A file is searched from each line holding the required text or through its whole
+    text, by how often that text occurs (matcher.py): each way alone gives rg's lines."""
+    monkeypatch.setattr(matcher, "_BYTES_PER_GUARDED_LINE", bytes_per_line)
+    for pattern, flags in PATTERNS:
+        assert _pairs(engine, _options(pattern, flags)) == _rg_pairs(corpus, pattern, flags), (
+            pattern,
+            flags,
+        )
 
 
 def test_literals_choose_the_candidates_and_a_pattern_without_one_scans() -> None:

@@ -139,8 +139,11 @@ def sample_patterns(texts: list[str], seed: int) -> list[tuple[str, str, list[st
     return out
 
 
-def index_child(home: Path, roots: list[Path], with_texts: bool) -> dict[str, Any]:
-    """Index the roots lexically in a fresh process; time, peak memory, sizes."""
+def index_child(
+    home: Path, roots: list[Path], with_texts: bool, source: Path | None = None
+) -> dict[str, Any]:
+    """Index the roots lexically in a fresh process (with the code of `source`, a checkout
+    of an earlier commit, when given); time, peak memory, sizes."""
     code = (
         "import sys, time, json\n"
         "from codanna_desktop.core.exact import sync\n"
@@ -159,11 +162,15 @@ def index_child(home: Path, roots: list[Path], with_texts: bool) -> dict[str, An
     )
     if home.exists():
         shutil.rmtree(home)
+    env = cli_env(home)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     proc = subprocess.run(
         [sys.executable, "-c", code, "1" if with_texts else "0", str(home), *map(str, roots)],
         capture_output=True,
         text=True,
-        env=cli_env(home),
+        env=env,
+        cwd=source,
         check=True,
     )
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -241,6 +248,15 @@ class BeforeSearcher:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait()
+
+
+def before_searcher(args: argparse.Namespace, home: Path, roots: list[Path]) -> BeforeSearcher:
+    """The earlier code's searcher, on an index that code built itself beside `home`: its
+    format may differ from this one's (which it could not read)."""
+    source = args.before.resolve()
+    before_home = home.with_name(home.name + "-before")
+    index_child(before_home, roots, with_texts=True, source=source)
+    return BeforeSearcher(source, before_home)
 
 
 def compare_tree(
@@ -526,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(args.work / "home-without", ignore_errors=True)
     rg_base = rg_command(rg, Settings().max_file_size)
     results = []
-    before = None if args.before is None else BeforeSearcher(args.before.resolve(), home)
+    before = None if args.before is None else before_searcher(args, home, list(roots.values()))
     with ExactSearcher.open(home_paths(home)) as searcher:
         for name, root in roots.items():
             root_row = searcher.catalog.root_by_path(root)
@@ -551,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             big = make_big_tree(args.work / "big", searcher, first, args.big)
         big_home = args.work / "home-big"
         big_index = index_child(big_home, [big], with_texts=True)
-        before = None if args.before is None else BeforeSearcher(args.before.resolve(), big_home)
+        before = None if args.before is None else before_searcher(args, big_home, [big])
         with ExactSearcher.open(home_paths(big_home)) as searcher:
             patterns = [x for t in results if t["tree"] == "stdlib" for x in t["patterns"]]
             chosen = [(r["kind"], r["pattern"], r["flags"]) for r in patterns]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
@@ -59,6 +60,11 @@ _SPARSE_BYTES = 4096
 # Up to this many matching lines, a file's lines are counted with bytes.count up to each
 # one rather than by numpy over the whole text.
 _FEW_LINES = 8
+# A file in which the required text occurs at most once in this many bytes is searched
+# line by line from each occurrence (see _lines_by_guard): a line costs two calls through
+# the binding (about 2 µs), RE2 running a pattern that does not begin with a literal
+# through the whole text 3 to 5 ns a byte.
+_BYTES_PER_GUARDED_LINE = 500
 
 
 @dataclass(frozen=True)
@@ -132,9 +138,16 @@ class CompiledPattern:
         self._required = _required_literal(parsed.tree)
         rarest = None if self._required is None else _rarest_part(self._required)
         self._guard = None if rarest is None else _literal_program(rarest)
+        self._guard_bytes = rarest or b""
         # Where the rarest part stands in the required literal (the whole literal, for a
         # plain one).
         self._guard_shift = 0 if rarest is None else len(self._required or b"") - len(rarest)
+        # RE2 finds a pattern that begins with a literal by memchr of its first byte, as
+        # fast as the guard; any other (`^\s*class \w+`, `\w+Error\b`, every -w pattern) it
+        # runs byte by byte through the text, where the guard's lines are far cheaper.
+        self._lines_from_guard = self._guard is not None and (
+            options.word or not _begins_with_literal(parsed.tree)
+        )
 
     @property
     def needs_full_scan(self) -> bool:
@@ -162,6 +175,14 @@ class CompiledPattern:
         pos = 0 if self._guard is None else _skip_to_required(self._guard, body, n)
         if pos < 0:
             return None
+        if self._lines_from_guard and literal is None:
+            assert self._guard is not None
+            hits = body.count(self._guard_bytes, pos)
+            if hits * _BYTES_PER_GUARDED_LINE <= n - pos:
+                inside = self._lines_by_guard(body, pos)
+                if self._check is not None and not ascii_text:
+                    inside = self._confirmed(body, inside)
+                return MatchedLines.of(self, body, inside) if inside else None
         by_guard = True
         while pos <= end_of_text:
             if literal is not None:
@@ -189,6 +210,31 @@ class CompiledPattern:
         if self._check is not None and not ascii_text:
             inside = self._confirmed(body, inside)
         return MatchedLines.of(self, body, inside) if inside else None
+
+    def _lines_by_guard(self, body: bytes, pos: int) -> list[int]:
+        """A position in each matching line, found as ripgrep finds a pattern with an inner
+        literal: each line holding the required text is searched on its own (by the ASCII
+        program when the line is ASCII); the lines between are never run through RE2."""
+        assert self._guard is not None
+        guard, shift, n = self._guard.Match, self._guard_shift, len(body)
+        find, rfind = body.find, body.rfind
+        ascii_match = self._regex(True, False).Match
+        inside: list[int] = []
+        while True:
+            at = guard(_UNANCHORED, body, pos + shift, n)[0][0]
+            if at < 0:
+                return inside
+            start = rfind(b"\n", 0, at) + 1
+            end = find(b"\n", at)
+            end = n if end == -1 else end
+            line_ascii = body[start:end].isascii()
+            match = ascii_match if line_ascii else self._regex(False, False).Match
+            found = match(_UNANCHORED, body, start, end)[0][0]
+            if found >= 0:
+                inside.append(found)
+            pos = end + 1
+            if pos > n:
+                return inside
 
     def _next_literal(self, body: bytes, literal: bytes, pos: int, n: int) -> int:
         """The first occurrence of the plain literal at or after `pos` (or -1), found by
@@ -433,12 +479,22 @@ def _rarest_part(literal: bytes) -> bytes:
     return literal[rank.index(max(rank)) :]
 
 
+def _begins_with_literal(tree: Node) -> bool:
+    """Whether every match begins with a given case-sensitive character (which RE2 looks
+    for first)."""
+    first = _sequence(tree)[0]
+    return isinstance(first, Lit) and not first.fold
+
+
 def _literal_of(tree: Node) -> bytes | None:
     """The bytes a pattern of plain case-sensitive characters matches, else None."""
     items = tree.items if isinstance(tree, Cat) else (tree,)
     if not all(isinstance(item, Lit) and not item.fold for item in items):
         return None
     return "".join(item.char for item in items if isinstance(item, Lit)).encode("utf-8")
+
+
+_Ints = np.ndarray | array  # int64 either way; each has len, [k] and tolist()
 
 
 class MatchedLines(Sequence[LineMatch]):
@@ -453,17 +509,20 @@ class MatchedLines(Sequence[LineMatch]):
     def __init__(
         self,
         pattern: CompiledPattern,
-        numbers: np.ndarray,
-        offsets: np.ndarray,
-        lengths: np.ndarray,
+        numbers: _Ints,
+        offsets: _Ints,
+        lengths: _Ints,
         text: bytes,
+        text_at: _Ints,
     ) -> None:
+        # numpy arrays, or array.array for a few lines (a third of the cost to build: most
+        # files a search finds have a few matching lines). Both give tolist().
         self._pattern = pattern
         self.numbers = numbers  # 1-based line numbers
         self.offsets = offsets  # byte offset of each line's start in the file
         self._lengths = lengths
         self._text = text  # the lines' texts, each followed by "\n"
-        self._text_at = np.cumsum(lengths + 1) - (lengths + 1)
+        self._text_at = text_at  # where each line's text starts in it
         self._count: int | None = None
 
     @classmethod
@@ -477,28 +536,34 @@ class MatchedLines(Sequence[LineMatch]):
         starts = bounds[index] + 1
         ends = bounds[index + 1]
         text = b"\n".join(map(body.__getitem__, map(slice, starts.tolist(), ends.tolist())))
-        return cls(pattern, index + 1, starts, ends - starts, text + b"\n")
+        lengths = ends - starts
+        text_at = np.cumsum(lengths + 1) - (lengths + 1)
+        return cls(pattern, index + 1, starts, lengths, text + b"\n", text_at)
 
     @classmethod
     def _of_few(cls, pattern: CompiledPattern, body: bytes, inside: list[int]) -> MatchedLines:
-        numbers, starts, ends = [], [], []
-        number, counted_to = 1, 0
+        numbers, starts, ends, text_at = [], [], [], []
+        number, counted_to, at_text = 1, 0, 0
         for at in inside:
             start = body.rfind(b"\n", 0, at) + 1
             end = body.find(b"\n", at)
+            end = len(body) if end == -1 else end
             number += body.count(b"\n", counted_to, start)
             counted_to = start
             numbers.append(number)
             starts.append(start)
-            ends.append(len(body) if end == -1 else end)
+            ends.append(end)
+            text_at.append(at_text)
+            at_text += end - start + 1
         text = b"\n".join(map(body.__getitem__, map(slice, starts, ends)))
-        starts_array = np.array(starts, dtype=np.int64)
+        lengths = array("q", (b - a for a, b in zip(starts, ends, strict=True)))
         return cls(
             pattern,
-            np.array(numbers, dtype=np.int64),
-            starts_array,
-            np.array(ends, dtype=np.int64) - starts_array,
+            array("q", numbers),
+            array("q", starts),
+            lengths,
             text + b"\n",
+            array("q", text_at),
         )
 
     def __len__(self) -> int:
@@ -539,7 +604,6 @@ class MatchedLines(Sequence[LineMatch]):
     def match_count(self) -> int:
         if self._count is None:
             at = self._text_at.tolist()
-            ends = (self._text_at + self._lengths).tolist()
-            bounds = list(zip(at, ends, strict=True))
+            bounds = [(a, a + n) for a, n in zip(at, self._lengths.tolist(), strict=True)]
             self._count = self._pattern.count_in_lines(self._text, bounds)
         return self._count

@@ -17,11 +17,10 @@ leaves it out, as ripgrep squashes its count.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -99,7 +98,7 @@ def binary_warning(name: bytes, offset: int) -> bytes:
 
 def _next_match_line(f: FileMatches, line: int) -> int | None:
     numbers = f.lines.numbers
-    k = int(np.searchsorted(numbers, line, side="right"))
+    k = bisect.bisect_right(numbers, line)
     return int(numbers[k]) if k < len(numbers) else None
 
 

@@ -17,7 +17,7 @@ from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, MatchedLines, PatternOptions
 from codanna_desktop.core.files.filters import SearchFilters, glob_to_regex
-from codanna_desktop.core.files.roots import owning_root
+from codanna_desktop.core.files.roots import folders_inside, owning_root
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _scopes(paths: Sequence[Path], roots: list[RootRow]) -> list[Scope]:
     for given in paths:
         path = Path(given).expanduser().resolve()
         # Folders added inside this path hold their own files (the innermost owns them).
-        inside = [Scope(r.id) for r in roots if path in r.path.parents]
+        inside = [Scope(r.id) for r in folders_inside(path, roots, lambda r: r.path)]
         root = owning_root(path, roots, lambda r: r.path)
         if root is None and not inside:
             raise PathOutsideRootsError(f"{given} is not inside any indexed folder.")
