@@ -266,23 +266,32 @@ def compare_tree(
     rg_base: list[str],
     patterns: list[tuple[str, str, list[str]]],
     before: BeforeSearcher | None = None,
+    reps: int = 1,
 ) -> dict[str, Any]:
+    """Each pattern `reps` times in turn (rg, then the app and the earlier code in
+    alternating order): its times are the medians of its runs."""
     root_row = searcher.catalog.root_by_path(root)
     assert root_row is not None
     rows: list[dict[str, Any]] = []
     for i, (kind, pattern, flags) in enumerate(patterns):
-        t0 = time.perf_counter()
-        expected = rg_pairs(rg_base, root, pattern, flags)
-        rg_s = time.perf_counter() - t0
-        then = before.search(root, pattern, flags) if before and i % 2 else None
-        t0 = time.perf_counter()
-        result = searcher.search(ExactRequest(options_for(pattern, flags), paths=[root]))
-        app_s = time.perf_counter() - t0
+        rg_runs, app_runs, before_runs = [], [], []
+        for rep in range(reps):
+            t0 = time.perf_counter()
+            expected = rg_pairs(rg_base, root, pattern, flags)
+            rg_runs.append(time.perf_counter() - t0)
+            then = before.search(root, pattern, flags) if before and (i + rep) % 2 else None
+            t0 = time.perf_counter()
+            result = searcher.search(ExactRequest(options_for(pattern, flags), paths=[root]))
+            app_runs.append(time.perf_counter() - t0)
+            if before is not None:  # before this version's search or after it, in turn
+                before_runs.append(then or before.search(root, pattern, flags))
+        rg_s, app_s = statistics.median(rg_runs), statistics.median(app_runs)
         found = {(f.rel_path, n) for f in result.files for n in f.lines.numbers.tolist()}
         extra: dict[str, Any] = {}
-        if before is not None:  # before this version's search or after it, in turn
-            before_s, before_pairs = then or before.search(root, pattern, flags)
-            extra = {"before_ms": round(before_s * 1000, 2), "before_same": before_pairs == found}
+        if before_runs:
+            before_s = statistics.median(s for s, _ in before_runs)
+            same = all(pairs == found for _, pairs in before_runs)
+            extra = {"before_ms": round(before_s * 1000, 2), "before_same": same}
         diffs = [
             {
                 "file": f,
@@ -518,6 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=WORK_DIR / "exact")
     p.add_argument("--out", type=Path, default=DOCS_DIR)
     p.add_argument("--cli-patterns", type=int, default=15)
+    p.add_argument("--reps", type=int, default=3, help="runs of each pattern (medians)")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--window-only", action="store_true", help="only the window's stalls, again")
     p.add_argument(
@@ -553,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if f.state == "indexed"
             ]
             patterns = sample_patterns(texts, SEED)
-            tree = compare_tree(name, root, searcher, rg_base, patterns, before)
+            tree = compare_tree(name, root, searcher, rg_base, patterns, before, args.reps)
             tree["files"] = len(texts)
             tree["cli"] = cli_times(home, root, patterns[: args.cli_patterns])
             results.append(tree)
@@ -571,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ExactSearcher.open(home_paths(big_home)) as searcher:
             patterns = [x for t in results if t["tree"] == "stdlib" for x in t["patterns"]]
             chosen = [(r["kind"], r["pattern"], r["flags"]) for r in patterns]
-            tree = compare_tree("big", big.resolve(), searcher, rg_base, chosen, before)
+            tree = compare_tree("big", big.resolve(), searcher, rg_base, chosen, before, args.reps)
         if before is not None:
             before.close()
         tree["index"] = big_index
@@ -581,6 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {
         "benchmark": "exact",
         "command": "python -m tests.benchmarks.exact" + (f" --big {args.big}" if args.big else ""),
+        "reps": args.reps,
         "machine": machine(),
         "rg": subprocess.run([rg, "--version"], capture_output=True, text=True).stdout.split("\n")[
             0

@@ -194,6 +194,7 @@ def test_exact_search_gives_ripgrep_lines_on_a_tiny_tree(
     if shutil.which("rg") is None:
         pytest.skip("ripgrep is not installed")
     args = ["--root", str(tiny_stdlib), "--work", str(work / "exact"), "--cli-patterns", "2"]
+    args += ["--reps", "1"]
     assert exact.main([*args, "--out", str(out), "--no-report"]) == 0
     result = load(out, "exact")
     assert result["patterns"] >= 100
