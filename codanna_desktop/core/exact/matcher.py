@@ -6,8 +6,10 @@ per matching line, which RE2 runs without Python's lock); the classes of the pat
 leave out the newline (pattern.py), so a match that still spans lines (a property class
 such as ``\\p{Cc}``) is rare, and the lines it spans are then searched one by one. Line
 numbers and starts come from the newlines' positions, found by numpy over the whole text
-at once; match ranges are found when a line is shown. RE2 runs in linear time: no
-pattern can hang the search (`(a+)+$` included).
+at once; match ranges are found when a line is shown. A pattern RE2 cannot look for by its
+first byte (``^\\s*class \\w+``, ``\\w+Error\\b``, ``-w``) is instead run on each line
+holding its required literal, where that literal is rare, as ripgrep does with an inner
+literal. RE2 runs in linear time: no pattern can hang the search (`(a+)+$` included).
 
 A word boundary (``\\b``, ``\\B``) is ASCII in RE2 and Unicode in ripgrep: ``é`` is a word
 character to ripgrep, so ``\\bx\\b`` does not match in ``éxé``; so are ``\\W`` and ``\\S``
