@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import tantivy
 
 from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
+from codanna_desktop.core.storage.commit_stamp import commit_stamp
 from codanna_desktop.core.storage.lexical.analysis import mark_acronym_ends
 from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
 from codanna_desktop.core.storage.lexical.schema import SCHEMA, register_analyzers
@@ -93,12 +94,15 @@ class LexicalIndex:
         self.on_disk = False
         self._write_lock = threading.Lock()
         self._files = IndexFileChecker(self.directory)
+        # meta.json as of the last reload that found the index sound (commit_stamp.py).
+        self._reloaded_at: bytes | None = None
         self._index = self._open_index()
         self._writer: tantivy.IndexWriter | None = self._open_writer() if writable else None
 
     # -- opening ---------------------------------------------------------------------
 
     def _open_index(self) -> tantivy.Index:
+        self._reloaded_at = None
         exists = self.directory.is_dir() and tantivy.Index.exists(str(self.directory))
         self.on_disk = exists or self.writable
         if not self.on_disk:
@@ -196,6 +200,7 @@ class LexicalIndex:
                 del writer  # releases tantivy's writer lock
             reason = self.damaged or "asked to rebuild"
             # Let go of the old files before they move (Windows cannot move open files).
+            self._reloaded_at = None
             self._index = tantivy.Index(SCHEMA)
             self.corrupt_backup = self._move_aside(ValueError(reason))
             self._files.forget()
@@ -324,6 +329,9 @@ class LexicalIndex:
             if not self.writable:
                 self._reopen_if_rebuilt()
             return
+        stamp = commit_stamp(self.directory)
+        if stamp is not None and stamp == self._reloaded_at:
+            return  # no commit since: its files were checked then and never change
         for attempt in range(2):
             try:
                 self._index.reload()
@@ -340,6 +348,8 @@ class LexicalIndex:
         problem = self._check_files()
         if problem is not None:
             self._mark_damaged(problem)
+        else:
+            self._reloaded_at = stamp
 
     def _reopen_if_rebuilt(self) -> None:
         """A reader of a damaged index: searchable again once the writer has rebuilt it."""
