@@ -746,6 +746,27 @@ def test_highlight_ranges_are_sorted_merged_and_in_characters() -> None:
     assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
 
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        # The term inside a longer lowercase word is no word of it: `myfile` is one word.
+        ("file", "x = myfile + 1", []),
+        ("file", "a b c = myfile(readFile)", ["File"]),
+        ("server", "s = HTTPServer(); my_server = 1", ["Server", "server"]),
+        ("read_file", "z = 1; do_read_file(); read_file()", ["read", "file", "read_file"]),
+        ("sha", "digest = sha256(data)  # hash", ["sha"]),
+    ],
+)
+def test_highlights_are_the_same_in_ascii_text_whose_first_words_are_skipped(
+    query: str, text: str, expected: list[str]
+) -> None:
+    """ASCII text is read from the word that holds the first term (snippets.py); the same
+    text made non-ASCII at its end is read word by word from its start."""
+    for checked in (text, text + " é"):
+        marked = [checked[start:end] for start, end in highlight_ranges(query, checked)]
+        assert marked == expected, checked
+
+
 # -- measurements (printed, not asserted) --------------------------------------------
 
 

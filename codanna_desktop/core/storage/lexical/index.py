@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import tantivy
 
@@ -56,8 +56,10 @@ class LexicalDoc:
     names: tuple[str, ...] = ()  # the names the chunk defines (Chunk.names)
 
 
-@dataclass(frozen=True)
-class LexicalHit:
+class LexicalHit(NamedTuple):
+    """A tuple, not a frozen dataclass: a search makes one per candidate (200), and a
+    tuple is built in a third of the time."""
+
     chunk_id: int
     score: float
 
@@ -278,12 +280,11 @@ class LexicalIndex:
         limit = min(limit, searcher.num_docs)
         if limit == 0:
             return []
-        result = searcher.search(query, limit, count=False)
-        addresses = [address for _, address in result.hits]
-        ids = searcher.fast_field_values("chunk_id", addresses)
+        hits = searcher.search(query, limit, count=False).hits  # a new list at each reading
+        ids = searcher.fast_field_values("chunk_id", [address for _, address in hits])
         return [
-            LexicalHit(chunk_id=int(cid), score=float(score))
-            for (score, _), cid in zip(result.hits, ids, strict=True)
+            LexicalHit(int(cid), float(score))
+            for (score, _), cid in zip(hits, ids, strict=True)
             if cid is not None
         ]
 
