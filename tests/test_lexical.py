@@ -448,8 +448,9 @@ from codanna_desktop.core.storage.lexical.index import LexicalDoc, LexicalIndex
 ix = LexicalIndex(Path(sys.argv[1]))
 print("open", flush=True)
 for line in sys.stdin:
-    if line.strip() == "commit":
-        ix.add([LexicalDoc(42, 1, 1, "a.py", "python", None, "module", "written elsewhere")])
+    if line.startswith("commit"):
+        text = "written elsewhere " + line[len("commit"):].strip()  # `commit v2`: that word too
+        ix.add([LexicalDoc(42, 1, 1, "a.py", "python", None, "module", text)])
         ix.commit()
         print("committed", flush=True)
     else:
@@ -488,6 +489,46 @@ def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_pa
             child.kill()
     with LexicalIndex(directory) as writer:  # the lock went with the process
         assert writer.chunk_ids() == {42}
+
+
+def test_reader_sees_each_of_quick_commits_by_another_process_and_nothing_is_lost_between(
+    tmp_path: Path,
+) -> None:
+    """A reload without a new commit is skipped (commit_stamp.py): each commit of the writer,
+    even several within one tick of the clock and with a meta.json of the same size, must
+    still be seen by the next reload."""
+    directory = tmp_path / "lex"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER_PROCESS, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "open"
+        reader = LexicalIndex(directory, writable=False)
+        reader.reload()
+        assert ids(reader, "elsewhere") == []
+        words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
+        for before, word in itertools.pairwise(["elsewhere", *words]):
+            child.stdin.write(f"commit {word}\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "committed"
+            reader.reload()
+            assert ids(reader, word) == [42]  # the chunk as just written
+            if before != "elsewhere":
+                assert ids(reader, before) == []  # and no longer as before
+            reader.reload()  # nothing new: the same answers
+            assert ids(reader, word) == [42]
+        child.stdin.write("quit\n")
+        child.stdin.flush()
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
 
 
 def test_second_writer_in_the_same_process_is_refused_until_the_first_closes(
@@ -703,6 +744,27 @@ def test_highlight_ranges_are_sorted_merged_and_in_characters() -> None:
     ranges = highlight_ranges("readFileContents", text)
     assert ranges == [(4, 20), (26, 30), (31, 35)]
     assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        # The term inside a longer lowercase word is no word of it: `myfile` is one word.
+        ("file", "x = myfile + 1", []),
+        ("file", "a b c = myfile(readFile)", ["File"]),
+        ("server", "s = HTTPServer(); my_server = 1", ["Server", "server"]),
+        ("read_file", "z = 1; do_read_file(); read_file()", ["read", "file", "read_file"]),
+        ("sha", "digest = sha256(data)  # hash", ["sha"]),
+    ],
+)
+def test_highlights_are_the_same_in_ascii_text_whose_first_words_are_skipped(
+    query: str, text: str, expected: list[str]
+) -> None:
+    """ASCII text is read from the word that holds the first term (snippets.py); the same
+    text made non-ASCII at its end is read word by word from its start."""
+    for checked in (text, text + " é"):
+        marked = [checked[start:end] for start, end in highlight_ranges(query, checked)]
+        assert marked == expected, checked
 
 
 # -- measurements (printed, not asserted) --------------------------------------------

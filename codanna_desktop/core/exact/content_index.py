@@ -31,6 +31,7 @@ import tantivy
 
 from codanna_desktop.core.errors import IndexLockedError
 from codanna_desktop.core.exact.trigrams import ALL, And, Gram, Or, Query
+from codanna_desktop.core.storage.commit_stamp import commit_stamp
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -397,11 +398,7 @@ class ContentIndex:
         if not self.on_disk:
             self._index = self._open()
             return
-        # Every commit writes a new meta.json (its opstamp grows): while its bytes are the
-        # ones last loaded, the searcher sees every commit. Reading them costs a few µs, a
-        # reload 40 to 60 (its inode and time could repeat: inodes are reused, and the
-        # clock's tick is coarser than two commits).
-        stamp = _meta_stamp(self._grams_dir)
+        stamp = commit_stamp(self._grams_dir)  # the bytes of the last reload: nothing new
         if stamp is not None and stamp == self._seen_meta:
             return
         try:
@@ -424,13 +421,6 @@ class ContentIndex:
             reader, self._read = self._read, None
             if reader is not None:
                 reader.close()
-
-
-def _meta_stamp(grams: Path) -> bytes | None:
-    try:
-        return (grams / "meta.json").read_bytes()
-    except OSError:
-        return None
 
 
 def _has_binary_table(db: sqlite3.Connection) -> bool:

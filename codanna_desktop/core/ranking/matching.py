@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
-from codanna_desktop.core.storage.lexical.analysis import split_words
+from codanna_desktop.core.storage.lexical.analysis import split_tokens, split_words
 
 
 class Match(StrEnum):
@@ -51,8 +51,11 @@ def match_of(query: str, text: str, symbol: str | None) -> Match:
         # lowercased text is none of them: no need to split a chunk of up to 4,000
         # characters. (ASCII only: Unicode lowercases some letters by their context.)
         return Match.SIMILAR
-    if words <= split_words(text):
-        return Match.WORDS
+    missing = set(words)
+    for token, _, _ in split_tokens(text):  # until every word is found, not the whole chunk
+        missing.discard(token)
+        if not missing:
+            return Match.WORDS
     return Match.SIMILAR
 
 

@@ -14,8 +14,7 @@ overlapping windows once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,11 +27,10 @@ if TYPE_CHECKING:
 DEFINITION_KINDS = frozenset({"function", "method", "class"})
 
 
-@dataclass(frozen=True)
-class Ranked:
+class Ranked(NamedTuple):
     """A result in the order shown: `row` is the chunk shown, `fused` the candidate whose
     score it carries (another window of the same definition, when that one ranked
-    higher), `score` that score times the prior."""
+    higher), `score` that score times the prior. (A tuple, as Fused is: one per candidate.)"""
 
     row: ChunkRow
     fused: Fused

@@ -14,6 +14,7 @@ query names a language, results in other languages keep a share of their score t
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,14 +73,23 @@ def is_prose(row: ChunkRow) -> bool:
 def is_supporting_code(row: ChunkRow) -> bool:
     """A test, an example or a benchmark: by its folder, its file name, its name or its
     test attribute."""
-    parts = row.rel_path.lower().split("/")
+    if _is_supporting_path(row.rel_path):
+        return True
+    # `in` first: each regex needs that text, and a search asks for a few hundred rows.
+    symbol = row.symbol
+    if symbol and ("test_" in symbol or "Test" in symbol) and _TEST_SYMBOL.search(symbol):
+        return True
+    return "#[" in row.text and bool(_TEST_ATTRIBUTE.search(_head(row.text)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_supporting_path(rel_path: str) -> bool:
+    """By its folder or its file name; the windows of a file and the files a folder's
+    searches keep finding ask for the same path again."""
+    parts = rel_path.lower().split("/")
     if any(p in SUPPORT_FOLDERS for p in parts[:-1]):
         return True
-    if _TEST_STEM.search(parts[-1].rsplit(".", 1)[0]):
-        return True
-    if row.symbol and _TEST_SYMBOL.search(row.symbol):
-        return True
-    return bool(_TEST_ATTRIBUTE.search(_head(row.text)))
+    return bool(_TEST_STEM.search(parts[-1].rsplit(".", 1)[0]))
 
 
 def _head(text: str) -> str:
@@ -112,10 +122,11 @@ class Priors:
     def of(self, row: ChunkRow) -> float:
         """The share of its fused score `row` keeps."""
         share = 1.0
-        if is_prose(row):
+        language = row.language.lower()
+        if language in PROSE_LANGUAGES:  # is_prose(row)
             share = self.prose
         elif is_supporting_code(row):
             share = self.support
-        if self.languages and row.language.lower() not in self.languages:
+        if self.languages and language not in self.languages:
             share *= OTHER_LANGUAGE_PRIOR
         return share

@@ -7,6 +7,8 @@ A word is marked when the index would match it: the same word analysis
 from __future__ import annotations
 
 import functools
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codanna_desktop.core.ranking.lexical_query import query_term_set
@@ -36,28 +38,48 @@ def first_highlight(query: str, text: str) -> int | None:
     return next((start for start, _ in _hits(_marked_terms(query), text)), None)
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The terms to mark, and a search for any of them inside a text."""
+
+    terms: dict[str, None]  # not to be changed by the caller
+    # Finds any term as a substring: one regex call where a word asked each term in turn.
+    find: re.Pattern[str] | None
+
+
 @functools.lru_cache(maxsize=256)
-def _marked_terms(query: str) -> dict[str, None]:
+def _marked_terms(query: str) -> _Terms:
     """The terms to mark, once per query: highlighting asks for every line of every
-    result. Not to be changed by the caller."""
+    result."""
     terms = query_term_set(query)
     if not is_identifier_query(query):
         # In a sentence, "the", "to" and "it" match everywhere and hide the words that
         # matter; they are marked only when the sentence has nothing else.
         terms = {t: None for t in terms if t not in FUNCTION_WORDS} or terms
-    return terms
+    find = re.compile("|".join(map(re.escape, terms))) if terms else None
+    return _Terms(terms, find)
 
 
-def _hits(terms: dict[str, None], text: str) -> Iterator[tuple[int, int]]:
+def _hits(marked: _Terms, text: str) -> Iterator[tuple[int, int]]:
     """The ranges to mark in order of their start, not yet merged."""
-    if not terms:
+    terms, find = marked.terms, marked.find
+    if find is None:
         return
-    for m in IDENT_RE.finditer(text):
+    # Every word marked has a term in it, lowercased. In ASCII text a word lowercased is
+    # that piece of the text lowercased, so the words before the first term anywhere in
+    # the text are skipped unread (most of a 4,000-character chunk, often all of it).
+    begin = 0
+    if text.isascii():
+        first = find.search(text.lower())
+        if first is None:
+            return
+        begin = _word_start(text, first.start())
+    for m in IDENT_RE.finditer(text, begin):
         word = m.group().lower()
         if word in terms:
             yield m.span()
             continue
-        if not any(term in word for term in terms):  # cheap test before splitting
+        if find.search(word) is None:  # cheap test before splitting
             continue
         start = m.start()
         parts = list(split_tokens(m.group()))
@@ -65,3 +87,11 @@ def _hits(terms: dict[str, None], text: str) -> Iterator[tuple[int, int]]:
             yield m.span()  # read_file for readFile, read_file or "read file"
         else:
             yield from ((start + a, start + b) for p, a, b in parts if p in terms)
+
+
+def _word_start(text: str, offset: int) -> int:
+    """The start of the word (IDENT_RE's, in ASCII text) that holds `offset`, or `offset`
+    itself between words."""
+    while offset > 0 and (text[offset - 1].isalnum() or text[offset - 1] == "_"):
+        offset -= 1
+    return offset

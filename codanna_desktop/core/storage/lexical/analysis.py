@@ -58,9 +58,10 @@ IDENT_ANALYZER = _analyzer(_IDENT_PATTERN, _MAX_IDENT_BYTES)
 
 
 def _tokens(regex: re.Pattern[str], max_bytes: int, text: str) -> Iterator[tuple[str, int, int]]:
+    short = max_bytes // 4  # a character is at most 4 bytes: shorter tokens need no encoding
     for m in regex.finditer(text):
         token = m.group().lower()
-        if len(token.encode("utf-8", "surrogatepass")) < max_bytes:
+        if len(token) < short or len(token.encode("utf-8", "surrogatepass")) < max_bytes:
             yield token, m.start(), m.end()
 
 
