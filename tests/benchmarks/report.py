@@ -318,7 +318,12 @@ def _header(data: dict[str, Any]) -> str:
             [
                 "exact search vs ripgrep",
                 "`.venv/bin/python -m tests.benchmarks.exact --mirror DIR --big 10`",
-                "exact.json",
+                "exact.json, exact_quiet.json",
+            ],
+            [
+                "exact search's gram windows",
+                "`.venv/bin/python -m tests.benchmarks.exact_grams --work bench-work/exact`",
+                "(printed; BENCHMARKS §11)",
             ],
             [
                 "questions across projects",

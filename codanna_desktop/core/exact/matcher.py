@@ -64,9 +64,9 @@ _SPARSE_BYTES = 4096
 _FEW_LINES = 8
 # A file in which the required text occurs at most once in this many bytes is searched
 # line by line from each occurrence (see _lines_by_guard): a line costs two calls through
-# the binding (about 2 µs), RE2 running a pattern that does not begin with a literal
-# through the whole text 3 to 5 ns a byte.
-_BYTES_PER_GUARDED_LINE = 500
+# the binding (2 to 4 µs), RE2 running a pattern that does not begin with a literal
+# through the whole text 3 to 5 ns a byte (BENCHMARKS.md §11: 1,000 came out ahead of 500).
+_BYTES_PER_GUARDED_LINE = 1000
 
 
 @dataclass(frozen=True)
