@@ -160,12 +160,12 @@ def test_a_bad_pattern_comes_back_from_the_search_process_with_its_place(
         process.close()
 
 
-def test_grep_answers_without_loading_the_model_or_its_libraries(engine: Engine) -> None:
+def test_grep_answers_without_loading_the_model_or_its_libraries_or_numpy(engine: Engine) -> None:
     code = (
         "import sys\n"
         "from codanna_desktop.launch import main\n"
         "code = main(['grep', '-c', 'once'])\n"
-        "heavy = sorted(m for m in ('fastembed', 'onnxruntime', 'hnswlib', 'tokenizers')"
+        "heavy = sorted(m for m in ('fastembed', 'onnxruntime', 'hnswlib', 'tokenizers', 'numpy')"
         " if m in sys.modules)\n"
         "print(code, heavy)\n"
     )

@@ -28,9 +28,8 @@ import logging
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-import numpy as np
 from re2 import Options, _re2
 
 from codanna_desktop.core.exact.pattern import (
@@ -46,6 +45,9 @@ from codanna_desktop.core.exact.pattern import (
 )
 from codanna_desktop.core.exact.trigrams import ALL, Query, required_query
 
+if TYPE_CHECKING:
+    import numpy as np
+
 log = logging.getLogger(__name__)
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
@@ -60,7 +62,7 @@ _COMMON_BYTES = b" etsarnoi\nldfc.0_up()m',1h-gx\"bE=:"
 # rarest byte, a call through the binding about 1 µs) is cheaper than bytes.find's.
 _SPARSE_BYTES = 4096
 # Up to this many matching lines, a file's lines are counted with bytes.count up to each
-# one rather than by numpy over the whole text.
+# one rather than by numpy over the whole text (nor is numpy imported).
 _FEW_LINES = 8
 # A file in which the required text occurs at most once in this many bytes is searched
 # line by line from each occurrence (see _lines_by_guard): a line costs two calls through
@@ -496,7 +498,8 @@ def _literal_of(tree: Node) -> bytes | None:
     return "".join(item.char for item in items if isinstance(item, Lit)).encode("utf-8")
 
 
-_Ints = np.ndarray | array  # int64 either way; each has len, [k] and tolist()
+if TYPE_CHECKING:
+    _Ints = np.ndarray | array  # int64 either way; each has len, [k] and tolist()
 
 
 class MatchedLines(Sequence[LineMatch]):
@@ -532,6 +535,9 @@ class MatchedLines(Sequence[LineMatch]):
         """The lines holding the positions `inside` (sorted, one per line)."""
         if len(inside) <= _FEW_LINES:
             return cls._of_few(pattern, body, inside)
+        # Imported here: numpy takes 80 ms to import, most of a `grep` that finds few lines.
+        import numpy as np
+
         newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x0A)
         bounds = np.concatenate(([-1], newlines, [len(body)]))
         index = np.searchsorted(newlines, np.asarray(inside, dtype=np.int64))
