@@ -318,7 +318,7 @@ def _header(data: dict[str, Any]) -> str:
             [
                 "exact search vs ripgrep",
                 "`.venv/bin/python -m tests.benchmarks.exact --mirror DIR --big 10`",
-                "exact.json, exact_quiet.json",
+                "exact.json, exact_quiet.json, exact_final.json",
             ],
             [
                 "exact search's gram windows",
