@@ -3,6 +3,7 @@ real tantivy index in tmp_path."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -459,8 +460,10 @@ ix.close()
 """
 
 
-def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_path: Path) -> None:
-    directory = tmp_path / "lex"
+@contextlib.contextmanager
+def writer_process(directory: Path) -> Iterator[subprocess.Popen[str]]:
+    """WRITER_PROCESS on `directory`, its index open; told to quit (and to have exited
+    cleanly) at the end of the block, killed if it is still running after a failure."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     child = subprocess.Popen(
         [sys.executable, "-c", WRITER_PROCESS, str(directory)],
@@ -472,6 +475,19 @@ def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_pa
     assert child.stdin is not None and child.stdout is not None
     try:
         assert child.stdout.readline().strip() == "open"
+        yield child
+        child.stdin.write("quit\n")
+        child.stdin.flush()
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_path: Path) -> None:
+    directory = tmp_path / "lex"
+    with writer_process(directory) as child:
+        assert child.stdin is not None and child.stdout is not None
         with pytest.raises(IndexLockedError, match="Another Codanna Desktop process"):
             LexicalIndex(directory)
         reader = LexicalIndex(directory, writable=False)
@@ -481,12 +497,6 @@ def test_second_writer_process_is_refused_while_a_reader_sees_its_commits(tmp_pa
         assert child.stdout.readline().strip() == "committed"
         reader.reload()
         assert ids(reader, "elsewhere") == [42]
-        child.stdin.write("quit\n")
-        child.stdin.flush()
-        assert child.wait(timeout=60) == 0
-    finally:
-        if child.poll() is None:
-            child.kill()
     with LexicalIndex(directory) as writer:  # the lock went with the process
         assert writer.chunk_ids() == {42}
 
@@ -498,17 +508,8 @@ def test_reader_sees_each_of_quick_commits_by_another_process_and_nothing_is_los
     even several within one tick of the clock and with a meta.json of the same size, must
     still be seen by the next reload."""
     directory = tmp_path / "lex"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER_PROCESS, str(directory)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert child.stdin is not None and child.stdout is not None
-    try:
-        assert child.stdout.readline().strip() == "open"
+    with writer_process(directory) as child:
+        assert child.stdin is not None and child.stdout is not None
         reader = LexicalIndex(directory, writable=False)
         reader.reload()
         assert ids(reader, "elsewhere") == []
@@ -523,12 +524,6 @@ def test_reader_sees_each_of_quick_commits_by_another_process_and_nothing_is_los
                 assert ids(reader, before) == []  # and no longer as before
             reader.reload()  # nothing new: the same answers
             assert ids(reader, word) == [42]
-        child.stdin.write("quit\n")
-        child.stdin.flush()
-        assert child.wait(timeout=60) == 0
-    finally:
-        if child.poll() is None:
-            child.kill()
 
 
 def test_second_writer_in_the_same_process_is_refused_until_the_first_closes(
