@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from codanna_desktop.core.semantic.side import SemanticSide
-    from codanna_desktop.core.storage.catalog import Catalog, RootRow
+    from codanna_desktop.core.storage.catalog import Catalog
     from codanna_desktop.core.storage.lexical.index import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -291,8 +291,7 @@ class HybridSearcher:
         self, query: str, filters: SearchFilters | None = None, *, semantic: bool = True
     ) -> SearchSession:
         """`semantic=False` queries the lexical side only: no model, no vector store."""
-        roots = self.catalog.roots()  # read once: the semantic side filters by them too
-        folders = [(r.id, r.path.name) for r in roots]
+        folders = [(r.id, r.path.name) for r in self.catalog.roots()]
         filters = (filters or SearchFilters()).read_folder_names(folders)
         filters, scope, scope_folders = _limited_to(filters, read_scope(query, folders), folders)
         typed, query = query, scope.text
@@ -309,9 +308,7 @@ class HybridSearcher:
         coverage: str | None = None
         if semantic and query.strip():
             try:
-                nearest, semantic_available = self._semantic(
-                    query, filters, depth, notes, roots=roots
-                )
+                nearest, semantic_available = self._semantic(query, filters, depth, notes)
             except CodannaError as exc:
                 notes.append(f"Semantic search unavailable: {exc}")
         if semantic_available:
@@ -347,12 +344,7 @@ class HybridSearcher:
         )
 
     def _semantic(
-        self,
-        query: str,
-        filters: SearchFilters,
-        depth: int,
-        notes: list[str],
-        roots: Sequence[RootRow] | None = None,  # the catalog's, if the caller has them
+        self, query: str, filters: SearchFilters, depth: int, notes: list[str]
     ) -> tuple[list[tuple[int, float]], bool]:
         embedder = self.semantic.model()
         store = self.semantic.store() if embedder is not None else None
@@ -362,7 +354,7 @@ class HybridSearcher:
             return [], False
         root_keys: Sequence[str] = [
             self.catalog.root_key(r.id)
-            for r in (self.catalog.roots() if roots is None else roots)
+            for r in self.catalog.roots()  # kept by the catalog until it changes
             if not filters.root_ids or r.id in filters.root_ids
         ]
         allowed = None

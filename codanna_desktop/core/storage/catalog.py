@@ -170,8 +170,8 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
-        # name -> (the database's version when counted, the count): see _counted().
-        self._counts: dict[str, tuple[tuple[int, int], Any]] = {}
+        # name -> (the database's version when read, what was read): see _until_changed().
+        self._kept: dict[str, tuple[tuple[int, int], Any]] = {}
         # Readers create the schema too, so a search before the first index finds an
         # empty catalog instead of missing tables (IF NOT EXISTS: no write when present).
         self._db.executescript(_SCHEMA)
@@ -313,7 +313,7 @@ class Catalog:
             return tuple(root for root in map(_root, rows) if not root.removing)
 
         try:
-            return list(self._counted("roots", read))
+            return list(self._until_changed("roots", read))
         except sqlite3.OperationalError:
             return []
 
@@ -661,19 +661,19 @@ class Catalog:
             return {"files": 0, "skipped": 0, "indexing": 0, "chunks": 0, "embedded": 0}
         return {"files": f[0], "skipped": f[1], "indexing": f[2], "chunks": c[0], "embedded": c[1]}
 
-    def _counted(self, name: str, count: Callable[[], _Count]) -> _Count:
-        """count(), counted again only once the database has changed since, by this
+    def _until_changed(self, name: str, read: Callable[[], _Kept]) -> _Kept:
+        """read(), read again only once the database has changed since, by this
         connection (its total_changes) or by another (SQLite's data_version)."""
         with self._lock:
             version = (
                 self._db.execute("PRAGMA data_version").fetchone()[0],
                 self._db.total_changes,
             )
-            kept = self._counts.get(name)
+            kept = self._kept.get(name)
             if kept is None or kept[0] != version:
-                kept = (version, count())
-                self._counts[name] = kept
-            return cast("_Count", kept[1])
+                kept = (version, read())
+                self._kept[name] = kept
+            return cast("_Kept", kept[1])
 
     def coverage(self) -> tuple[int, int]:
         """(embedded, chunks) of the whole index, as counts() gives them. The search box
@@ -684,7 +684,7 @@ class Catalog:
             counted = self.counts()
             return counted["embedded"], counted["chunks"]
 
-        return self._counted("coverage", count)
+        return self._until_changed("coverage", count)
 
     def indexed_file_count(self) -> int:
         """Files in the index now. Exact search asks on every search (a COUNT: 0.1 ms on
@@ -697,7 +697,7 @@ class Catalog:
             except sqlite3.OperationalError:
                 return 0
 
-        return self._counted("indexed_files", count)
+        return self._until_changed("indexed_files", count)
 
     def symbol_spans(self, file_id: int) -> list[tuple[int, int, str]]:
         """(start line, end line, symbol) of the file's named chunks."""
@@ -735,7 +735,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 _Row = TypeVar("_Row")
-_Count = TypeVar("_Count")
+_Kept = TypeVar("_Kept")
 
 
 def _build(row_type: type[_Row], row: sqlite3.Row, **converted: object) -> _Row:
