@@ -147,6 +147,9 @@ class ContentIndex:
         self.gained_binary_table = False
         self.on_disk = False
         self._seen_meta: bytes | None = None
+        # The searches' connection has seen the binary_files table (it is never dropped,
+        # so a search need not ask again: pending_files() and candidates() both ask).
+        self._read_has_binary_table = False
         self._lock = threading.Lock()
         self._index = self._open()
         self._texts = self._open_texts()
@@ -316,7 +319,7 @@ class ContentIndex:
     def binary_count(self) -> int:
         """Stored files that are binary files' searched parts (not indexed files)."""
         db = self._read if self._read is not None else self._texts
-        if db is None or not _has_binary_table(db):
+        if db is None or not self._has_binary_table(db):
             return 0
         return int(db.execute("SELECT COUNT(*) FROM binary_files").fetchone()[0])
 
@@ -374,7 +377,7 @@ class ContentIndex:
         # One statement for every candidate, read row by row (SQLite releases Python's
         # lock while it steps): only the text being matched is in memory.
         # An index no writer of this version opened yet has no binary_files table.
-        nul = "b.nul_offset" if _has_binary_table(self._read) else "NULL"
+        nul = "b.nul_offset" if self._has_binary_table(self._read) else "NULL"
         join = " LEFT JOIN binary_files b ON b.file_id = t.file_id" if nul != "NULL" else ""
         rows = self._read.execute(
             f"SELECT t.file_id, t.root_id, t.rel_path, t.language, t.body, {nul} FROM texts t"
@@ -390,6 +393,15 @@ class ContentIndex:
                 body,
                 None if nul_offset is None else int(nul_offset),
             )
+
+    def _has_binary_table(self, db: sqlite3.Connection) -> bool:
+        """The writer's connection always has it (it makes it); the searches' one once a
+        writer of this version has opened the index."""
+        if db is self._texts:
+            return True
+        if not self._read_has_binary_table:
+            self._read_has_binary_table = _has_binary_table(db)
+        return self._read_has_binary_table
 
     def reload(self) -> None:
         """See commits made since, by this or another process."""

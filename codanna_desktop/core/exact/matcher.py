@@ -179,7 +179,7 @@ class CompiledPattern:
         pos = 0 if self._guard is None else _skip_to_required(self._guard, body, n)
         if pos < 0:
             return None
-        if self._lines_from_guard and literal is None:
+        if self._lines_from_guard:  # never a plain literal: one begins with a literal
             assert self._guard is not None
             hits = body.count(self._guard_bytes, pos)
             if hits * _BYTES_PER_GUARDED_LINE <= n - pos:
@@ -221,16 +221,13 @@ class CompiledPattern:
         program when the line is ASCII); the lines between are never run through RE2."""
         assert self._guard is not None
         guard, shift, n = self._guard.Match, self._guard_shift, len(body)
-        find, rfind = body.find, body.rfind
         ascii_match = self._regex(True, False).Match
         inside: list[int] = []
         while True:
             at = guard(_UNANCHORED, body, pos + shift, n)[0][0]
             if at < 0:
                 return inside
-            start = rfind(b"\n", 0, at) + 1
-            end = find(b"\n", at)
-            end = n if end == -1 else end
+            start, end = _line_around(body, at)
             line_ascii = body[start:end].isascii()
             match = ascii_match if line_ascii else self._regex(False, False).Match
             found = match(_UNANCHORED, body, start, end)[0][0]
@@ -258,9 +255,7 @@ class CompiledPattern:
         ascii_regex = self._regex(True, False)
         kept = []
         for at in inside:
-            a = body.rfind(b"\n", 0, at) + 1
-            b = body.find(b"\n", at)
-            line = body[a : len(body) if b == -1 else b]
+            line = body[slice(*_line_around(body, at))]
             if line.isascii():
                 found = ascii_regex.Match(_UNANCHORED, line, 0, len(line))[0][0] >= 0
             else:
@@ -467,6 +462,13 @@ def _literal_program(literal: bytes) -> _re2.RE2:
     return _re2.RE2(literal, options)
 
 
+def _line_around(body: bytes, at: int) -> tuple[int, int]:
+    """Where the line holding offset `at` starts, and where it ends (its newline, or the
+    end of the text)."""
+    end = body.find(b"\n", at)
+    return body.rfind(b"\n", 0, at) + 1, len(body) if end == -1 else end
+
+
 def _skip_to_required(guard: _re2.RE2, body: bytes, n: int) -> int:
     """The start of the line holding the first required text, or -1 when there is none."""
     at = guard.Match(_UNANCHORED, body, 0, n)[0][0]
@@ -553,9 +555,7 @@ class MatchedLines(Sequence[LineMatch]):
         numbers, starts, ends, text_at = [], [], [], []
         number, counted_to, at_text = 1, 0, 0
         for at in inside:
-            start = body.rfind(b"\n", 0, at) + 1
-            end = body.find(b"\n", at)
-            end = len(body) if end == -1 else end
+            start, end = _line_around(body, at)
             number += body.count(b"\n", counted_to, start)
             counted_to = start
             numbers.append(number)
