@@ -67,6 +67,17 @@ def test_regexes_use_only_what_rust_python_and_postgres_read_alike() -> None:
     assert re.fullmatch(regex, "src/app/deep/b1.py")
 
 
+def test_a_brace_whose_end_stands_inside_a_class_is_a_literal_brace() -> None:
+    """Found by the fault campaign's fuzzing: `{` opened a group because a `}` came later,
+    but that `}` belonged to `[...]`, and the regex never closed (re.error)."""
+    regex = glob_to_regex("a{b,[}]c")
+    assert re.fullmatch(regex, "a{b,}c")
+    assert not re.fullmatch(regex, "abc")
+    regex = glob_to_regex("[#]]_]\\a-{.[z!z_-{}9]]%-")  # the fuzzer's own example
+    re.compile(regex)
+    assert glob_to_regex("src/{app,lib}/*.py") == r"src/(app|lib)/[^/]*\.py(/.*)?"
+
+
 def test_a_glob_starting_with_an_added_folders_name_searches_in_that_folder() -> None:
     roots = [(1, "flask"), (2, "express")]
     scoped = SearchFilters(path_glob="flask/src !tests/").read_folder_names(roots)

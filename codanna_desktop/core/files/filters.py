@@ -45,20 +45,24 @@ def glob_to_regex(glob: str) -> str:
         return f"{prefix}(/.*)?"
     anywhere = "/" not in glob.rstrip("/")
     out: list[str] = []
-    braces = 0  # open {a,b} groups: their commas are alternatives
+    # Open {a,b} groups, innermost last: where each began in `out` and its commas (which
+    # are alternatives). One whose `}` never comes (it stood inside a class: `{[}]`) is
+    # given back its characters at the end.
+    braces: list[list[int]] = []
     i = 0
     while i < len(glob):
         ch = glob[i]
         if ch == "{" and glob.find("}", i) != -1:
+            braces.append([len(out)])
             out.append("(")
-            braces += 1
             i += 1
         elif ch == "," and braces:
+            braces[-1].append(len(out))
             out.append("|")
             i += 1
         elif ch == "}" and braces:
             out.append(")")
-            braces -= 1
+            braces.pop()
             i += 1
         elif glob.startswith("**/", i):
             out.append("(.*/)?")
@@ -87,6 +91,10 @@ def glob_to_regex(glob: str) -> str:
         else:
             out.append(_escape(ch))
             i += 1
+    for group in braces:
+        out[group[0]] = _escape("{")
+        for comma in group[1:]:
+            out[comma] = _escape(",")
     regex = "".join(out)
     if glob.endswith("/"):
         regex = regex.rstrip("/") + "/.*"
