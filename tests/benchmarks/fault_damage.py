@@ -298,6 +298,33 @@ def _cluster_pids(data_dir: Path) -> list[int]:
     return pids
 
 
+def _kill_cluster(data_dir: Path, socket_dir: Path | None) -> None:
+    """SIGKILL the server, as a crash would, and wait until its processes are dead. A
+    killed postmaster is an orphan, which init must reap; where init does not (this
+    sandbox's does not), it stays a zombie, whose pid in postmaster.pid makes the next
+    start refuse ("another server might be running"): those stale lock files (the data
+    folder's and the socket's) go, as an administrator would remove them after a crash."""
+    pids = _cluster_pids(data_dir)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_state(pid) not in (None, "Z") for pid in pids):
+        time.sleep(0.05)
+    if pids and _state(pids[0]) == "Z":
+        (data_dir / "postmaster.pid").unlink(missing_ok=True)
+        for lock in socket_dir.glob(".s.PGSQL.*.lock") if socket_dir is not None else ():
+            lock.unlink(missing_ok=True)
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (R, S, Z, …), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def pg_kills(work: Path, rng: random.Random, tally: Tally, worker: Worker, sizes: dict) -> dict:
     if not sizes["pg_kills"]:
         return {"skipped": "no PostgreSQL kills asked for"}
@@ -322,9 +349,7 @@ def pg_kills(work: Path, rng: random.Random, tally: Tally, worker: Worker, sizes
 
             def kill_server(proc: Any, _err: Path, _kill: Any, delay: float = delay) -> None:
                 time.sleep(delay)
-                for pid in _cluster_pids(server.data_dir):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                _kill_cluster(server.data_dir, server.base_dir)
                 server.running = False
 
             killed_run = run_cli(home, ["index"], env_extra=env, during=kill_server, timeout=120)
