@@ -17,6 +17,7 @@ import pytest
 from codanna_desktop.core.errors import ModelUnavailableError
 from codanna_desktop.core.semantic.embedder import (
     BGE_ID,
+    COSINE_SPREAD,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL_ID,
     MINILM_ID,
@@ -221,24 +222,35 @@ def test_fast_vectors_are_384_d_normalised_and_deterministic(fast_embedder: Embe
     assert np.linalg.norm(query) == pytest.approx(1.0, rel=1e-5)
 
 
-def test_default_vector_is_both_models_fused_and_its_dot_is_the_mean_cosine(
+def test_default_vector_is_both_models_fused_and_a_query_weighs_each_cosine_by_its_spread(
     embedder: FusedEmbedder,
 ) -> None:
     minilm, bge = embedder.parts
     texts = [READ_LINES, SORT_NUMBERS]
+    question = "read the lines of a file"
 
     fused = embedder.embed_documents(texts)
-    query = embedder.embed_query("read the lines of a file")
+    query = embedder.embed_query(question)
 
     assert embedder.model_id == DEFAULT_MODEL_ID == f"{MINILM_ID}+{BGE_ID}"
     assert (minilm.model_id, bge.model_id) == (MINILM_ID, BGE_ID)
     assert embedder.dim == 768 and fused.shape == (2, 768) and query.shape == (768,)
     np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, rtol=1e-5)
-    mean_cosine = (
-        minilm.embed_documents(texts) @ minilm.embed_query("read the lines of a file")
-        + bge.embed_documents(texts) @ bge.embed_query("read the lines of a file")
-    ) / 2
-    np.testing.assert_allclose(fused @ query, mean_cosine, atol=1e-5)
+    assert np.linalg.norm(query) == pytest.approx(1.0, rel=1e-5)
+    cos_minilm = minilm.embed_documents(texts) @ minilm.embed_query(question)
+    cos_bge = bge.embed_documents(texts) @ bge.embed_query(question)
+    # Two documents: their dot product is the plain mean of the models' cosines.
+    doc_minilm, doc_bge = minilm.embed_documents(texts), bge.embed_documents(texts)
+    mean_between_documents = (doc_minilm[0] @ doc_minilm[1] + doc_bge[0] @ doc_bge[1]) / 2
+    assert fused[0] @ fused[1] == pytest.approx(mean_between_documents, abs=1e-5)
+    # A query: each cosine divided by its model's spread, bge's (the narrower) weighing more.
+    w_minilm, w_bge = embedder.query_weights
+    spread = COSINE_SPREAD
+    assert w_bge / w_minilm == pytest.approx(spread[MINILM_ID] / spread[BGE_ID], rel=1e-6)
+    assert w_bge > 0.6
+    weighted_mean = w_minilm * cos_minilm + w_bge * cos_bge
+    constant = np.sqrt(2) * np.hypot(w_minilm, w_bge)
+    np.testing.assert_allclose(fused @ query, weighted_mean / constant, atol=1e-5)
 
 
 def test_the_fast_setting_loads_minilm_alone() -> None:

@@ -2,8 +2,8 @@
 
 - The default (``DEFAULT_MODEL``): two models provisioned offline from PyPI by model_store,
   each int8 ONNX with integer kernels, whose vectors are fused into one
-  (`FusedEmbedder`, 768 dimensions: the mean of the two cosines ranks best on CoSQA,
-  BENCHMARKS.md):
+  (`FusedEmbedder`, 768 dimensions; a query ranks chunks by the two cosines, each divided
+  by how widely that model's cosines spread, ``COSINE_SPREAD``; BENCHMARKS.md §15):
   all-MiniLM-L6-v2 (model id ``MINILM_ID``, mean pooling) and bge-small-en-v1.5 (``BGE_ID``,
   CLS pooling), 384 dimensions each. ``settings.embedding_models = "fast"`` keeps
   MiniLM alone (384 dimensions), for large folders on slow machines.
@@ -39,7 +39,7 @@ import numpy as np
 
 from codanna_desktop.core.errors import ModelUnavailableError
 from codanna_desktop.core.semantic.batch_runner import BatchRunner
-from codanna_desktop.core.semantic.embedding_model import fuse_parts
+from codanna_desktop.core.semantic.embedding_model import fuse_parts, fuse_query
 from codanna_desktop.core.semantic.model_store import (
     BGE_SMALL,
     INSTALL_COMMAND,
@@ -87,6 +87,16 @@ DEFAULT_MAX_TOKENS = {MINILM_ID: 512, BGE_ID: 512}
 # index embeds nothing again: CoSQA ranked with the batched vectors of the whole corpus
 # within noise of the one-text-per-call ones (fused MRR@10 0.554 against 0.559, §15).
 DEFAULT_TEXTS_PER_CALL = 1
+# How widely each default model's cosines spread between unrelated texts: the standard
+# deviation of the cosine over 20,000 random pairs of chunks of the identifier benchmark's
+# standard-library modules (tests/benchmarks/model_weights.py; 0.100 and 0.063 on CoSQA's
+# corpus). bge-small's cosines crowd around 0.57, MiniLM's spread twice as wide around
+# 0.20, so in a plain mean of the two MiniLM's decided most orders. A query weighs each
+# model's cosine by the inverse of its spread (z-score fusion: both models get an equal
+# say), which ranked CoSQA at MRR@10 +0.005 over the plain mean (within noise; §15). The
+# weights live on the query's side (`fuse_query`): the stored vectors stay the plain fused
+# ones, so no index changes with them.
+COSINE_SPREAD = {MINILM_ID: 0.1165, BGE_ID: 0.0578}
 # Query vectors kept per model (the least recently asked leave first): the search box asks
 # the same text again when a filter or the folder scope changes, when the index changed
 # under the shown results, and after Backspace. A query is one text per call, so its vector depends
@@ -177,12 +187,24 @@ class Embedder:
 
 
 class FusedEmbedder:
-    """Several models, one vector (`fuse_parts`): a dot product of two fused vectors is
-    the mean of the models' cosines. Each part keeps its own model id, so the embedding
-    cache holds each model's vector and a text cached for one part is embedded only by
-    the others. The parts' batches share one `BatchRunner`, so both cores stay busy."""
+    """Several models, one vector (`fuse_parts`): a dot product of two fused documents'
+    vectors is the mean of the models' cosines; a query's vector (`fuse_query`) weighs
+    each model's cosine by `query_weights` (equal unless given). Each part keeps its own
+    model id, so the embedding cache holds each model's vector and a text cached for one
+    part is embedded only by the others. The parts' batches share one `BatchRunner`, so
+    both cores stay busy."""
 
-    def __init__(self, parts: Sequence[Embedder], runner: BatchRunner | None = None) -> None:
+    def __init__(
+        self,
+        parts: Sequence[Embedder],
+        runner: BatchRunner | None = None,
+        *,
+        query_weights: Sequence[float] | None = None,
+    ) -> None:
+        weights = list(query_weights or [1.0] * len(parts))
+        if len(weights) != len(parts) or min(weights) <= 0:
+            raise ValueError(f"one positive weight per model expected, got {weights}")
+        self.query_weights = tuple(w / sum(weights) for w in weights)
         self._parts = tuple(parts)
         self._runner = runner or BatchRunner(1)
         self.model_id = "+".join(p.model_id for p in self._parts)
@@ -210,7 +232,8 @@ class FusedEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         # The parts at once: each session runs on one thread.
-        return fuse_parts(self._runner.each([partial(p.embed_query, text) for p in self._parts]))
+        vectors = self._runner.each([partial(p.embed_query, text) for p in self._parts])
+        return fuse_query(vectors, self.query_weights)
 
 
 def load_embedder(
@@ -257,7 +280,10 @@ def _load_defaults(settings: Settings, paths: AppPaths, cache_dir: str) -> Embed
                 runner=runner,
             )
         )
-    return parts[0] if len(parts) == 1 else FusedEmbedder(parts, runner)
+    if len(parts) == 1:
+        return parts[0]
+    weights = [1.0 / COSINE_SPREAD[p.model_id] for p in parts]
+    return FusedEmbedder(parts, runner, query_weights=weights)
 
 
 def release_freed_memory() -> None:

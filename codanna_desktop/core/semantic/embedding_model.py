@@ -55,3 +55,17 @@ def fuse_parts(vectors: Sequence[np.ndarray]) -> np.ndarray:
         return np.asarray(vectors[0], dtype=np.float32)
     joined = np.concatenate([np.asarray(v, dtype=np.float32) for v in vectors], axis=-1)
     return (joined / np.float32(np.sqrt(len(vectors)))).astype(np.float32)
+
+
+def fuse_query(vectors: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """A query's vector against `fuse_parts` document vectors, each model's cosine weighted:
+    the models' L2-normalised vectors scaled by their weights, joined, normalised. Its dot
+    product with a fused document vector is sum(w_i * cos_i) / (sqrt(n) * |w|), a constant
+    of the query's times the weighted mean of the cosines, so the ranking is the weighted
+    mean's; with equal weights it is exactly `fuse_parts`' mean. Only the query carries the
+    weights, so the stored document vectors never change with them."""
+    if len(vectors) == 1:
+        return np.asarray(vectors[0], dtype=np.float32)
+    pairs = zip(vectors, weights, strict=True)
+    joined = np.concatenate([np.float32(w) * np.asarray(v, np.float32) for v, w in pairs], axis=-1)
+    return (joined / np.linalg.norm(joined, axis=-1, keepdims=True)).astype(np.float32)
