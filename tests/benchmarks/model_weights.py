@@ -63,12 +63,14 @@ def cached_vectors(home: Path) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def spreads(home: Path, model_ids: Sequence[str], seed: int = 0) -> dict[str, dict[str, float]]:
+def spreads(
+    home: Path, model_ids: Sequence[str], *, seed: int = 0, min_texts: int = 100
+) -> dict[str, dict[str, float]]:
     """Per model: mean and standard deviation of the cosine between random pairs of the
     texts every one of the models has a vector for (the same pairs for each model)."""
     vectors = cached_vectors(home)
     common = sorted(set.intersection(*(set(vectors.get(m, {})) for m in model_ids)))
-    if len(common) < 100:
+    if len(common) < min_texts:
         raise SystemExit(f"{home}: {len(common)} texts with every model's vector; index it first")
     rng = np.random.default_rng(seed)
     first, second = rng.integers(0, len(common), PAIRS), rng.integers(0, len(common), PAIRS)

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from codanna_desktop.core.semantic.embedder import BGE_ID, COSINE_SPREAD, MINILM_ID
 from tests.benchmarks import (
     cosqa,
     exact,
     folder_move,
     freshness,
     identifiers,
+    model_weights,
     report,
     ripgrep,
     speed,
@@ -124,6 +126,16 @@ def test_identifier_queries_each_have_a_defining_chunk(relevance_runs: Path) -> 
     lexical = result["grid"]["minmax/100/0.0"]
     assert lexical["MRR@10"] > 0.5
     assert set(lexical["by_group"]) >= {"form:single", "form:dotted"}
+
+
+def test_bge_small_s_cosines_spread_less_than_minilm_s_as_the_query_weights_assume(
+    relevance_runs: Path, work: Path
+) -> None:
+    found = model_weights.spreads(work / "identifiers" / "home", (MINILM_ID, BGE_ID), min_texts=5)
+    minilm, bge = found[MINILM_ID], found[BGE_ID]
+    assert 0.0 < bge["std"] < minilm["std"]
+    assert bge["mean"] > minilm["mean"]
+    assert COSINE_SPREAD[BGE_ID] < COSINE_SPREAD[MINILM_ID]
 
 
 def test_tuning_compares_changes_on_both_benchmarks(relevance_runs: Path, work: Path) -> None:
