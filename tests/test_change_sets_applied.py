@@ -73,3 +73,40 @@ def test_a_new_file_renamed_onto_a_file_then_deleted_leaves_no_ghost(
     assert all(
         r.path != "b.py" for r in engine.search("beta_function", semantic=False).results(0.0, 5)
     )
+
+
+def test_single_renames_are_dropped_together_and_counted_once(
+    indexed: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Twelve files renamed one by one, and a folder removed with a file in it: every gone
+    # path leaves in one drop (each drop commits the lexical and exact indexes).
+    engine, root = indexed
+    (root / "old").mkdir()
+    for i in range(12):
+        (root / "old" / f"m{i}.py").write_text(f"def moved_function_{i}():\n    return {i}\n")
+    (root / "gone").mkdir()
+    (root / "gone" / "inside.py").write_text("def inside_function():\n    return 0\n")
+    engine.index(embed=False)
+    (root / "new").mkdir()
+    events: list[tuple[str, Path] | tuple[str, Path, Path]] = []
+    for i in range(12):
+        os.replace(root / "old" / f"m{i}.py", root / "new" / f"m{i}.py")
+        events.append(("moved", root / "old" / f"m{i}.py", root / "new" / f"m{i}.py"))
+    (root / "gone" / "inside.py").unlink()
+    (root / "gone").rmdir()
+    events += [("deleted", root / "gone" / "inside.py"), ("deleted", root / "gone")]
+    drops: list[int] = []
+    real_drop = engine.indexer._drop_files
+    monkeypatch.setattr(
+        engine.indexer, "_drop_files", lambda files: (drops.append(len(files)), real_drop(files))
+    )
+
+    report = engine.apply_changes(burst(*events))
+
+    assert [d for d in drops if d] == [13]
+    assert report.files_deleted == 13
+    assert indexed_paths(engine) == {"a.py", "b.py"} | {f"new/m{i}.py" for i in range(12)}
+    found = engine.search("moved_function_3", semantic=False).results(0.0, 5)
+    assert found and found[0].path == "new/m3.py"
+    found = engine.search("inside_function", semantic=False).results(0.0, 5)
+    assert all(r.path != "gone/inside.py" for r in found)
