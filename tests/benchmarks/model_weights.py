@@ -20,7 +20,6 @@ peak; it chooses nothing.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from codanna_desktop.core.semantic.embedder import (
 )
 from codanna_desktop.core.semantic.embedding_model import fuse_parts, fuse_query
 from codanna_desktop.core.settings import AppPaths, Settings
+from codanna_desktop.core.storage.catalog import Catalog
 from tests.benchmarks.cosqa import load_eval
 from tests.benchmarks.models import DiskCache, chunk_texts, metrics, paired, rank_files
 from tests.benchmarks.workspace import (
@@ -50,26 +50,19 @@ PAIRS = 20_000
 CURVE = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)  # MiniLM's share of the weight
 
 
-def cached_vectors(home: Path) -> dict[str, dict[str, np.ndarray]]:
-    """model id -> text hash -> vector, from an index's embedding cache."""
-    db = sqlite3.connect(f"file:{home / 'data' / 'catalog.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT model_id, text_hash, vector FROM embeddings").fetchall()
-    finally:
-        db.close()
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for model_id, text_hash, blob in rows:
-        out.setdefault(str(model_id), {})[str(text_hash)] = np.frombuffer(blob, np.float32)
-    return out
-
-
 def spreads(
     home: Path, model_ids: Sequence[str], *, seed: int = 0, min_texts: int = 100
 ) -> dict[str, dict[str, float]]:
     """Per model: mean and standard deviation of the cosine between random pairs of the
-    texts every one of the models has a vector for (the same pairs for each model)."""
-    vectors = cached_vectors(home)
-    common = sorted(set.intersection(*(set(vectors.get(m, {})) for m in model_ids)))
+    index's chunk texts every one of the models has a cached vector for (the same pairs
+    for each model)."""
+    hashes = sorted({text_hash for _, text_hash, _ in chunk_texts(home)})
+    catalog = Catalog(home / "data" / "catalog.sqlite", readonly=True)
+    try:
+        vectors = {m: catalog.cached_vectors(m, hashes) for m in model_ids}
+    finally:
+        catalog.close()
+    common = sorted(set.intersection(*(set(vectors[m]) for m in model_ids)))
     if len(common) < min_texts:
         raise SystemExit(f"{home}: {len(common)} texts with every model's vector; index it first")
     rng = np.random.default_rng(seed)
