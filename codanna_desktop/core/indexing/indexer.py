@@ -571,9 +571,7 @@ class Indexer:
             for path in sorted(touched):
                 rel = path.relative_to(root.path).as_posix()
                 if path.is_dir():
-                    self._drop_files(list(gone.values()))
-                    report.files_deleted += len(gone)
-                    gone = {}
+                    gone = {}  # the root compared with the disk drops (and counts) them
                     report.merge(self.sync_root(root, progress=progress))
                     to_index = []
                     break
