@@ -11,6 +11,7 @@ dropped the same way once the owner is deleted: a window closed while its search
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -53,9 +54,17 @@ class _Runnable(QRunnable):
         try:
             result = task.fn()
         except BaseException as exc:
-            self._deliver(task, None, exc)
+            self._answer(task, None, exc)
         else:
-            self._deliver(task, result, None)
+            self._answer(task, result, None)
+
+    def _answer(self, task: Task, result: Any, exc: BaseException | None) -> None:
+        # RuntimeError: the BackgroundTasks object was deleted while the function ran (its
+        # app context closed without waiting), so nobody is left to receive the answer.
+        # The emit is queued to the UI thread, so that is the only error it raises here;
+        # the object itself is not held, or this thread could be the one to delete it.
+        with contextlib.suppress(RuntimeError):
+            self._deliver(task, result, exc)
 
 
 class BackgroundTasks(QObject):

@@ -140,3 +140,28 @@ def test_the_answer_for_an_owner_deleted_meanwhile_is_dropped(tasks: BackgroundT
     QApplication.processEvents()
 
     assert answers.calls == []
+
+
+def test_an_answer_finished_after_the_tasks_object_was_deleted_is_dropped_quietly(
+    qapp: QApplication, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pool = QThreadPool()
+    tasks = BackgroundTasks(pool)
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return "for a closed app"
+
+    answers = Answers()
+    tasks.run(slow, answers)
+    assert started.wait(WAIT_MS / 1000)
+
+    shiboken6.delete(tasks)  # the app's context closed without waiting for its tasks
+    release.set()
+    assert pool.waitForDone(WAIT_MS)
+    QApplication.processEvents()
+
+    assert answers.calls == []
+    assert capfd.readouterr().err == ""
