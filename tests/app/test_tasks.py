@@ -3,6 +3,7 @@ Qt's event loop."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -165,3 +166,50 @@ def test_an_answer_finished_after_the_tasks_object_was_deleted_is_dropped_quietl
 
     assert answers.calls == []
     assert capfd.readouterr().err == ""
+
+
+class LetGo:
+    """Stands for a widget a task refers to: says on which thread its last reference went
+    (a Qt object let go of on a worker thread is deleted there, from its wrong thread)."""
+
+    def __init__(self, threads: list[int]) -> None:
+        self.threads = threads
+
+    def __call__(self, result: Any, exc: BaseException | None) -> None:
+        pass
+
+    def __del__(self) -> None:
+        self.threads.append(threading.get_ident())
+
+
+def test_what_a_task_cancelled_before_it_starts_refers_to_is_let_go_of_on_the_ui_thread(
+    tasks: BackgroundTasks,
+) -> None:
+    release = threading.Event()
+    tasks.run(lambda: release.wait(WAIT_MS / 1000), Answers())
+    threads: list[int] = []
+    tasks.run(lambda: None, LetGo(threads)).cancel()
+
+    release.set()
+    finish(tasks)
+
+    assert threads == [threading.get_ident()]
+
+
+def test_nothing_a_quick_task_refers_to_stays_alive_after_its_answer(
+    tasks: BackgroundTasks,
+) -> None:
+    # PySide made a QRunnable's Python side a child of the pool when `start` returned; a
+    # pool thread that had run it to its end before then left it the pool's child for
+    # good, with its task and all the task refers to (in the tray's tests a third of the
+    # status reads kept their AppContext alive so). Here the pool's one thread wakes for
+    # a first task and waits for the GIL, which this thread holds in C code (`sum` runs
+    # no bytecode, so it is not asked to switch), and runs the second, quick one at once.
+    threads: list[int] = []
+    for _ in range(20):
+        tasks.run(lambda: None, Answers())
+        sum(range(1_000_000))
+        tasks.run(lambda: None, LetGo(threads))
+        finish(tasks)
+    gc.collect()
+    assert threads == [threading.get_ident()] * 20
