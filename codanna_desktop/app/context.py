@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
+from codanna_desktop.app.collector import collect_between_events
 from codanna_desktop.app.indexing_status import IndexingStatusModel
 from codanna_desktop.app.tasks import BackgroundTasks, Done, Task
 from codanna_desktop.core.engine import Engine, EngineStatus, test_database_url
@@ -49,6 +50,9 @@ class AppContext(QObject):
         pool: QThreadPool | None = None,
     ) -> None:
         super().__init__()
+        # Its threads allocate too: a collection must never start on them, or in the
+        # middle of Qt delivering their signals (app/collector.py).
+        collect_between_events()
         # The model in a child process: an idle app gives all its memory back when it unloads.
         self.engine = engine or Engine(paths, settings, model_process=True)
         self.paths = self.engine.paths

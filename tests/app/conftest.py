@@ -6,6 +6,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from codanna_desktop.app.context import AppContext
 from codanna_desktop.core.engine import Engine
@@ -13,8 +14,9 @@ from codanna_desktop.core.semantic.embedder import Embedder
 
 
 @pytest.fixture
-def context(embedder: Embedder) -> Iterator[AppContext]:
-    """Not started: tests that need the background indexer running override this."""
+def context(qapp: QApplication, embedder: Embedder) -> Iterator[AppContext]:
+    """Not started: tests that need the background indexer running override this. Made
+    after the application, as in the app: the context's collector needs its loop."""
     ctx = AppContext(engine=Engine(embedder=embedder))
     yield ctx
     ctx.shutdown()
@@ -23,8 +25,10 @@ def context(embedder: Embedder) -> Iterator[AppContext]:
 @pytest.fixture(autouse=True)
 def collect_a_tests_qt_objects() -> Iterator[None]:
     """Collect what a test left in reference cycles when it ends, with no event loop
-    running, rather than whenever the collector next runs: one clean-clone run crashed
-    (SIGSEGV) in a collection that started inside a later test's `qtbot.waitUntil`, while
-    its indexer thread ran; not reproduced since (BENCHMARKS.md, findings)."""
+    running, and turn automatic collection back on for the tests after these: the app's
+    context turns it off and collects only between events (app/collector.py; a
+    collection inside Qt's delivery of a queued signal crashed the suite once,
+    BENCHMARKS.md finding 10)."""
     yield
     gc.collect()
+    gc.enable()
