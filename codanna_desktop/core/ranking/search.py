@@ -75,7 +75,8 @@ class SearchResult(ChunkRow):
     score: float  # fused, in [0, 1]
     lexical_part: float  # the share of `score` that comes from each side
     semantic_part: float
-    lexical_score: float | None  # raw BM25, None when not a lexical candidate
+    # Raw BM25; None when the chunk holds none of the words (or the word index is unreadable).
+    lexical_score: float | None
     semantic_score: float | None  # raw cosine similarity, None when not a semantic candidate
 
     @property
