@@ -16,6 +16,7 @@ from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.errors import IndexLockedError, RootNotFoundError
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.indexing.embedding_cache import EmbeddingCache
+from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import AppPaths, Settings
 from codanna_desktop.core.watching.changes import ChangeSet
@@ -133,6 +134,28 @@ def test_changing_alpha_reorders_results_as_scores_say(engine: Engine) -> None:
     semantic_first = session.results(1.0, k=10)[0]
     assert lexical_first.lexical_part == max(r.lexical_part for r in session.results(0.0, 50))
     assert semantic_first.semantic_part == max(r.semantic_part for r in session.results(1.0, 50))
+
+
+def test_every_semantic_candidate_has_its_real_lexical_score(engine: Engine) -> None:
+    # Two candidates a side: most semantic candidates are outside the lexical top two.
+    engine.searcher.candidates_per_side = 2
+    session = engine.search("read the contents of a file")
+    words = build_query("read the contents of a file")
+    everything = {h.chunk_id: h.score for h in engine.lexical.search(words, 1000)}
+    top_two = {i for i, _ in engine.lexical.search(words, 2)}
+    lexical = dict(session.lexical)
+    outside = [i for i, _ in session.semantic if i not in top_two and i in everything]
+    assert outside, "no semantic candidate outside the lexical top shares a word"
+    for chunk_id, _ in session.semantic:
+        if chunk_id in everything:
+            assert lexical[chunk_id] == pytest.approx(everything[chunk_id])
+        else:
+            assert chunk_id not in lexical
+    shown = {r.chunk_id: r for r in session.results(0.5, 10)}
+    for chunk_id in outside:
+        if chunk_id in shown:
+            assert shown[chunk_id].lexical_score == pytest.approx(everything[chunk_id])
+            assert shown[chunk_id].lexical_part > 0
 
 
 def test_refusing_for_new_alpha_does_not_query_again(engine: Engine, embedder: Embedder) -> None:

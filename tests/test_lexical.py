@@ -831,3 +831,20 @@ def test_files_a_killed_commit_left_behind_do_not_block_later_commits(tmp_path: 
     ix.commit()  # raised before: the orphan had the name this commit writes
     assert ids(ix, "function") and 3 not in ids(ix, "function", 50)
     ix.close()
+
+
+def test_scores_of_chosen_chunks_are_their_scores_in_a_search(index: LexicalIndex) -> None:
+    indexed(
+        index,
+        doc(1, "parse the config file"),
+        doc(2, "parse json"),
+        doc(3, "write a file"),
+        doc(4, "nothing of the sort"),
+    )
+    words = build_query("parse config file")
+    searched = {h.chunk_id: h.score for h in index.search(words, 10)}
+    scored = index.scores_of(words, [3, 4, 1])
+    assert [h.chunk_id for h in scored] == [1, 3]  # best first; 4 has none of the words
+    assert all(h.score == pytest.approx(searched[h.chunk_id]) for h in scored)
+    assert index.scores_of(words, []) == []
+    assert index.scores_of(build_query("  "), [1, 2]) == []

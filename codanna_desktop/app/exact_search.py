@@ -507,6 +507,7 @@ class ExactMode(QObject):
             return
         self.error = ""
         self.error_label.setVisible(False)
+        self.view.setEnabled(True)
         self.result = result
         self.view.exact_model.set_result(result)
         row = self.view.exact_model.first_line_row()
@@ -521,7 +522,9 @@ class ExactMode(QObject):
         self.window.preview.setVisible(False)
 
     def show_error(self, message: str, *, count_text: str = "Invalid pattern") -> None:
-        """Under the box, in place of a dialog; the last good results stay listed."""
+        """Under the box, in place of a dialog; the last good results stay listed, greyed
+        out: they are not the answer to what the box holds now."""
+        self.view.setEnabled(False)
         self.window.results_stack.setCurrentIndex(self.page)
         self.window.preview.setVisible(False)
         self.error = message
@@ -539,6 +542,7 @@ class ExactMode(QObject):
         self.result = None
         self.error = ""
         self.error_label.setVisible(False)
+        self.view.setEnabled(True)
         self.view.exact_model.set_result(None)
 
     # -- moving and opening ---------------------------------------------------------------
@@ -562,6 +566,8 @@ class ExactMode(QObject):
         self.view.setCurrentIndex(model.index(target))
 
     def open_selected(self) -> None:
+        if not self.view.isEnabled():
+            return  # greyed out under an invalid pattern: not a result of what is typed
         entry = self.view.exact_model.entry(self.view.currentIndex().row())
         if entry is None:
             return

@@ -84,7 +84,10 @@ def semantic_color(palette: QPalette) -> QColor:
 def match_fill(palette: QPalette) -> QColor:
     """Behind the words of the query in snippets and in the preview."""
     amber = QColor("#f5c542")
-    return blend(base(palette), amber, 0.38 if is_dark(palette) else 0.55)
+    share = 0.38 if is_dark(palette) else 0.55
+    if palette.currentColorGroup() == QPalette.ColorGroup.Disabled:
+        share /= 3  # greyed out with the rest of a list that is not the current answer
+    return blend(base(palette), amber, share)
 
 
 def matched_lines_fill(palette: QPalette) -> QColor:

@@ -111,7 +111,10 @@ def test_slashes_make_a_regex_search_and_a_bad_one_says_why_under_the_box(
     assert window.exact.error_label.isVisible()
     assert "unclosed group" in window.exact.error_label.text()
     assert window.result_count.text() == "Invalid pattern"
-    assert window.exact.view.exact_model.rowCount() > 0  # the last good results stay
+    assert window.exact.view.exact_model.rowCount() > 0  # the last good results stay,
+    assert not window.exact.view.isEnabled()  # greyed out: not the answer to this pattern
+    _search(qtbot, window, r"/value_\d+9 =/")
+    assert window.exact.view.isEnabled() and not window.exact.error_label.isVisible()
     window.search_box.setText("plain words")
     window.run_search()
     assert not window.exact.active and window.alpha_slider.isVisible()
@@ -134,6 +137,12 @@ def test_enter_opens_the_editor_at_line_and_column(
     # Written, not only created: the editor opens the file, then writes to it.
     qtbot.waitUntil(lambda: out.exists() and out.read_text() != "", timeout=WAIT_MS)
     assert out.read_text().endswith("views.py:4:21")
+    out.unlink()
+    _search(qtbot, window, "/url_for('index'/")  # an unclosed group: the list is greyed out
+    assert window.result_count.text() == "Invalid pattern"
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    qtbot.wait(500)  # a launched editor writes within this (it did above)
+    assert not out.exists()
 
 
 def test_editor_command_gets_the_column() -> None:

@@ -103,8 +103,19 @@ def _damage(store: str, data: Path, rng: random.Random) -> dict[str, Any] | None
     return _corrupt_file(rng.choice(files), how, rng)
 
 
+# What the CLI says of every lookup (the weight it ranked with): not about any damage.
+_WEIGHT_NOTE = "note: ranked as a "
+
+
 def _said_something(runs: list[Run]) -> bool:
-    return any(r.stderr.strip() and not r.traceback and r.foreign_signal is None for r in runs)
+    return any(
+        _what_was_said(r.stderr) and not r.traceback and r.foreign_signal is None for r in runs
+    )
+
+
+def _what_was_said(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    return "\n".join(line for line in lines if not line.startswith(_WEIGHT_NOTE))
 
 
 def corruption(work: Path, rng: random.Random, tally: Tally, worker: Worker, sizes: dict) -> dict:
@@ -153,7 +164,7 @@ def corruption(work: Path, rng: random.Random, tally: Tally, worker: Worker, siz
                     "index": repair.describe()["what"],
                     "detected": detected,
                     "repaired": repaired,
-                    "said": (search.stderr.strip() or repair.stderr.strip())[-300:],
+                    "said": (_what_was_said(search.stderr) or _what_was_said(repair.stderr))[-300:],
                 }
             )
             outcome = f"detected {detected}, repaired {repaired}"

@@ -339,6 +339,13 @@ class Tally:
                 clean = False
                 examples = result.get("examples", {}).get(key) or [None]
                 self.add(key, n, example={"context": context, "sample": examples[:2]})
+        # A cached vector lost or refused as damaged is not a missing vector (the stored
+        # one was checked against the model), but the catalog still holds the damage.
+        lost = int(result.get("cache_lost", 0))
+        if lost:
+            clean = False
+            examples = result.get("examples", {}).get("cache_lost") or [None]
+            self.add("cache_lost", lost, example={"context": context, "sample": examples[:2]})
         self.counts["tokens_checked"] += int(result.get("tokens_checked", 0))
         self.counts["vectors_checked"] += int(result.get("vectors_checked", 0))
         self.counts["cache_rechecked"] += int(result.get("cache_rechecked", 0))

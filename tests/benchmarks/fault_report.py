@@ -72,6 +72,9 @@ def section(f: dict[str, Any] | None) -> str:
         ["chunks without their vector after `index`", h["missing_vectors"]],
         ["store entries the catalog does not know", h["store_ghosts"]],
         ["embedding cache entries ≠ the model's vector (re-embedded sample)", h["cache_wrong"]],
+        ["cached vectors lost or refused as damaged after `index` (the stored vector is"
+         " checked against the model instead; embedded again when next needed)",
+         h.get("cache_entries_lost", 0)],
         ["**process crashes**: tracebacks / signals not sent / hangs / verifier",
          f"{h['process_crashes']}: {h['tracebacks']} / {h['died_of_a_signal_not_sent']} / "
          f"{h['hangs']} / {h['verifier_crashes']}"],

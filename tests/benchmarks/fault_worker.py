@@ -139,6 +139,7 @@ def _verify_vectors(engine: Engine, request: dict[str, Any], note: Any, out: dic
     # chunk's stored vector is their fusion (the fused model's id is never a cache key).
     cache = EmbeddingCache(engine.catalog, model).ready([r[1] for r in rows])
     done = []
+    uncached = []
     for chunk_id, text_hash, state, text, rel in rows:
         if state != "done":
             note("unembedded", {"chunk": chunk_id, "path": rel})
@@ -149,12 +150,22 @@ def _verify_vectors(engine: Engine, request: dict[str, Any], note: Any, out: dic
             continue
         cached = cache.get(text_hash)
         if cached is None:
-            note("missing_vectors", {"chunk": chunk_id, "path": rel, "no_cache_entry": True})
+            # The catalog's copy is gone or refused as damaged, as the indexer reads it
+            # (a flipped bit in its page): the chunk is embedded again when the store next
+            # needs it. Its stored vector is checked against the model instead.
+            note("cache_lost", {"chunk": chunk_id, "path": rel})
+            uncached.append((chunk_id, rel, text, vector))
             continue
         cos = _cosine(vector, cached)
         if cos < SAME_VECTOR:
             note("wrong_vectors", {"chunk": chunk_id, "path": rel, "cosine": round(cos, 3)})
         done.append((text_hash, text, cached))
+    if uncached:
+        fresh = model.embed_documents([t for _, _, t, _ in uncached])
+        for (chunk_id, rel, _, vector), truth in zip(uncached, fresh, strict=True):
+            cos = _cosine(vector, truth)
+            if cos < SAME_VECTOR:
+                note("wrong_vectors", {"chunk": chunk_id, "path": rel, "cosine": round(cos, 3)})
     extra = set(stored) - catalog_ids
     for chunk_id in sorted(extra)[:EXAMPLES]:
         out["examples"].setdefault("store_ghosts", []).append({"vector_chunk_id": chunk_id})

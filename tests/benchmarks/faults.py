@@ -86,6 +86,7 @@ def headline(tally: Tally, parts: dict[str, Any]) -> dict[str, Any]:
         "missing_vectors": c["missing_vectors"],
         "store_ghosts": c["store_ghosts"],
         "cache_wrong": c["cache_wrong"],
+        "cache_entries_lost": c["cache_lost"],
         "process_crashes": crashes,
         "tracebacks": c["tracebacks"],
         "died_of_a_signal_not_sent": c["foreign_signals"],

@@ -5,11 +5,17 @@ The full campaign and its figures are in BENCHMARKS.md, section 10."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.benchmarks import fault_report, faults
+from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.semantic.embedder import Embedder
+from codanna_desktop.core.settings import Settings
+from tests.benchmarks import fault_report, fault_worker, faults
+from tests.benchmarks.workspace import home_paths
 
 pytestmark = pytest.mark.slow  # the CLI and the verifier load the embedding model
 
@@ -55,3 +61,38 @@ def test_report_section_shows_the_headline(campaign: dict[str, Any]) -> None:
     assert f"seed {campaign['seed']}" in text
     assert f"of {campaign['headline']['kills_sent']}" in text
     assert fault_report.section(None).startswith(fault_report.TITLE)
+
+
+def test_the_verifier_tells_a_damaged_cached_vector_from_a_missing_one(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "upload.py").write_text("def upload_again(item):\n    return item.send()\n")
+    paths = home_paths(tmp_path / "home")
+    engine = Engine(paths, Settings(), embedder=embedder)
+    try:
+        engine.add_root(root)
+        engine.index()
+    finally:
+        engine.close()
+    # A flipped exponent bit in one model's cached vector, as a page flip in the catalog
+    # leaves it: the indexer refuses it (not unit length), the stored vector is intact.
+    db = sqlite3.connect(paths.data_dir / "catalog.sqlite")
+    model_id, text_hash, blob = db.execute(
+        "SELECT model_id, text_hash, vector FROM embeddings LIMIT 1"
+    ).fetchone()
+    damaged = bytearray(blob)
+    damaged[3] ^= 0x20
+    db.execute(
+        "UPDATE embeddings SET vector = ? WHERE model_id = ? AND text_hash = ?",
+        (bytes(damaged), model_id, text_hash),
+    )
+    db.commit()
+    db.close()
+    monkeypatch.setattr(fault_worker, "_embedder", embedder)
+    home = str(tmp_path / "home")
+    out = fault_worker.verify({"home": home, "root": str(root.resolve()), "live": {}, "dead": []})
+    assert out["ok"], out
+    assert out.get("cache_lost") == 1, out
+    assert not out.get("missing_vectors") and not out.get("wrong_vectors"), out

@@ -3,7 +3,10 @@
 Each side's raw scores live on their own scale (BM25 is unbounded, cosine is in
 [-1, 1]), so each side is normalised per query before mixing with the weight `alpha`
 (0 = lexical only, 1 = semantic only). A candidate missing from one side gets that side's
-floor. Which rule is the default is measured, not chosen by taste (BENCHMARKS.md).
+floor: the searcher gives every semantic candidate its lexical score (ranking/search.py),
+so on the lexical side that means a chunk with none of the words, and on the semantic side
+a chunk below the side's lowest candidate, which min-max puts at 0 anyway. Which rule is
+the default is measured, not chosen by taste (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -275,6 +275,20 @@ class LexicalIndex:
         query_all = tantivy.Query.boolean_query(clauses)
         return self._reading(lambda: self._hits(query_all, limit))
 
+    def scores_of(self, query: tantivy.Query | None, chunk_ids: Iterable[int]) -> list[LexicalHit]:
+        """`query`'s score of each of `chunk_ids` that it matches, best first: the score
+        each would have in `search`, for chunks another side found (ranking/search.py)."""
+        ids = sorted({int(i) for i in chunk_ids})
+        if query is None or not ids:
+            return []
+        only = tantivy.Query.term_set_query(SCHEMA, "chunk_id", ids)
+        clauses = [
+            (tantivy.Occur.Must, query),
+            (tantivy.Occur.Must, tantivy.Query.const_score_query(only, 0.0)),
+        ]
+        query_ids = tantivy.Query.boolean_query(clauses)
+        return self._reading(lambda: self._hits(query_ids, len(ids)))
+
     def _hits(self, query: tantivy.Query, limit: int) -> list[LexicalHit]:
         searcher = self._index.searcher()
         limit = min(limit, searcher.num_docs)
