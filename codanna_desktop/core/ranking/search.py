@@ -354,7 +354,7 @@ class HybridSearcher:
         fusion.py) even when it holds most of them, and the side's scores are normalised
         over its own top only. Scored, every candidate is weighed on both sides over the
         same set: on CoSQA the hybrid at the default rose from 0.5566 to 0.5615 MRR@10
-        (BENCHMARKS.md section 3). The semantic side needs no such step: a candidate
+        (BENCHMARKS.md section 15). The semantic side needs no such step: a candidate
         outside its top is below its lowest cosine, where min-max puts it at 0 anyway."""
         found = {i for i, _ in lexical}
         rest = [i for i, _ in nearest if i not in found]
