@@ -36,12 +36,13 @@ from codanna_desktop.core.semantic.embedding_model import fuse_parts, fuse_query
 from codanna_desktop.core.settings import AppPaths, Settings
 from codanna_desktop.core.storage.catalog import Catalog
 from tests.benchmarks.cosqa import load_eval
-from tests.benchmarks.models import DiskCache, chunk_texts, metrics, paired, rank_files
+from tests.benchmarks.models import DiskCache, chunk_texts, metrics, rank_files
 from tests.benchmarks.workspace import (
     COSQA_DIR,
     DOCS_DIR,
     WORK_DIR,
     machine,
+    paired,
     share_models_folder,
     write_json,
 )

@@ -56,12 +56,12 @@ from tests.benchmarks.workspace import (
     WORK_DIR,
     machine,
     open_engine,
+    paired,
     share_models_folder,
     write_json,
 )
 
 TOP = 10
-BOOTSTRAP = 2000
 
 
 # Embedded over the whole corpus (the shipped files at their limit); the others over the
@@ -199,23 +199,6 @@ def metrics(
     aggregate, per_query = evaluator.evaluate(queries, lambda q: by_qid[q["qid"]])
     keep = ("MRR@10", "Recall@10", "nDCG@10")
     return {k: round(aggregate[k], 4) for k in keep}, np.array([m["rr@10"] for m in per_query])
-
-
-def paired(a: np.ndarray, b: np.ndarray, seed: int = 7) -> dict[str, Any]:
-    """a - b in MRR@10: mean, 95 % bootstrap interval, queries better and worse."""
-    rng = np.random.default_rng(seed)
-    diff = a - b
-    samples = rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))
-    means = diff[samples].mean(axis=1)
-    return {
-        "delta": round(float(diff.mean()), 4),
-        "ci95": [
-            round(float(np.percentile(means, 2.5)), 4),
-            round(float(np.percentile(means, 97.5)), 4),
-        ],
-        "better": int((diff > 0).sum()),
-        "worse": int((diff < 0).sum()),
-    }
 
 
 def throughput(loaded: dict[str, Any], texts: list[str], reps: int, batch: int) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from tests.benchmarks.workspace import (
     WORK_DIR,
     machine,
     open_engine,
+    paired,
     patched,
     write_json,
 )
@@ -344,6 +345,11 @@ def print_misses(run: dict[str, Any]) -> None:
             print(f"      {i}. {item}")
 
 
+def reciprocal_ranks(run: dict[str, Any]) -> list[float]:
+    """Each question's 1 / rank of its answer in the top 10 (0 when not there), in order."""
+    return [1 / q["rank"] if q["rank"] else 0.0 for q in run["questions"]]
+
+
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def block(sub: Sequence[dict[str, Any]]) -> dict[str, float]:
         n = len(sub) or 1
@@ -402,6 +408,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for alpha in args.alphas:
             runs[f"{alpha:.2f}"] = evaluate(engine, roots, QUESTIONS, alpha)
         named = evaluate(engine, roots, QUESTIONS, defaults.alpha, named=True)
+        # Each weight against the default and against meaning only, question by question:
+        # with 46 questions a difference needs its interval to mean anything.
+        compared = {
+            f"{key} vs {base}": paired(reciprocal_ranks(runs[key]), reciprocal_ranks(runs[base]))
+            for base in (f"{defaults.alpha:.2f}", "1.00")
+            if base in runs
+            for key in runs
+            if key != base
+        }
         steps = {}
         if args.ablation:
             steps = {
@@ -425,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "default_alpha": defaults.alpha,
         "runs": runs,
         "project_named": named,
+        "paired_mrr@10": compared,
         "ablation": steps,
     }
     write_json(args.out, "projects", result)
@@ -434,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name:8} {block}")
         if args.misses:
             print_misses(run)
+    for label, diff in compared.items():
+        print(f"MRR@10 {label}: {diff}")
     print("the project named in each question (... in flask):")
     for name, block in named["summary"].items():
         print(f"  {name:8} {block}")

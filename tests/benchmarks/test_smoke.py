@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from codanna_desktop.core.semantic.embedder import BGE_ID, COSINE_SPREAD, MINILM_ID
@@ -18,13 +19,14 @@ from tests.benchmarks import (
     freshness,
     identifiers,
     model_weights,
+    projects,
     report,
     ripgrep,
     speed,
     tuning,
     watcher_load,
 )
-from tests.benchmarks.workspace import COSQA_DIR, stdlib_dir
+from tests.benchmarks.workspace import COSQA_DIR, paired, stdlib_dir
 
 TINY_MODULES = ["bisect", "sched"]
 
@@ -324,3 +326,12 @@ def test_report_renders_every_section_and_keeps_the_desktop_text(
     # Kept sections stay in number order, the findings last.
     positions = [again.index(h) for h in ("## 8. Desktop", "## 12. Written", "## Findings")]
     assert positions == sorted(positions)
+
+
+def test_paired_differences_count_each_query_once_and_bracket_the_mean() -> None:
+    out = paired(np.array([1.0, 0.0, 0.5, 0.25]), np.array([0.5, 0.0, 0.5, 1.0]))
+    assert out["delta"] == round((0.5 - 0.75) / 4, 4)
+    assert (out["better"], out["worse"]) == (1, 1)
+    assert out["ci95"][0] <= out["delta"] <= out["ci95"][1]
+    run = {"questions": [{"rank": 2}, {"rank": None}, {"rank": 1}]}
+    assert projects.reciprocal_ranks(run) == [0.5, 0.0, 1.0]

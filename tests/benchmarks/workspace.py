@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.settings import AppPaths, Settings
 
@@ -175,3 +177,24 @@ def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(obj, name, saved)
+
+
+PAIRED_SAMPLES = 2000
+
+
+def paired(a: np.ndarray, b: np.ndarray, seed: int = 7) -> dict[str, Any]:
+    """a - b per query (the same queries, in the same order): the mean, its 95 % bootstrap
+    interval over the queries, and how many queries are better and worse."""
+    rng = np.random.default_rng(seed)
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    samples = rng.integers(0, len(diff), size=(PAIRED_SAMPLES, len(diff)))
+    means = diff[samples].mean(axis=1)
+    return {
+        "delta": round(float(diff.mean()), 4),
+        "ci95": [
+            round(float(np.percentile(means, 2.5)), 4),
+            round(float(np.percentile(means, 97.5)), 4),
+        ],
+        "better": int((diff > 0).sum()),
+        "worse": int((diff < 0).sum()),
+    }
