@@ -51,6 +51,7 @@ from tests.benchmarks.workspace import (
     WORK_DIR,
     machine,
     open_engine,
+    paired,
     patched,
     read_json,
     write_json,
@@ -200,16 +201,16 @@ class Bench:
         if len(alphas) > 1 and alphas[-1] == 1.0 and len(rr) > 1:
             # Paired against semantic only: mean difference of reciprocal ranks, its standard
             # error, and how many queries went up / down.
-            paired = {}
+            against_semantic = {}
             for n, alpha in enumerate(alphas[:-1]):
                 diffs = [v[n] - v[-1] for v in rr.values()]
-                paired[f"{alpha:.1f}"] = {
+                against_semantic[f"{alpha:.1f}"] = {
                     "mean_diff": round(statistics.fmean(diffs), 4),
                     "se": round(statistics.stdev(diffs) / len(diffs) ** 0.5, 4),
                     "up": sum(d > 0 for d in diffs),
                     "down": sum(d < 0 for d in diffs),
                 }
-            out["cosqa_paired_vs_semantic_only"] = paired
+            out["cosqa_paired_vs_semantic_only"] = against_semantic
         return out
 
 
@@ -581,18 +582,6 @@ CV_SPLITS = 2000
 BOOTSTRAP = 10_000
 
 
-def _paired(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
-    """a - b per query: mean, 95 % bootstrap interval over the queries, better / worse."""
-    diff = a - b
-    means = diff[rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))].mean(axis=1)
-    return {
-        "delta": round(float(diff.mean()), 4),
-        "ci95": [round(float(np.percentile(means, q)), 4) for q in (2.5, 97.5)],
-        "better": int((diff > 0).sum()),
-        "worse": int((diff < 0).sum()),
-    }
-
-
 def alpha_cross_validation(
     bench: Bench, weights: Sequence[float] = CV_WEIGHTS, splits: int = CV_SPLITS, seed: int = 15
 ) -> dict[str, Any]:
@@ -651,12 +640,12 @@ def alpha_cross_validation(
             for j, w in enumerate(weights)
         },
         "vs_default": {
-            f"{w:.1f}": _paired(rr[:, j], rr[:, default], rng)
+            f"{w:.1f}": paired(rr[:, j], rr[:, default], rng=rng, samples=BOOTSTRAP)
             for j, w in enumerate(weights)
             if j != default
         },
         "vs_semantic_only": {
-            f"{w:.1f}": _paired(rr[:, j], rr[:, semantic_only], rng)
+            f"{w:.1f}": paired(rr[:, j], rr[:, semantic_only], rng=rng, samples=BOOTSTRAP)
             for j, w in enumerate(weights)
             if j != semantic_only
         },

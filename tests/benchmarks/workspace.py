@@ -182,13 +182,22 @@ def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
 PAIRED_SAMPLES = 2000
 
 
-def paired(a: np.ndarray, b: np.ndarray, seed: int = 7) -> dict[str, Any]:
+def paired(
+    a: np.ndarray,
+    b: np.ndarray,
+    seed: int = 7,
+    *,
+    rng: np.random.Generator | None = None,
+    samples: int = PAIRED_SAMPLES,
+) -> dict[str, Any]:
     """a - b per query (the same queries, in the same order): the mean, its 95 % bootstrap
-    interval over the queries, and how many queries are better and worse."""
-    rng = np.random.default_rng(seed)
+    interval over the queries, and how many queries are better and worse. `rng`, when
+    given, is drawn from instead of a new generator from `seed` (several comparisons in
+    one stream)."""
+    rng = rng if rng is not None else np.random.default_rng(seed)
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    samples = rng.integers(0, len(diff), size=(PAIRED_SAMPLES, len(diff)))
-    means = diff[samples].mean(axis=1)
+    picks = rng.integers(0, len(diff), size=(samples, len(diff)))
+    means = diff[picks].mean(axis=1)
     return {
         "delta": round(float(diff.mean()), 4),
         "ci95": [
