@@ -303,7 +303,10 @@ class ExactResultsView(QListView):
         self.setAcceptDrops(False)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.doubleClicked.connect(lambda _: self.open_requested.emit())
+        self.doubleClicked.connect(self._double_clicked)
+
+    def _double_clicked(self, _index: QModelIndex) -> None:
+        self.open_requested.emit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):

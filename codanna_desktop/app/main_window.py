@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
             "the slider says. Untick to use the slider's weight as it is."
         )
         self.lookup_bias.setChecked(True)
-        self.lookup_bias.toggled.connect(lambda _: self._alpha_moved(self.alpha_slider.value()))
+        self.lookup_bias.toggled.connect(self._lookup_bias_toggled)
         self._paint_slider_labels()
 
         top = QHBoxLayout()
@@ -290,7 +290,7 @@ class MainWindow(QMainWindow):
         self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results_view.installEventFilter(self)
-        self.results_view.doubleClicked.connect(lambda _: self.open_selected())
+        self.results_view.doubleClicked.connect(self._result_double_clicked)
         self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results_view.customContextMenuRequested.connect(self._results_menu)
         selection = self.results_view.selectionModel()
@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setToolTip("Pause or resume indexing and embedding")
         self.pause_action.toggled.connect(self.set_paused)
         self.rescan_action = QAction("&Rescan All Folders", self)
-        self.rescan_action.triggered.connect(lambda: self.context.reindex(False))
+        self.rescan_action.triggered.connect(self._rescan_all)
         index_menu.addAction(self.pause_action)
         index_menu.addAction(self.rescan_action)
         self.pause_button.setDefaultAction(self.pause_action)
@@ -632,6 +632,17 @@ class MainWindow(QMainWindow):
         self.result_count.clear()
         self.notes.setVisible(False)
         self._update_empty_state()
+
+    # Slots are methods, not lambdas over self: a lambda held by a child's signal keeps
+    # the window alive for good (Qt holds it, so Python's collector never sees the cycle).
+    def _lookup_bias_toggled(self, _checked: bool) -> None:
+        self._alpha_moved(self.alpha_slider.value())
+
+    def _result_double_clicked(self, _index: QModelIndex) -> None:
+        self.open_selected()
+
+    def _rescan_all(self) -> None:
+        self.context.reindex(False)
 
     def _alpha_moved(self, value: int) -> None:
         self.alpha_value.setText(alpha_label(value))

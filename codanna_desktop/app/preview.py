@@ -209,13 +209,16 @@ class CodeView(QPlainTextEdit):
         self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
         self.marked: tuple[int, int] = (0, 0)
         self._gutter = _Gutter(self)
-        self.blockCountChanged.connect(lambda _: self._update_margins())
+        self.blockCountChanged.connect(self._block_count_changed)
         self.updateRequest.connect(self._scroll_gutter)
         self._update_margins()
 
     def gutter_width(self) -> int:
         digits = len(str(max(1, self.blockCount())))
         return 18 + self.fontMetrics().horizontalAdvance("9") * max(3, digits)
+
+    def _block_count_changed(self, _blocks: int) -> None:
+        self._update_margins()
 
     def _update_margins(self) -> None:
         self.setViewportMargins(self.gutter_width(), 0, 0, 0)
@@ -330,8 +333,8 @@ class PreviewPane(QWidget):
         self.find_box.setPlaceholderText("Find in this file (Enter: next, Shift+Enter: previous)")
         self.find_box.setClearButtonEnabled(True)
         self.find_box.setVisible(False)
-        self.find_box.returnPressed.connect(lambda: self.find_next(backwards=False))
-        self.find_box.textEdited.connect(lambda _: self.find_next(backwards=False, again=True))
+        self.find_box.returnPressed.connect(self._find_box_entered)
+        self.find_box.textEdited.connect(self._find_box_edited)
         self.find_box.installEventFilter(self)
         self.find_status = QLabel()
         self.find_status.setObjectName("notes")
@@ -378,6 +381,12 @@ class PreviewPane(QWidget):
         self.find_box.setVisible(False)
         self.find_status.setVisible(False)
         self.code.setFocus()
+
+    def _find_box_entered(self) -> None:
+        self.find_next(backwards=False)
+
+    def _find_box_edited(self, _text: str) -> None:
+        self.find_next(backwards=False, again=True)
 
     def find_next(self, *, backwards: bool, again: bool = False) -> bool:
         """Move to the next (or previous) match of the find box's text, wrapping around;

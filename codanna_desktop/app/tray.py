@@ -82,7 +82,7 @@ class TrayController(QObject):
         self.menu.addSeparator()
         self.quit_action = self.menu.addAction("Quit")
         self.show_action.triggered.connect(self.show_window)
-        self.add_action.triggered.connect(lambda: self.window.add_folder_dialog())
+        self.add_action.triggered.connect(self._add_folder)
         self.pause_action.triggered.connect(self.toggle_pause)
         self.settings_action.triggered.connect(self.open_settings)
         self.quit_action.triggered.connect(QApplication.quit)
@@ -141,6 +141,9 @@ class TrayController(QObject):
             self.icon.setIcon(app_icon() if look == "idle" else state_icon(look, shown))
 
     # -- menu and clicks ------------------------------------------------------------
+
+    def _add_folder(self) -> None:
+        self.window.add_folder_dialog()
 
     @Slot()
     def show_window(self) -> None:
