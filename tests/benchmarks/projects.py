@@ -347,7 +347,11 @@ def print_misses(run: dict[str, Any]) -> None:
 
 def reciprocal_ranks(run: dict[str, Any]) -> list[float]:
     """Each question's 1 / rank of its answer in the top 10 (0 when not there), in order."""
-    return [1 / q["rank"] if q["rank"] else 0.0 for q in run["questions"]]
+    return _reciprocal_ranks(run["questions"])
+
+
+def _reciprocal_ranks(rows: Sequence[dict[str, Any]]) -> list[float]:
+    return [1 / r["rank"] if r["rank"] else 0.0 for r in rows]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -357,7 +361,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "questions": len(sub),
             "success@1": round(sum(1 for r in sub if r["rank"] == 1) / n, 3),
             "success@3": round(sum(1 for r in sub if r["rank"] and r["rank"] <= 3) / n, 3),
-            "mrr@10": round(sum(1 / r["rank"] for r in sub if r["rank"]) / n, 3),
+            "mrr@10": round(sum(_reciprocal_ranks(sub)) / n, 3),
             "success@3_any_window": round(
                 sum(1 for r in sub if r["rank_any_window"] and r["rank_any_window"] <= 3) / n, 3
             ),
