@@ -89,6 +89,18 @@ def test_the_weight_label_says_when_a_lookup_bends_the_slider(engine: Engine) ->
     engine.close()
 
 
+def test_a_lexical_part_is_the_share_of_the_best_matchs_score_however_deep_the_search() -> None:
+    """BM25 is normalised from its own zero (none of the words), not from the weakest
+    candidate fetched: fetching more candidates changes no chunk's lexical part."""
+    semantic = [(1, 0.5), (2, 0.4)]
+    shallow = [(1, 10.0), (2, 5.0)]
+    deep = [*shallow, (3, 4.0), (4, 1.0)]
+    for lexical in (shallow, deep):
+        norms = {f.chunk_id: f.lexical_norm for f in fuse(lexical, semantic, 0.8)}
+        assert norms[1] == pytest.approx(1.0)
+        assert norms[2] == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize(
     ("query", "text", "symbol", "expected"),
     [

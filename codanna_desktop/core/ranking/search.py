@@ -350,10 +350,9 @@ class HybridSearcher:
     ) -> list[tuple[int, float]]:
         """The words' score of each semantic candidate the lexical side's top did not hold.
 
-        Without it such a candidate counts as matching none of the words (the side's floor,
-        fusion.py) even when it holds most of them, and the side's scores are normalised
-        over its own top only. Scored, every candidate is weighed on both sides over the
-        same set: on CoSQA the hybrid at the default rose from 0.5566 to 0.5615 MRR@10
+        Without it such a candidate counts as matching none of the words (0 on that side,
+        fusion.py) even when it holds most of them. Scored, every candidate is weighed on
+        both sides: on CoSQA the hybrid at the default rose from 0.5566 to 0.5615 MRR@10
         (BENCHMARKS.md section 15). The semantic side needs no such step: a candidate
         outside its top is below its lowest cosine, where min-max puts it at 0 anyway."""
         found = {i for i, _ in lexical}
