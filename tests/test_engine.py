@@ -499,6 +499,47 @@ def test_a_damaged_cached_vector_is_embedded_again_not_spread(
         assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999
 
 
+def test_a_writers_first_index_finds_damaged_cached_vectors_and_embeds_them_again(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged cached vector of a chunk already stored is read by nothing an index run
+    does; the first run of each writer looks for such damage, so the cache is whole again
+    before the vector store is ever rebuilt from it."""
+    import sqlite3
+
+    import numpy as np
+
+    root = tmp_path / "p"
+    write_tree(
+        root,
+        {
+            "a.py": "def send_invoice(customer):\n    return customer.mail()\n",
+            "b.py": "def parse_date(text):\n    return text.split('-')\n",
+        },
+    )
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(root)
+        engine.index()
+        (text_hash, text), *_ = engine.catalog._query(
+            "SELECT text_hash, text FROM chunks WHERE text LIKE '%send_invoice%'"
+        )
+    with sqlite3.connect(engine.catalog.path) as db:  # one model's bytes garbled in place
+        db.execute(
+            "UPDATE embeddings SET vector = zeroblob(length(vector)) WHERE text_hash = ?"
+            " AND model_id = (SELECT MIN(model_id) FROM embeddings)",
+            (text_hash,),
+        )
+    with Engine(embedder=embedder) as engine, caplog.at_level("WARNING"):
+        report = engine.index()
+        healed = EmbeddingCache(engine.catalog, embedder).ready([text_hash])[text_hash]
+        assert engine.catalog.drop_damaged_cached_vectors() == []
+        status = engine.status()
+    assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999
+    assert report.chunks_embedded == 1  # the other chunk was not embedded again
+    assert status.embedded == status.chunks == 2
+    assert "The cached vectors of 1 text were damaged on disk" in caplog.text
+
+
 def test_the_coverage_note_stays_true_as_the_index_changes(
     tmp_path: Path, embedder: Embedder
 ) -> None:

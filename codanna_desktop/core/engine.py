@@ -351,6 +351,7 @@ class Engine:
             # Once per writer, before its first pass: a pass over every file is the moment
             # to read every page too (the app's start, `index`, `add`).
             self.catalog.check_pages()
+            self._recache_damaged_vectors()
             self._pages_checked = True
         self.rebuild_damaged_lexical()
         report = IndexReport()
@@ -362,6 +363,15 @@ class Engine:
         if embed:
             report.merge(self.embed_pending(progress=progress, cancel=cancel))
         return report
+
+    def _recache_damaged_vectors(self) -> None:
+        """Damaged cached vectors go, and their texts are embedded again by this run (or
+        by the next one that embeds): the stored vectors were right, the cache would not
+        have been when the store is next rebuilt from it."""
+        damaged = self.catalog.drop_damaged_cached_vectors()
+        if damaged:
+            texts = "1 text" if len(damaged) == 1 else f"{len(damaged):,} texts"
+            log.warning("The cached vectors of %s were damaged on disk; embedding again", texts)
 
     def build_exact_index(
         self, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None

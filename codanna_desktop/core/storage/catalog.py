@@ -613,19 +613,49 @@ class Catalog:
                 f" WHERE model_id = ? AND text_hash IN ({marks})",
                 [model_id, *part],
             )
-            for h, blob in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                # Every cached vector was stored unit-length: one that is not (a catalog
-                # page zeroed or garbled under a well-formed row) is embedded again, and
-                # the new vector replaces it, instead of spreading to the vector store.
-                norm = float(np.linalg.norm(vector)) if len(blob) % 4 == 0 else 0.0
-                if abs(norm - 1.0) < 1e-3:
-                    out[h] = vector
+            # A damaged vector is embedded again, and the new vector replaces it, instead
+            # of spreading to the vector store.
+            for (h, blob), intact in zip(rows, _unit_length([b for _, b in rows]), strict=True):
+                if intact:
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
                 else:
                     damaged += 1
         if damaged:
             log.warning("%d cached vectors were damaged; they are embedded again", damaged)
         return out
+
+    def drop_damaged_cached_vectors(self) -> list[str]:
+        """Remove every cached vector that is no longer the unit vector that was stored,
+        mark the chunks of its text to be embedded again, and return those texts' hashes.
+
+        Damage inside a well-formed row (a page of vector bytes zeroed or garbled) passes
+        check_pages, and cached_vectors only meets it when a vector is read back, which an
+        index run never does for a chunk already stored: the damaged entry would wait
+        there for the next rebuild of the vector store. Reads the whole cache, in short
+        reads that let searches in between (BENCHMARKS.md section 10 has the cost)."""
+        damaged: list[tuple[str, str]] = []
+        after = ("", "")
+        while rows := self._query(
+            "SELECT model_id, text_hash, vector FROM embeddings"
+            " WHERE (model_id, text_hash) > (?, ?) ORDER BY model_id, text_hash LIMIT 2000",
+            after,
+        ):
+            intact = _unit_length([blob for _, _, blob in rows])
+            damaged += [(m, h) for (m, h, _), ok in zip(rows, intact, strict=True) if not ok]
+            after = (rows[-1][0], rows[-1][1])
+        hashes = sorted({h for _, h in damaged})
+        if damaged:
+            with self.transaction() as db:
+                db.executemany(
+                    "DELETE FROM embeddings WHERE model_id = ? AND text_hash = ?", damaged
+                )
+                for part in _batches(hashes, 500):
+                    db.execute(
+                        "UPDATE chunks SET vector_state = 'pending' WHERE vector_state !="
+                        f" 'pending' AND text_hash IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+        return hashes
 
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
         import numpy as np
@@ -727,6 +757,25 @@ class Catalog:
 
 def _compiled(regex: str | None) -> re.Pattern[str] | None:
     return None if regex is None else re.compile(regex)
+
+
+def _unit_length(blobs: Sequence[bytes]) -> list[bool]:
+    """Which of these cached vectors are still unit length, as every one was stored: one
+    that is not was damaged on disk. Vectors of one length are checked in one array."""
+    import numpy as np
+
+    intact = [False] * len(blobs)
+    by_length: dict[int, list[int]] = {}
+    for i, blob in enumerate(blobs):
+        by_length.setdefault(len(blob), []).append(i)
+    for length, rows in by_length.items():
+        if not length or length % 4:
+            continue
+        vectors = np.frombuffer(b"".join(blobs[i] for i in rows), dtype=np.float32)
+        norms = np.linalg.norm(vectors.reshape(len(rows), -1), axis=1)
+        for i, ok in zip(rows, np.abs(norms - 1.0) < 1e-3, strict=True):  # NaN: not ok
+            intact[i] = bool(ok)
+    return intact
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
