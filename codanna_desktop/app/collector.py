@@ -18,10 +18,14 @@ import gc
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
-# How often the allocation counts are looked at (an idle app wakes this often). Longer
-# costs memory, as cycles pile up until then, not work: a generation is collected only
-# once it is due.
+# How often the allocation counts are looked at, at most and at least. Longer costs
+# memory, as cycles pile up until then, not work: a generation is collected only once it
+# is due. The next look comes about when the youngest generation would fall due at the
+# pace the counts grew since the last one (doubling the wait while they do not grow), so
+# an app idle in the tray, where only the indexer's and the watcher's threads allocate a
+# little now and then, is not woken twice a second for nothing.
 CHECK_EVERY_MS = 500
+IDLE_CHECK_EVERY_MS = 4_000
 
 
 class CollectorBetweenEvents(QObject):
@@ -30,9 +34,14 @@ class CollectorBetweenEvents(QObject):
     def __init__(self, app: QCoreApplication) -> None:
         super().__init__(app)
         self.thresholds = gc.get_threshold()
+        self._last_counts = gc.get_count()
         self._timer = QTimer(self, interval=CHECK_EVERY_MS)
         self._timer.timeout.connect(self.collect_due)
         self._timer.start()
+
+    @property
+    def interval_ms(self) -> int:
+        return self._timer.interval()
 
     def collect_due(self) -> None:
         """Collect the oldest generation whose count has passed its threshold, if any
@@ -41,6 +50,11 @@ class CollectorBetweenEvents(QObject):
         due = [g for g in range(len(counts)) if counts[g] > self.thresholds[g]]
         if due:
             gc.collect(max(due))
+        interval = self._timer.interval()
+        grown = counts[0] - self._last_counts[0]
+        due_in = interval * (self.thresholds[0] - counts[0]) / grown if grown > 0 else 2 * interval
+        self._timer.setInterval(int(min(max(due_in, CHECK_EVERY_MS), IDLE_CHECK_EVERY_MS)))
+        self._last_counts = gc.get_count()
 
 
 def collect_between_events() -> None:

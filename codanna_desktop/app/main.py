@@ -8,8 +8,10 @@ indexer down so work in flight is committed or rolled back, never half-written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from codanna_desktop import __version__
@@ -276,18 +278,33 @@ def _message_box(message: str) -> None:
 
 @contextmanager
 def _quit_on_signals(app: QApplication) -> Iterator[None]:
-    """Ctrl+C and SIGTERM quit like the Quit menu item. Python runs signal handlers only
-    between bytecodes, so a timer wakes the interpreter while Qt's loop waits."""
+    """Ctrl+C and SIGTERM quit like the Quit menu item. Python runs a signal's handler only
+    when the interpreter runs, not while Qt's loop waits in C++. The interpreter's C
+    handler writes a byte to a socket (signal.set_wakeup_fd) that the loop watches, so the
+    loop wakes for the signal, and Python runs the handler: no timer wakes an idle app."""
     handlers = {sig: signal.signal(sig, lambda *_: app.quit()) for sig in _signals()}
-    timer = QTimer()
-    timer.timeout.connect(lambda: None)
-    timer.start(200)
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+    notifier.activated.connect(lambda *_: _drain(reader))
     try:
         yield
     finally:
-        timer.stop()
+        notifier.setEnabled(False)
+        signal.set_wakeup_fd(previous)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        reader.close()
+        writer.close()
+
+
+def _drain(reader: socket.socket) -> None:
+    """The wake-up bytes, read and dropped: the handlers run as this Python code runs."""
+    with contextlib.suppress(OSError):
+        while reader.recv(4096):
+            pass
 
 
 def _signals() -> list[signal.Signals]:

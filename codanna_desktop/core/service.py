@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 EMBED_SLICE = 64  # chunks embedded between checks for new jobs
 RETRY_AFTER_S = 10.0  # after the vector store or model failed
 IDLE_POLL_S = 0.2  # how often an idle indexer looks for chunks left to embed
+# ...and how seldom, after it found none several times running: it doubles its wait up to
+# this. A job (a change, a folder added) wakes it at once whatever the wait; what else it
+# looks for (a search that found an index damaged, a model to unload) can wait that long,
+# and an app idle in the tray is not woken five times a second for nothing.
+IDLE_POLL_MAX_S = 2.0
 # The model (about 170 MB resident with onnxruntime's buffers) is dropped after this long
 # unused and loaded again on the next search or embedding run (about 0.4 s in-process,
 # more in a model process: Engine(model_process=True)): a tray indexer idles most of the
@@ -239,15 +244,16 @@ class IndexingService:
             try:
                 job = self._jobs.get(timeout=wait)
             except queue.Empty:
+                embedded = True
                 try:
                     self._rebuild_damaged_lexical()
-                    self._embed_slice()
+                    embedded = self._embed_slice()
                     self._unload_idle_model()
                 except Exception as exc:  # a full disk, a damaged catalog: say it, go on
                     log.info("embedding stopped", exc_info=exc)
                     self._embedding_failed(str(user_error(exc)))
                     self._set_state(Phase.IDLE)
-                wait = IDLE_POLL_S
+                wait = IDLE_POLL_S if embedded else min(2 * wait, IDLE_POLL_MAX_S)
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
             # later: that poll was 0.2 s of the time from a save to semantic results.
@@ -355,15 +361,16 @@ class IndexingService:
         if self._state == Phase.IDLE and self.engine.model_loaded:
             self.engine.unload_model(idle_for=self._unload_model_after)
 
-    def _embed_slice(self) -> None:
+    def _embed_slice(self) -> bool:
+        """Embed a slice of the chunks waiting for a vector; False when none waited."""
         if self.paused or time.monotonic() < self._retry_at:
-            return
+            return False
         # A search may have opened the vector store since: the writer checks it against
         # the catalog here, which may set vectors pending to refill.
         self.engine.reconcile_vectors()
         counts = self.engine.catalog.counts()
         if counts["embedded"] >= counts["chunks"]:
-            return
+            return False
         # Say so before the model starts: its first progress comes only after a whole step.
         self._set_state(Phase.EMBEDDING)
         report = self.engine.embed_pending(
@@ -381,3 +388,4 @@ class IndexingService:
             self._emit(ServiceEvent("embedded"))
         if self._jobs.empty():
             self._set_state(Phase.IDLE)
+        return True

@@ -17,9 +17,16 @@ import sys
 import weakref
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import QCoreApplication
 from pytestqt.qtbot import QtBot
 
-from codanna_desktop.app.collector import collect_between_events
+from codanna_desktop.app.collector import (
+    CHECK_EVERY_MS,
+    IDLE_CHECK_EVERY_MS,
+    CollectorBetweenEvents,
+    collect_between_events,
+)
 
 CLOSED_CONTEXTS = 20
 
@@ -79,3 +86,27 @@ def test_the_ui_thread_collects_due_cycles_from_its_event_loop(qtbot: QtBot) -> 
     kept = [[] for _ in range(10 * gc.get_threshold()[0])]  # the youngest generation is due
     qtbot.waitUntil(lambda: collected() is None, timeout=10_000)
     assert len(kept) > 0
+
+
+def test_an_idle_app_is_checked_ever_less_often_and_a_busy_one_at_once(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While little is allocated the collector's timer backs off (an app idle in the tray
+    is not woken twice a second for nothing); a burst of allocations brings it back."""
+    collector = CollectorBetweenEvents(QCoreApplication.instance())  # type: ignore[arg-type]
+    try:
+        counts = [(5, 0, 0)]
+        monkeypatch.setattr(gc, "get_count", lambda: counts[0])
+        intervals = []  # the counts stand still (fell, even, since it was made)
+        for _ in range(6):
+            collector.collect_due()
+            intervals.append(collector.interval_ms)
+        assert intervals == [2 * CHECK_EVERY_MS, 4 * CHECK_EVERY_MS] + [IDLE_CHECK_EVERY_MS] * 4
+        counts[0] = (25, 0, 0)  # a little allocated: the youngest generation is far from due
+        collector.collect_due()
+        assert collector.interval_ms == IDLE_CHECK_EVERY_MS
+        counts[0] = (650, 0, 0)  # a burst: due (700) within a tenth of the last wait
+        collector.collect_due()
+        assert collector.interval_ms == CHECK_EVERY_MS
+    finally:
+        collector.deleteLater()

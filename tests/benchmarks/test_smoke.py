@@ -18,6 +18,7 @@ from tests.benchmarks import (
     folder_move,
     freshness,
     identifiers,
+    idle_wakeups,
     model_weights,
     projects,
     report,
@@ -293,6 +294,17 @@ def test_folder_move_times_each_way_and_finds_the_files_at_their_new_path(
     (run,) = load(out, "folder_move")["runs"]
     assert list(run["median_s"]) == list(folder_move.WAYS)
     assert all(len(times) == 1 for times in run["seconds"].values())
+
+
+def test_idle_wakeups_counts_the_idle_apps_threads_and_sigterm_ends_it(out: Path) -> None:
+    assert idle_wakeups.main(["--seconds", "1", "--runs", "1", "--out", str(out)]) == 0
+    runs = load(out, "idle_wakeups")["all_runs"]["this"]
+    for state in ("shown", "hidden"):
+        (run,) = runs[state]
+        assert run["exit_code_after_sigterm"] == 0
+        total = sum(t["wakeups_per_s"] for t in run["threads"])
+        assert run["wakeups_per_s"] == pytest.approx(total)
+        assert all(t["thread"] for t in run["threads"])
 
 
 def test_report_renders_every_section_and_keeps_the_desktop_text(
