@@ -253,7 +253,8 @@ class IndexingService:
                     log.info("embedding stopped", exc_info=exc)
                     self._embedding_failed(str(user_error(exc)))
                     self._set_state(Phase.IDLE)
-                wait = IDLE_POLL_S if embedded else min(2 * wait, IDLE_POLL_MAX_S)
+                # After a job the wait is 0: doubled from IDLE_POLL_S, never from 0 (a spin).
+                wait = IDLE_POLL_S if embedded else min(max(2 * wait, IDLE_POLL_S), IDLE_POLL_MAX_S)
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
             # later: that poll was 0.2 s of the time from a save to semantic results.
