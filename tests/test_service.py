@@ -12,7 +12,13 @@ import pytest
 
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.semantic.embedder import Embedder
-from codanna_desktop.core.service import IndexingService, ServiceEvent
+from codanna_desktop.core.service import (
+    IDLE_POLL_MAX_S,
+    IDLE_POLL_S,
+    IndexingService,
+    ServiceEvent,
+    next_idle_wait,
+)
 from codanna_desktop.core.watching import watcher as watcher_module
 from codanna_desktop.core.watching.watcher import FolderWatcher
 
@@ -288,3 +294,14 @@ def test_index_a_search_found_damaged_is_rebuilt_while_idle_and_said_once(
     assert wait_for(lambda: found(svc, "steady_function", "a.py"))
     assert svc.wait_idle(120)
     assert len(said()) == 1 and "index out of bounds" in said()[0]
+
+
+def test_the_idle_indexer_waits_longer_while_nothing_is_left_but_never_spins() -> None:
+    waits = [0.0]  # just after a job
+    for _ in range(6):
+        waits.append(next_idle_wait(waits[-1], embedded=False))
+    assert (
+        waits[1:]
+        == [IDLE_POLL_S, 2 * IDLE_POLL_S, 4 * IDLE_POLL_S, 8 * IDLE_POLL_S] + [IDLE_POLL_MAX_S] * 2
+    )
+    assert next_idle_wait(IDLE_POLL_MAX_S, embedded=True) == IDLE_POLL_S

@@ -102,6 +102,15 @@ class Stop:
 Job = AddFolders | RemoveFolder | Sync | ApplyFileRules | ApplyChanges | Stop
 
 
+def next_idle_wait(wait: float, *, embedded: bool) -> float:
+    """How long the idle indexer waits for a job before it looks again: the short poll
+    while it finds chunks to embed, else twice the last wait up to IDLE_POLL_MAX_S. After
+    a job the last wait is 0, so it doubles from the short poll, never from 0 (a spin)."""
+    if embedded:
+        return IDLE_POLL_S
+    return min(max(2 * wait, IDLE_POLL_S), IDLE_POLL_MAX_S)
+
+
 class IndexingService:
     def __init__(
         self,
@@ -253,8 +262,7 @@ class IndexingService:
                     log.info("embedding stopped", exc_info=exc)
                     self._embedding_failed(str(user_error(exc)))
                     self._set_state(Phase.IDLE)
-                # After a job the wait is 0: doubled from IDLE_POLL_S, never from 0 (a spin).
-                wait = IDLE_POLL_S if embedded else min(max(2 * wait, IDLE_POLL_S), IDLE_POLL_MAX_S)
+                wait = next_idle_wait(wait, embedded=embedded)
                 continue
             # A job's new chunks are embedded as soon as no other job waits, not a poll
             # later: that poll was 0.2 s of the time from a save to semantic results.
