@@ -23,6 +23,7 @@ from tests.benchmarks.fault_kit import (
     Run,
     Tally,
     Worker,
+    copy_tree,
     new_file_in,
     phase_of,
     run_cli,
@@ -220,6 +221,13 @@ class KillCampaign:
             }
             or (None if result.get("ok") else _short_error(result)),
         }
+        if not clean and len(self.kills) - sum(k["clean"] for k in self.kills) < 3:
+            # The first unclean trials' data and corpus, to look into with --keep.
+            keep = self.work / f"unclean-{len(self.kills)}"
+            copy_tree(home, keep / "home")
+            copy_tree(corpus.root, keep / "corpus")
+            (keep / "verify.json").write_text(json.dumps(result, default=str, indent=1))
+            record["kept"] = str(keep)
         self.kills.append(record)
         print(f"  {json.dumps(record, default=str)}", flush=True)
         if not indexed:

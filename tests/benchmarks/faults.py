@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", default="faults", help="JSON file name (without .json)")
     p.add_argument("--label", default="", help='what the code is, e.g. "before the fixes"')
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep --work at the end (to look into it)")
     p.add_argument(
         "--merge",
         nargs="+",
@@ -174,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {path}")
     if not args.no_report and args.name == "faults":
         report.refresh(args.out)
-    shutil.rmtree(args.work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
     return 0
 
 
