@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -499,12 +499,27 @@ def test_a_damaged_cached_vector_is_embedded_again_not_spread(
         assert float(np.dot(healed, embedder.embed_documents([text])[0])) > 0.999
 
 
+def _zeroed(blob: bytes) -> bytes:
+    return bytes(len(blob))
+
+
+def _sign_flipped(blob: bytes) -> bytes:
+    """The sign bit of the first float flipped: the vector stays unit length."""
+    return blob[:3] + bytes([blob[3] ^ 0x80]) + blob[4:]
+
+
+@pytest.mark.parametrize("damage", [_zeroed, _sign_flipped], ids=["zeroed", "sign flipped"])
 def test_a_writers_first_index_finds_damaged_cached_vectors_and_embeds_them_again(
-    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[bytes], bytes],
 ) -> None:
     """A damaged cached vector of a chunk already stored is read by nothing an index run
     does; the first run of each writer looks for such damage, so the cache is whole again
-    before the vector store is ever rebuilt from it."""
+    before the vector store is ever rebuilt from it. A flipped sign keeps the vector unit
+    length: only its checksum tells (the fault campaign's one wrong vector, BENCHMARKS.md
+    section 10)."""
     import sqlite3
 
     import numpy as np
@@ -524,11 +539,9 @@ def test_a_writers_first_index_finds_damaged_cached_vectors_and_embeds_them_agai
             "SELECT text_hash, text FROM chunks WHERE text LIKE '%send_invoice%'"
         )
     with sqlite3.connect(engine.catalog.path) as db:  # one model's bytes garbled in place
-        db.execute(
-            "UPDATE embeddings SET vector = zeroblob(length(vector)) WHERE text_hash = ?"
-            " AND model_id = (SELECT MIN(model_id) FROM embeddings)",
-            (text_hash,),
-        )
+        where = " WHERE text_hash = ? AND model_id = (SELECT MIN(model_id) FROM embeddings)"
+        ((blob,),) = db.execute("SELECT vector FROM embeddings" + where, (text_hash,))
+        db.execute("UPDATE embeddings SET vector = ?" + where, (damage(blob), text_hash))
     with Engine(embedder=embedder) as engine, caplog.at_level("WARNING"):
         report = engine.index()
         healed = EmbeddingCache(engine.catalog, embedder).ready([text_hash])[text_hash]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codanna_desktop.core.errors import user_error
-from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.storage.catalog import Catalog, vectors_intact
 from codanna_desktop.core.storage.roots_backup import load_roots_backup
 from codanna_desktop.core.storage.writer_lock import WriterLock
 
@@ -121,11 +121,15 @@ def salvage_embeddings(damaged: Path, catalog: Catalog, *, batch: int = 500) -> 
     except sqlite3.Error:
         return 0
     try:
-        cur = db.execute("SELECT model_id, text_hash, vector FROM embeddings")
+        columns = {r[1] for r in db.execute("PRAGMA table_info(embeddings)")}
+        checksum = "checksum" if "checksum" in columns else "NULL"
+        cur = db.execute(f"SELECT model_id, text_hash, vector, {checksum} FROM embeddings")
         while rows := cur.fetchmany(batch):
             by_model: dict[str, dict[str, np.ndarray]] = {}
-            for model_id, text_hash, vector in rows:
-                if isinstance(vector, bytes) and vector and len(vector) % 4 == 0:
+            # A vector the damage reached is left behind: it is embedded again.
+            intact = vectors_intact([(vector, check) for _, _, vector, check in rows])
+            for (model_id, text_hash, vector, _), ok in zip(rows, intact, strict=True):
+                if ok:
                     by_model.setdefault(model_id, {})[text_hash] = np.frombuffer(
                         vector, dtype=np.float32
                     )

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -91,6 +92,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model_id TEXT NOT NULL,
     text_hash TEXT NOT NULL,
     vector BLOB NOT NULL,
+    checksum INTEGER,  -- zlib.crc32 of `vector`; NULL in rows written before it was kept
     PRIMARY KEY (model_id, text_hash)
 ) WITHOUT ROWID;
 """
@@ -181,6 +183,9 @@ class Catalog:
             if not readonly:
                 raise
             # A reader that may not write (a read-only file): roots() copes unmigrated.
+        # An unmigrated cache has no checksums to read: its vectors are checked by length.
+        cache_columns = {r[1] for r in self._db.execute("PRAGMA table_info(embeddings)")}
+        self._checksum_column = "checksum" if "checksum" in cache_columns else "NULL"
         if not readonly and self.get_meta("catalog_id") is None:
             self.set_meta("catalog_id", uuid.uuid4().hex)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -222,6 +227,9 @@ class Catalog:
             root_columns = {r[1] for r in self._db.execute("PRAGMA table_info(roots)")}
             if "removing" not in root_columns:
                 self._db.execute("ALTER TABLE roots ADD COLUMN removing INTEGER NOT NULL DEFAULT 0")
+            cache_columns = {r[1] for r in self._db.execute("PRAGMA table_info(embeddings)")}
+            if "checksum" not in cache_columns:
+                self._db.execute("ALTER TABLE embeddings ADD COLUMN checksum INTEGER")
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -609,13 +617,14 @@ class Catalog:
         for part in _batches(sorted(set(text_hashes)), 500):
             marks = ",".join("?" * len(part))
             rows = self._query(
-                "SELECT text_hash, vector FROM embeddings"
+                f"SELECT text_hash, vector, {self._checksum_column} FROM embeddings"
                 f" WHERE model_id = ? AND text_hash IN ({marks})",
                 [model_id, *part],
             )
             # A damaged vector is embedded again, and the new vector replaces it, instead
             # of spreading to the vector store.
-            for (h, blob), intact in zip(rows, _unit_length([b for _, b in rows]), strict=True):
+            intact_rows = vectors_intact([(blob, checksum) for _, blob, checksum in rows])
+            for (h, blob, _), intact in zip(rows, intact_rows, strict=True):
                 if intact:
                     out[h] = np.frombuffer(blob, dtype=np.float32)
                 else:
@@ -636,12 +645,12 @@ class Catalog:
         damaged: list[tuple[str, str]] = []
         after = ("", "")
         while rows := self._query(
-            "SELECT model_id, text_hash, vector FROM embeddings"
+            f"SELECT model_id, text_hash, vector, {self._checksum_column} FROM embeddings"
             " WHERE (model_id, text_hash) > (?, ?) ORDER BY model_id, text_hash LIMIT 2000",
             after,
         ):
-            intact = _unit_length([blob for _, _, blob in rows])
-            damaged += [(m, h) for (m, h, _), ok in zip(rows, intact, strict=True) if not ok]
+            intact = vectors_intact([(blob, checksum) for _, _, blob, checksum in rows])
+            damaged += [(m, h) for (m, h, _, _), ok in zip(rows, intact, strict=True) if not ok]
             after = (rows[-1][0], rows[-1][1])
         hashes = sorted({h for _, h in damaged})
         if damaged:
@@ -660,13 +669,12 @@ class Catalog:
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
         import numpy as np
 
+        blobs = {h: np.asarray(v, dtype=np.float32).tobytes() for h, v in vectors.items()}
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO embeddings(model_id, text_hash, vector) VALUES (?, ?, ?)",
-                [
-                    (model_id, h, np.asarray(v, dtype=np.float32).tobytes())
-                    for h, v in vectors.items()
-                ],
+                "INSERT OR REPLACE INTO embeddings(model_id, text_hash, vector, checksum)"
+                " VALUES (?, ?, ?, ?)",
+                [(model_id, h, blob, zlib.crc32(blob)) for h, blob in blobs.items()],
             )
 
     # -- counts ---------------------------------------------------------------------
@@ -759,14 +767,32 @@ def _compiled(regex: str | None) -> re.Pattern[str] | None:
     return None if regex is None else re.compile(regex)
 
 
+def vectors_intact(rows: Sequence[tuple[bytes, int | None]]) -> list[bool]:
+    """Which of these cached vectors, (bytes, checksum) each, are as they were stored.
+
+    A vector with its checksum must match it: a flipped bit anywhere in it shows, also one
+    that keeps it unit length (a flipped sign). A row written before checksums were kept
+    (None) can only be checked for unit length, as every vector was stored."""
+    intact = [
+        checksum is not None and isinstance(blob, bytes) and zlib.crc32(blob) == checksum
+        for blob, checksum in rows
+    ]
+    unchecked = [i for i, (_, checksum) in enumerate(rows) if checksum is None]
+    for i, ok in zip(unchecked, _unit_length([rows[i][0] for i in unchecked]), strict=True):
+        intact[i] = ok
+    return intact
+
+
 def _unit_length(blobs: Sequence[bytes]) -> list[bool]:
-    """Which of these cached vectors are still unit length, as every one was stored: one
-    that is not was damaged on disk. Vectors of one length are checked in one array."""
+    """Which of these vectors are unit length, as every one was stored: one that is not was
+    damaged on disk. Vectors of one length are checked in one array."""
     import numpy as np
 
     intact = [False] * len(blobs)
     by_length: dict[int, list[int]] = {}
     for i, blob in enumerate(blobs):
+        if not isinstance(blob, bytes):  # a damaged page can hold any type
+            continue
         by_length.setdefault(len(blob), []).append(i)
     for length, rows in by_length.items():
         if not length or length % 4:
