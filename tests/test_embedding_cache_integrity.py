@@ -65,6 +65,13 @@ def test_vectors_cached_before_checksums_are_checked_by_their_length(tmp_path: P
         "flipped",
     }
     assert catalog.drop_damaged_cached_vectors() == ["zeroed"]
+    # The vectors found whole got their checksums: damage from now on shows.
+    with sqlite3.connect(catalog.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM embeddings WHERE checksum IS NULL").fetchone() == (
+            0,
+        )
+    rewrite_vector(catalog.path, "intact", sign_flipped)
+    assert catalog.cached_vectors(MODEL, ["intact"]) == {}
     catalog.close()
 
 

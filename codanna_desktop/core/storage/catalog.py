@@ -641,7 +641,10 @@ class Catalog:
         check_pages, and cached_vectors only meets it when a vector is read back, which an
         index run never does for a chunk already stored: the damaged entry would wait
         there for the next rebuild of the vector store. Reads the whole cache, in short
-        reads that let searches in between (BENCHMARKS.md section 10 has the cost)."""
+        reads that let searches in between (BENCHMARKS.md section 10 has the cost).
+
+        A vector cached before checksums were kept, found unit length, gets its checksum
+        here: from then on damage that keeps it unit length shows too."""
         damaged: list[tuple[str, str]] = []
         after = ("", "")
         while rows := self._query(
@@ -651,6 +654,17 @@ class Catalog:
         ):
             intact = vectors_intact([(blob, checksum) for _, _, blob, checksum in rows])
             damaged += [(m, h) for (m, h, _, _), ok in zip(rows, intact, strict=True) if not ok]
+            unchecked = [
+                (zlib.crc32(blob), m, h)
+                for (m, h, blob, checksum), ok in zip(rows, intact, strict=True)
+                if ok and checksum is None
+            ]
+            if unchecked and self._checksum_column == "checksum":
+                with self.transaction() as db:
+                    db.executemany(
+                        "UPDATE embeddings SET checksum = ? WHERE model_id = ? AND text_hash = ?",
+                        unchecked,
+                    )
             after = (rows[-1][0], rows[-1][1])
         hashes = sorted({h for _, h in damaged})
         if damaged:
