@@ -104,6 +104,40 @@ def test_repair_rebuilds_the_index_with_the_same_folders(tmp_path: Path, project
     assert sorted(r["path"] for r in status["roots"]) == sorted([str(project), str(other)])
 
 
+@pytest.mark.parametrize("loss", ["emptied", "deleted"])
+def test_an_emptied_or_deleted_catalog_is_lost_not_new(
+    tmp_path: Path, project: Path, loss: str
+) -> None:
+    """SQLite opens an empty file (or none) as a new database: without this check the index
+    said "No folders yet" and forgot the folders (the fault campaign's page 0 truncation)."""
+    other = write_project(tmp_path / "other", {"render_button": "return value"})
+    run("add", "--no-embed", str(project), str(other), check=True)
+    if loss == "emptied":
+        os.truncate(catalog_file(), 0)
+    else:
+        catalog_file().unlink()
+    state = "empty" if loss == "emptied" else "missing"
+    for args in (["search", "render_button"], ["status"], ["index", "--no-embed"]):
+        said = run(*args)
+        assert_sentence(said, 4, f"the file is {state}, though 2 folders were added")
+        assert "codanna-desktop repair" in said.stderr
+        assert "No folders" not in said.stdout + said.stderr
+
+    assert_sentence(run("repair", "--no-embed"), 0)
+    hit = run("search", "render_button", "--alpha", "0", "--json", check=True)
+    assert json.loads(hit.stdout.splitlines()[0])["path"] == str(other / "render_button.py")
+    status = json.loads(run("status", "--json", check=True).stdout)
+    assert sorted(r["path"] for r in status["roots"]) == sorted([str(project), str(other)])
+
+
+def test_a_new_index_with_no_folders_starts_without_a_catalog(tmp_path: Path) -> None:
+    assert_sentence(run("status"), 0)  # nothing added yet: no catalog is no loss
+    run("add", "--no-embed", str(write_project(tmp_path / "p", {"f": "return 1"})), check=True)
+    run("remove", str(tmp_path / "p"), check=True)
+    catalog_file().unlink()  # every folder removed: the saved list is empty
+    assert_sentence(run("status"), 0)
+
+
 def test_repair_reads_the_folders_from_a_catalog_without_their_copy(project: Path) -> None:
     run("add", "--no-embed", str(project), check=True)
     (data_dir() / "roots.json").unlink()  # as a catalog made before the copy existed

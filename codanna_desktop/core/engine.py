@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from codanna_desktop.core.chunking.chunker import Chunker
 from codanna_desktop.core.errors import (
+    CatalogDamagedError,
     CodannaError,
     IndexLockedError,
     LexicalIndexDamagedError,
@@ -49,7 +50,7 @@ from codanna_desktop.core.settings import (
 )
 from codanna_desktop.core.storage.catalog import Catalog, FileRow, RootRow
 from codanna_desktop.core.storage.lexical.index import LexicalIndex
-from codanna_desktop.core.storage.roots_backup import save_roots_backup
+from codanna_desktop.core.storage.roots_backup import load_roots_backup, save_roots_backup
 from codanna_desktop.core.storage.vectors.hnsw import HnswStore, file_problem
 from codanna_desktop.core.storage.writer_lock import WriterLock
 
@@ -137,7 +138,9 @@ class Engine:
         self.lexical_note: str | None = None
         self._pages_checked = False
         try:
-            self.catalog = Catalog(self.paths.data_dir / "catalog.sqlite", readonly=not writer)
+            catalog_path = self.paths.data_dir / "catalog.sqlite"
+            _refuse_a_lost_catalog(catalog_path, self.paths.data_dir)
+            self.catalog = Catalog(catalog_path, readonly=not writer)
             self.lexical = LexicalIndex(self.paths.data_dir / "lexical", writable=writer)
             self.content = ContentIndex(self.paths.data_dir / CONTENT_DIR, writable=writer)
         except BaseException as exc:
@@ -560,3 +563,22 @@ def test_database_url(url: str) -> str:
 
 
 __all__ = ["Engine", "EngineStatus", "IndexLockedError", "RootStatus", "test_database_url"]
+
+
+def _refuse_a_lost_catalog(path: Path, data_dir: Path) -> None:
+    """An empty or missing catalog where folders were added is a lost catalog, not a
+    fresh start: SQLite opens an empty file as a new database, and the index would say
+    "no folders yet" and forget them. `repair` indexes them again from the saved list."""
+    folders = load_roots_backup(data_dir)
+    if not folders:
+        return
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = None
+    except OSError:
+        return  # unreadable: the catalog's own open says why
+    if size is None or size == 0:
+        state = "missing" if size is None else "empty"
+        added = "1 folder was" if len(folders) == 1 else f"{len(folders):,} folders were"
+        raise CatalogDamagedError(path, f"the file is {state}, though {added} added")
