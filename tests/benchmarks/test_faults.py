@@ -14,7 +14,7 @@ import pytest
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.settings import Settings
-from tests.benchmarks import fault_report, fault_worker, faults
+from tests.benchmarks import fault_damage, fault_report, fault_worker, faults
 from tests.benchmarks.workspace import home_paths
 
 pytestmark = pytest.mark.slow  # the CLI and the verifier load the embedding model
@@ -37,7 +37,8 @@ def test_quick_campaign_kills_corrupts_and_verifies_without_harness_errors(
     h = campaign["headline"]
     assert h["harness_errors"] == 0, campaign["tally"]["examples"].get("harness_errors")
     assert h["kills_sent"] >= 2
-    assert h["corruptions_tried"] == 3  # one per store: vectors, tantivy, catalog
+    # One per store (vectors, tantivy, catalog), then the catalog emptied and deleted.
+    assert h["corruptions_tried"] == 3 + len(fault_damage.CATALOG_LOSSES)
     assert h["kills_survived"] <= h["kills_sent"]
     assert h["corruptions_repaired"] <= h["corruptions_detected"] <= h["corruptions_tried"]
     runs = campaign["parts"]["kills"]["runs"]
@@ -53,6 +54,15 @@ def test_quick_campaign_finds_no_lost_files_ghosts_wrong_vectors_or_crashes(
     h = campaign["headline"]
     found = {k: h[k] for k in ("files_lost", "ghosts", "wrong_vectors", "process_crashes")}
     assert found == dict.fromkeys(found, 0), campaign["tally"]["examples"]
+
+
+def test_an_emptied_or_deleted_catalog_is_detected_and_repaired(campaign: dict[str, Any]) -> None:
+    trials = campaign["parts"]["corruption"]["trials"]
+    losses = [
+        t for t in trials if t["store"] == "catalog" and t["how"] in fault_damage.CATALOG_LOSSES
+    ]
+    assert [t["how"] for t in losses] == list(fault_damage.CATALOG_LOSSES)
+    assert all(t["repaired"] and "codanna-desktop repair" in t["said"] for t in losses), losses
 
 
 def test_report_section_shows_the_headline(campaign: dict[str, Any]) -> None:
