@@ -107,6 +107,22 @@ def _damage(store: str, data: Path, rng: random.Random) -> dict[str, Any] | None
 _WEIGHT_NOTE = "note: ranked as a "
 
 
+def _verified(
+    worker: Worker,
+    tally: Tally,
+    home: Path,
+    corpus: Corpus,
+    rng: random.Random,
+    context: str,
+    *,
+    sample: int,
+) -> bool:
+    """The verifier's answer on the index after a trial, counted in the tally: clean?"""
+    expectation = corpus.expectation(rng, 100, sample)
+    request = {"op": "verify", "home": str(home), "root": str(corpus.root), "reembed_sample": 1}
+    return tally.absorb_verify(worker.call({**request, **expectation}), context)
+
+
 def _said_something(runs: list[Run]) -> bool:
     return any(
         _what_was_said(r.stderr) and not r.traceback and r.foreign_signal is None for r in runs
@@ -160,16 +176,7 @@ def corruption(work: Path, rng: random.Random, tally: Tally, worker: Worker, siz
             # verified as for every other store.
             way_out = run_cli(home, ["repair"], timeout=300)
             crashed = tally.saw(way_out, f"repair after {context}") or crashed
-        result = worker.call(
-            {
-                "op": "verify",
-                "home": str(home),
-                "root": str(corpus.root),
-                "reembed_sample": 1,
-                **corpus.expectation(rng, 100, 50),
-            }
-        )
-        clean = tally.absorb_verify(result, context)
+        clean = _verified(worker, tally, home, corpus, rng, context, sample=50)
         repaired = clean and not crashed
         detected = repaired or _said_something([search, repair])
         trials.append(
@@ -269,16 +276,7 @@ def disk_full(work: Path, rng: random.Random, tally: Tally, worker: Worker, size
             filler.unlink()
             repair = run_cli(home, ["index"] if n else ["add", str(corpus.root)], timeout=180)
             crashed = tally.saw(repair, f"index after {context}") or crashed
-            result = worker.call(
-                {
-                    "op": "verify",
-                    "home": str(home),
-                    "root": str(corpus.root),
-                    "reembed_sample": 1,
-                    **corpus.expectation(rng, 100, 100),
-                }
-            )
-            clean = tally.absorb_verify(result, context)
+            clean = _verified(worker, tally, home, corpus, rng, context, sample=100)
             trials.append(
                 {
                     "crashed": crashed,
