@@ -348,6 +348,14 @@ def test_search_into_a_closed_pipe_ends_quietly(project: Path) -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def test_a_path_filter_with_a_range_running_backwards_is_a_sentence(project: Path) -> None:
+    """Found by the fault campaign's fuzzing: said "Something unexpected went wrong"."""
+    run("add", "--no-embed", str(project), check=True)
+    proc = run("search", "--path", "src/[z-a]*.py", "value", "--alpha", "0")
+    assert_sentence(proc, 2, "“src/[z-a]*.py”", "runs backwards", "“a-z”")
+    assert "unexpected" not in proc.stderr and proc.stdout == ""
+
+
 def test_exit_codes_are_attributes_of_the_error_classes() -> None:
     from codanna_desktop.core.errors import (
         CatalogDamagedError,

@@ -424,6 +424,36 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
     assert _grep("x", "/", cwd=corpus).returncode in (0, 1)
 
 
+def test_a_path_argument_is_that_file_or_folder_as_ripgrep_reads_it(tmp_path: Path) -> None:
+    """`grep PATTERN src` searched every folder named src (`lib/src` too), and a folder
+    with glob characters in its name (a Next.js route, `app/[slug]`) was read as a glob
+    and never searched. A path is now taken as written, as ripgrep takes it; a path filter
+    (--path) is still a glob, and a bad one is a sentence with ripgrep's exit code 2."""
+    root = tmp_path / "proj"
+    for rel, text in {
+        "src/a.py": "needle = 1\n",
+        "lib/src/b.py": "needle = 2\n",
+        "app/[slug]/page.js": "export const needle = 3;\n",
+        "app/s/page.js": "export const needle = 4;\n",
+    }.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    with Engine() as eng:
+        eng.add_root(root)
+        eng.index(embed=False)
+    assert _grep("-l", "needle", "src", cwd=root).stdout == b"src/a.py\n"
+    assert _grep("-l", "needle", "app/[slug]", cwd=root).stdout == b"app/[slug]/page.js\n"
+    assert _grep("-l", "--path", "app/[slug]/*", "needle", cwd=root).stdout == b"app/s/page.js\n"
+    if RG is not None:
+        for path in ("src", "app/[slug]"):
+            ours = _grep("-l", "needle", path, cwd=root).stdout
+            theirs = subprocess.run([RG, "-l", "needle", path], cwd=root, capture_output=True)
+            assert ours == theirs.stdout
+    bad = _grep("--path", "[z-a].py", "needle", cwd=root)
+    assert bad.returncode == 2 and b"runs backwards" in bad.stderr, bad.stderr
+    assert b"unexpected" not in bad.stderr
+
+
 def test_the_pending_count_stays_true_as_files_are_added_and_removed(
     engine: Engine, corpus: Path
 ) -> None:

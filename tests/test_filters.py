@@ -7,11 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
+import tantivy
 
 from codanna_desktop.core.chunking.languages import resolve_languages
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.errors import UnknownLanguageError
-from codanna_desktop.core.files.filters import NO_ROOT, SearchFilters, glob_to_regex, split_globs
+from codanna_desktop.core.errors import PathFilterError, UnknownLanguageError
+from codanna_desktop.core.files.filters import (
+    NO_ROOT,
+    SearchFilters,
+    glob_to_regex,
+    path_regex,
+    split_globs,
+)
 from codanna_desktop.core.semantic.embedder import Embedder
 
 PATHS = [
@@ -76,6 +83,71 @@ def test_a_brace_whose_end_stands_inside_a_class_is_a_literal_brace() -> None:
     regex = glob_to_regex("[#]]_]\\a-{.[z!z_-{}9]]%-")  # the fuzzer's own example
     re.compile(regex)
     assert glob_to_regex("src/{app,lib}/*.py") == r"src/(app|lib)/[^/]*\.py(/.*)?"
+
+
+# Paths with the characters a glob's [...] or a regex class give a meaning to.
+CLASS_PATHS = ["[x.py", "a.py", "b.py", "c.py", "z.py", "&.py", "~.py", "-.py", "].py",
+               "^.py", ":.py", "app/[slug]/page.js", "app/s/page.js"]  # fmt: skip
+# (glob, what it matches of CLASS_PATHS, as ripgrep's globs read it)
+CLASSES = [
+    ("[[]*", ["[x.py", "app/[slug]/page.js"]),  # a nested class in Rust, a warning in Python
+    ("[a&&b].py", ["a.py", "b.py", "&.py"]),  # an intersection in Rust
+    ("[-a~~c].py", ["a.py", "c.py", "~.py", "-.py"]),  # a symmetric difference in Rust
+    ("[]a].py", ["a.py", "].py"]),  # a ] first is a member
+    ("[!]a].py", ["b.py", "c.py", "z.py", "&.py", "~.py", "-.py", "^.py", ":.py"]),
+    ("[^a-c].py", ["z.py", "&.py", "~.py", "-.py", "].py", "^.py", ":.py"]),  # ^ negates too
+    ("[&~^-].py", ["&.py", "~.py", "-.py", "^.py"]),
+    ("app/[[]slug]/*", ["app/[slug]/page.js"]),
+]
+
+
+@pytest.mark.parametrize(("glob", "expected"), CLASSES)
+def test_a_class_matches_the_same_paths_in_python_and_in_tantivy(
+    glob: str, expected: list[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    """Found by the fault campaign's fuzzing: a glob's [...] went into the regex as typed,
+    so `[[]` was a nested class for tantivy's Rust regex (an error) and a FutureWarning in
+    Python, and `&&`, `--`, `~~` were Rust's set operations. The same regex now reads alike
+    in the catalog (Python), the lexical and exact indexes (tantivy) and PostgreSQL
+    (tests/test_vector_stores.py)."""
+    regex = glob_to_regex(glob)
+    assert [p for p in CLASS_PATHS if re.fullmatch(regex, p)] == expected
+    assert not recwarn.list  # no "Possible nested set" from Python's re
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("path", stored=True, tokenizer_name="raw")
+    schema = builder.build()
+    index = tantivy.Index(schema)
+    writer = index.writer(15_000_000, 1)
+    for path in CLASS_PATHS:
+        writer.add_document(tantivy.Document(path=path))
+    writer.commit()
+    index.reload()
+    searcher = index.searcher()
+    hits = searcher.search(tantivy.Query.regex_query(schema, "path", regex), 100).hits
+    assert sorted(searcher.doc(a)["path"][0] for _, a in hits) == sorted(expected)
+
+
+@pytest.mark.parametrize("glob", ["[z-a].py", "src/[!9-0]*", "*.[yp-a]"])
+def test_a_range_that_runs_backwards_is_refused_in_a_sentence(glob: str) -> None:
+    """Found by the fault campaign's fuzzing: `[z-a]` reached the regex engines, and the
+    search ended in "Something unexpected went wrong … This is a bug". ripgrep refuses
+    such a glob too ("invalid range")."""
+    with pytest.raises(PathFilterError) as raised:
+        _ = SearchFilters(path_glob=f"src {glob}").path_regex
+    assert f"“{glob}”" in str(raised.value) and "backwards" in str(raised.value)
+    assert PathFilterError.exit_code == 2  # bad usage, as ripgrep's 2
+    with pytest.raises(PathFilterError):
+        _ = SearchFilters(path_glob=f"!{glob}").path_exclude_regex
+
+
+def test_a_path_given_is_taken_as_written() -> None:
+    """A path (the exact search's PATH arguments) is that file or folder: not a name to
+    find anywhere, not a glob (Next.js routes live in folders named `[slug]`)."""
+    assert re.fullmatch(path_regex("src"), "src/a.py")
+    assert not re.fullmatch(path_regex("src"), "lib/src/a.py")
+    assert re.fullmatch(path_regex("app/[slug]"), "app/[slug]/page.js")
+    assert not re.fullmatch(path_regex("app/[slug]"), "app/s/page.js")
+    assert re.fullmatch(path_regex("a+b (1).py"), "a+b (1).py")
 
 
 def test_a_glob_starting_with_an_added_folders_name_searches_in_that_folder() -> None:

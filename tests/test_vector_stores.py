@@ -22,6 +22,7 @@ from codanna_desktop.core.storage.vectors.hnsw import HnswStore
 from codanna_desktop.core.storage.vectors.pgvector import PgVectorStore, table_name
 from codanna_desktop.core.storage.vectors.store import VectorFilter, VectorMeta, VectorStore
 from tests.fixtures_pg import PgTestServer
+from tests.test_filters import CLASS_PATHS, CLASSES
 
 OpenStore = Callable[..., VectorStore]
 
@@ -564,6 +565,22 @@ def test_pg_filters_by_language_and_path_glob(pg_url: str) -> None:
     assert found(VectorFilter(path_exclude_regex=glob_to_regex("tests/"))) == {1, 2, 4}
     assert found(VectorFilter(allowed_ids=frozenset({3, 4}))) == {3, 4}
     assert found(VectorFilter(path_regex="(unclosed")) == set()
+    store.close()
+
+
+def test_pg_reads_a_globs_class_as_python_and_tantivy_do(pg_url: str) -> None:
+    """The classes of tests/test_filters.py (nested-class and set-operation characters,
+    `]` first, `!` and `^`) match the same paths in PostgreSQL's regexes."""
+    store = PgVectorStore(pg_url, "test-model", 8, "catalog-classes")
+    store.upsert(
+        list(range(1, len(CLASS_PATHS) + 1)),
+        unit_vectors(len(CLASS_PATHS), 8, seed=38),
+        [VectorMeta("root-1", path, "python") for path in CLASS_PATHS],
+    )
+    query = unit_vectors(1, 8, seed=39)[0]
+    for glob, expected in CLASSES:
+        hits = store.search(query, 100, VectorFilter(path_regex=glob_to_regex(glob)))
+        assert sorted(CLASS_PATHS[i - 1] for i in result_ids(hits)) == sorted(expected), glob
     store.close()
 
 

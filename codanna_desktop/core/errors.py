@@ -51,6 +51,12 @@ class UnknownLanguageError(CodannaError):
     exit_code = 2
 
 
+class PathFilterError(CodannaError):
+    """A path filter is not a glob that can be read (bad usage)."""
+
+    exit_code = 2
+
+
 class CatalogDamagedError(CodannaError):
     """The catalog database cannot be read; `codanna-desktop repair` rebuilds it."""
 

@@ -120,6 +120,18 @@ def test_slashes_make_a_regex_search_and_a_bad_one_says_why_under_the_box(
     assert not window.exact.active and window.alpha_slider.isVisible()
 
 
+def test_a_path_filter_that_is_no_glob_says_why_under_the_box(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.path_filter.setText("[z-a].py")
+    _search(qtbot, window, "/url_for/")
+    assert window.exact.error_label.isVisible()
+    assert "The path filter “[z-a].py” has a range that runs backwards" in (
+        window.exact.error_label.text()
+    )
+    assert window.result_count.text() == "Search failed"
+
+
 def test_enter_opens_the_editor_at_line_and_column(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:

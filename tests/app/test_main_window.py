@@ -386,10 +386,10 @@ def test_without_folders_the_window_says_to_add_or_drop_one(
     assert "No folders yet" in window.progress_label.text()
 
 
-def test_no_results_says_so_with_the_share_of_the_index_embedded(
-    qtbot: QtBot, embedder: Embedder, project: Path
-) -> None:
-    # Indexed lexically only and no indexer running: nothing is embedded yet.
+@pytest.fixture
+def unembedded_window(qtbot: QtBot, embedder: Embedder, project: Path) -> Iterator[MainWindow]:
+    """A window on the project indexed lexically only, no indexer running: nothing is
+    embedded yet."""
     engine = Engine(embedder=embedder)
     engine.index([engine.add_root(project)], embed=False)
     context = AppContext(engine=engine)
@@ -398,18 +398,38 @@ def test_no_results_says_so_with_the_share_of_the_index_embedded(
         qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: window.status is not None, timeout=WAIT_MS)
-        window.path_filter.setText("nowhere/**")
-        search(qtbot, window, "upload")
-
-        assert window.model.rowCount() == 0
-        assert window.results_stack.currentWidget() is not window.results_view
-        text = window.empty_label.text()
-        assert "No results for “upload”" in text
-        assert "0% of the index is embedded so far" in text
-        assert "filter" in text
+        yield window
         window.close()
     finally:
         context.shutdown()
+
+
+def test_no_results_says_so_with_the_share_of_the_index_embedded(
+    qtbot: QtBot, unembedded_window: MainWindow
+) -> None:
+    window = unembedded_window
+    window.path_filter.setText("nowhere/**")
+    search(qtbot, window, "upload")
+
+    assert window.model.rowCount() == 0
+    assert window.results_stack.currentWidget() is not window.results_view
+    text = window.empty_label.text()
+    assert "No results for “upload”" in text
+    assert "0% of the index is embedded so far" in text
+    assert "filter" in text
+
+
+def test_a_path_filter_that_is_no_glob_says_why_in_place_of_results(
+    qtbot: QtBot, unembedded_window: MainWindow
+) -> None:
+    window = unembedded_window
+    window.path_filter.setText("[z-a].py")
+    window.search_box.setText("upload")
+    window.run_search()
+    qtbot.waitUntil(lambda: bool(window.searches.error), timeout=WAIT_MS)
+    text = window.empty_label.text()
+    assert text.startswith("The search failed: The path filter “[z-a].py”"), text
+    assert "runs backwards" in text and "unexpected" not in text
 
 
 # Window behaviour the app shell relies on

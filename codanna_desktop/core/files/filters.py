@@ -8,7 +8,8 @@ it matches. Each glob:
 - with no glob characters but a ``/`` is a prefix (``src/core`` matches everything under
   it, ``src/core.py`` that file);
 - otherwise is matched against the whole relative path; ``**`` spans folders, ``*`` and
-  ``?`` stay within one, ``{a,b}`` is either.
+  ``?`` stay within one, ``{a,b}`` is either, ``[a-z]`` one of those (``[!a-z]`` or
+  ``[^a-z]`` none of them).
 A glob may also start with an added folder's name, as results show paths
 (``flask/src``): that limits the search to the folder and matches the rest inside it.
 Globs are turned into regexes that Python, tantivy (Rust regex) and PostgreSQL (``~``)
@@ -20,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from codanna_desktop.core.errors import PathFilterError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -27,10 +30,50 @@ _GLOB_CHARS = set("*?[{")
 # Characters with a meaning in any of the three regex dialects; escaped with a backslash.
 # Nothing else is escaped: Rust reads ``\<`` as a word boundary.
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+# Inside a class: what ends it, negates it, makes a range, an escape, a nested class or
+# (in Rust) a set operation.
+_CLASS_SPECIAL = set("]^-\\[&~")
 
 
 def _escape(ch: str) -> str:
     return "\\" + ch if ch in _REGEX_SPECIAL else ch
+
+
+def _class(glob: str, start: int) -> tuple[str, int] | None:
+    """The ``[...]`` at `start` as a regex class and the index after it; None when no
+    ``]`` closes it (the ``[`` is then a literal). As in ripgrep and git, ``!`` or ``^``
+    first negates, a ``]`` first is a member, ``a-z`` is a range and a ``-`` first or last
+    is a member. Every other member is written out on its own, escaped where any of the
+    three dialects gives it a meaning inside a class (Rust reads ``[[:alpha:]]``, ``&&``,
+    ``--`` and ``~~`` as set syntax, Python warns on them), so all three read it alike.
+    A range that runs backwards (``[z-a]``) is refused, as ripgrep refuses it."""
+    first = start + 1
+    negate = glob[first : first + 1] in ("!", "^")
+    first += negate
+    end = glob.find("]", first + 1)
+    if end == -1:
+        return None
+    body, members, k = glob[first:end], [], 0
+    while k < len(body):
+        low = body[k]
+        if k + 2 < len(body) and body[k + 1] == "-":
+            high = body[k + 2]
+            if ord(low) > ord(high):
+                raise PathFilterError(
+                    f"The path filter “{glob}” has a range that runs backwards, “{low}-{high}”:"
+                    f" write it from low to high, “{high}-{low}”."
+                )
+            members.append(f"{_class_member(low)}-{_class_member(high)}")
+            k += 3
+        else:
+            members.append(_class_member(low))
+            k += 1
+    body_regex = "".join(members)
+    return (f"[^/{body_regex}]" if negate else f"[{body_regex}]"), end + 1
+
+
+def _class_member(ch: str) -> str:
+    return "\\" + ch if ch in _CLASS_SPECIAL else ch
 
 
 def glob_to_regex(glob: str) -> str:
@@ -39,10 +82,9 @@ def glob_to_regex(glob: str) -> str:
     if not glob:
         return ".*"
     if not _GLOB_CHARS & set(glob):
-        prefix = "".join(_escape(c) for c in glob.rstrip("/"))
-        if "/" not in glob.rstrip("/"):
-            return f"(.*/)?{prefix}(/.*)?"  # a bare name: that file or folder anywhere
-        return f"{prefix}(/.*)?"
+        if "/" not in glob.rstrip("/"):  # a bare name: that file or folder anywhere
+            return f"(.*/)?{path_regex(glob)}"
+        return path_regex(glob)
     anywhere = "/" not in glob.rstrip("/")
     out: list[str] = []
     # Open {a,b} groups, innermost last: where each began in `out` and its commas (which
@@ -76,18 +118,9 @@ def glob_to_regex(glob: str) -> str:
         elif ch == "?":
             out.append("[^/]")
             i += 1
-        elif ch == "[":
-            end = glob.find("]", i + 2)
-            if end == -1:
-                out.append(_escape(ch))
-                i += 1
-            else:
-                body = glob[i + 1 : end]
-                negate = body.startswith("!")
-                body = body[1:] if negate else body
-                body = "".join("\\" + c if c in "\\]^" else c for c in body)
-                out.append(f"[^/{body}]" if negate else f"[{body}]")
-                i = end + 1
+        elif ch == "[" and (read := _class(glob, i)) is not None:
+            regex_class, i = read
+            out.append(regex_class)
         else:
             out.append(_escape(ch))
             i += 1
@@ -101,6 +134,12 @@ def glob_to_regex(glob: str) -> str:
     if anywhere:
         return f"(.*/)?{regex}(/.*)?"
     return f"{regex}(/.*)?"
+
+
+def path_regex(rel_path: str) -> str:
+    """A full-match regex for one file or folder, by its path relative to its root, taken
+    as written: a real path, not a glob (``app/[slug]`` is the folder of that name)."""
+    return "".join(_escape(c) for c in rel_path.strip("/")) + "(/.*)?"
 
 
 def split_globs(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
