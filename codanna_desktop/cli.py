@@ -515,6 +515,18 @@ def _grep_parser(sub: Any) -> None:
     g.add_argument("-C", "--context", type=int, default=0, metavar="N")
     g.add_argument("-A", "--after-context", type=int, default=0, metavar="N")
     g.add_argument("-B", "--before-context", type=int, default=0, metavar="N")
+    numbers = g.add_mutually_exclusive_group()
+    numbers.add_argument(
+        "-n",
+        "--line-number",
+        dest="line_number",
+        action="store_true",
+        default=None,
+        help="line numbers (the default on a terminal, as in ripgrep)",
+    )
+    numbers.add_argument(
+        "-N", "--no-line-number", dest="line_number", action="store_false", help="no line numbers"
+    )
     g.add_argument("--vimgrep", action="store_true", help="path:line:column:text per match")
     g.add_argument("--json", action="store_true", help="one JSON object per matching line")
     g.add_argument("--heading", dest="heading", action="store_true", default=None)
@@ -573,15 +585,15 @@ def _cmd_grep(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
         tty = sys.stdout.isatty()
-        cwd = Path.cwd()
+        names = output.PathNames(Path.cwd(), tuple(positional))
         if args.json:
-            chunks = output.json_lines(result, cwd, searcher.enclosing_symbol)
+            chunks = output.json_lines(result, names, searcher.enclosing_symbol)
         elif args.files_with_matches:
-            chunks = output.files_only(result, cwd)
+            chunks = output.files_only(result, names)
         elif args.count:
-            chunks = output.counts(result, cwd)
+            chunks = output.counts(result, names)
         elif args.vimgrep:
-            chunks = output.vimgrep(result, cwd)
+            chunks = output.vimgrep(result, names)
         else:
             style = output.Style(
                 heading=tty if args.heading is None else args.heading,
@@ -589,8 +601,9 @@ def _cmd_grep(args: argparse.Namespace) -> int:
                 context=args.context,
                 before=args.before_context,
                 after=args.after_context,
+                line_numbers=tty if args.line_number is None else args.line_number,
             )
-            chunks = output.standard(result, cwd, style)
+            chunks = output.standard(result, names, style)
         out = sys.stdout.buffer
         try:
             for chunk in chunks:

@@ -386,13 +386,24 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
     with Engine() as eng:
         eng.add_root(corpus)
         eng.index(embed=False)
-    plain = _grep("url_for", "app", cwd=corpus)
-    assert plain.returncode == 0
-    assert plain.stdout.decode().splitlines() == [
+    numbered = _grep("-n", "url_for", "app", cwd=corpus)
+    assert numbered.returncode == 0
+    assert numbered.stdout.decode().splitlines() == [
         "app/views.py:1:from flask import url_for, redirect",
         "app/views.py:5:    return redirect(url_for('index'))  # url_for again",
         "app/views.py:10:        return self.render(url_for_login=True)",
     ]
+    # Not on a terminal, ripgrep prints no line numbers unless asked (-n), and a path
+    # under the PATH argument as it was typed.
+    plain = _grep("url_for", "./app/", cwd=corpus).stdout.decode().splitlines()
+    assert plain[0] == "./app/views.py:from flask import url_for, redirect"
+    assert _grep("-N", "-l", "url_for", "../app", cwd=corpus / "app").stdout == (
+        b"../app/views.py\n"
+    )
+    if RG is not None:
+        for args in (["url_for", "./app/"], ["-C", "1", "-w", "get", "app"], ["-n", "LoginView"]):
+            theirs = subprocess.run([RG, *args], cwd=corpus, capture_output=True).stdout
+            assert _grep(*args, cwd=corpus).stdout == theirs, args
     vim = _grep("--vimgrep", "url_for", "app/views.py", cwd=corpus).stdout.decode()
     assert vim.splitlines()[:3] == [
         "app/views.py:1:19:from flask import url_for, redirect",
@@ -412,7 +423,7 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
         "text/latin1.txt",
     ]
     assert _grep("-c", "url_for", "app", cwd=corpus).stdout == b"app/views.py:3\n"
-    context = _grep("-C", "1", "LoginView", cwd=corpus).stdout.decode().splitlines()
+    context = _grep("-n", "-C", "1", "LoginView", cwd=corpus).stdout.decode().splitlines()
     assert context == [
         "app/views.py-6-",
         "app/views.py:7:class LoginView:",

@@ -135,7 +135,7 @@ def test_grep_says_what_ripgrep_says_of_a_binary_file(engine: Engine, corpus: Pa
         'data/late-nul.log: WARNING: stopped searching binary file after match (found "\\0" '
         "byte around offset 70000)"
     )
-    plain = _grep("foo 00595[56]", cwd=corpus).stdout.decode().splitlines()
+    plain = _grep("-n", "foo 00595[56]", cwd=corpus).stdout.decode().splitlines()
     assert plain == [
         "data/late-nul.log:5956:foo 005955",
         "data/late-nul.log:5957:foo 005956",

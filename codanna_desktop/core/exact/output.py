@@ -1,13 +1,16 @@
 """ripgrep's output formats for exact-search results, as bytes (lines are printed as the
 file has them, whatever their encoding).
 
-- lines: ``path:line:text``; on a terminal grouped under a heading per file, in colour;
+- lines: ``path:line:text`` (``path:text`` without line numbers, ripgrep's default when
+  not printing to a terminal); on a terminal grouped under a heading per file, in colour;
   context lines (``-C``) use ``-`` instead of ``:`` and ``--`` separates groups;
 - ``--vimgrep``: ``path:line:column:text``, one line per match (1-based byte column);
 - ``--json``: ripgrep's ``match`` objects (path, lines, line_number, absolute_offset,
   submatches with start and end), plus ``column`` and the enclosing ``symbol``; a
   ``summary`` object closes the stream;
 - ``-l``: paths only; ``-c``: ``path:count`` of matching lines.
+
+Paths are printed as ripgrep prints them (`PathNames`).
 
 A binary file, searched up to its first NUL byte (binary_prefix.py), is followed by
 ripgrep's warning (``path: WARNING: stopped searching binary file after match (found
@@ -18,13 +21,14 @@ leaves it out, as ripgrep squashes its count.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from codanna_desktop.core.exact.search import ExactResult, FileMatches
 
@@ -38,14 +42,33 @@ class Style:
     context: int = 0
     before: int = 0
     after: int = 0
+    line_numbers: bool = True
 
 
-def display_path(path: Path, cwd: Path) -> str:
-    """Relative to the working folder when inside it (as ripgrep prints with no PATH)."""
-    try:
-        return path.relative_to(cwd).as_posix()
-    except ValueError:
-        return str(path)
+@dataclass(frozen=True)
+class PathNames:
+    """How a file's path is printed, as ripgrep prints it: under the PATH argument it was
+    found through, as that was typed (``./src/a.py``, ``../lib/x.rs``, an absolute path
+    for an absolute argument); with no PATH argument, relative to the working folder."""
+
+    cwd: Path
+    given: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def _resolved(self) -> list[tuple[str, Path]]:
+        return [(typed, (self.cwd / Path(typed).expanduser()).resolve()) for typed in self.given]
+
+    def __call__(self, path: Path) -> str:
+        for typed, resolved in self._resolved:
+            if path == resolved:
+                return typed
+            if path.is_relative_to(resolved):
+                rel = path.relative_to(resolved).as_posix()
+                return typed + rel if typed.endswith("/") else f"{typed}/{rel}"
+        try:
+            return path.relative_to(self.cwd).as_posix()
+        except ValueError:
+            return str(path)
 
 
 def _lines_of(body: bytes) -> list[bytes]:
@@ -55,11 +78,11 @@ def _lines_of(body: bytes) -> list[bytes]:
     return lines
 
 
-def standard(result: ExactResult, cwd: Path, style: Style) -> Iterator[bytes]:
+def standard(result: ExactResult, names: PathNames, style: Style) -> Iterator[bytes]:
     before = max(style.before, style.context)
     after = max(style.after, style.context)
     for n, f in enumerate(result.files):
-        name = display_path(f.abs_path, cwd).encode()
+        name = names(f.abs_path).encode()
         if style.color:
             name = _PATH + name + _RESET
         if style.heading:
@@ -110,11 +133,12 @@ def _line(
     style: Style,
     spans: tuple[tuple[int, int], ...],
 ) -> bytes:
-    num = str(number).encode()
     if style.color:
-        num = _LINE + num + _RESET
         text = _highlight(text, spans)
-    prefix = num + sep if style.heading else name + sep + num + sep
+    prefix = b"" if style.heading else name + sep
+    if style.line_numbers:
+        num = str(number).encode()
+        prefix += (_LINE + num + _RESET if style.color else num) + sep
     return prefix + text + b"\n"
 
 
@@ -129,9 +153,9 @@ def _highlight(text: bytes, spans: tuple[tuple[int, int], ...]) -> bytes:
     return b"".join(out)
 
 
-def vimgrep(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+def vimgrep(result: ExactResult, names: PathNames) -> Iterator[bytes]:
     for f in result.files:
-        name = display_path(f.abs_path, cwd).encode()
+        name = names(f.abs_path).encode()
         for m in f.lines:
             for start, _ in m.spans:
                 yield b"%s:%d:%d:%s\n" % (name, m.line, start + 1, m.text)
@@ -139,22 +163,22 @@ def vimgrep(result: ExactResult, cwd: Path) -> Iterator[bytes]:
             yield binary_warning(name, f.binary_offset)
 
 
-def files_only(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+def files_only(result: ExactResult, names: PathNames) -> Iterator[bytes]:
     for f in result.files:
-        yield display_path(f.abs_path, cwd).encode() + b"\n"
+        yield names(f.abs_path).encode() + b"\n"
 
 
-def counts(result: ExactResult, cwd: Path) -> Iterator[bytes]:
+def counts(result: ExactResult, names: PathNames) -> Iterator[bytes]:
     for f in result.files:
         if f.binary_offset is None:
-            yield b"%s:%d\n" % (display_path(f.abs_path, cwd).encode(), len(f.lines))
+            yield b"%s:%d\n" % (names(f.abs_path).encode(), len(f.lines))
 
 
 def json_lines(
-    result: ExactResult, cwd: Path, symbol_of: Callable[[int, int], str | None]
+    result: ExactResult, names: PathNames, symbol_of: Callable[[int, int], str | None]
 ) -> Iterator[bytes]:
     for f in result.files:
-        path = display_path(f.abs_path, cwd)
+        path = names(f.abs_path)
         for m in f.lines:
             text = m.text.decode("utf-8", "replace")
             data = {
