@@ -532,8 +532,20 @@ def _grep_parser(sub: Any) -> None:
     g.add_argument("--heading", dest="heading", action="store_true", default=None)
     g.add_argument("--no-heading", dest="heading", action="store_false")
     g.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    g.add_argument("--lang", action="append", default=[], metavar="L", help="only this language")
-    g.add_argument("--path", default=None, metavar="GLOB", help="only paths matching GLOB")
+    g.add_argument(
+        "-t", "--type", "--lang", dest="lang", action="append", default=[], metavar="L",
+        help="only this language (ripgrep's type names: py, rs, js...)",
+    )  # fmt: skip
+    g.add_argument(
+        "-g", "--glob", "--path", dest="globs", action="append", default=[], metavar="GLOB",
+        help="only paths matching GLOB (!GLOB leaves them out; repeatable)",
+    )  # fmt: skip
+    g.add_argument("-o", "--only-matching", action="store_true", help="each match alone")
+    names = g.add_mutually_exclusive_group()
+    names.add_argument(
+        "-H", "--with-filename", dest="with_filename", action="store_true", default=None
+    )
+    names.add_argument("-I", "--no-filename", dest="with_filename", action="store_false")
     g.add_argument("--stats", action="store_true", help="say what was searched, on stderr")
 
 
@@ -569,7 +581,7 @@ def _cmd_grep(args: argparse.Namespace) -> int:
     request = ExactRequest(
         options,
         paths=[Path(p) for p in positional],
-        path_glob=args.path,
+        path_glob=" ".join(args.globs) or None,
         languages=languages,
         keep_text=context > 0,
     )
@@ -586,12 +598,15 @@ def _cmd_grep(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
         tty = sys.stdout.isatty()
         names = output.PathNames(Path.cwd(), tuple(positional))
+        # As ripgrep: a file's name is left out when the one PATH given is that file.
+        one_file = len(positional) == 1 and Path(positional[0]).expanduser().is_file()
+        with_filename = not one_file if args.with_filename is None else args.with_filename
         if args.json:
             chunks = output.json_lines(result, names, searcher.enclosing_symbol)
         elif args.files_with_matches:
             chunks = output.files_only(result, names)
         elif args.count:
-            chunks = output.counts(result, names)
+            chunks = output.counts(result, names, with_filename=with_filename)
         elif args.vimgrep:
             chunks = output.vimgrep(result, names)
         else:
@@ -602,6 +617,8 @@ def _cmd_grep(args: argparse.Namespace) -> int:
                 before=args.before_context,
                 after=args.after_context,
                 line_numbers=tty if args.line_number is None else args.line_number,
+                with_filename=with_filename,
+                only_matching=args.only_matching,
             )
             chunks = output.standard(result, names, style)
         out = sys.stdout.buffer

@@ -43,6 +43,8 @@ class Style:
     before: int = 0
     after: int = 0
     line_numbers: bool = True
+    with_filename: bool = True  # ripgrep leaves it out when the one PATH given is a file
+    only_matching: bool = False  # -o: each match on a line of its own, no context
 
 
 @dataclass(frozen=True)
@@ -79,20 +81,25 @@ def _lines_of(body: bytes) -> list[bytes]:
 
 
 def standard(result: ExactResult, names: PathNames, style: Style) -> Iterator[bytes]:
-    before = max(style.before, style.context)
-    after = max(style.after, style.context)
+    before = 0 if style.only_matching else max(style.before, style.context)
+    after = 0 if style.only_matching else max(style.after, style.context)
+    spans_needed = style.color or style.only_matching
     for n, f in enumerate(result.files):
         name = names(f.abs_path).encode()
         if style.color:
             name = _PATH + name + _RESET
-        if style.heading:
+        if style.heading and style.with_filename:
             if n:
                 yield b"\n"
             yield name + b"\n"
         all_lines = _lines_of(f.body) if (before or after) and f.body is not None else None
         last_printed = 0
-        # Match ranges only colour a line: without colour none are looked for.
-        for m in f.lines if style.color else f.lines.without_spans():
+        # Match ranges colour a line or are what -o prints: else none are looked for.
+        for m in f.lines if spans_needed else f.lines.without_spans():
+            if style.only_matching:
+                for start, end in m.spans:
+                    yield _line(name, m.line, m.text[start:end], b":", style, ((0, end - start),))
+                continue
             if all_lines is not None:
                 first = max(1, m.line - before, last_printed + 1)
                 if last_printed and first > last_printed + 1:
@@ -135,7 +142,7 @@ def _line(
 ) -> bytes:
     if style.color:
         text = _highlight(text, spans)
-    prefix = b"" if style.heading else name + sep
+    prefix = b"" if style.heading or not style.with_filename else name + sep
     if style.line_numbers:
         num = str(number).encode()
         prefix += (_LINE + num + _RESET if style.color else num) + sep
@@ -168,10 +175,11 @@ def files_only(result: ExactResult, names: PathNames) -> Iterator[bytes]:
         yield names(f.abs_path).encode() + b"\n"
 
 
-def counts(result: ExactResult, names: PathNames) -> Iterator[bytes]:
+def counts(result: ExactResult, names: PathNames, *, with_filename: bool = True) -> Iterator[bytes]:
     for f in result.files:
         if f.binary_offset is None:
-            yield b"%s:%d\n" % (names(f.abs_path).encode(), len(f.lines))
+            prefix = names(f.abs_path).encode() + b":" if with_filename else b""
+            yield b"%s%d\n" % (prefix, len(f.lines))
 
 
 def json_lines(
