@@ -510,6 +510,7 @@ def _grep_parser(sub: Any) -> None:
         "-s", "--case-sensitive", dest="case", action="store_const", const="sensitive"
     )
     g.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
+    g.add_argument("-x", "--line-regexp", action="store_true", help="whole lines only")
     g.add_argument("-l", "--files-with-matches", action="store_true", help="paths only")
     g.add_argument("-c", "--count", action="store_true", help="matching lines per file")
     g.add_argument("-C", "--context", type=int, default=0, metavar="N")
@@ -555,7 +556,7 @@ def _cmd_grep(args: argparse.Namespace) -> int:
 
     from codanna_desktop.core.exact import output
     from codanna_desktop.core.exact.matcher import PatternOptions
-    from codanna_desktop.core.exact.pattern import CaseMode, PatternError, alternation
+    from codanna_desktop.core.exact.pattern import CaseMode, PatternError, alternation, escape
     from codanna_desktop.core.exact.search import ExactRequest, ExactSearcher, PathOutsideRootsError
 
     started = time.perf_counter()
@@ -566,9 +567,13 @@ def _cmd_grep(args: argparse.Namespace) -> int:
             print("codanna-desktop: grep needs a PATTERN", file=sys.stderr)
             return EXIT_USAGE
         patterns = [positional.pop(0)]
+    pattern = alternation(patterns, fixed=args.fixed_strings)
+    fixed = args.fixed_strings and len(patterns) == 1
+    if args.line_regexp:  # as ripgrep: the pattern must match the whole line
+        pattern, fixed = f"^(?:{escape(pattern) if fixed else pattern})$", False
     options = PatternOptions(
-        alternation(patterns, fixed=args.fixed_strings),
-        fixed=args.fixed_strings and len(patterns) == 1,
+        pattern,
+        fixed=fixed,
         case=CaseMode(args.case or "sensitive"),
         word=args.word_regexp,
     )

@@ -392,6 +392,8 @@ RG_INVOCATIONS = [
     ["-g", "*.txt", "url_for", "app", "text"],
     ["-g", "!*.txt", "-l", "url_for", "app", "text"],
     ["-I", "-n", "url_for", "text"],
+    ["-x", "-n", "def login\\(\\):", "app"],
+    ["-x", "-F", "-e", "class LoginView:", "-e", "        URL_FOR = 'upper'", "app"],
 ]
 
 
@@ -423,7 +425,7 @@ def test_grep_command_prints_ripgrep_formats_and_exit_codes(corpus: Path) -> Non
         for args in RG_INVOCATIONS:
             theirs = subprocess.run([RG, *args], cwd=corpus, capture_output=True).stdout
             ours = _grep(*args, cwd=corpus).stdout
-            assert sorted(ours.splitlines()) == sorted(theirs.splitlines()), args
+            assert ours and sorted(ours.splitlines()) == sorted(theirs.splitlines()), args
     vim = _grep("--vimgrep", "url_for", "app/views.py", cwd=corpus).stdout.decode()
     assert vim.splitlines()[:3] == [
         "app/views.py:1:19:from flask import url_for, redirect",
