@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from codanna_desktop.core.chunking.chunks import text_hash
 from codanna_desktop.core.engine import Engine
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.storage.catalog import Catalog
@@ -35,6 +36,7 @@ WRITER = """
 import os, signal, sys
 from pathlib import Path
 from codanna_desktop.core.storage.catalog import Catalog
+from codanna_desktop.core.chunking.chunks import text_hash
 from codanna_desktop.core.engine import Engine
 
 project, action = Path(sys.argv[1]), sys.argv[2]
@@ -246,3 +248,44 @@ def test_catalog_from_before_root_removal_marks_is_migrated(tmp_path: Path) -> N
         assert catalog.roots() == [] and catalog.roots_being_removed()[0].id == root.id
     finally:
         catalog.close()
+
+
+def _damage_row(catalog: Path, column: str, chunk_id: int) -> None:
+    """One character of a chunk's text or hash changed inside a well-formed row: what bits
+    flipped in a page do when SQLite's page checks still pass (the fault campaign)."""
+    with sqlite3.connect(catalog) as db:
+        ((value,),) = db.execute(f"SELECT {column} FROM chunks WHERE id = ?", (chunk_id,))
+        changed = value[:6] + ("x" if value[6] != "x" else "y") + value[7:]
+        db.execute(f"UPDATE chunks SET {column} = ? WHERE id = ?", (changed, chunk_id))
+
+
+@pytest.mark.parametrize("column", ["text", "text_hash"])
+def test_a_chunk_whose_text_no_longer_has_its_hash_is_chunked_again_from_its_file(
+    tmp_path: Path, embedder: Embedder, column: str
+) -> None:
+    """Found by the fault campaign (seed 1136919801, a page flip in a leaf of the chunks
+    table): the catalog passed its page checks, `index` exited 0, and the chunk kept a
+    hash no cached vector had (or a garbled text the window would show)."""
+    project = write_project(tmp_path / "proj")
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(project)
+        engine.index()
+        (upload,) = [
+            r for r in engine.search("retry_failed_upload").results(0.0, 5) if "net" in r.path
+        ]
+        catalog = engine.catalog.path
+    _damage_row(catalog, column, upload.id)
+    with Engine(embedder=embedder) as engine:
+        engine.index()
+        rows = list(engine.search("retry_failed_upload").results(0.0, 5))
+        (found,) = [r for r in rows if "net" in r.path]
+        assert found.text == FILES["net/client.py"].rstrip("\n")
+        assert found.text_hash == text_hash(found.text)
+        for part in embedder.parts:  # each model's vector is in the cache under its hash
+            assert set(engine.catalog.cached_vectors(part.model_id, [found.text_hash]))
+        assert engine.catalog.coverage() == (3, 3)  # every chunk has its vector stored
+        by_meaning = engine.search("retry a failed upload").results(1.0, 1)
+        assert by_meaning[0].id == found.id and by_meaning[0].text == found.text
+    with sqlite3.connect(catalog) as db:
+        texts = db.execute("SELECT text, text_hash FROM chunks").fetchall()
+    assert len(texts) == 3 and all(text_hash(t) == h for t, h in texts)

@@ -355,6 +355,7 @@ class Engine:
             # to read every page too (the app's start, `index`, `add`).
             self.catalog.check_pages()
             self._recache_damaged_vectors()
+            self._reread_files_of_damaged_chunks()
             self._pages_checked = True
         self.rebuild_damaged_lexical()
         report = IndexReport()
@@ -375,6 +376,14 @@ class Engine:
         if damaged:
             texts = "1 text" if len(damaged) == 1 else f"{len(damaged):,} texts"
             log.warning("The cached vectors of %s were damaged on disk; embedding again", texts)
+
+    def _reread_files_of_damaged_chunks(self) -> None:
+        """Chunks whose text no longer matches its hash are chunked again from their files
+        by this run (catalog.reread_files_of_damaged_chunks)."""
+        files = self.catalog.reread_files_of_damaged_chunks()
+        if files:
+            what = "1 file" if files == 1 else f"{files:,} files"
+            log.warning("Chunks of %s were damaged in the catalog; reading them again", what)
 
     def build_exact_index(
         self, *, progress: ProgressCallback | None = None, cancel: threading.Event | None = None

@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from codanna_desktop.core.chunking.chunks import Chunk
+from codanna_desktop.core.chunking.chunks import Chunk, text_hash
 from codanna_desktop.core.errors import CatalogDamagedError
 from codanna_desktop.core.storage.catalog_connection import open_catalog_connection
 
@@ -632,6 +632,41 @@ class Catalog:
         if damaged:
             log.warning("%d cached vectors were damaged; they are embedded again", damaged)
         return out
+
+    def reread_files_of_damaged_chunks(self) -> int:
+        """Find chunks whose text no longer has its hash, have their files read again from
+        the disk, and return how many files that is.
+
+        A chunk's `text_hash` is a checksum of its text, so damage inside a well-formed
+        row (bits flipped in a page check_pages passes, as the fault campaign flips them)
+        shows as a text that does not hash to it: the window would show a garbled snippet,
+        or the embedding cache would be asked for a hash it never held. The files' stat is
+        forgotten, so the next scan reads them and chunks them anew; the damaged chunks
+        are marked pending, so no new chunk takes their row over (begin_file_updates)."""
+        damaged: list[tuple[int, int]] = []
+        after = 0
+        while rows := self._query(
+            "SELECT id, file_id, text, text_hash FROM chunks WHERE id > ? ORDER BY id LIMIT 2000",
+            (after,),
+        ):
+            damaged += [(i, f) for i, f, text, h in rows if text_hash(text) != h]
+            after = rows[-1][0]
+        files = sorted({f for _, f in damaged})
+        if damaged:
+            with self.transaction() as db:
+                for part in _batches([i for i, _ in damaged], 500):
+                    db.execute(
+                        "UPDATE chunks SET vector_state = 'pending'"
+                        f" WHERE id IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+                for part in _batches(files, 500):
+                    db.execute(
+                        "UPDATE files SET size = -1, mtime_ns = -1, content_hash = NULL"
+                        f" WHERE id IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+        return len(files)
 
     def drop_damaged_cached_vectors(self) -> list[str]:
         """Remove every cached vector that is no longer the unit vector that was stored,
