@@ -511,6 +511,10 @@ def _grep_parser(sub: Any) -> None:
     )
     g.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
     g.add_argument("-x", "--line-regexp", action="store_true", help="whole lines only")
+    g.add_argument(
+        "-m", "--max-count", type=int, default=None, metavar="NUM",
+        help="at most NUM matching lines per file",
+    )  # fmt: skip
     g.add_argument("-l", "--files-with-matches", action="store_true", help="paths only")
     g.add_argument("-c", "--count", action="store_true", help="matching lines per file")
     g.add_argument("-C", "--context", type=int, default=0, metavar="N")
@@ -553,6 +557,7 @@ def _grep_parser(sub: Any) -> None:
 def _cmd_grep(args: argparse.Namespace) -> int:
     """ripgrep over the index: reads only the catalog and the content index (no model)."""
     import time
+    from dataclasses import replace
 
     from codanna_desktop.core.exact import output
     from codanna_desktop.core.exact.matcher import PatternOptions
@@ -601,6 +606,9 @@ def _cmd_grep(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
+        if args.max_count is not None:
+            kept = [replace(f, lines=f.lines.head(max(0, args.max_count))) for f in result.files]
+            result.files = [f for f in kept if f.lines]
         tty = sys.stdout.isatty()
         names = output.PathNames(Path.cwd(), tuple(positional))
         # As ripgrep: a file's name is left out when the one PATH given is that file.

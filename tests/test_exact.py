@@ -394,6 +394,9 @@ RG_INVOCATIONS = [
     ["-I", "-n", "url_for", "text"],
     ["-x", "-n", "def login\\(\\):", "app"],
     ["-x", "-F", "-e", "class LoginView:", "-e", "        URL_FOR = 'upper'", "app"],
+    ["-m", "1", "-n", "url_for", "app", "text"],
+    ["-m", "2", "-c", "url_for", "app", "text"],
+    ["-m", "1", "-C", "1", "-n", "url_for", "app/views.py"],
 ]
 
 

@@ -601,6 +601,19 @@ class MatchedLines(Sequence[LineMatch]):
         for k in range(len(self)):
             yield self[k]
 
+    def head(self, n: int) -> MatchedLines:
+        """The first `n` lines (ripgrep's --max-count)."""
+        if n >= len(self):
+            return self
+        return MatchedLines(
+            self._pattern,
+            self.numbers[:n],
+            self.offsets[:n],
+            self._lengths[:n],
+            self._text,
+            self._text_at[:n],
+        )
+
     def without_spans(self) -> Iterator[LineMatch]:
         """The lines with no match ranges (spans ()): for output that shows none."""
         text, at, lengths = self._text, self._text_at.tolist(), self._lengths.tolist()
