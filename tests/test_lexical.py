@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
+from codanna_desktop.core.errors import (
+    CodannaError,
+    IndexLockedError,
+    LexicalIndexDamagedError,
+    PathFilterError,
+)
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.lexical_query import build_query, query_terms
 from codanna_desktop.core.ranking.snippets import highlight_ranges
@@ -346,7 +351,8 @@ def test_filter_matching_nothing_returns_nothing(index: LexicalIndex) -> None:
     indexed(index, *many_docs_mostly_filtered_out())
     assert ids(index, "parse", 10, languages=("go",)) == []
     assert ids(index, "parse", 10, path_glob="docs/**") == []
-    assert ids(index, "parse", 10, path_glob="[z-a].py") == []  # not a valid range: no path
+    with pytest.raises(PathFilterError):  # a range running backwards: said, not "no path"
+        ids(index, "parse", 10, path_glob="[z-a].py")
 
 
 def test_filters_do_not_change_scores(index: LexicalIndex) -> None:
