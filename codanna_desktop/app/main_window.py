@@ -212,7 +212,8 @@ class MainWindow(QMainWindow):
         self.path_filter.setPlaceholderText("Path filter, e.g. src/**/*.py")
         self.path_filter.setToolTip(
             "A glob over paths inside each folder: src/core (a folder), *.py (file names "
-            "anywhere), src/**/test_*.py (** spans folders)"
+            "anywhere), src/**/test_*.py (** spans folders), [a-c]*.py (one of a to c). "
+            "Several, separated by spaces; !tests/ leaves them out."
         )
         self.path_filter.setClearButtonEnabled(True)
         self.path_filter.setAcceptDrops(False)
