@@ -511,6 +511,7 @@ def _grep_parser(sub: Any) -> None:
     )
     g.add_argument("-w", "--word-regexp", action="store_true", help="whole words only")
     g.add_argument("-x", "--line-regexp", action="store_true", help="whole lines only")
+    g.add_argument("-v", "--invert-match", action="store_true", help="the lines that do not match")
     g.add_argument(
         "-m", "--max-count", type=int, default=None, metavar="NUM",
         help="at most NUM matching lines per file",
@@ -594,6 +595,7 @@ def _cmd_grep(args: argparse.Namespace) -> int:
         path_glob=" ".join(args.globs) or None,
         languages=languages,
         keep_text=context > 0,
+        invert=args.invert_match,
     )
     with ExactSearcher.open(AppPaths.default()) as searcher:
         try:

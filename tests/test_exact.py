@@ -397,6 +397,10 @@ RG_INVOCATIONS = [
     ["-m", "1", "-n", "url_for", "app", "text"],
     ["-m", "2", "-c", "url_for", "app", "text"],
     ["-m", "1", "-C", "1", "-n", "url_for", "app/views.py"],
+    ["-v", "-n", "url_for", "app", "text"],
+    ["-v", "-c", "e", "text"],
+    ["-v", "--vimgrep", "line", "text/crlf.txt", "text/no_newline.txt"],
+    ["-v", "-l", "-w", "x", "text"],
 ]
 
 

@@ -158,6 +158,21 @@ class CompiledPattern:
         """No literal narrows the candidates: every stored text is searched."""
         return self.query is ALL
 
+    def lines_not_matching(self, body: bytes) -> MatchedLines | None:
+        """The lines of `body` the pattern does not match (ripgrep's --invert-match), or
+        None; their match ranges are empty."""
+        matched = self.find_lines(body)
+        taken = set(matched.numbers.tolist()) if matched is not None else set()
+        starts, at = [], 0
+        while at < len(body):
+            starts.append(at)
+            newline = body.find(b"\n", at)
+            if newline == -1:
+                break
+            at = newline + 1
+        inside = [s for number, s in enumerate(starts, 1) if number not in taken]
+        return MatchedLines.of(self, body, inside) if inside else None
+
     def find_lines(self, body: bytes) -> MatchedLines | None:
         """The lines of `body` the pattern matches in, or None. One RE2 call per matching
         line (it runs without Python's lock); where each line starts and which number it

@@ -96,8 +96,8 @@ def standard(result: ExactResult, names: PathNames, style: Style) -> Iterator[by
         last_printed = 0
         # Match ranges colour a line or are what -o prints: else none are looked for.
         for m in f.lines if spans_needed else f.lines.without_spans():
-            if style.only_matching:
-                for start, end in m.spans:
+            if style.only_matching:  # a line that does not match (-v) is printed whole
+                for start, end in m.spans or ((0, len(m.text)),):
                     yield _line(name, m.line, m.text[start:end], b":", style, ((0, end - start),))
                 continue
             if all_lines is not None:
@@ -164,6 +164,8 @@ def vimgrep(result: ExactResult, names: PathNames) -> Iterator[bytes]:
     for f in result.files:
         name = names(f.abs_path).encode()
         for m in f.lines:
+            if not m.spans:  # a line that does not match (-v): no column, as in ripgrep
+                yield b"%s:%d:%s\n" % (name, m.line, m.text)
             for start, _ in m.spans:
                 yield b"%s:%d:%d:%s\n" % (name, m.line, start + 1, m.text)
         if f.binary_offset is not None:
@@ -193,7 +195,7 @@ def json_lines(
                 "path": {"text": path},
                 "lines": {"text": text + "\n"},
                 "line_number": m.line,
-                "column": m.spans[0][0] + 1,
+                "column": m.spans[0][0] + 1 if m.spans else None,
                 "absolute_offset": m.offset,
                 "submatches": [
                     {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, MatchedLines, PatternOptions
+from codanna_desktop.core.exact.trigrams import ALL
 from codanna_desktop.core.files.filters import SearchFilters, path_regex
 from codanna_desktop.core.files.roots import folders_inside, owning_root
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
@@ -48,6 +49,7 @@ class ExactRequest:
     languages: tuple[str, ...] = ()
     root_ids: tuple[int, ...] = ()  # only these added folders
     keep_text: bool = False  # keep each file's text (for context lines)
+    invert: bool = False  # the lines that do not match (ripgrep's -v): every file is read
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class ExactSearcher:
             )
             if request.paths and not scopes:
                 return result
-        if pattern.needs_full_scan:
+        if pattern.needs_full_scan and not request.invert:
             result.notes.append(
                 "No literal text in the pattern narrows the files: every indexed file is "
                 "searched (slower)."
@@ -154,7 +156,7 @@ class ExactSearcher:
             )
         found: list[FileMatches] = []
         for stored in self.content.candidates(
-            pattern.query,
+            ALL if request.invert else pattern.query,
             scopes=scopes,
             languages=request.languages,
             path_regex=filters.path_regex,
@@ -167,7 +169,8 @@ class ExactSearcher:
             if root is None:
                 continue
             result.candidates += 1
-            lines = pattern.find_lines(stored.body)
+            body = stored.body
+            lines = pattern.lines_not_matching(body) if request.invert else pattern.find_lines(body)
             if lines is not None:
                 found.append(
                     FileMatches(
