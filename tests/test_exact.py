@@ -494,6 +494,22 @@ def test_a_path_argument_is_that_file_or_folder_as_ripgrep_reads_it(tmp_path: Pa
     assert b"unexpected" not in bad.stderr
 
 
+def test_a_path_glob_too_large_for_tantivy_is_matched_in_python(tmp_path: Path) -> None:
+    """tantivy caps a regex's automaton at 1,000 states; a glob past it ended the exact
+    search in "Something unexpected went wrong". Such a glob is matched in Python, on the
+    files the rest of the query lets through: the same files."""
+    root = tmp_path / "proj"
+    for rel in ("xa/yb/zc/f.txt", "xa/other.txt", "top.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("needle\n")
+    with indexed_engine(root) as eng:
+        glob = "**/*a*/**/*b*/**/*c*"
+        options = PatternOptions("needle")
+        assert _pairs(eng, options, path_glob=glob) == {("xa/yb/zc/f.txt", 1)}
+        assert _pairs(eng, options, path_glob=f"!{glob}") == {("xa/other.txt", 1), ("top.txt", 1)}
+        assert _pairs(eng, options, path_glob=f"xa/ !{glob}") == {("xa/other.txt", 1)}
+
+
 def test_the_pending_count_stays_true_as_files_are_added_and_removed(
     engine: Engine, corpus: Path
 ) -> None:

@@ -353,6 +353,11 @@ def test_filter_matching_nothing_returns_nothing(index: LexicalIndex) -> None:
     assert ids(index, "parse", 10, path_glob="docs/**") == []
     with pytest.raises(PathFilterError):  # a range running backwards: said, not "no path"
         ids(index, "parse", 10, path_glob="[z-a].py")
+    # Too many wildcards for tantivy's regex automaton: said, not searched as "no path"
+    # (or, after !, as leaving nothing out).
+    for glob in ("**/*a*/**/*b*/**/*c*", "!**/*a*/**/*b*/**/*c*"):
+        with pytest.raises(PathFilterError, match="too many wildcards"):
+            ids(index, "parse", 10, path_glob=glob)
 
 
 def test_filters_do_not_change_scores(index: LexicalIndex) -> None:

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import tantivy
 
-from codanna_desktop.core.errors import CodannaError, IndexLockedError, LexicalIndexDamagedError
+from codanna_desktop.core.errors import (
+    CodannaError,
+    IndexLockedError,
+    LexicalIndexDamagedError,
+    PathFilterError,
+)
 from codanna_desktop.core.storage.commit_stamp import commit_stamp
 from codanna_desktop.core.storage.lexical.analysis import mark_acronym_ends
 from codanna_desktop.core.storage.lexical.files import IndexFileChecker, IndexFilesDamaged
@@ -472,17 +477,23 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
             return None
         queries.append(Q.term_set_query(SCHEMA, "root_id", root_ids))
     if filters.path_regex:
-        try:
-            queries.append(Q.regex_query(SCHEMA, "path_raw", filters.path_regex))
-        except ValueError:
-            log.info("path filter %r matches no path", filters.path_glob)
-            return None
+        queries.append(_path_query(filters.path_regex, filters.path_glob))
     clauses = [(tantivy.Occur.Must, Q.const_score_query(q, 0.0)) for q in queries]
     if filters.path_exclude_regex:
-        try:
-            left_out = Q.regex_query(SCHEMA, "path_raw", filters.path_exclude_regex)
-        except ValueError:  # a glob that matches no path leaves nothing out
-            log.info("path filter %r leaves out no path", filters.path_glob)
-        else:
-            clauses.append((tantivy.Occur.MustNot, left_out))
+        left_out = _path_query(filters.path_exclude_regex, filters.path_glob)
+        clauses.append((tantivy.Occur.MustNot, left_out))
     return clauses
+
+
+def _path_query(regex: str, glob: str | None) -> tantivy.Query:
+    """The regex query of a path filter. Its syntax is one tantivy reads (filters.py), so
+    tantivy refuses one only for its size (the automaton is capped at 1,000 states): that
+    is said, instead of searching as if the filter matched no path or left none out."""
+    try:
+        return tantivy.Query.regex_query(SCHEMA, "path_raw", regex)
+    except ValueError as exc:
+        reason = str(exc).rsplit(": ", 1)[-1].strip("'")  # "Compiled regex exceeds ..."
+        raise PathFilterError(
+            f"The path filter “{glob}” has too many wildcards for the search by words"
+            f" ({reason}): use fewer."
+        ) from exc
