@@ -215,3 +215,30 @@ def test_the_engine_applies_exclusions_and_folder_names_on_both_sides(
         for alpha in (0.0, 1.0):
             assert engine.search("frobnicate", scoped).results(alpha, 10) == []
         assert engine.lexical.damaged is None  # the index was not taken for damaged
+
+
+def test_a_glob_too_big_for_tantivy_filters_the_words_through_the_catalog(
+    tmp_path: Path,
+) -> None:
+    """tantivy caps a regex's automaton at 1,000 states. The search by words took such a
+    glob as matching no path ("No code contains …"), or after `!` as leaving none out; the
+    catalog now matches it in Python and the words are scored among the chunks it lets
+    through, as the semantic side is filtered."""
+    root = write(
+        tmp_path / "proj",
+        {
+            "xa/yb/zc/f.py": "def frobnicate_deep():\n    pass\n",
+            "xa/other.py": "def frobnicate_near():\n    pass\n",
+        },
+    )
+    glob = "**/*a*/**/*b*/**/*c*"
+    with Engine() as engine:
+        engine.index([engine.add_root(root)], embed=False)
+
+        def found(path_glob: str) -> set[str]:
+            filters = SearchFilters(path_glob=path_glob)
+            session = engine.search("frobnicate", filters, semantic=False)
+            return {r.path for r in session.results(0.0, 10)}
+
+        assert found(glob) == {"xa/yb/zc/f.py"}
+        assert found(f"!{glob}") == {"xa/other.py"}

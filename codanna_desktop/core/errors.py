@@ -57,6 +57,10 @@ class PathFilterError(CodannaError):
     exit_code = 2
 
 
+class PathFilterTooBigError(PathFilterError):
+    """A path filter's regex is past what tantivy's automaton holds (1,000 states)."""
+
+
 class CatalogDamagedError(CodannaError):
     """The catalog database cannot be read; `codanna-desktop repair` rebuilds it."""
 

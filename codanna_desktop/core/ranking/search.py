@@ -18,7 +18,11 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from codanna_desktop.core.errors import CodannaError, LexicalIndexDamagedError
+from codanna_desktop.core.errors import (
+    CodannaError,
+    LexicalIndexDamagedError,
+    PathFilterTooBigError,
+)
 from codanna_desktop.core.files.filters import SearchFilters
 from codanna_desktop.core.ranking.fusion import Fused, fuse
 from codanna_desktop.core.ranking.lexical_query import build_query
@@ -303,7 +307,18 @@ class HybridSearcher:
         words = build_query(query)
         lexical_readable = True
         try:
-            hits = self.lexical.search(words, depth, filters)
+            try:
+                hits = self.lexical.search(words, depth, filters)
+            except PathFilterTooBigError:
+                # tantivy cannot hold this glob's regex: the catalog matches it in Python,
+                # as it does for the semantic side, and the words are scored among those.
+                allowed = self.catalog.chunk_ids_matching(
+                    filters.languages,
+                    filters.root_ids,
+                    filters.path_regex,
+                    filters.path_exclude_regex,
+                )
+                hits = self.lexical.scores_of(words, allowed)[:depth]
             lexical = [(h.chunk_id, h.score) for h in hits]
         except LexicalIndexDamagedError as exc:  # semantic results, if any, still come
             lexical = []

@@ -23,7 +23,7 @@ from codanna_desktop.core.errors import (
     CodannaError,
     IndexLockedError,
     LexicalIndexDamagedError,
-    PathFilterError,
+    PathFilterTooBigError,
 )
 from codanna_desktop.core.storage.commit_stamp import commit_stamp
 from codanna_desktop.core.storage.lexical.analysis import mark_acronym_ends
@@ -488,12 +488,13 @@ def _filter_clauses(filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy
 def _path_query(regex: str, glob: str | None) -> tantivy.Query:
     """The regex query of a path filter. Its syntax is one tantivy reads (filters.py), so
     tantivy refuses one only for its size (the automaton is capped at 1,000 states): that
-    is said, instead of searching as if the filter matched no path or left none out."""
+    is raised (the searcher then filters through the catalog), never searched as if the
+    filter matched no path or left none out."""
     try:
         return tantivy.Query.regex_query(SCHEMA, "path_raw", regex)
     except ValueError as exc:
         reason = str(exc).rsplit(": ", 1)[-1].strip("'")  # "Compiled regex exceeds ..."
-        raise PathFilterError(
+        raise PathFilterTooBigError(
             f"The path filter “{glob}” has too many wildcards for the search by words"
             f" ({reason}): use fewer."
         ) from exc
