@@ -74,13 +74,26 @@ def garble_everything(path: Path) -> None:
     path.write_bytes(os.urandom(path.stat().st_size))
 
 
-@pytest.mark.parametrize("damage", [truncate, garble_a_page, garble_the_header])
+def break_a_folders_utf8(path: Path) -> None:
+    """A byte of the folder's path that is no longer UTF-8, inside a well-formed row (the
+    fault campaign's "header page" found it: "Something unexpected … UnicodeDecodeError")."""
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE roots SET path = CAST(CAST(path AS BLOB) || X'A0' AS TEXT)")
+
+
+@pytest.mark.parametrize(
+    "damage", [truncate, garble_a_page, garble_the_header, break_a_folders_utf8]
+)
 def test_damaged_catalog_is_a_sentence_naming_repair(project: Path, damage: object) -> None:
     run("add", "--no-embed", str(project), check=True)
     assert callable(damage)
     damage(catalog_file())
     for args in (["search", "save_user_record"], ["status"], ["index", "--no-embed"]):
         assert_sentence(run(*args), 4, "is damaged", "codanna-desktop repair")
+    if damage is break_a_folders_utf8:  # the way out it names works
+        assert_sentence(run("repair", "--no-embed"), 0)
+        hit = run("search", "save_user_record", "--alpha", "0", "--json", check=True)
+        assert json.loads(hit.stdout.splitlines()[0])["path"].startswith(str(project))
 
 
 def test_repair_rebuilds_the_index_with_the_same_folders(tmp_path: Path, project: Path) -> None:

@@ -103,7 +103,7 @@ def salvage_roots(catalog_path: Path) -> list[Path]:
         return []
     try:
         return [Path(r[0]) for r in db.execute("SELECT path FROM roots").fetchall()]
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a path's bytes no longer UTF-8
         log.info("no folders read from the damaged catalog: %s", exc)
         return []
     finally:
@@ -136,7 +136,7 @@ def salvage_embeddings(damaged: Path, catalog: Catalog, *, batch: int = 500) -> 
             for model_id, vectors in by_model.items():
                 catalog.cache_vectors(model_id, vectors)
                 copied += len(vectors)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         log.info("the embedding cache was read up to a damaged page: %s", exc)
     finally:
         db.close()

@@ -4,8 +4,9 @@ SQLite reports a damaged file, a full disk or a read-only folder on whichever st
 first touches the bad page, deep inside any query, and on a later row of a result as
 often as on the first. Every statement and every fetch of the catalog goes through this
 connection, which turns those into CatalogDamagedError, DiskFullError or DataAccessError
-(codanna_desktop.core.errors). Other SQLite errors (a missing table, a busy database)
-pass through unchanged: the catalog handles them itself.
+(codanna_desktop.core.errors); a text that is no longer UTF-8 is damage too. Other
+SQLite errors (a missing table, a busy database) pass through unchanged: the catalog
+handles them itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from codanna_desktop.core.errors import known_error
+from codanna_desktop.core.errors import CatalogDamagedError, known_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
 def catalog_errors(path: Path) -> Iterator[None]:
     try:
         yield
+    except UnicodeDecodeError as exc:
+        # A text whose bytes are no longer UTF-8: flipped bits SQLite's own checks pass,
+        # met only when the row is read (the fault campaign's "header page").
+        raise CatalogDamagedError(path, f"a text in it is no longer UTF-8: {exc.reason}") from exc
     except (sqlite3.Error, OSError) as exc:
+        if str(exc).startswith("Could not decode to UTF-8"):  # the same, said by sqlite3
+            raise CatalogDamagedError(path, "a text in it is no longer UTF-8") from exc
         translated = known_error(exc, path)
         if translated is None:
             raise
