@@ -213,6 +213,10 @@ class KillCampaign:
             "phase": _phase(run, mode, home, corpus, self.startup),
             "edits_before": change,
             "root_removed": not indexed,
+            # What the `index` after the kill answered: a CLI that cannot even open the
+            # engine says a sentence and exits 4 with no traceback, which no count above
+            # shows (stop 26's one unexplained trial left the killed writer's record).
+            "index_after": repair.describe()["what"],
             "clean": clean,
             "failures": {
                 k: result.get(k)
