@@ -16,7 +16,7 @@ from codanna_desktop.core.files.filters import (
     NO_ROOT,
     SearchFilters,
     glob_to_regex,
-    path_regex,
+    literal_path_regex,
     split_globs,
 )
 from codanna_desktop.core.semantic.embedder import Embedder
@@ -143,11 +143,11 @@ def test_a_range_that_runs_backwards_is_refused_in_a_sentence(glob: str) -> None
 def test_a_path_given_is_taken_as_written() -> None:
     """A path (the exact search's PATH arguments) is that file or folder: not a name to
     find anywhere, not a glob (Next.js routes live in folders named `[slug]`)."""
-    assert re.fullmatch(path_regex("src"), "src/a.py")
-    assert not re.fullmatch(path_regex("src"), "lib/src/a.py")
-    assert re.fullmatch(path_regex("app/[slug]"), "app/[slug]/page.js")
-    assert not re.fullmatch(path_regex("app/[slug]"), "app/s/page.js")
-    assert re.fullmatch(path_regex("a+b (1).py"), "a+b (1).py")
+    assert re.fullmatch(literal_path_regex("src"), "src/a.py")
+    assert not re.fullmatch(literal_path_regex("src"), "lib/src/a.py")
+    assert re.fullmatch(literal_path_regex("app/[slug]"), "app/[slug]/page.js")
+    assert not re.fullmatch(literal_path_regex("app/[slug]"), "app/s/page.js")
+    assert re.fullmatch(literal_path_regex("a+b (1).py"), "a+b (1).py")
 
 
 def test_a_glob_starting_with_an_added_folders_name_searches_in_that_folder() -> None:

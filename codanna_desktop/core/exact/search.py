@@ -17,7 +17,7 @@ from codanna_desktop.core.errors import CodannaError
 from codanna_desktop.core.exact.content_index import ContentIndex, Scope
 from codanna_desktop.core.exact.matcher import CompiledPattern, MatchedLines, PatternOptions
 from codanna_desktop.core.exact.trigrams import ALL
-from codanna_desktop.core.files.filters import SearchFilters, path_regex
+from codanna_desktop.core.files.filters import SearchFilters, literal_path_regex
 from codanna_desktop.core.files.roots import folders_inside, owning_root
 from codanna_desktop.core.storage.catalog import Catalog, RootRow
 
@@ -218,6 +218,6 @@ def _scopes(paths: Sequence[Path], roots: list[RootRow]) -> list[Scope]:
             rel = path.relative_to(root.path).as_posix()
             # A path given is that file or folder (ripgrep's PATH), never a glob and never
             # a name to find anywhere: `src` is not `lib/src`, `app/[slug]` is that folder.
-            scopes.append(Scope(root.id, None if rel == "." else path_regex(rel)))
+            scopes.append(Scope(root.id, None if rel == "." else literal_path_regex(rel)))
         scopes += inside
     return scopes

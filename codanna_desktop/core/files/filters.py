@@ -83,8 +83,8 @@ def glob_to_regex(glob: str) -> str:
         return ".*"
     if not _GLOB_CHARS & set(glob):
         if "/" not in glob.rstrip("/"):  # a bare name: that file or folder anywhere
-            return f"(.*/)?{path_regex(glob)}"
-        return path_regex(glob)
+            return f"(.*/)?{literal_path_regex(glob)}"
+        return literal_path_regex(glob)
     anywhere = "/" not in glob.rstrip("/")
     out: list[str] = []
     # Open {a,b} groups, innermost last: where each began in `out` and its commas (which
@@ -136,7 +136,7 @@ def glob_to_regex(glob: str) -> str:
     return f"{regex}(/.*)?"
 
 
-def path_regex(rel_path: str) -> str:
+def literal_path_regex(rel_path: str) -> str:
     """A full-match regex for one file or folder, by its path relative to its root, taken
     as written: a real path, not a glob (``app/[slug]`` is the folder of that name)."""
     return "".join(_escape(c) for c in rel_path.strip("/")) + "(/.*)?"
