@@ -64,6 +64,21 @@ def test_globs_people_type_match_what_they_mean(typed: str, expected: list[str])
     assert matching(typed) == expected
 
 
+def test_a_glob_for_a_dot_file_or_folder_keeps_its_dot() -> None:
+    """`.github/workflows` and `.eslintrc.js` lost their leading dot (an lstrip of "./"
+    took it), so they matched `github/workflows` and nothing of what was typed."""
+    paths = [".github/workflows/ci.yml", "github/workflows/x.yml", "web/.eslintrc.js", "x.js"]
+
+    def kept(glob: str) -> list[str]:
+        return [p for p in paths if re.fullmatch(glob_to_regex(glob), p)]
+
+    assert kept(".github/workflows") == [".github/workflows/ci.yml"]
+    assert kept("./.github/") == [".github/workflows/ci.yml"]
+    assert kept(".eslintrc.js") == ["web/.eslintrc.js"]
+    assert kept("**/.*.js") == ["web/.eslintrc.js"]
+    assert glob_to_regex(".") == glob_to_regex("./") == ".*"
+
+
 def test_commas_inside_braces_do_not_split_globs() -> None:
     assert split_globs("src/{a,b}/*.py, !tests/ docs") == (("src/{a,b}/*.py", "docs"), ("tests/",))
 

@@ -78,8 +78,11 @@ def _class_member(ch: str) -> str:
 
 def glob_to_regex(glob: str) -> str:
     """A full-match regex (no anchors: tantivy's regex query is anchored already)."""
-    glob = glob.strip().replace("\\", "/").lstrip("./") if glob.strip() != "." else ""
-    if not glob:
+    glob = glob.strip().replace("\\", "/")
+    while glob.startswith("./"):  # relative to the folder, as typed; not a leading dot
+        glob = glob[2:]
+    glob = glob.lstrip("/")
+    if glob in ("", "."):
         return ".*"
     if not _GLOB_CHARS & set(glob):
         if "/" not in glob.rstrip("/"):  # a bare name: that file or folder anywhere
