@@ -112,6 +112,7 @@ CLASSES = [
     ("[!]a].py", ["b.py", "c.py", "z.py", "&.py", "~.py", "-.py", "^.py", ":.py"]),
     ("[^a-c].py", ["z.py", "&.py", "~.py", "-.py", "].py", "^.py", ":.py"]),  # ^ negates too
     ("[&~^-].py", ["&.py", "~.py", "-.py", "^.py"]),
+    ("[a||~].py", ["a.py", "~.py"]),  # a set union to Python's warning
     ("app/[[]slug]/*", ["app/[slug]/page.js"]),
 ]
 

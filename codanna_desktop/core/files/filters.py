@@ -31,8 +31,8 @@ _GLOB_CHARS = set("*?[{")
 # Nothing else is escaped: Rust reads ``\<`` as a word boundary.
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 # Inside a class: what ends it, negates it, makes a range, an escape, a nested class or
-# (in Rust) a set operation.
-_CLASS_SPECIAL = set("]^-\\[&~")
+# a set operation (Rust's `&&`, `--`, `~~`; Python warns on those and on `||`).
+_CLASS_SPECIAL = set("]^-\\[&~|")
 
 
 def _escape(ch: str) -> str:
