@@ -18,6 +18,7 @@ import pytest
 
 from codanna_desktop.core.chunking.chunks import text_hash
 from codanna_desktop.core.engine import Engine
+from codanna_desktop.core.ranking.search import SearchResult
 from codanna_desktop.core.semantic.embedder import Embedder
 from codanna_desktop.core.storage.catalog import Catalog
 from codanna_desktop.core.storage.lexical.index import LexicalIndex
@@ -250,6 +251,18 @@ def test_catalog_from_before_root_removal_marks_is_migrated(tmp_path: Path) -> N
         catalog.close()
 
 
+def index_and_find_the_upload(tmp_path: Path, embedder: Embedder) -> tuple[SearchResult, Path]:
+    """FILES indexed; the chunk of net/client.py and the catalog's path."""
+    project = write_project(tmp_path / "proj")
+    with Engine(embedder=embedder) as engine:
+        engine.add_root(project)
+        engine.index()
+        (upload,) = [
+            r for r in engine.search("retry_failed_upload").results(0.0, 5) if "net" in r.path
+        ]
+        return upload, engine.catalog.path
+
+
 def _damage_row(catalog: Path, column: str, chunk_id: int) -> None:
     """One character of a chunk's text or hash changed inside a well-formed row: what bits
     flipped in a page do when SQLite's page checks still pass (the fault campaign)."""
@@ -266,14 +279,7 @@ def test_a_chunk_whose_text_no_longer_has_its_hash_is_chunked_again_from_its_fil
     """Found by the fault campaign (seed 1136919801, a page flip in a leaf of the chunks
     table): the catalog passed its page checks, `index` exited 0, and the chunk kept a
     hash no cached vector had (or a garbled text the window would show)."""
-    project = write_project(tmp_path / "proj")
-    with Engine(embedder=embedder) as engine:
-        engine.add_root(project)
-        engine.index()
-        (upload,) = [
-            r for r in engine.search("retry_failed_upload").results(0.0, 5) if "net" in r.path
-        ]
-        catalog = engine.catalog.path
+    upload, catalog = index_and_find_the_upload(tmp_path, embedder)
     _damage_row(catalog, column, upload.id)
     with Engine(embedder=embedder) as engine:
         engine.index()
@@ -289,3 +295,36 @@ def test_a_chunk_whose_text_no_longer_has_its_hash_is_chunked_again_from_its_fil
     with sqlite3.connect(catalog) as db:
         texts = db.execute("SELECT text, text_hash FROM chunks").fetchall()
     assert len(texts) == 3 and all(text_hash(t) == h for t, h in texts)
+
+
+@pytest.mark.parametrize("model", [0, 1])
+def test_a_cached_vector_whose_key_was_damaged_is_embedded_again(
+    tmp_path: Path, embedder: Embedder, model: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the fault campaign (seed 69238308, a page flip in a leaf of the embeddings
+    table): one hex digit of a row's text hash turned from f to b. The vector's checksum
+    still held, so the row was whole under a hash no text has, and the chunk's own text
+    had no cached vector for that model: `index` exited 0 and said nothing of it, and the
+    next rebuild of the vector store would have had to embed it again."""
+    part = embedder.parts[model]
+    upload, catalog = index_and_find_the_upload(tmp_path, embedder)
+    flipped = upload.text_hash[:-1] + ("0" if upload.text_hash[-1] != "0" else "1")
+    with sqlite3.connect(catalog) as db:
+        db.execute(
+            "UPDATE embeddings SET text_hash = ? WHERE text_hash = ? AND model_id = ?",
+            (flipped, upload.text_hash, part.model_id),
+        )
+    with Engine(embedder=embedder) as engine, caplog.at_level(logging.WARNING):
+        before = part.documents_embedded
+        report = engine.index()
+        assert part.documents_embedded == before + 1  # that text, by that model only
+        assert report.chunks_embedded + report.chunks_from_cache == 1
+        for each in embedder.parts:  # each model's vector is cached under the text's hash
+            assert any(engine.catalog.cached_vectors(m, [upload.text_hash]) for m in each.cache_ids)
+        assert engine.catalog.coverage() == (3, 3)
+        by_meaning = engine.search("retry a failed upload").results(1.0, 1)
+        assert by_meaning[0].id == upload.id
+    assert "were missing from the catalog; embedding again" in caplog.text
+    with Engine(embedder=embedder) as engine:  # the next writer finds nothing more to do
+        again = engine.index()
+        assert again.chunks_embedded + again.chunks_from_cache == 0

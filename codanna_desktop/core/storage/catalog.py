@@ -715,6 +715,43 @@ class Catalog:
                     )
         return hashes
 
+    def mark_uncached_for_embedding(self, models: Sequence[Sequence[str]]) -> int:
+        """Mark to be embedded again every chunk given a vector whose text some model has
+        no cached vector for, and return how many texts that is. `models` holds, per model
+        of the embedder, the ids its cached vectors may be kept under (`cache_ids`).
+
+        Every vector a chunk is given is cached first, so a lost entry is damage: a bit
+        flipped in a row's key (its text hash) leaves a vector whose checksum still holds
+        under a hash no text has, and the text's own hash with none; the cache would
+        fail the next rebuild of the vector store. Compared as sets of hashes: 105 ms on
+        8,051 chunks, against 600 ms for a lookup per chunk (BENCHMARKS.md section 10)."""
+        given = {
+            h
+            for (h,) in self._query(
+                "SELECT DISTINCT text_hash FROM chunks WHERE vector_state != 'pending'"
+            )
+        }
+        texts: set[str] = set()
+        for ids in models:
+            cached: set[str] = set()
+            for model_id in ids:
+                cached.update(
+                    h
+                    for (h,) in self._query(
+                        "SELECT text_hash FROM embeddings WHERE model_id = ?", (model_id,)
+                    )
+                )
+            texts |= given - cached
+        if texts:
+            with self.transaction() as db:
+                for part in _batches(sorted(texts), 500):
+                    db.execute(
+                        "UPDATE chunks SET vector_state = 'pending' WHERE vector_state !="
+                        f" 'pending' AND text_hash IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+        return len(texts)
+
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
         import numpy as np
 
