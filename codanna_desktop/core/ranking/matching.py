@@ -59,6 +59,17 @@ def match_of(query: str, text: str, symbol: str | None) -> Match:
     return Match.SIMILAR
 
 
+def spells_a_name(query: str, symbol: str | None) -> bool:
+    """The query is the definition's name written out as words, in order ("zone info not
+    found error" for ``ZoneInfoNotFoundError``, "ordered dict items view" for
+    ``OrderedDict._ItemsView``'s last part): a lookup, though it reads like a sentence."""
+    if not symbol:
+        return False
+    name = symbol.rsplit(".", 1)[-1]
+    wanted = [token for token, _, _ in split_tokens(query)]
+    return bool(wanted) and wanted == [token for token, _, _ in split_tokens(name)]
+
+
 def is_lookup(query: str) -> bool:
     """A name or a few keywords: something a chunk either contains or does not."""
     return is_identifier_query(query.strip())

@@ -8,7 +8,8 @@ every move.
 The weight reads the query: a name (``urlsplit``, ``HTTPConnection.request``,
 ``read_file_contents``) or a few keywords (``make archive``) is looked up, not described,
 so for such queries the slider's weight is bent towards the lexical side (see
-`query_weight`); a sentence uses the slider's weight as it is.
+`query_weight`). A sentence uses the slider's weight as it is, unless the default's two
+models agree on its first results: then it leans towards meaning (agreement.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from codanna_desktop.core.errors import (
     PathFilterTooBigError,
 )
 from codanna_desktop.core.files.filters import SearchFilters
+from codanna_desktop.core.ranking.agreement import AGREEMENT_ODDS, models_agree
 from codanna_desktop.core.ranking.fusion import Fused, fuse
 from codanna_desktop.core.ranking.lexical_query import build_query
-from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of
+from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of, spells_a_name
 from codanna_desktop.core.ranking.ordering import ranked
 from codanna_desktop.core.ranking.priors import Priors
 from codanna_desktop.core.ranking.query_shape import is_identifier_query
@@ -64,7 +66,16 @@ def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
         return alpha
     if not is_identifier_query(query):
         return alpha
-    odds = alpha / (1.0 - alpha) * IDENTIFIER_ODDS
+    return bent(alpha, IDENTIFIER_ODDS)
+
+
+def bent(alpha: float, odds_factor: float) -> float:
+    """The weight whose semantic:lexical odds are `alpha`'s times `odds_factor` (0 and 1,
+    one side only, stay as they are)."""
+    alpha = min(1.0, max(0.0, alpha))
+    if alpha in (0.0, 1.0):
+        return alpha
+    odds = alpha / (1.0 - alpha) * odds_factor
     return odds / (1.0 + odds)
 
 
@@ -143,6 +154,9 @@ class SearchSession:
 
     # The names of the folders the query named (the search was limited to them).
     scope_folders: tuple[str, ...] = ()
+    # The default's two models put the same chunks first (agreement.py): a sentence then
+    # leans towards meaning. Never set for a lookup, which leans towards the words.
+    models_agree: bool = False
 
     @property
     def scope_note(self) -> str | None:
@@ -153,9 +167,13 @@ class SearchSession:
         return f"Searched only in {', '.join(self.scope_folders)}: the query names it."
 
     def weight(self, alpha: float, *, bend: bool = True) -> float:
-        """The weight results(alpha) fuses with (a lookup bends the slider's, unless
-        `bend` is off)."""
-        return query_weight(self.searched, alpha, bend=bend) if self.semantic_available else 0.0
+        """The weight results(alpha) fuses with: a lookup bends the slider's towards the
+        words, a sentence both models agree on towards meaning, unless `bend` is off."""
+        if not self.semantic_available:
+            return 0.0
+        if bend and self.models_agree:
+            return bent(alpha, AGREEMENT_ODDS)
+        return query_weight(self.searched, alpha, bend=bend)
 
     def weight_label(self, alpha: float, *, bend: bool = True) -> str:
         """The weight as the person should read it: "lookup: 90% words" when bent."""
@@ -166,7 +184,9 @@ class SearchSession:
         if not self.semantic_available:
             return "exact words only (no search by meaning)"
         if abs(used - min(1.0, max(0.0, alpha))) > 1e-9:
-            return f"lookup: {words}% words"  # the rest is meaning: said by the slider
+            # The rest is meaning: said by the slider.
+            why = "models agree" if self.models_agree else "lookup"
+            return f"{why}: {words}% words"
         if used <= 0.0:
             return "exact words only"
         if used >= 1.0:
@@ -325,11 +345,11 @@ class HybridSearcher:
             lexical_readable = False
             notes.append(str(exc))
         nearest: list[tuple[int, float]] = []
-        semantic_available = False
+        semantic_available = agree = False
         coverage: str | None = None
         if semantic and query.strip():
             try:
-                nearest, semantic_available = self._semantic(query, filters, depth, notes)
+                nearest, semantic_available, agree = self._semantic(query, filters, depth, notes)
             except CodannaError as exc:
                 notes.append(f"Semantic search unavailable: {exc}")
         if semantic_available:
@@ -339,6 +359,12 @@ class HybridSearcher:
         rows = self.catalog.chunk_rows(
             list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
+        if agree and any(spells_a_name(query, r.symbol) for r in rows.values()):
+            # A name written out as words is looked up: the models agreeing on what it
+            # means says nothing of which chunk defines it (identifier lookups' "spaced"
+            # form lost 2 of 100 at the default without this; no CoSQA or projects query
+            # spells a candidate's name).
+            agree = False
         session = SearchSession(
             query=typed,
             lexical=[(i, s) for i, s in lexical if i in rows],
@@ -351,6 +377,7 @@ class HybridSearcher:
             semantic_asked=semantic,
             scope=scope,
             scope_folders=scope_folders,
+            models_agree=agree,
         )
         if session.scope_note:
             session.notes.insert(0, session.scope_note)
@@ -390,13 +417,15 @@ class HybridSearcher:
 
     def _semantic(
         self, query: str, filters: SearchFilters, depth: int, notes: list[str]
-    ) -> tuple[list[tuple[int, float]], bool]:
+    ) -> tuple[list[tuple[int, float]], bool, bool]:
+        """The nearest chunks, whether there was a semantic side to ask, and whether its
+        models agree on the first of them (a sentence only: a lookup is never bent so)."""
         embedder = self.semantic.model()
         store = self.semantic.store() if embedder is not None else None
         if embedder is None or store is None:
             problem = self.semantic.problem
             notes.append(f"Lexical results only: {problem or 'no embedding model is loaded'}.")
-            return [], False
+            return [], False, False
         root_keys: Sequence[str] = [
             self.catalog.root_key(r.id)
             for r in self.catalog.roots()  # kept by the catalog until it changes
@@ -418,4 +447,12 @@ class HybridSearcher:
             allowed_ids=allowed,
         )
         vector = embedder.embed_query(query)
-        return store.search(vector, depth, flt), True
+        nearest = store.search(vector, depth, flt)
+        parts = [part.dim for part in embedder.parts]
+        if len(parts) < 2 or is_identifier_query(query):
+            return nearest, True, False
+        try:
+            candidates = store.vectors_of([i for i, _ in nearest])
+        except KeyError:  # a writer dropped one since: no agreement to read, no harm
+            return nearest, True, False
+        return nearest, True, models_agree(vector, candidates, parts)

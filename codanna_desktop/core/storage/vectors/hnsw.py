@@ -180,6 +180,17 @@ class HnswStore:
                 return self._exact_search(query, k, allowed)
             return self._graph_search(query, k, allowed)
 
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        labels = [int(i) for i in ids]
+        with self._lock:
+            self._require_open()
+            unknown = [label for label in labels if label not in self._live]
+            if unknown:
+                raise KeyError(f"no vector for chunk {unknown[0]}")
+            if not labels:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.asarray(self._index.get_items(labels), dtype=np.float32)
+
     def ids(self) -> set[int]:
         with self._lock:
             return set(self._live)

@@ -182,6 +182,20 @@ class PgVectorStore:
 
         return self._run(run)
 
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        wanted = [int(i) for i in ids]
+        query = sql.SQL(
+            "SELECT chunk_id, embedding FROM {} WHERE catalog_id = %s AND chunk_id = ANY(%s)"
+        ).format(self._table)
+        rows = self._run(lambda conn: conn.execute(query, (self.catalog_id, wanted)).fetchall())
+        found = {int(cid): np.asarray(v.to_numpy(), dtype=np.float32) for cid, v in rows}
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise KeyError(f"no vector for chunk {unknown[0]}")
+        if not wanted:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[i] for i in wanted])
+
     def ids(self) -> set[int]:
         query = sql.SQL("SELECT chunk_id FROM {} WHERE catalog_id = %s").format(self._table)
         rows = self._run(lambda conn: conn.execute(query, (self.catalog_id,)).fetchall())

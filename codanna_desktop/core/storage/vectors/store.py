@@ -53,6 +53,10 @@ class VectorStore(Protocol):
     ) -> list[tuple[int, float]]:
         """The k nearest (id, cosine similarity), best first, honouring the filter."""
 
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of `ids`, in order, shape (len(ids), dim). Every id must be
+        one the store holds (a search's answer); an unknown one raises KeyError."""
+
     def ids(self) -> set[int]:
         """Every id the store holds (used to reconcile with the catalog)."""
 
