@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from codanna_desktop.core.engine import Engine
-from codanna_desktop.core.ranking.agreement import AGREEMENT_ODDS, AGREEMENT_TOP, models_agree
+from codanna_desktop.core.ranking.agreement import (
+    AGREEMENT_MIN_CANDIDATES,
+    AGREEMENT_ODDS,
+    AGREEMENT_TOP,
+    models_agree,
+)
 from codanna_desktop.core.ranking.matching import spells_a_name
 from codanna_desktop.core.ranking.search import SearchSession, bent
 from codanna_desktop.core.semantic.embedder import Embedder, FusedEmbedder
@@ -27,12 +32,54 @@ FILES = {
     "files.py": "def read_lines(path):\n    return open(path).read().splitlines()\n",
     "mail.py": "def send_email(to, body):\n    smtp.sendmail('me', to, body)\n",
     "hashing.py": "def md5_of_file(path):\n    return hashlib.md5(open(path, 'rb').read())\n",
-    "sha1.py": "def sha1_of_file(path):\n    return hashlib.sha1(open(path, 'rb').read())\n",
+    "sha1.py": "def sha1_of_file(path):\n    # get the sha hash of a file on disk\n"
+    "    return hashlib.sha1(open(path, 'rb').read())\n",
     "sha256.py": "def sha256_digest_of_file(path):\n"
     "    return hashlib.sha256(open(path, 'rb').read())\n",
     "dates.py": "def parse_iso_date(text):\n    return datetime.fromisoformat(text)\n",
     "json_io.py": "def load_json(path):\n    return json.load(open(path))\n",
 }
+
+
+# Enough other chunks that agreement is not chance (AGREEMENT_MIN_CANDIDATES).
+TOPICS = (
+    "resize an image",
+    "open a socket",
+    "parse command line flags",
+    "draw a chart",
+    "compress a folder",
+    "start a thread pool",
+    "read an environment variable",
+    "render a template",
+    "connect to a database",
+    "validate a form",
+    "play a sound",
+    "sort records by age",
+    "tokenise a sentence",
+    "format a currency",
+    "ping a host",
+    "rotate a log file",
+    "schedule a job",
+    "encrypt a password",
+    "parse an xml feed",
+    "scrape a web page",
+    "count word frequencies",
+    "merge two dictionaries",
+    "flatten a nested list",
+    "convert celsius to fahrenheit",
+    "generate a uuid",
+    "resize a window",
+    "zip two lists",
+    "retry a network call",
+    "paginate results",
+    "cache a function result",
+)
+FILES.update(
+    {
+        f"other/task{i}.py": f'def task{i}():\n    """{t.capitalize()}."""\n'
+        for i, t in enumerate(TOPICS)
+    }
+)
 
 
 def two_models(first: list[list[float]], second: list[list[float]]) -> np.ndarray:
@@ -42,24 +89,27 @@ def two_models(first: list[list[float]], second: list[list[float]]) -> np.ndarra
 
 def test_agreement_is_the_same_first_chunks_from_each_model_in_any_order() -> None:
     query = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
-    # Both models rank candidates 0, 1, 2 first (in other orders), 3 and 4 last.
+    rest = [[0.05, 0.0]] * AGREEMENT_MIN_CANDIDATES
+    # Both models rank candidates 0, 1, 2 first (in other orders), the rest after.
     same = two_models(
-        [[0.9, 0], [0.8, 0], [0.7, 0], [0.1, 0], [0.0, 0]],
-        [[0.7, 0], [0.9, 0], [0.8, 0], [0.0, 0], [0.1, 0]],
+        [[0.9, 0], [0.8, 0], [0.7, 0], [0.1, 0], *rest],
+        [[0.7, 0], [0.9, 0], [0.8, 0], [0.0, 0], *rest],
     )
     assert models_agree(query, same, [2, 2])
     # The second model puts candidate 3 among its first three instead of candidate 2.
     other = two_models(
-        [[0.9, 0], [0.8, 0], [0.7, 0], [0.1, 0], [0.0, 0]],
-        [[0.7, 0], [0.9, 0], [0.1, 0], [0.8, 0], [0.0, 0]],
+        [[0.9, 0], [0.8, 0], [0.7, 0], [0.1, 0], *rest],
+        [[0.7, 0], [0.9, 0], [0.1, 0], [0.8, 0], *rest],
     )
     assert not models_agree(query, other, [2, 2])
 
 
 def test_one_model_or_too_few_candidates_is_never_agreement() -> None:
     query = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
-    few = two_models([[0.9, 0]] * AGREEMENT_TOP, [[0.9, 0]] * AGREEMENT_TOP)
-    assert not models_agree(query, few, [2, 2])  # nothing the models could rank apart
+    scores = [[0.9 - 0.01 * i, 0.0] for i in range(AGREEMENT_MIN_CANDIDATES)]
+    assert models_agree(query, two_models(scores, scores), [2, 2])
+    few = two_models(scores[:-1], scores[:-1])
+    assert not models_agree(query, few, [2, 2])  # agreement among so few could be chance
     assert not models_agree(query[:2], np.eye(6, 2, dtype=np.float32), [2])
 
 
@@ -92,8 +142,8 @@ def test_the_weight_and_its_label_say_when_the_models_agree() -> None:
 
 def indexed(folder: Path, model: EmbeddingModel, settings: Settings | None = None) -> Engine:
     """An engine that has indexed FILES, written into `folder`."""
-    folder.mkdir()
     for name, text in FILES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     engine = Engine(settings=settings, embedder=model)
     engine.add_root(folder)
@@ -126,11 +176,12 @@ def each_models_first(engine: Engine, embedder: FusedEmbedder, query: str) -> li
     ("query", "agree"),
     [
         # The three hashing functions are both models' first three.
-        ("compute the md5 checksum of a file", True),
         ("hash the contents of a file with a digest", True),
+        ("checksum of a file using hashlib", True),
         # The models rank the rest of the folder apart after the first result or two.
-        ("send an email message to someone", False),
+        ("load a json document from disk", False),
         ("read every line of a text file into a list", False),
+        ("turn an ISO formatted string into a date", False),
     ],
 )
 def test_the_search_reads_agreement_from_each_models_own_ranking(
@@ -156,6 +207,17 @@ def test_a_name_written_out_as_words_is_a_lookup_even_when_the_models_agree(
     assert found.results(0.8, 1)[0].symbol == "sha256_digest_of_file"
 
 
+def test_a_sentence_a_chunk_holds_as_typed_is_not_bent_towards_meaning(
+    engine: Engine, embedder: FusedEmbedder
+) -> None:
+    query = "get the sha hash of a file on disk"  # sha1.py's comment
+    firsts = each_models_first(engine, embedder, query)
+    assert firsts[0] == firsts[1]
+    found = engine.search(query)
+    assert not found.models_agree
+    assert found.results(0.8, 1)[0].path == "sha1.py"
+
+
 def test_spelling_a_name_is_its_words_in_order() -> None:
     assert spells_a_name("zone info not found error", "ZoneInfoNotFoundError")
     assert spells_a_name("ordered dict items view", "OrderedDict._OrderedDictItemsView")
@@ -176,7 +238,8 @@ def test_a_lookup_is_never_bent_towards_meaning(engine: Engine) -> None:
 def test_one_model_never_reads_agreement(tmp_path: Path, fast_embedder: Embedder) -> None:
     fast = Settings(embedding_models="fast")
     with indexed(tmp_path / "project", fast_embedder, fast) as engine:
-        assert not engine.search("compute the md5 checksum of a file").models_agree
+        # Both models agree on this one (above); one model alone has nothing to compare.
+        assert not engine.search("hash the contents of a file with a digest").models_agree
 
 
 def meta(ids: list[int]) -> list[VectorMeta]:

@@ -54,7 +54,7 @@ def found_lexically(engine: Engine, name: str) -> bool:
 
 
 def found_semantically(engine: Engine, sentence: str, name: str) -> bool:
-    hits, available = engine.searcher._semantic(sentence, SearchFilters(), 5, [])
+    hits, available, _ = engine.searcher._semantic(sentence, SearchFilters(), 5, [])
     if not available or not hits:
         return False
     row = engine.catalog.chunk_rows([hits[0][0]]).get(hits[0][0])

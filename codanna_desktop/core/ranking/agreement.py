@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 # How many first results both models must share, as a set (order within it free).
 AGREEMENT_TOP = 3
+# Fewer candidates than this and agreement says little: two rankings of 6 chunks share
+# their first three by chance 1 time in 20, of 30 chunks 1 in 4,060. A small folder's
+# sentences use the slider as it is. (CoSQA's and the projects' queries all have 100.)
+AGREEMENT_MIN_CANDIDATES = 30
 # A sentence the models agree on has its semantic:lexical odds multiplied by this: the
 # slider's 0.8 is fused at 0.993, 0.5 at 0.973; 0 and 1 stay as they are. The mirror of
 # search.IDENTIFIER_ODDS, which leans a lookup as far towards the words.
@@ -38,9 +42,11 @@ def models_agree(
 
     `query` is a fused query vector (dim,), `candidates` the stored vectors of the semantic
     candidates (n, dim), `part_dims` each model's share of the dimensions, in order. One
-    model, or no more candidates than `top`, is never agreement: there is nothing to
-    compare, or nothing the models could have ranked differently."""
-    if len(part_dims) < 2 or candidates.ndim != 2 or len(candidates) <= top:
+    model, or fewer than AGREEMENT_MIN_CANDIDATES candidates, is never agreement: there
+    is nothing to compare, or agreement could well be chance."""
+    if len(part_dims) < 2 or candidates.ndim != 2:
+        return False
+    if len(candidates) < max(AGREEMENT_MIN_CANDIDATES, top + 1):
         return False
     import numpy as np  # here: a lexical search from the command line never loads it
 

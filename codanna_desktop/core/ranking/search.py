@@ -38,7 +38,7 @@ from codanna_desktop.core.storage.catalog import ChunkRow
 from codanna_desktop.core.storage.vectors.store import VectorFilter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     import tantivy
@@ -279,6 +279,17 @@ def _limited_to(
     return replace(filters, root_ids=named), scope, tuple(names[r] for r in named)
 
 
+def _names_or_quotes(query: str, rows: Iterable[ChunkRow]) -> bool:
+    """Some candidate is named by the query written out as words, or holds it as typed:
+    the words then say which chunk it is, whatever the models agree it means (without
+    this the identifier benchmark's "spaced" form lost 2 of 100 at the default; no CoSQA
+    or projects query names or quotes a candidate)."""
+    return any(
+        spells_a_name(query, r.symbol) or match_of(query, r.text, r.symbol) is Match.EXACT
+        for r in rows
+    )
+
+
 def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
     """A few lines of the chunk, around the first line that matches the query."""
     lines = text.splitlines()
@@ -359,11 +370,7 @@ class HybridSearcher:
         rows = self.catalog.chunk_rows(
             list(dict.fromkeys([i for i, _ in lexical] + [i for i, _ in nearest]))
         )
-        if agree and any(spells_a_name(query, r.symbol) for r in rows.values()):
-            # A name written out as words is looked up: the models agreeing on what it
-            # means says nothing of which chunk defines it (identifier lookups' "spaced"
-            # form lost 2 of 100 at the default without this; no CoSQA or projects query
-            # spells a candidate's name).
+        if agree and _names_or_quotes(query, rows.values()):
             agree = False
         session = SearchSession(
             query=typed,
