@@ -25,7 +25,11 @@ from codanna_desktop.core.errors import (
     PathFilterTooBigError,
 )
 from codanna_desktop.core.files.filters import SearchFilters
-from codanna_desktop.core.ranking.agreement import AGREEMENT_ODDS, models_agree
+from codanna_desktop.core.ranking.agreement import (
+    AGREEMENT_MIN_CANDIDATES,
+    AGREEMENT_ODDS,
+    models_agree,
+)
 from codanna_desktop.core.ranking.fusion import Fused, fuse
 from codanna_desktop.core.ranking.lexical_query import build_query
 from codanna_desktop.core.ranking.matching import Match, is_lookup, match_of, spells_a_name
@@ -284,10 +288,8 @@ def _names_or_quotes(query: str, rows: Iterable[ChunkRow]) -> bool:
     the words then say which chunk it is, whatever the models agree it means (without
     this the identifier benchmark's "spaced" form lost 2 of 100 at the default; no CoSQA
     or projects query names or quotes a candidate)."""
-    return any(
-        spells_a_name(query, r.symbol) or match_of(query, r.text, r.symbol) is Match.EXACT
-        for r in rows
-    )
+    typed = query.strip().lower()
+    return any(spells_a_name(query, r.symbol) or typed in r.text.lower() for r in rows)
 
 
 def _snippet(text: str, query: str, start_line: int) -> tuple[str, int]:
@@ -458,8 +460,10 @@ class HybridSearcher:
         parts = [part.dim for part in embedder.parts]
         if len(parts) < 2 or is_identifier_query(query):
             return nearest, True, False
+        if len(nearest) < AGREEMENT_MIN_CANDIDATES:
+            return nearest, True, False
         try:
-            candidates = store.vectors_of([i for i, _ in nearest])
+            candidates = store.vectors_of([i for i, _ in nearest[:AGREEMENT_MIN_CANDIDATES]])
         except KeyError:  # a writer dropped one since: no agreement to read, no harm
             return nearest, True, False
         return nearest, True, models_agree(vector, candidates, parts)
