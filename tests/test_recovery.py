@@ -297,6 +297,16 @@ def test_a_chunk_whose_text_no_longer_has_its_hash_is_chunked_again_from_its_fil
     assert len(texts) == 3 and all(text_hash(t) == h for t, h in texts)
 
 
+def _damage_cached_key(catalog: Path, text_hash: str, model_id: str) -> None:
+    """One model's cached vector of a text moved under another hash (its last digit)."""
+    flipped = text_hash[:-1] + ("0" if text_hash[-1] != "0" else "1")
+    with sqlite3.connect(catalog) as db:
+        db.execute(
+            "UPDATE embeddings SET text_hash = ? WHERE text_hash = ? AND model_id = ?",
+            (flipped, text_hash, model_id),
+        )
+
+
 @pytest.mark.parametrize("model", [0, 1])
 def test_a_cached_vector_whose_key_was_damaged_is_embedded_again(
     tmp_path: Path, embedder: Embedder, model: int, caplog: pytest.LogCaptureFixture
@@ -308,12 +318,7 @@ def test_a_cached_vector_whose_key_was_damaged_is_embedded_again(
     next rebuild of the vector store would have had to embed it again."""
     part = embedder.parts[model]
     upload, catalog = index_and_find_the_upload(tmp_path, embedder)
-    flipped = upload.text_hash[:-1] + ("0" if upload.text_hash[-1] != "0" else "1")
-    with sqlite3.connect(catalog) as db:
-        db.execute(
-            "UPDATE embeddings SET text_hash = ? WHERE text_hash = ? AND model_id = ?",
-            (flipped, upload.text_hash, part.model_id),
-        )
+    _damage_cached_key(catalog, upload.text_hash, part.model_id)
     with Engine(embedder=embedder) as engine, caplog.at_level(logging.WARNING):
         before = part.documents_embedded
         report = engine.index()
@@ -328,3 +333,24 @@ def test_a_cached_vector_whose_key_was_damaged_is_embedded_again(
     with Engine(embedder=embedder) as engine:  # the next writer finds nothing more to do
         again = engine.index()
         assert again.chunks_embedded + again.chunks_from_cache == 0
+
+
+def test_the_desktop_writer_finds_a_lost_cached_vector_when_it_checks_the_store(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The desktop app's writer (core/service.py) indexes without embedding, and checks
+    the vector store a search opened when it is idle: the lost cached vector is found
+    there, before anything is pending."""
+    part = embedder.parts[1]
+    upload, catalog = index_and_find_the_upload(tmp_path, embedder)
+    _damage_cached_key(catalog, upload.text_hash, part.model_id)
+    with Engine(embedder=embedder) as engine:
+        engine.index(embed=False)  # the service's pass over the folders
+        assert engine.catalog.coverage() == (3, 3)
+        engine.search("retry a failed upload")  # a search opens the vector store
+        engine.reconcile_vectors()  # the service, idle
+        assert engine.catalog.coverage() == (2, 3)
+        report = engine.embed_pending()
+        assert report.chunks_embedded + report.chunks_from_cache == 1
+        assert engine.catalog.cached_vectors(part.model_id, [upload.text_hash])
+        assert engine.catalog.coverage() == (3, 3)

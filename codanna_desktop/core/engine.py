@@ -137,7 +137,6 @@ class Engine:
         # Set when the lexical index had to be rebuilt: one sentence for the user.
         self.lexical_note: str | None = None
         self._pages_checked = False
-        self._cache_checked = False  # _recache_lost_vectors, once per writer
         try:
             catalog_path = self.paths.data_dir / "catalog.sqlite"
             _refuse_a_lost_catalog(catalog_path, self.paths.data_dir)
@@ -366,25 +365,8 @@ class Engine:
                 self.indexer.sync_root(root, full=full, progress=progress or _quiet, cancel=cancel)
             )
         if embed:
-            if not self._cache_checked:
-                self._recache_lost_vectors()
             report.merge(self.embed_pending(progress=progress, cancel=cancel))
         return report
-
-    def _recache_lost_vectors(self) -> None:
-        """Texts whose cached vector is gone from the catalog, though their chunks have a
-        vector, are embedded again by this run (catalog.mark_uncached_for_embedding).
-        Once per writer, when it first embeds: it needs the model's ids."""
-        model = self.semantic.model()
-        if model is None:
-            return
-        lost = self.catalog.mark_uncached_for_embedding([p.cache_ids for p in model.parts])
-        self._cache_checked = True
-        if lost:
-            texts = "1 text" if lost == 1 else f"{lost:,} texts"
-            log.warning(
-                "The cached vectors of %s were missing from the catalog; embedding again", texts
-            )
 
     def _recache_damaged_vectors(self) -> None:
         """Damaged cached vectors go, and their texts are embedded again by this run (or

@@ -262,7 +262,23 @@ class Indexer:
         if note is not None:
             log.warning("%s", note)
             self.catalog.set_meta("vector_note", note)
+        self._recache_lost_vectors()
         self._checked_store = store
+
+    def _recache_lost_vectors(self) -> None:
+        """The embedding cache agrees with the catalog too: a text whose chunks have a
+        vector but which some model has no cached vector for (damage, see
+        catalog.mark_uncached_for_embedding) is embedded again. With the store's check,
+        once per store a writer opens: the model is loaded by then, and its ids are needed."""
+        model = self.semantic.model()
+        if model is None:
+            return
+        lost = self.catalog.mark_uncached_for_embedding([p.cache_ids for p in model.parts])
+        if lost:
+            texts = "1 text" if lost == 1 else f"{lost:,} texts"
+            log.warning(
+                "The cached vectors of %s were missing from the catalog; embedding again", texts
+            )
 
     def _agree_with_catalog(self, store: VectorStore) -> int:
         """Returns how many vectors the catalog believed saved that the store lacks (they
