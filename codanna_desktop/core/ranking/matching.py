@@ -7,6 +7,7 @@ chunk matches says so before anything merely similar.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 from codanna_desktop.core.ranking.query_shape import FUNCTION_WORDS, is_identifier_query
@@ -65,9 +66,15 @@ def spells_a_name(query: str, symbol: str | None) -> bool:
     ``OrderedDict._ItemsView``'s last part): a lookup, though it reads like a sentence."""
     if not symbol:
         return False
-    name = symbol.rsplit(".", 1)[-1]
-    wanted = [token for token, _, _ in split_tokens(query)]
-    return bool(wanted) and wanted == [token for token, _, _ in split_tokens(name)]
+    wanted = _word_list(query)
+    return bool(wanted) and wanted == _word_list(symbol.rsplit(".", 1)[-1])
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_list(text: str) -> tuple[str, ...]:
+    """The split words of `text`, in order. Cached: a search asks it of one query and of
+    each of some hundred candidates' names, which the next searches mostly share."""
+    return tuple(token for token, _, _ in split_tokens(text))
 
 
 def is_lookup(query: str) -> bool:

@@ -65,12 +65,9 @@ IDENTIFIER_ODDS = 1 / 36
 def query_weight(query: str, alpha: float, *, bend: bool = True) -> float:
     """The weight a query is fused with when the slider is at `alpha`; `bend=False` (the
     person's choice) takes the slider's weight as it is for lookups too."""
-    alpha = min(1.0, max(0.0, alpha))
-    if not bend or alpha in (0.0, 1.0) or IDENTIFIER_ODDS == 1.0:
-        return alpha
-    if not is_identifier_query(query):
-        return alpha
-    return bent(alpha, IDENTIFIER_ODDS)
+    if bend and is_identifier_query(query):
+        return bent(alpha, IDENTIFIER_ODDS)
+    return min(1.0, max(0.0, alpha))
 
 
 def bent(alpha: float, odds_factor: float) -> float:
@@ -458,9 +455,7 @@ class HybridSearcher:
         vector = embedder.embed_query(query)
         nearest = store.search(vector, depth, flt)
         parts = [part.dim for part in embedder.parts]
-        if len(parts) < 2 or is_identifier_query(query):
-            return nearest, True, False
-        if len(nearest) < AGREEMENT_MIN_CANDIDATES:
+        if len(parts) < 2 or len(nearest) < AGREEMENT_MIN_CANDIDATES or is_identifier_query(query):
             return nearest, True, False
         try:
             candidates = store.vectors_of([i for i, _ in nearest[:AGREEMENT_MIN_CANDIDATES]])

@@ -184,6 +184,8 @@ class PgVectorStore:
 
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
         wanted = [int(i) for i in ids]
+        if not wanted:
+            return np.zeros((0, self.dim), dtype=np.float32)
         query = sql.SQL(
             "SELECT chunk_id, embedding FROM {} WHERE catalog_id = %s AND chunk_id = ANY(%s)"
         ).format(self._table)
@@ -196,8 +198,6 @@ class PgVectorStore:
         unknown = [i for i in wanted if i not in found]
         if unknown:
             raise KeyError(f"no vector for chunk {unknown[0]}")
-        if not wanted:
-            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[i] for i in wanted])
 
     def ids(self) -> set[int]:
